@@ -1,0 +1,23 @@
+"""The channel registry: every provider module, listed explicitly (no directory scanning)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from channels.base import Channel
+from channels.webform import WebformChannel
+from gateway.blobs import BlobStore
+from gateway.settings import Settings
+
+ChannelFactory = Callable[[Settings, BlobStore], Channel]
+
+CHANNELS: dict[str, ChannelFactory] = {
+    "webform": WebformChannel,
+}
+
+
+def enabled_channels(settings: Settings, blobs: BlobStore) -> dict[str, Channel]:
+    out: dict[str, Channel] = {}
+    if settings.channels.webform.enabled:
+        out["webform"] = CHANNELS["webform"](settings, blobs)
+    return out

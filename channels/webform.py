@@ -1,0 +1,133 @@
+"""The web form channel: JSON posts from form sources (district sites, Google/Microsoft Forms scripts).
+
+Each source authenticates with a bearer token or an HMAC-SHA256 signature of the raw body. A source
+with neither configured is off: nothing is accepted on its behalf.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from dataclasses import dataclass
+
+from channels.base import Received
+from gateway.blobs import BlobStore
+from gateway.commit import CommitResult
+from gateway.errors import BadRequest, Unauthorized, Unprocessable
+from gateway.http import AckResponse, InboundRequest
+from gateway.ids import new_id
+from gateway.models import InboundMessage, Reply, Requester
+from gateway.settings import Settings, WebformSettings
+from gateway.status_links import status_url
+from normalizers.webform import FormFields, InvalidSubmission, parse_submission
+
+log = logging.getLogger("intake.channels.webform")
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+@dataclass(frozen=True)
+class _Source:
+    name: str
+    token: bytes
+    secret: bytes
+
+
+class WebformChannel:
+    name = "webform"
+    max_text_len = 20_000
+    rate_per_sec = 0.0  # replies are written to the status page, not sent anywhere
+
+    def __init__(self, settings: Settings, blobs: BlobStore) -> None:
+        self.settings = settings
+        self.conf: WebformSettings = settings.channels.webform
+        self.blobs = blobs
+        self.key = settings.signing_key()
+        self.sources = [
+            _Source(n, s.token.get_secret_value().encode(), s.signing_secret.get_secret_value().encode())
+            for n, s in self.conf.sources.items()
+            if s.configured
+        ]
+        off = [n for n, s in self.conf.sources.items() if not s.configured]
+        for n in off:
+            log.warning("webform source is off: no token or signing secret configured", extra={"source": n})
+
+    def authenticate(self, req: InboundRequest) -> str:
+        """The source name, or Unauthorized. Compared in constant time, on the raw bytes."""
+        auth = req.header("authorization") or ""
+        signature = req.header("x-intake-signature") or ""
+        if auth.lower().startswith("bearer "):
+            presented = auth[7:].strip().encode()
+            for s in self.sources:
+                if s.token and hmac.compare_digest(presented, s.token):
+                    return s.name
+        if signature.startswith("sha256="):
+            presented = signature[7:].strip().lower().encode()
+            for s in self.sources:
+                if s.secret:
+                    expected = hmac.new(s.secret, req.raw_body, hashlib.sha256).hexdigest().encode()
+                    if hmac.compare_digest(presented, expected):
+                        return s.name
+        raise Unauthorized("missing or invalid credentials")
+
+    def parse(self, payload: object) -> FormFields:
+        try:
+            return parse_submission(
+                payload,
+                categories=[c.id for c in self.conf.categories],
+                schools=[s.id for s in self.conf.schools],
+                languages=list(self.conf.languages),
+                default_language=self.settings.default_language,
+                max_file_bytes=self.conf.max_attachment_bytes,
+            )
+        except InvalidSubmission as exc:
+            raise Unprocessable("the submission has invalid fields", fields=exc.fields, valid=exc.valid) from None
+
+    def to_message(self, fields: FormFields, source: str, provider_id: str | None) -> InboundMessage:
+        attachments = tuple(self.blobs.put(f.data, f.filename) for f in fields.files)
+        label = next((c.label for c in self.conf.categories if c.id == fields.category), {})
+        subject = fields.subject or label.get(fields.language) or label.get("en") or fields.category
+        return InboundMessage(
+            id=new_id(),
+            channel="webform",
+            account=f"{self.conf.account}/{source}",
+            provider_id=provider_id,
+            sender=fields.email or fields.phone or "",
+            requester=Requester(
+                display_name=fields.name,
+                email=fields.email,
+                phone=fields.phone,
+                locale=fields.language,
+                campus=fields.school,
+            ),
+            subject=subject,
+            text=fields.message,
+            full_text=fields.message,
+            language=fields.language,
+            category=fields.category,
+            campus=fields.school,
+            attachments=attachments,
+        )
+
+    async def receive(self, req: InboundRequest) -> Received:
+        source = self.authenticate(req)
+        key = req.header("idempotency-key")
+        if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
+            raise BadRequest(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
+        try:
+            payload = json.loads(req.raw_body)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise BadRequest("body is not valid JSON") from None
+        fields = self.parse(payload)
+        return Received([self.to_message(fields, source, key)], AckResponse(status=202))
+
+    def acknowledge(self, req: InboundRequest, received: Received, results: list[CommitResult]) -> AckResponse:
+        base = self.settings.server.public_base_url or req.public_url.split(req.path, 1)[0]
+        rid = results[0].request_id
+        return AckResponse.json({"request_id": rid, "status_url": status_url(base, self.key, rid)}, status=202)
+
+    def deliver(self, reply: Reply) -> str:
+        """A web form's replies are published on the requester's status page (see workers.replies)."""
+        return f"status-page:{reply.conversation}"

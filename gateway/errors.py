@@ -1,0 +1,72 @@
+"""One error tree. Each failure mode is a class with its HTTP status; one middleware renders them.
+
+Error bodies are generic and name the field or value that was wrong; they never echo secrets or
+message content. Logs carry the detail.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class IntakeError(Exception):
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str = "", **detail: Any) -> None:
+        super().__init__(message or self.code)
+        self.message = message or self.code
+        self.detail = detail
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.code, "message": self.message, **self.detail}
+
+
+class Unauthorized(IntakeError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(IntakeError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(IntakeError):
+    status = 404
+    code = "not_found"
+
+
+class BadRequest(IntakeError):
+    status = 400
+    code = "bad_request"
+
+
+class PayloadTooLarge(IntakeError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(IntakeError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class Unprocessable(IntakeError):
+    status = 422
+    code = "invalid_request"
+
+
+class Unavailable(IntakeError):
+    """Neither Redis nor the local spool could take the message: the provider must retry."""
+
+    status = 503
+    code = "unavailable"
+
+
+class ConfigError(Exception):
+    """A configuration problem found at start: names the file, the key and what was expected."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems

@@ -1,0 +1,102 @@
+"""The one place that knows aiohttp's request type: aiohttp request <-> InboundRequest / AckResponse.
+
+Also the single error middleware that maps gateway.errors to responses.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from gateway.errors import IntakeError, PayloadTooLarge
+
+log = logging.getLogger("intake.http")
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRequest:
+    """What a channel sees of an HTTP request: nothing framework-specific, the raw body kept intact."""
+
+    method: str
+    path: str
+    public_url: str
+    headers: dict[str, str]
+    query: dict[str, str]
+    raw_body: bytes
+    remote: str = ""
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass(frozen=True, slots=True)
+class AckResponse:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "text/plain"
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, payload: Any, status: int = 200) -> AckResponse:
+        return cls(status=status, body=json.dumps(payload).encode(), content_type="application/json")
+
+
+async def read_capped(request: web.Request, limit: int) -> bytes:
+    """Read the body, refusing it before any hashing when it exceeds `limit` bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"body is larger than {limit} bytes", limit=limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body is larger than {limit} bytes", limit=limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def public_url(request: web.Request, base: str) -> str:
+    """The URL the provider signed: the configured public base (we usually sit behind a proxy)."""
+    if base:
+        return base.rstrip("/") + request.path_qs
+    return str(request.url)
+
+
+async def to_inbound(request: web.Request, limit: int, base_url: str) -> InboundRequest:
+    body = await read_capped(request, limit)
+    return InboundRequest(
+        method=request.method,
+        path=request.path,
+        public_url=public_url(request, base_url),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        query=dict(request.query),
+        raw_body=body,
+        remote=request.remote or "",
+    )
+
+
+def to_response(ack: AckResponse) -> web.Response:
+    return web.Response(status=ack.status, body=ack.body, content_type=ack.content_type, headers=ack.headers)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except IntakeError as exc:
+        # The path and the error code only: never the body, a header value or a signature.
+        log.info("request refused", extra={"path": request.path, "status": exc.status, "error": exc.code})
+        return web.json_response(exc.body(), status=exc.status)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path})
+        return web.json_response({"error": "internal_error", "message": "internal error"}, status=500)

@@ -1,0 +1,35 @@
+"""Every Redis key the gateway writes, in one place, so a reader can see the whole layout."""
+
+from __future__ import annotations
+
+PREFIX = "ig"
+
+
+def dedupe(fingerprint: str) -> str:
+    return f"{PREFIX}:dedupe:{fingerprint}"
+
+
+def request(request_id: str) -> str:
+    return f"{PREFIX}:req:{request_id}"
+
+
+def conversation(conv_id: str) -> str:
+    return f"{PREFIX}:conv:{conv_id}"
+
+
+def timeline(conv_id: str) -> str:
+    return f"{PREFIX}:conv:{conv_id}:timeline"
+
+
+def ticket(backend: str, ref: str) -> str:
+    """ticket ref in a backend -> conversation id."""
+    return f"{PREFIX}:ticket:{backend}:{ref}"
+
+
+def pending_outbound(channel: str) -> str:
+    """Replies for a channel whose sender is not running yet: kept, not dropped."""
+    return f"{PREFIX}:outbound:pending:{channel}"
+
+
+def deliveries(conv_id: str) -> str:
+    return f"{PREFIX}:conv:{conv_id}:deliveries"

@@ -1,0 +1,26 @@
+"""Prometheus metrics. Labels are channel and outcome names only: never a sender or a body."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.received = Counter("intake_received", "Inbound messages accepted for commit", ["channel"], registry=r)
+        self.committed = Counter("intake_committed", "Messages committed to Redis", ["channel"], registry=r)
+        self.duplicates = Counter("intake_duplicates", "Messages recognised as duplicates", ["channel"], registry=r)
+        self.spooled = Counter("intake_spooled", "Messages written to the local spool", ["channel"], registry=r)
+        self.drained = Counter("intake_spool_drained", "Spooled messages replayed into Redis", registry=r)
+        self.rejected = Counter("intake_rejected", "Requests refused", ["channel", "reason"], registry=r)
+        self.unavailable = Counter("intake_unavailable", "Requests answered 503", ["channel"], registry=r)
+        self.spool_depth = Gauge("intake_spool_depth", "Messages waiting in the local spool", registry=r)
+        self.redis_up = Gauge("intake_redis_up", "1 when Redis answered the last commit or probe", registry=r)
+        self.commit_batch = Histogram(
+            "intake_commit_batch_size",
+            "Messages per Redis commit round trip",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=r,
+        )

@@ -1,0 +1,144 @@
+"""The canonical model: every channel's input becomes these, every backend and reply reads them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ChannelName = Literal["email", "sms", "voice", "webform", "slack", "messenger", "instagram", "whatsapp", "x"]
+Role = Literal["parent", "student", "staff", "community", "unknown"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Requester(Frozen):
+    display_name: str = ""
+    email: str | None = None
+    phone: str | None = None
+    handles: dict[str, str] = Field(default_factory=dict)
+    locale: str = "en"
+    role: Role = "unknown"
+    campus: str | None = None
+    directory_id: str | None = None
+
+
+class Attachment(Frozen):
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    storage_key: str | None = None
+    kept: bool = True
+    reason: str | None = None  # why a file was not kept, shown on the ticket
+
+
+class ThreadHints(Frozen):
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    thread_ts: str | None = None
+    conversation_id: str | None = None
+    subject_token: str | None = None
+    reply_token: str | None = None
+
+
+class Flags(Frozen):
+    auto_reply: bool = False
+    bounce: bool = False
+    opt_out: bool = False
+    opt_in: bool = False
+    help: bool = False
+    spam: bool = False
+    unverified_sender: bool = False
+
+
+class InboundMessage(Frozen):
+    id: str
+    channel: ChannelName
+    account: str
+    provider_id: str | None = None
+    received_at: datetime = Field(default_factory=utcnow)
+    sender: str
+    requester: Requester = Field(default_factory=Requester)
+    subject: str = ""
+    text: str
+    full_text: str = ""
+    language: str = "en"
+    category: str | None = None
+    campus: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    thread_hints: ThreadHints = Field(default_factory=ThreadHints)
+    flags: Flags = Field(default_factory=Flags)
+    raw_ref: str | None = None
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class Route(Frozen):
+    queue: str = "general"
+    backend: str = "builtin"
+    priority: Priority = Priority.NORMAL
+    category: str | None = None
+    tags: tuple[str, ...] = ()
+    assignee_group: str | None = None
+    sla_policy: str | None = None
+    auto_reply_template: str = "received"
+    incident_id: str | None = None
+    rule_ids: tuple[str, ...] = ()
+
+
+ReplyEvent = Literal[
+    "received", "status_changed", "resolved", "csat", "after_hours", "opted_out", "help", "incident_update"
+]
+
+
+class Reply(Frozen):
+    conversation: str
+    channel: ChannelName
+    recipient: str
+    event: ReplyEvent
+    language: str = "en"
+    subject: str = ""
+    text: str
+    html: str | None = None
+    not_before: datetime | None = None
+
+
+class TicketStatus(StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    WAITING = "waiting"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class StatusEvent(Frozen):
+    backend: str
+    ticket_ref: str
+    status: TicketStatus
+    public_comment: str | None = None
+    actor: str = "staff"
+    at: datetime = Field(default_factory=utcnow)
+
+
+class Commitment(Frozen):
+    """What the request path hands to the commit: one message, its conversation and its route."""
+
+    message: InboundMessage
+    fingerprint: str
+    conversation: str
+    route: Route

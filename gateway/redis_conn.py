@@ -1,0 +1,81 @@
+"""Redis connections and the durability check the gateway's promise rests on."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+import redis.asyncio as aioredis
+
+from gateway.settings import Settings
+
+log = logging.getLogger("intake.redis")
+
+SOCKET_NAME = "redis.sock"
+
+
+def text(value: object) -> str:
+    """Redis answers bytes or str depending on the client; we want str."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def redis_url(settings: Settings) -> str:
+    if settings.redis.url:
+        return settings.redis.url
+    sock = (settings.data_path / "redis" / SOCKET_NAME).resolve()
+    return f"unix://{sock}"
+
+
+def sync_client(settings: Settings) -> redis.Redis:
+    t = settings.redis.socket_timeout_s
+    return redis.Redis.from_url(redis_url(settings), socket_timeout=t, socket_connect_timeout=t)
+
+
+def async_client(settings: Settings) -> aioredis.Redis:
+    t = settings.redis.socket_timeout_s
+    return aioredis.Redis.from_url(
+        redis_url(settings), socket_timeout=t, socket_connect_timeout=t, decode_responses=True
+    )
+
+
+@dataclass
+class Durability:
+    ok: bool
+    appendonly: str = "?"
+    appendfsync: str = "?"
+    version: str = "?"
+    problems: list[str] = field(default_factory=list)
+
+
+def check_durability(client: redis.Redis) -> Durability:
+    """Read the server's persistence settings: an acknowledged message must survive a crash."""
+    try:
+        version = str(client.info("server").get("redis_version", "?"))
+        cfg = client.config_get("append*")
+    except redis.ResponseError:
+        return Durability(False, problems=["CONFIG GET is not allowed: cannot verify appendonly/appendfsync"])
+    conf = {text(k): text(v) for k, v in cfg.items()}
+    appendonly = conf.get("appendonly", "?")
+    appendfsync = conf.get("appendfsync", "?")
+    problems = []
+    if appendonly != "yes":
+        problems.append("appendonly is not 'yes': acknowledged messages are lost if Redis crashes")
+    elif appendfsync != "always":
+        problems.append(
+            f"appendfsync is '{appendfsync}', not 'always': up to a second of acknowledged messages can be lost"
+        )
+    return Durability(not problems, appendonly, appendfsync, version, problems)
+
+
+def announce_durability(d: Durability) -> None:
+    if d.ok:
+        log.info("redis durability ok", extra={"appendonly": d.appendonly, "appendfsync": d.appendfsync})
+        return
+    for problem in d.problems:
+        log.warning("REDIS CANNOT KEEP THE DURABILITY PROMISE: %s", problem)
+
+
+def socket_path(settings: Settings) -> Path:
+    return settings.data_path.resolve() / "redis" / SOCKET_NAME

@@ -1,0 +1,207 @@
+"""Settings: `config/gateway.yaml` with `${VAR}` / `${VAR:-default}` substitution and environment overrides.
+
+Validated once, at start. Every problem names the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from gateway.errors import ConfigError
+
+DEFAULT_CONFIG = Path("config/gateway.yaml")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    public_base_url: str = ""
+    max_body_bytes: int = Field(1_048_576, gt=0)
+    # Group commit: how many concurrent messages one Redis round trip may carry.
+    commit_batch_max: int = Field(256, ge=1, le=5000)
+
+
+class RedisSettings(Strict):
+    url: str = ""  # empty: the embedded redis-server under data_dir
+    dedupe_ttl_days: int = Field(30, ge=1)
+    socket_timeout_s: float = Field(2.0, gt=0)
+
+
+class JobSettings(Strict):
+    retry_intervals: list[int] = Field(default_factory=lambda: [10, 60, 300, 900])
+    timeout_s: int = Field(120, gt=0)
+
+    @field_validator("retry_intervals")
+    @classmethod
+    def _non_negative(cls, v: list[int]) -> list[int]:
+        if not v or any(i < 0 for i in v):
+            raise ValueError("expected a non-empty list of seconds >= 0, e.g. [10, 60, 300]")
+        return v
+
+
+class Choice(Strict):
+    id: str = Field(pattern=r"^[a-z0-9_-]+$")
+    label: dict[str, str]
+
+
+class FormSource(Strict):
+    token: SecretStr = SecretStr("")
+    signing_secret: SecretStr = SecretStr("")
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.token.get_secret_value() or self.signing_secret.get_secret_value())
+
+
+class WebformSettings(Strict):
+    enabled: bool = True
+    account: str = "district-web"
+    sources: dict[str, FormSource] = Field(default_factory=dict)
+    categories: list[Choice] = Field(default_factory=list)
+    schools: list[Choice] = Field(default_factory=list)
+    languages: dict[str, str] = Field(default_factory=lambda: {"en": "English", "es": "Español"})
+    max_attachment_bytes: int = Field(10 * 1024 * 1024, gt=0)
+
+
+class ChannelSettings(Strict):
+    webform: WebformSettings = Field(default_factory=lambda: WebformSettings())
+
+
+class BuiltinBackendSettings(Strict):
+    path: str = ""  # empty: <data_dir>/tickets.sqlite3
+    busy_timeout_ms: int = Field(5000, ge=0)
+
+
+class BackendSettings(Strict):
+    default: str = "builtin"
+    builtin: BuiltinBackendSettings = Field(default_factory=lambda: BuiltinBackendSettings())
+
+
+class LoggingSettings(Strict):
+    level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+
+
+class Settings(Strict):
+    data_dir: str = "./data"
+    secret_key: SecretStr = SecretStr("")
+    default_language: str = "en"
+    server: ServerSettings = Field(default_factory=lambda: ServerSettings())
+    redis: RedisSettings = Field(default_factory=lambda: RedisSettings())
+    jobs: JobSettings = Field(default_factory=lambda: JobSettings())
+    channels: ChannelSettings = Field(default_factory=lambda: ChannelSettings())
+    backends: BackendSettings = Field(default_factory=lambda: BackendSettings())
+    logging: LoggingSettings = Field(default_factory=lambda: LoggingSettings())
+    source_file: str = Field("", exclude=True)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    def path_in_data(self, name: str) -> Path:
+        return self.data_path / name
+
+    def signing_key(self) -> bytes:
+        """The key for status links. Generated once into the data dir when not configured."""
+        configured = self.secret_key.get_secret_value()
+        if configured:
+            return configured.encode()
+        path = self.path_in_data("secret_key")
+        if not path.exists():
+            self.data_path.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+        return path.read_text().strip().encode()
+
+
+# Environment variables that override a key whatever the file says (DESIGN.md section 10).
+ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
+    "HOST": ("server", "host"),
+    "PORT": ("server", "port"),
+    "PUBLIC_BASE_URL": ("server", "public_base_url"),
+    "INTAKE_DATA_DIR": ("data_dir",),
+    "REDIS_URL": ("redis", "url"),
+}
+
+
+def _substitute(value: Any, env: dict[str, str], missing: list[str], where: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _substitute(v, env, missing, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, env, missing, f"{where}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def repl(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        missing.append(f"key {where}: environment variable {name} is not set (set it, or write ${{{name}:-default}})")
+        return ""
+
+    whole = _VAR.fullmatch(value)
+    if whole:
+        out = repl(whole)
+        # A whole-value substitution may be a number or a boolean: let YAML type it.
+        typed = yaml.safe_load(out) if out else out
+        return typed if isinstance(typed, int | float | bool) else out
+    return _VAR.sub(repl, value)
+
+
+def _set(tree: dict[str, Any], path: tuple[str, ...], value: str) -> None:
+    node = tree
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+    node[path[-1]] = value
+
+
+def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Load and validate. Raises ConfigError listing every problem with file, key and expectation."""
+    env = dict(os.environ) if env is None else env
+    file = Path(path or env.get("INTAKE_CONFIG") or DEFAULT_CONFIG)
+    if not file.exists():
+        raise ConfigError([f"{file}: file not found (pass --config PATH or set INTAKE_CONFIG)"])
+    try:
+        raw = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError([f"{file}:{line} not valid YAML ({getattr(exc, 'problem', exc)})"]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{file}: expected a mapping of settings at the top level"])
+    missing: list[str] = []
+    tree = _substitute(raw, env, missing, "")
+    if missing:
+        raise ConfigError([f"{file}: {m}" for m in missing])
+    for var, key_path in ENV_OVERRIDES.items():
+        if env.get(var):
+            _set(tree, key_path, env[var])
+    try:
+        settings = Settings.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError([_describe(file, err) for err in exc.errors()]) from None
+    return settings.model_copy(update={"source_file": str(file)})
+
+
+def _describe(file: Path, err: Any) -> str:
+    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        return f"{file}: key {key}: unknown setting (check the spelling; see config/gateway.yaml for the known keys)"
+    got = err.get("input")
+    secret = any(word in key for word in ("token", "secret", "password", "key"))
+    shown = "" if secret or isinstance(got, dict | list) or got is None else f", got {str(got)[:40]!r}"
+    return f"{file}: key {key}: {err['msg']}{shown}"

@@ -1,0 +1,45 @@
+"""Signed, unguessable links to a requester's status page: no login, nothing to enumerate."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+from gateway.errors import NotFound
+from gateway.settings import Settings
+
+
+def _sig(key: bytes, request_id: str) -> str:
+    mac = hmac.new(key, b"status\x1f" + request_id.encode(), hashlib.sha256).digest()[:18]
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def make_token(key: bytes, request_id: str) -> str:
+    return f"{request_id}.{_sig(key, request_id)}"
+
+
+def read_token(key: bytes, token: str) -> str:
+    """The request id a token was issued for; NotFound for anything forged or malformed."""
+    request_id, _, sig = token.partition(".")
+    if not request_id or not sig or not hmac.compare_digest(sig, _sig(key, request_id)):
+        raise NotFound("no such request")
+    return request_id
+
+
+def status_url(base_url: str, key: bytes, request_id: str) -> str:
+    return f"{base_url.rstrip('/')}/status/{make_token(key, request_id)}"
+
+
+def short_reference(request_id: str) -> str:
+    """What a family reads aloud on the phone: 8 characters of the id's random part."""
+    tail = request_id[10:18]
+    return f"{tail[:4]}-{tail[4:]}"
+
+
+def public_base(settings: Settings) -> str:
+    """Where requesters reach us: the configured public URL, else the local listener."""
+    if settings.server.public_base_url:
+        return settings.server.public_base_url.rstrip("/")
+    host = settings.server.host if settings.server.host not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
+    return f"http://{host}:{settings.server.port}"

@@ -1,0 +1,1 @@
+"""Web pages: the form, the requester's status page."""

@@ -1,0 +1,253 @@
+"""The built-in ticket store (SQLite): so a new install works with no help desk at all."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gateway.models import Commitment, StatusEvent, TicketStatus
+from gateway.settings import Settings
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tickets (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    conversation TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'new',
+    subject TEXT NOT NULL,
+    body TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    category TEXT,
+    queue TEXT NOT NULL,
+    priority TEXT NOT NULL,
+    school TEXT,
+    language TEXT NOT NULL,
+    requester_name TEXT NOT NULL DEFAULT '',
+    requester_email TEXT,
+    requester_phone TEXT,
+    parent_id INTEGER REFERENCES tickets(id),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS comments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+    idempotency_key TEXT UNIQUE,
+    author TEXT NOT NULL,
+    body TEXT NOT NULL,
+    public INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS status_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+    status TEXT NOT NULL,
+    comment TEXT,
+    actor TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS attachments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+    filename TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    storage_key TEXT,
+    kept INTEGER NOT NULL,
+    reason TEXT
+);
+"""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass(frozen=True)
+class Ticket:
+    id: int
+    status: str
+    subject: str
+    body: str
+    channel: str
+    category: str | None
+    queue: str
+    priority: str
+    school: str | None
+    language: str
+    requester_name: str
+    requester_email: str | None
+    requester_phone: str | None
+    conversation: str
+    created_at: str
+    updated_at: str
+
+
+class UnknownTicket(LookupError):
+    pass
+
+
+class BuiltinBackend:
+    name = "builtin"
+
+    def __init__(self, path: Path, busy_timeout_ms: int = 5000) -> None:
+        self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._db() as db:
+            db.executescript(SCHEMA)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BuiltinBackend:
+        conf = settings.backends.builtin
+        path = Path(conf.path) if conf.path else settings.path_in_data("tickets.sqlite3")
+        return cls(path, conf.busy_timeout_ms)
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+            yield db
+        finally:
+            db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def create_ticket(self, commitment: Commitment, idempotency_key: str) -> str:
+        m, route = commitment.message, commitment.route
+        with self._tx() as db:
+            row = db.execute("SELECT id FROM tickets WHERE idempotency_key = ?", (idempotency_key,)).fetchone()
+            if row:
+                return str(row["id"])
+            at = _now()
+            cur = db.execute(
+                """INSERT INTO tickets (idempotency_key, conversation, subject, body, channel, category, queue,
+                   priority, school, language, requester_name, requester_email, requester_phone, created_at,
+                   updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    idempotency_key, commitment.conversation, m.subject or m.text[:80], m.text, m.channel,
+                    route.category, route.queue, route.priority.value, m.campus, m.language,
+                    m.requester.display_name, m.requester.email, m.requester.phone, at, at,
+                ),
+            )  # fmt: skip
+            ticket_id = int(cur.lastrowid or 0)
+            db.execute(
+                "INSERT INTO status_history (ticket_id, status, comment, actor, at) VALUES (?, 'new', NULL, ?, ?)",
+                (ticket_id, "intake", at),
+            )
+            self._attach(db, ticket_id, commitment)
+        return str(ticket_id)
+
+    def _attach(self, db: sqlite3.Connection, ticket_id: int, commitment: Commitment) -> None:
+        db.executemany(
+            """INSERT INTO attachments (ticket_id, filename, content_type, size, sha256, storage_key, kept, reason)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            [
+                (ticket_id, a.filename, a.content_type, a.size, a.sha256, a.storage_key, int(a.kept), a.reason)
+                for a in commitment.message.attachments
+            ],
+        )
+
+    def add_comment(self, ref: str, commitment: Commitment, idempotency_key: str) -> str:
+        m = commitment.message
+        with self._tx() as db:
+            row = db.execute("SELECT id FROM comments WHERE idempotency_key = ?", (idempotency_key,)).fetchone()
+            if row:
+                return str(row["id"])
+            self._require(db, ref)
+            at = _now()
+            author = m.requester.display_name or "requester"
+            cur = db.execute(
+                "INSERT INTO comments (ticket_id, idempotency_key, author, body, public, created_at)"
+                " VALUES (?, ?, ?, ?, 1, ?)",
+                (int(ref), idempotency_key, author, m.text, at),
+            )
+            db.execute("UPDATE tickets SET updated_at = ? WHERE id = ?", (at, int(ref)))
+            self._attach(db, int(ref), commitment)
+            return str(cur.lastrowid)
+
+    def link_child(self, parent_ref: str, child_ref: str) -> None:
+        with self._tx() as db:
+            self._require(db, parent_ref)
+            self._require(db, child_ref)
+            db.execute("UPDATE tickets SET parent_id = ? WHERE id = ?", (int(parent_ref), int(child_ref)))
+
+    def fetch_status(self, ref: str) -> TicketStatus:
+        return TicketStatus(self.get(ref).status)
+
+    def _require(self, db: sqlite3.Connection, ref: str) -> None:
+        if not ref.isdigit() or not db.execute("SELECT 1 FROM tickets WHERE id = ?", (int(ref),)).fetchone():
+            raise UnknownTicket(f"no ticket {ref}")
+
+    # The operators' side of the built-in store (the `intake tickets` commands).
+
+    def update_status(self, ref: str, status: TicketStatus, comment: str | None, actor: str) -> StatusEvent:
+        at = datetime.now(UTC)
+        with self._tx() as db:
+            self._require(db, ref)
+            db.execute(
+                "UPDATE tickets SET status = ?, updated_at = ? WHERE id = ?", (status.value, at.isoformat(), int(ref))
+            )
+            db.execute(
+                "INSERT INTO status_history (ticket_id, status, comment, actor, at) VALUES (?, ?, ?, ?, ?)",
+                (int(ref), status.value, comment, actor, at.isoformat()),
+            )
+            if comment:
+                db.execute(
+                    "INSERT INTO comments (ticket_id, author, body, public, created_at) VALUES (?, ?, ?, 1, ?)",
+                    (int(ref), actor, comment, at.isoformat()),
+                )
+        return StatusEvent(backend=self.name, ticket_ref=ref, status=status, public_comment=comment, actor=actor, at=at)
+
+    def get(self, ref: str) -> Ticket:
+        with self._db() as db:
+            self._require(db, ref)
+            row = db.execute("SELECT * FROM tickets WHERE id = ?", (int(ref),)).fetchone()
+        fields = {k: row[k] for k in Ticket.__dataclass_fields__}
+        return Ticket(**fields)
+
+    def list(self, status: str | None = None, limit: int = 100) -> list[Ticket]:
+        where = " WHERE status = ?" if status else ""
+        sql = f"SELECT * FROM tickets{where} ORDER BY id DESC LIMIT ?"  # noqa: S608 (constant fragments)
+        args: tuple[Any, ...] = (status, limit) if status else (limit,)
+        with self._db() as db:
+            rows = db.execute(sql, args).fetchall()
+        return [Ticket(**{k: r[k] for k in Ticket.__dataclass_fields__}) for r in rows]
+
+    def details(self, ref: str) -> dict[str, Any]:
+        """Everything about one ticket: the ticket, its comments, attachments and status history."""
+        ticket = self.get(ref)
+        with self._db() as db:
+            comments = [
+                dict(r) for r in db.execute("SELECT * FROM comments WHERE ticket_id = ? ORDER BY id", (int(ref),))
+            ]
+            history = [
+                dict(r) for r in db.execute("SELECT * FROM status_history WHERE ticket_id = ? ORDER BY id", (int(ref),))
+            ]
+            files = [
+                dict(r) for r in db.execute("SELECT * FROM attachments WHERE ticket_id = ? ORDER BY id", (int(ref),))
+            ]
+        return {"ticket": ticket.__dict__, "comments": comments, "history": history, "attachments": files}
+
+    def count(self) -> int:
+        with self._db() as db:
+            return int(db.execute("SELECT count(*) FROM tickets").fetchone()[0])

@@ -1,0 +1,45 @@
+"""What a worker process builds once: settings, Redis, backends, templates. Jobs take JSON, build the rest here."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import jinja2
+import redis
+
+from gateway.redis_conn import sync_client
+from gateway.settings import Settings, load_settings
+from gateway.templating import reply_env
+from workers.backends import get_backend
+from workers.backends.base import TicketBackend
+
+_settings: Settings | None = None
+
+
+def configure(settings: Settings) -> None:
+    global _settings
+    _settings = settings
+    connection.cache_clear()
+    backend.cache_clear()
+
+
+def settings() -> Settings:
+    global _settings
+    if _settings is None:
+        _settings = load_settings()
+    return _settings
+
+
+@cache
+def connection() -> redis.Redis:
+    return sync_client(settings())
+
+
+@cache
+def backend(name: str) -> TicketBackend:
+    return get_backend(name, settings())
+
+
+@cache
+def templates() -> jinja2.Environment:
+    return reply_env()

@@ -1,0 +1,187 @@
+"""rq job functions. Each takes JSON-native arguments and builds its clients from workers.context.
+
+Every job is safe to run twice: ticket writes carry idempotency keys, replies are recorded once per
+job id, and follow-up jobs have deterministic ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+import redis
+from rq import Queue, get_current_job
+from rq.exceptions import DuplicateJobError
+from rq.serializers import JSONSerializer
+
+from gateway import keys
+from gateway.commit import job_retry
+from gateway.models import Commitment, Reply, ReplyEvent, StatusEvent, TicketStatus, utcnow
+from gateway.outbox import plan_replies
+from gateway.redis_conn import text
+from gateway.status_links import public_base, short_reference, status_url
+from workers import context
+
+log = logging.getLogger("intake.jobs")
+
+REPLIES_QUEUE = "replies"
+EVENTS_QUEUE = "events"
+SEND_REPLY_FUNC = "workers.jobs.send_reply"
+STATUS_EVENT_FUNC = "workers.jobs.handle_status_event"
+CONVERSATION_LOCK_S = 60
+
+
+def enqueue_once(queue: str, func: str, payload: dict[str, Any], job_id: str, description: str) -> bool:
+    """Enqueue unless a job with this id already exists (a retried parent job must not double it)."""
+    q = Queue(queue, connection=context.connection(), serializer=JSONSerializer)
+    try:
+        q.enqueue(
+            func,
+            payload,
+            job_id=job_id,
+            unique=True,
+            retry=job_retry(context.settings()),
+            job_timeout=context.settings().jobs.timeout_s,
+            description=description,
+        )
+    except DuplicateJobError:
+        return False
+    return True
+
+
+def _timeline(pipe: redis.client.Pipeline, conv_id: str, entry: dict[str, Any]) -> None:
+    pipe.rpush(keys.timeline(conv_id), json.dumps({"at": utcnow().isoformat(), **entry}))
+
+
+def deliver(payload: dict[str, Any]) -> dict[str, Any]:
+    """Create the ticket (or add a comment to the conversation's ticket), then queue the acknowledgement."""
+    c = Commitment.model_validate(payload)
+    r = context.connection()
+    backend = context.backend(c.route.backend)
+    conv_key = keys.conversation(c.conversation)
+    with r.lock(f"{keys.PREFIX}:lock:conv:{c.conversation}", timeout=CONVERSATION_LOCK_S, blocking_timeout=30):
+        existing = r.hget(conv_key, "ticket_ref")
+        if existing is not None:
+            ref = text(existing)
+            backend.add_comment(ref, c, idempotency_key=c.message.id)
+            with r.pipeline() as pipe:
+                _timeline(pipe, c.conversation, {"event": "comment_added", "request_id": c.message.id})
+                pipe.hset(keys.request(c.message.id), "ticket_ref", ref)
+                pipe.execute()
+            log.info("comment added", extra={"request_id": c.message.id, "backend": backend.name, "ticket": ref})
+            return {"ticket": ref, "created": False}
+        ref = backend.create_ticket(c, idempotency_key=c.message.id)
+        with r.pipeline() as pipe:
+            pipe.hset(conv_key, mapping={"ticket_ref": ref, "backend": backend.name, "status": TicketStatus.NEW.value})
+            pipe.set(keys.ticket(backend.name, ref), c.conversation)
+            pipe.hset(keys.request(c.message.id), "ticket_ref", ref)
+            _timeline(pipe, c.conversation, {"event": "ticket_created", "ticket": ref})
+            pipe.execute()
+    log.info("ticket created", extra={"request_id": c.message.id, "backend": backend.name, "ticket": ref})
+    _queue_replies(c.conversation, "received", f"received-{c.message.id}", {"request_id": c.message.id})
+    return {"ticket": ref, "created": True}
+
+
+def _reply_context(conv_id: str, conv: dict[str, str], extra: dict[str, Any]) -> dict[str, Any]:
+    s = context.settings()
+    request_id = extra.get("request_id") or conv.get("first_request", conv_id)
+    return {
+        "ticket": conv.get("ticket_ref", ""),
+        "reference": short_reference(request_id),
+        "status_url": status_url(public_base(s), s.signing_key(), request_id),
+        "status": conv.get("status", ""),
+        "comment": "",
+        **extra,
+    }
+
+
+def _queue_replies(conv_id: str, event: ReplyEvent, event_key: str, extra: dict[str, Any]) -> int:
+    r = context.connection()
+    conv = {text(k): text(v) for k, v in r.hgetall(keys.conversation(conv_id)).items()}
+    replies = plan_replies(
+        context.templates(),
+        conv_id,
+        conv,
+        event,
+        _reply_context(conv_id, conv, extra),
+        context.settings().default_language,
+    )
+    queued = 0
+    for reply in replies:
+        job_id = f"reply-{event_key}-{reply.channel}"
+        if enqueue_once(
+            REPLIES_QUEUE, SEND_REPLY_FUNC, reply.model_dump(mode="json"), job_id, f"{event} reply ({reply.channel})"
+        ):
+            queued += 1
+    return queued
+
+
+def send_reply(payload: dict[str, Any]) -> str:
+    """Deliver one reply on its channel. Recorded once per job id, so a retry never sends twice."""
+    reply = Reply.model_validate(payload)
+    r = context.connection()
+    job = get_current_job()
+    delivery_key = job.id if job else hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    if r.sismember(keys.deliveries(reply.conversation), delivery_key):
+        return "already delivered"
+    with r.pipeline() as pipe:
+        pipe.sadd(keys.deliveries(reply.conversation), delivery_key)
+        if reply.channel == "webform":
+            # The web form's channel is the requester's status page.
+            _timeline(
+                pipe,
+                reply.conversation,
+                {"event": "reply", "reply_event": reply.event, "text": reply.text, "language": reply.language},
+            )
+            outcome = "published"
+        else:
+            # No sender for this channel runs yet: keep the reply on its outbound queue, never drop it.
+            pipe.rpush(keys.pending_outbound(reply.channel), reply.model_dump_json())
+            outcome = "pending"
+        pipe.execute()
+    log.info(
+        "reply %s", outcome, extra={"channel": reply.channel, "event": reply.event, "conversation": reply.conversation}
+    )
+    return outcome
+
+
+def event_id(event: StatusEvent) -> str:
+    basis = f"{event.backend}\x1f{event.ticket_ref}\x1f{event.status.value}\x1f{event.at.isoformat()}"
+    return hashlib.sha256(basis.encode()).hexdigest()[:32]
+
+
+def publish_status_event(event: StatusEvent) -> str:
+    """Queue a backend's status change for the events worker. Returns the event id."""
+    eid = event_id(event)
+    enqueue_once(EVENTS_QUEUE, STATUS_EVENT_FUNC, event.model_dump(mode="json"), f"event-{eid}", f"status event {eid}")
+    return eid
+
+
+def handle_status_event(payload: dict[str, Any]) -> str:
+    """A ticket changed in a backend: update the conversation and tell the requester on their channel."""
+    ev = StatusEvent.model_validate(payload)
+    r = context.connection()
+    conv_raw = r.get(keys.ticket(ev.backend, ev.ticket_ref))
+    if conv_raw is None:
+        log.info(
+            "status event for a ticket intake did not create", extra={"backend": ev.backend, "ticket": ev.ticket_ref}
+        )
+        return "ignored"
+    conv_id = text(conv_raw)
+    eid = event_id(ev)
+    marker = f"status-{eid}"
+    # Check, then write the status, the timeline entry and the marker in one transaction: run twice, written once.
+    if not r.sismember(keys.deliveries(conv_id), marker):
+        entry: dict[str, Any] = {"event": "status_changed", "status": ev.status.value, "event_id": eid}
+        if ev.public_comment:
+            entry["comment"] = ev.public_comment
+        with r.pipeline() as pipe:
+            pipe.hset(keys.conversation(conv_id), "status", ev.status.value)
+            _timeline(pipe, conv_id, entry)
+            pipe.sadd(keys.deliveries(conv_id), marker)
+            pipe.execute()
+    kind: ReplyEvent = "resolved" if ev.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED) else "status_changed"
+    _queue_replies(conv_id, kind, f"{kind}-{eid}", {"status": ev.status.value, "comment": ev.public_comment or ""})
+    return eid

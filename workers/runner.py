@@ -1,0 +1,98 @@
+"""Running rq workers on the gateway's queues, and recovering jobs whose worker was killed.
+
+rq notices an abandoned job only when its started-registry entry expires, a minute or more after
+the worker vanished. A worker killed on this host is provably dead the moment its pid is gone, so
+at start (and on every maintenance pass) we expire those entries at once and let rq's own cleanup
+retry the job or move it to the failed registry (our dead-letter list). Nothing is lost either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+import redis
+from rq import Queue, Worker
+from rq.executions import Execution
+from rq.registry import FailedJobRegistry, StartedJobRegistry
+from rq.serializers import JSONSerializer
+
+from gateway.commit import deliver_queue_name
+from gateway.settings import Settings
+from workers.backends import BACKENDS
+from workers.jobs import EVENTS_QUEUE, REPLIES_QUEUE
+
+log = logging.getLogger("intake.worker")
+
+
+def queue_names(settings: Settings) -> list[str]:
+    return [*(deliver_queue_name(b) for b in BACKENDS), EVENTS_QUEUE, REPLIES_QUEUE]
+
+
+def queues(connection: redis.Redis, settings: Settings) -> list[Queue]:
+    return [Queue(n, connection=connection, serializer=JSONSerializer) for n in queue_names(settings)]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_dead_local_workers(connection: redis.Redis, qs: list[Queue]) -> int:
+    """Expire started-registry entries whose worker, on this host, no longer exists. Returns how many."""
+    host = socket.gethostname()
+    reaped = 0
+    for q in qs:
+        registry = StartedJobRegistry(queue=q)
+        for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False):
+            execution = Execution.fetch(execution_id, job_id, connection)
+            worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + execution.worker_name, connection)
+            dead = worker is None or (worker.hostname == host and worker.pid is not None and not _pid_alive(worker.pid))
+            if dead:
+                connection.zadd(registry.key, {f"{job_id}:{execution_id}": 0})
+                reaped += 1
+        if reaped:
+            registry.cleanup()
+    if reaped:
+        log.warning("recovered jobs from killed workers", extra={"count": reaped})
+    return reaped
+
+
+class GatewayWorker(Worker):
+    """An rq Worker that also recovers jobs from killed local workers during maintenance."""
+
+    def run_maintenance_tasks(self) -> None:
+        reap_dead_local_workers(self.connection, self.queues)
+        super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
+
+
+def run_worker(connection: redis.Redis, settings: Settings, burst: bool = False) -> bool:
+    qs = queues(connection, settings)
+    reap_dead_local_workers(connection, qs)
+    worker = GatewayWorker(qs, connection=connection, serializer=JSONSerializer)
+    return bool(worker.work(burst=burst, with_scheduler=True, logging_level=settings.logging.level))
+
+
+def dead_letters(connection: redis.Redis, settings: Settings) -> list[tuple[str, str]]:
+    """(queue, job id) for every job that ran out of tries."""
+    out: list[tuple[str, str]] = []
+    for q in queues(connection, settings):
+        out.extend((q.name, jid) for jid in FailedJobRegistry(queue=q).get_job_ids())
+    return out
+
+
+def replay(connection: redis.Redis, settings: Settings) -> int:
+    """Put every dead-lettered job back on its queue. Jobs are idempotent, so replay never doubles."""
+    count = 0
+    for q in queues(connection, settings):
+        registry = FailedJobRegistry(queue=q)
+        for jid in registry.get_job_ids():
+            registry.requeue(jid)
+            count += 1
+    return count
