@@ -1,0 +1,196 @@
+"""POST /hooks/webform: authentication, bad input and idempotency, each asserting what was stored."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+
+import pytest
+
+from gateway import keys
+from tests.conftest import Gateway, form
+from tests.support.gateway import SIGNING_SECRET, TOKEN
+from tests.support.redis_server import RedisServer
+
+
+def ig_keys(redis_server: RedisServer) -> list[bytes]:
+    return list(redis_server.client().scan_iter("ig:*"))
+
+
+def queued(redis_server: RedisServer) -> int:
+    return int(redis_server.client().llen("rq:queue:deliver-builtin"))
+
+
+async def test_bearer_token_submission_is_committed_and_answered_202(
+    gateway: Gateway, redis_server: RedisServer
+) -> None:
+    resp = await gateway.post_form(form())
+    body = await resp.json()
+    assert resp.status == 202
+    assert body["status_url"].startswith(gateway.base + "/status/" + body["request_id"] + ".")
+    assert redis_server.client().get(keys.dedupe(_only_dedupe(redis_server))) == body["request_id"].encode()
+    assert queued(redis_server) == 1
+
+
+def _only_dedupe(redis_server: RedisServer) -> str:
+    found = [k.decode().split(":")[-1] for k in redis_server.client().scan_iter("ig:dedupe:*")]
+    assert len(found) == 1
+    return found[0]
+
+
+async def test_hmac_signed_submission_is_accepted(gateway: Gateway, redis_server: RedisServer) -> None:
+    resp = await gateway.post_form(form(), sign=True)
+    assert resp.status == 202
+    assert queued(redis_server) == 1
+
+
+BAD_CREDENTIALS = [
+    ("no credentials", {}),
+    ("wrong bearer token", {"Authorization": "Bearer not-the-token"}),
+    ("empty bearer", {"Authorization": "Bearer "}),
+    ("basic auth", {"Authorization": "Basic dGVzdDp0ZXN0"}),
+    ("signature of another body", {"X-Intake-Signature": "sha256=" + "0" * 64}),
+    ("signature without prefix", {"X-Intake-Signature": "deadbeef"}),
+    ("signature with the token as secret", {"X-Intake-Signature": "sha256=SIGNED_WITH_TOKEN"}),
+]
+
+
+@pytest.mark.parametrize(("case", "headers"), BAD_CREDENTIALS, ids=[c for c, _ in BAD_CREDENTIALS])
+async def test_bad_credentials_get_401_and_nothing_is_stored(
+    gateway: Gateway, redis_server: RedisServer, case: str, headers: dict[str, str]
+) -> None:
+    body = json.dumps(form()).encode()
+    if headers.get("X-Intake-Signature") == "sha256=SIGNED_WITH_TOKEN":
+        headers = {"X-Intake-Signature": "sha256=" + hmac.new(TOKEN.encode(), body, hashlib.sha256).hexdigest()}
+    resp = await gateway.http.post(gateway.base + "/hooks/webform", data=body, headers=headers)
+    assert resp.status == 401
+    assert (await resp.json())["error"] == "unauthorized"
+    assert ig_keys(redis_server) == []
+    assert queued(redis_server) == 0
+
+
+async def test_signature_over_a_body_changed_by_one_byte_is_refused(
+    gateway: Gateway, redis_server: RedisServer
+) -> None:
+    body = json.dumps(form()).encode()
+    mac = hmac.new(SIGNING_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    tampered = body.replace(b"7:10", b"7:11")
+    resp = await gateway.http.post(
+        gateway.base + "/hooks/webform", data=tampered, headers={"X-Intake-Signature": f"sha256={mac}"}
+    )
+    assert resp.status == 401
+    assert ig_keys(redis_server) == []
+
+
+async def test_malformed_json_is_400_naming_the_body(gateway: Gateway, redis_server: RedisServer) -> None:
+    resp = await gateway.post_form(b'{"message": "unterminated')
+    assert resp.status == 400
+    assert "JSON" in (await resp.json())["message"]
+    assert ig_keys(redis_server) == []
+
+
+INVALID = [
+    ("missing message", {"message": None}, "message"),
+    ("empty message", {"message": "   "}, "message"),
+    ("message is a number", {"message": 42}, "message"),
+    ("category is a list", {"category": ["transportation"]}, "category"),
+    ("no way to answer", {"email": None, "phone": None}, "email"),
+    ("bad email", {"email": "ana at example"}, "email"),
+    ("bad phone", {"email": None, "phone": "call me maybe"}, "phone"),
+    (
+        "attachment not base64",
+        {"attachments": [{"filename": "a.png", "data_base64": "***"}]},
+        "attachments.0.data_base64",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "change", "field"), INVALID, ids=[c for c, _, _ in INVALID])
+async def test_invalid_fields_are_422_naming_the_field(
+    gateway: Gateway, redis_server: RedisServer, case: str, change: dict[str, object], field: str
+) -> None:
+    body = form(**change)
+    body = {k: v for k, v in body.items() if v is not None}
+    resp = await gateway.post_form(body)
+    answer = await resp.json()
+    assert resp.status == 422
+    assert field in answer["fields"]
+    assert ig_keys(redis_server) == []
+
+
+async def test_unknown_category_and_school_list_the_valid_values(gateway: Gateway, redis_server: RedisServer) -> None:
+    resp = await gateway.post_form(form(category="buses", school="hogwarts"))
+    answer = await resp.json()
+    assert resp.status == 422
+    assert set(answer["fields"]) == {"category", "school"}
+    assert "transportation" in answer["valid"]["category"]
+    assert "lhs" in answer["valid"]["school"]
+    assert ig_keys(redis_server) == []
+
+
+async def test_body_over_the_limit_is_413_before_anything_else(gateway: Gateway, redis_server: RedisServer) -> None:
+    limit = gateway.settings.server.max_body_bytes
+    resp = await gateway.post_form(form(message="x" * (limit + 10)), token="wrong-token")
+    assert resp.status == 413
+    assert ig_keys(redis_server) == []
+
+
+async def test_chunked_body_over_the_limit_is_413(gateway: Gateway, redis_server: RedisServer) -> None:
+    limit = gateway.settings.server.max_body_bytes
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(limit // 65536 + 2):
+            yield b"x" * 65536
+
+    resp = await gateway.http.post(
+        gateway.base + "/hooks/webform", data=chunks(), headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert resp.status == 413
+    assert ig_keys(redis_server) == []
+
+
+async def test_same_idempotency_key_three_times_concurrently_is_one_request(
+    gateway: Gateway, redis_server: RedisServer
+) -> None:
+    responses = await asyncio.gather(*(gateway.post_form(form(), key="retry-me-1") for _ in range(3)))
+    ids = {(await r.json())["request_id"] for r in responses}
+    assert [r.status for r in responses] == [202, 202, 202]
+    assert len(ids) == 1
+    assert queued(redis_server) == 1
+
+
+async def test_same_idempotency_key_later_returns_the_first_request_id(
+    gateway: Gateway, redis_server: RedisServer
+) -> None:
+    first = await (await gateway.post_form(form(), key="k-2")).json()
+    again = await gateway.post_form(form(message="edited text, same key"), key="k-2")
+    assert again.status == 202
+    assert (await again.json())["request_id"] == first["request_id"]
+    assert queued(redis_server) == 1
+
+
+async def test_different_idempotency_keys_are_different_requests(gateway: Gateway, redis_server: RedisServer) -> None:
+    a = await (await gateway.post_form(form(), key="a")).json()
+    b = await (await gateway.post_form(form(), key="b")).json()
+    assert a["request_id"] != b["request_id"]
+    assert queued(redis_server) == 2
+
+
+async def test_identical_body_without_key_is_deduplicated(gateway: Gateway, redis_server: RedisServer) -> None:
+    a = await (await gateway.post_form(form())).json()
+    b = await (await gateway.post_form(form())).json()
+    assert a["request_id"] == b["request_id"]
+    assert queued(redis_server) == 1
+
+
+async def test_overlong_idempotency_key_is_400(gateway: Gateway, redis_server: RedisServer) -> None:
+    resp = await gateway.post_form(form(), key="k" * 201)
+    assert resp.status == 400
+    assert ig_keys(redis_server) == []
+
+
+async def test_unknown_channel_hook_is_404(gateway: Gateway) -> None:
+    resp = await gateway.http.post(gateway.base + "/hooks/carrier-pigeon", data=b"{}")
+    assert resp.status == 404

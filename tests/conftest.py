@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from gateway.app import create_app
+from gateway.settings import Settings
+from tests.support.gateway import SIGNING_SECRET, TOKEN, settings_from, write_config
+from tests.support.redis_server import RedisServer
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def config_path(tmp_path: Path, redis_server: RedisServer) -> Path:
+    return write_config(tmp_path, redis_server.url)
+
+
+@pytest.fixture
+def settings(config_path: Path) -> Settings:
+    return settings_from(config_path)
+
+
+@dataclass
+class Gateway:
+    """The gateway's web app on a real loopback port, and a client session to talk to it."""
+
+    server: TestServer
+    http: aiohttp.ClientSession
+    settings: Settings
+
+    @property
+    def base(self) -> str:
+        return str(self.server.make_url("/")).rstrip("/")
+
+    async def post_form(
+        self, payload: Any, *, token: str | None = TOKEN, key: str | None = None, sign: bool = False
+    ) -> aiohttp.ClientResponse:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json"}
+        if token is not None and not sign:
+            headers["Authorization"] = f"Bearer {token}"
+        if sign:
+            mac = hmac.new(SIGNING_SECRET.encode(), body, hashlib.sha256).hexdigest()
+            headers["X-Intake-Signature"] = f"sha256={mac}"
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        data = io.BytesIO(body) if len(body) > 512 * 1024 else body  # aiohttp warns on large raw bodies
+        resp = await self.http.post(self.base + "/hooks/webform", data=data, headers=headers)
+        await resp.read()
+        return resp
+
+
+async def start_gateway(settings: Settings) -> tuple[TestServer, aiohttp.ClientSession]:
+    server = TestServer(create_app(settings), host="127.0.0.1")
+    await server.start_server()
+    return server, aiohttp.ClientSession()
+
+
+@pytest.fixture
+async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
+    server, http = await start_gateway(settings)
+    yield Gateway(server, http, settings)
+    await http.close()
+    await server.close()
+
+
+def form(**overrides: Any) -> dict[str, Any]:
+    """A valid web form submission."""
+    body: dict[str, Any] = {
+        "name": "Ana Pérez",
+        "email": "ana.perez@example.org",
+        "category": "transportation",
+        "school": "lhs",
+        "message": "The 7:10 bus to Lincoln did not come this morning.",
+        "language": "es",
+    }
+    body.update(overrides)
+    return body

@@ -1,0 +1,69 @@
+"""Running the gateway for a test: configuration files, the web app over real HTTP, real rq workers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gateway.settings import Settings, load_settings
+
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "test-form-token-7d1c"
+SIGNING_SECRET = "test-signing-secret-91ab"
+
+
+def write_config(directory: Path, redis_url: str, **overrides: Any) -> Path:
+    """A complete gateway.yaml for a test, from the shipped default with test values on top."""
+    base = yaml.safe_load((REPO / "config" / "gateway.yaml").read_text())
+    base["data_dir"] = str(directory / "data")
+    base["secret_key"] = "test-secret-key"
+    base["redis"]["url"] = redis_url
+    base["redis"]["socket_timeout_s"] = 0.5
+    base["server"]["port"] = 0
+    base["jobs"]["retry_intervals"] = [0, 0]
+    base["channels"]["webform"]["sources"]["demo"] = {"token": TOKEN, "signing_secret": SIGNING_SECRET}
+    base["logging"]["level"] = "DEBUG"
+    _merge(base, overrides)
+    path = directory / "gateway.yaml"
+    path.write_text(yaml.safe_dump(base, allow_unicode=True))
+    return path
+
+
+def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            _merge(into[k], v)
+        else:
+            into[k] = v
+
+
+def settings_from(path: Path) -> Settings:
+    return load_settings(path, env={})
+
+
+def intake(config: Path, *args: str, timeout: float = 60, log: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real `intake` command (a new process, as an operator would)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INTAKE_", "REDIS_", "PORT", "HOST"))}
+    proc = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "--config", str(config), *args],
+        capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO,
+    )  # fmt: skip
+    if log is not None:
+        with log.open("a") as f:
+            f.write(proc.stdout + proc.stderr)
+    return proc
+
+
+def start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    """A long-running worker in its own process group (so a test can SIGKILL the whole group)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INTAKE_", "REDIS_"))}
+    with log.open("ab") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "--config", str(config), "worker"],
+            stdout=out, stderr=out, env=env, cwd=REPO, start_new_session=True,
+        )  # fmt: skip

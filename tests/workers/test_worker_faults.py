@@ -1,0 +1,129 @@
+"""Workers die and backends fail: every job is retried or dead-lettered, never gone, never doubled."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+from rq import Queue
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+from rq.serializers import JSONSerializer
+
+from tests.conftest import Gateway, form, start_gateway
+from tests.support.gateway import intake, settings_from, start_worker, write_config
+from tests.support.redis_server import RedisServer
+from workers.backends.builtin import BuiltinBackend
+
+
+def lock_tickets(path: Path) -> sqlite3.Connection:
+    """Hold the ticket store's write lock: the backend is 'down' until the test lets go."""
+    BuiltinBackend(path)  # make sure the schema exists first
+    db = sqlite3.connect(path, timeout=0, isolation_level=None)
+    db.execute("BEGIN EXCLUSIVE")
+    return db
+
+
+def deliver_queue(redis_server: RedisServer) -> Queue:
+    return Queue("deliver-builtin", connection=redis_server.client(), serializer=JSONSerializer)
+
+
+async def test_worker_killed_mid_job_the_job_is_retried_and_makes_one_ticket(
+    tmp_path: Path, redis_server: RedisServer, gateway: Gateway
+) -> None:
+    config = write_config(tmp_path, redis_server.url, backends={"builtin": {"busy_timeout_ms": 30000}})
+    settings = settings_from(config)
+    tickets = settings.path_in_data("tickets.sqlite3")
+    assert (await gateway.post_form(form(), key="kill-me")).status == 202
+    blocker = lock_tickets(tickets)
+    worker = start_worker(config, tmp_path / "worker.log")
+    try:
+        started = StartedJobRegistry(queue=deliver_queue(redis_server))
+        deadline = time.monotonic() + 20
+        while not started.get_job_ids() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.get_job_ids(), "the worker never picked the job up"
+        os.killpg(worker.pid, signal.SIGKILL)  # the worker and its work horse, mid-job
+        worker.wait(10)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert BuiltinBackend(tickets).count() == 0
+
+    result = intake(config, "worker", "--burst")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert BuiltinBackend(tickets).count() == 1
+    assert FailedJobRegistry(queue=deliver_queue(redis_server)).get_job_ids() == []
+
+
+async def test_failing_backend_retries_then_dead_letters_then_replay_makes_the_ticket(
+    tmp_path: Path, redis_server: RedisServer, gateway: Gateway
+) -> None:
+    config = write_config(tmp_path, redis_server.url, backends={"builtin": {"busy_timeout_ms": 50}})
+    settings = settings_from(config)
+    tickets = settings.path_in_data("tickets.sqlite3")
+    assert (await gateway.post_form(form(), key="backend-down")).status == 202
+
+    blocker = lock_tickets(tickets)
+    try:
+        result = intake(config, "worker", "--burst")
+        assert result.returncode == 0
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    failed = FailedJobRegistry(queue=deliver_queue(redis_server))
+    assert len(failed.get_job_ids()) == 1
+    # Three tries in all: the first and the two retries of retry_intervals [0, 0].
+    assert result.stderr.count("deliver request") >= 3
+    doctor = intake(config, "doctor")
+    assert doctor.returncode == 1
+    assert "1 job(s) failed every try" in doctor.stdout
+    assert BuiltinBackend(tickets).count() == 0
+
+    replay = intake(config, "replay")
+    assert replay.returncode == 0
+    assert "replayed 1 job(s)" in replay.stdout
+    assert intake(config, "worker", "--burst").returncode == 0
+    assert BuiltinBackend(tickets).count() == 1
+    assert failed.get_job_ids() == []
+
+
+async def test_a_failed_job_waits_for_its_backoff_before_the_next_try(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    config = write_config(
+        tmp_path, redis_server.url, backends={"builtin": {"busy_timeout_ms": 50}}, jobs={"retry_intervals": [600]}
+    )
+    settings = settings_from(config)
+    tickets = settings.path_in_data("tickets.sqlite3")
+    server, http = await start_gateway(settings)
+    try:
+        assert (await Gateway(server, http, settings).post_form(form(), key="backoff")).status == 202
+    finally:
+        await http.close()
+        await server.close()
+    blocker = lock_tickets(tickets)
+    try:
+        assert intake(config, "worker", "--burst").returncode == 0
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    scheduled = ScheduledJobRegistry(queue=deliver_queue(redis_server))
+    assert len(scheduled.get_job_ids()) == 1
+    assert FailedJobRegistry(queue=deliver_queue(redis_server)).get_job_ids() == []
+
+
+async def test_running_a_delivered_job_again_does_not_make_a_second_ticket(
+    config_path: Path, redis_server: RedisServer, gateway: Gateway
+) -> None:
+    assert (await gateway.post_form(form(), key="twice")).status == 202
+    assert intake(config_path, "worker", "--burst").returncode == 0
+    q = deliver_queue(redis_server)
+    job_id = q.finished_job_registry.get_job_ids()[0]
+    job = q.fetch_job(job_id)
+    assert job is not None
+    q.enqueue_job(job)  # as if a retry ran a job whose first run had in fact succeeded
+    assert intake(config_path, "worker", "--burst").returncode == 0
+    assert BuiltinBackend(gateway.settings.path_in_data("tickets.sqlite3")).count() == 1
