@@ -83,7 +83,8 @@ class WebformChannel:
                 max_file_bytes=self.conf.max_attachment_bytes,
             )
         except InvalidSubmission as exc:
-            raise Unprocessable("the submission has invalid fields", fields=exc.fields, valid=exc.valid) from None
+            extra = {"valid": exc.valid} if exc.valid else {}
+            raise Unprocessable("the submission has invalid fields", fields=exc.fields, **extra) from None
 
     def to_message(self, fields: FormFields, source: str, provider_id: str | None) -> InboundMessage:
         attachments = tuple(self.blobs.put(f.data, f.filename) for f in fields.files)

@@ -18,6 +18,7 @@ from gateway.conversations import ConversationResolver
 from gateway.errors import NotFound
 from gateway.group_commit import GroupCommitter
 from gateway.http import error_middleware, to_inbound, to_response
+from gateway.logs import quiet_access_log
 from gateway.metrics import Metrics
 from gateway.openapi import openapi_document
 from gateway.pipeline import Pipeline
@@ -100,6 +101,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings) -> web.Application:
+    quiet_access_log()  # whatever runner serves the app, status links must not reach a log
     settings.data_path.mkdir(parents=True, exist_ok=True)
     limit = max(settings.server.max_body_bytes, settings.channels.webform.max_attachment_bytes + FORM_OVERHEAD)
     app = web.Application(middlewares=[error_middleware], client_max_size=limit)

@@ -15,6 +15,7 @@ from typing import Any
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"(?<![A-Za-z0-9])\+?\d[\d\s().-]{7,}\d(?![A-Za-z0-9])")
+_STATUS_LINK = re.compile(r"/status/[^\s\"'?]+")
 _BEARER = re.compile(r"(?i)(bearer\s+|sha256=|token=|signature=)[^\s,;\"']+")
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message", "taskName"}
@@ -22,6 +23,7 @@ _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "co
 
 def mask(text: str) -> str:
     text = _BEARER.sub(r"\1[redacted]", text)
+    text = _STATUS_LINK.sub("/status/[link]", text)  # the link is the requester's key to their page
     text = _EMAIL.sub("[email]", text)
     return _PHONE.sub(lambda m: "[phone]" if sum(ch.isdigit() for ch in m.group()) >= 8 else m.group(), text)
 
@@ -50,5 +52,9 @@ def setup_logging(level: str = "INFO") -> None:
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
     root.setLevel(level)
-    # aiohttp's access log would print query strings, which can carry tokens: our middleware logs instead.
+    quiet_access_log()
+
+
+def quiet_access_log() -> None:
+    """aiohttp's access log prints full paths and query strings: a status link is a secret."""
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

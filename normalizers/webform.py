@@ -79,14 +79,20 @@ def parse_submission(
     """Validate and normalize one submission. Raises InvalidSubmission naming each bad field."""
     if not isinstance(payload, dict):
         raise InvalidSubmission({"body": "expected a JSON object"})
+    problems: dict[str, str] = {}
+    valid: dict[str, list[str]] = {}
+    # Closed lists are checked on the raw values too, so one answer names every problem at once.
+    for name, allowed in (("category", categories), ("school", schools)):
+        value = payload.get(name)
+        if isinstance(value, str) and value.strip() and value.strip() not in allowed:
+            problems[name] = f"unknown {name}"
+            valid[name] = allowed
     try:
         p = WebformPayload.model_validate(payload)
     except ValidationError as exc:
         named = {".".join(str(x) for x in e["loc"]) or "body": e["msg"] for e in exc.errors()}
-        raise InvalidSubmission(named) from None
+        raise InvalidSubmission({**named, **problems}, valid) from None
 
-    problems: dict[str, str] = {}
-    valid: dict[str, list[str]] = {}
     email = p.email or None
     if email and not EMAIL.match(email):
         problems["email"] = "not an email address"
@@ -95,12 +101,6 @@ def parse_submission(
         problems["phone"] = "not a phone number"
     if not email and not p.phone:
         problems["email"] = "give an email address or a phone number so we can answer"
-    if p.category not in categories:
-        problems["category"] = "unknown category"
-        valid["category"] = categories
-    if p.school and p.school not in schools:
-        problems["school"] = "unknown school"
-        valid["school"] = schools
     message = clean_text(p.message)
     if not message:
         problems["message"] = "must not be empty"

@@ -1,0 +1,95 @@
+"""No bodies, phone numbers, emails, tokens or signatures in any log, from any process."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.logs import JsonFormatter, mask
+from tests.conftest import Gateway, form
+from tests.support.gateway import SIGNING_SECRET, TOKEN, intake
+from tests.support.redis_server import RedisServer
+
+NAME = "Marisol Quintanilla-Okafor"
+EMAIL = "marisol.q.okafor@example.net"
+PHONE_RAW = "(555) 867-5309"
+PHONE = "+15558675309"
+BODY = "My son Mateo has asthma and his inhaler is in locker 4471"
+COMMENT = "Nurse Alvarez will call about the inhaler"
+WRONG_TOKEN = "guessed-token-8a8a8a"
+
+
+@pytest.fixture
+def captured() -> Iterator[io.StringIO]:
+    """Everything the in-process web app logs, through the same JSON formatter production uses."""
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield buffer
+    root.removeHandler(handler)
+    root.setLevel(old_level)
+
+
+async def test_a_full_run_logs_none_of_the_personal_values_or_secrets(
+    gateway: Gateway, redis_server: RedisServer, config_path: Path, tmp_path: Path, captured: io.StringIO
+) -> None:
+    worker_log = tmp_path / "processes.log"
+    payload = form(name=NAME, email=EMAIL, phone=PHONE_RAW, message=BODY)
+    body = json.dumps(payload).encode()
+    signature = hmac.new(SIGNING_SECRET.encode(), body, hashlib.sha256).hexdigest()
+
+    ok = await gateway.post_form(payload, key="privacy-1")
+    signed = await gateway.http.post(
+        gateway.base + "/hooks/webform", data=body, headers={"X-Intake-Signature": f"sha256={signature}"}
+    )
+    refused = await gateway.post_form(payload, token=WRONG_TOKEN)
+    invalid = await gateway.post_form(form(email=EMAIL, category="nope", message=BODY))
+    status_url = (await ok.json())["status_url"]
+    page = await gateway.http.get(status_url)
+    redis_server.stop(kill=True)
+    spooled = await gateway.post_form(form(email=EMAIL, phone=PHONE_RAW, message=BODY + " (again)"), key="privacy-2")
+    redis_server.start()
+    assert [ok.status, signed.status, refused.status, invalid.status, spooled.status] == [202, 202, 401, 422, 202]
+    assert page.status in (200, 503)
+
+    intake(config_path, "worker", "--burst", log=worker_log)
+    intake(config_path, "tickets", "update", "1", "--status", "in_progress", "--comment", COMMENT, log=worker_log)
+    intake(config_path, "worker", "--burst", log=worker_log)
+    intake(config_path, "doctor", log=worker_log)
+
+    logs = captured.getvalue() + worker_log.read_text()
+    assert "ticket created" in logs, "the run did not log what it should have: the test would prove nothing"
+    for secret in (NAME, EMAIL, PHONE, PHONE_RAW, "867-5309", BODY, "locker 4471", COMMENT, TOKEN, WRONG_TOKEN,
+                   SIGNING_SECRET, signature, status_url.rsplit("/", 1)[-1]):  # fmt: skip
+        assert secret not in logs, f"a log line carries {secret[:12]}..."
+
+
+@pytest.mark.parametrize(
+    ("raw", "leak"),
+    [
+        ("call +1 (555) 867-5309 now", "867-5309"),
+        ("from marisol@example.net", "marisol@example.net"),
+        ("Authorization: Bearer abc.def.ghi", "abc.def.ghi"),
+        ("X-Intake-Signature: sha256=0123abcd", "0123abcd"),
+        ("https://x/?token=s3cr3t&a=1", "s3cr3t"),
+        ('"GET /status/01M81F4Y.qiSYkS-frvWO HTTP/1.1"', "qiSYkS-frvWO"),
+    ],
+)
+def test_the_log_filter_masks_what_slips_through(raw: str, leak: str) -> None:
+    assert leak not in mask(raw)
+
+
+def test_the_log_filter_keeps_request_ids_and_ticket_numbers() -> None:
+    line = "ticket 1234 for request 01M81EV6Y29MXDX1TSDB8KD5GK"
+    assert mask(line) == line
