@@ -111,15 +111,16 @@ class Committer:
             },
         )
         conv = keys.conversation(c.conversation)
-        tx.hsetnx(conv, "created_at", m.received_at.isoformat())
-        tx.hsetnx(conv, "status", "received")
-        tx.hsetnx(conv, "channel", m.channel)
-        tx.hsetnx(conv, "account", m.account)
-        tx.hsetnx(conv, "first_request", m.id)
-        tx.hsetnx(conv, "sender", m.sender)
-        if m.requester.email:
-            tx.hsetnx(conv, "email", m.requester.email)
-        tx.hset(conv, mapping={"language": m.language, "last_activity": m.received_at.isoformat()})
+        at = m.received_at.isoformat()
+        if c.conversation == m.id:
+            # A new conversation: its hash cannot exist yet, so one HSET writes it whole.
+            fields = {"created_at": at, "status": "received", "channel": m.channel, "account": m.account,
+                      "first_request": m.id, "sender": m.sender, "language": m.language, "last_activity": at}  # fmt: skip
+            if m.requester.email:
+                fields["email"] = m.requester.email
+            tx.hset(conv, mapping=fields)
+        else:
+            tx.hset(conv, mapping={"language": m.language, "last_activity": at})
         tx.rpush(
             keys.timeline(c.conversation),
             json.dumps({"at": m.received_at.isoformat(), "event": "received", "request_id": m.id}),
