@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 from pathlib import Path
 
 from gateway.models import Attachment
@@ -57,7 +58,7 @@ class BlobStore:
         path = self.path_for(digest)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            tmp = path.with_suffix(f".tmp{secrets.token_hex(8)}")  # unique per writer, thread or process
             with open(tmp, "wb") as f:
                 f.write(data)
                 f.flush()

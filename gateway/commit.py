@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from rq import Queue
@@ -114,8 +115,16 @@ class Committer:
         at = m.received_at.isoformat()
         if c.conversation == m.id:
             # A new conversation: its hash cannot exist yet, so one HSET writes it whole.
-            fields = {"created_at": at, "status": "received", "channel": m.channel, "account": m.account,
-                      "first_request": m.id, "sender": m.sender, "language": m.language, "last_activity": at}  # fmt: skip
+            fields: dict[Any, str] = {  # Any: redis-py types the keys as an invariant union
+                "created_at": at,
+                "status": "received",
+                "channel": m.channel,
+                "account": m.account,
+                "first_request": m.id,
+                "sender": m.sender,
+                "language": m.language,
+                "last_activity": at,
+            }
             if m.requester.email:
                 fields["email"] = m.requester.email
             tx.hset(conv, mapping=fields)

@@ -87,16 +87,22 @@ def to_response(ack: AckResponse) -> web.Response:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def _route(request: web.Request) -> str:
+    """The route pattern, not the path: a path can carry a secret (a status link's token)."""
+    info = request.match_info.route.resource
+    return info.canonical if info is not None else "(unmatched)"
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except IntakeError as exc:
         # The path and the error code only: never the body, a header value or a signature.
-        log.info("request refused", extra={"path": request.path, "status": exc.status, "error": exc.code})
+        log.info("request refused", extra={"route": _route(request), "status": exc.status, "error": exc.code})
         return web.json_response(exc.body(), status=exc.status)
     except web.HTTPException:
         raise
     except Exception:
-        log.exception("unhandled error", extra={"path": request.path})
+        log.exception("unhandled error", extra={"route": _route(request)})
         return web.json_response({"error": "internal_error", "message": "internal error"}, status=500)

@@ -28,10 +28,10 @@ def test_shipped_config_is_valid_with_an_empty_environment() -> None:
 
 
 def test_environment_switches_the_demo_source_on_and_overrides_host_port_and_data_dir() -> None:
-    env = {"INTAKE_WEBFORM_TOKEN": "abc", "PORT": "9001", "HOST": "0.0.0.0", "INTAKE_DATA_DIR": "/srv/intake"}
+    env = {"INTAKE_WEBFORM_TOKEN": "abc", "PORT": "9001", "HOST": "10.1.2.3", "INTAKE_DATA_DIR": "/srv/intake"}
     s = load_settings(SHIPPED, env=env)
     assert s.channels.webform.sources["demo"].token.get_secret_value() == "abc"
-    assert (s.server.port, s.server.host, s.data_dir) == (9001, "0.0.0.0", "/srv/intake")
+    assert (s.server.port, s.server.host, s.data_dir) == (9001, "10.1.2.3", "/srv/intake")
 
 
 def test_secrets_never_show_in_the_settings_repr() -> None:
@@ -79,7 +79,8 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 
 
 def test_check_config_command_prints_each_problem_and_exits_non_zero(tmp_path: Path) -> None:
-    path = config_with(tmp_path, "server:\n  port: x\nchannels:\n  webform:\n    sources:\n      demo:\n        tokn: a\n")
+    text = "server:\n  port: x\nchannels:\n  webform:\n    sources:\n      demo:\n        tokn: a\n"
+    path = config_with(tmp_path, text)
     result = intake(path, "check-config")
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.startswith("config error:")]

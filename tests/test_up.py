@@ -56,7 +56,9 @@ def test_up_runs_the_embedded_default_end_to_end_and_ctrl_c_stops_everything(tmp
 
         body = json.dumps({"email": "x@example.org", "category": "devices", "message": "Chromebook won't charge"})
         status, answer = get(
-            base + "/hooks/webform", body.encode(), {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+            base + "/hooks/webform",
+            body.encode(),
+            {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
         )
         assert status == 202
         status_url = json.loads(answer)["status_url"]
@@ -67,7 +69,7 @@ def test_up_runs_the_embedded_default_end_to_end_and_ctrl_c_stops_everything(tmp
         assert get(base + "/form")[0] == 200
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err.decode()[-2000:]
     assert not (data / "redis" / "redis.sock").exists(), "the embedded Redis is still running"
     leftovers = subprocess.run(["pgrep", "-f", str(data)], capture_output=True, text=True)

@@ -1,9 +1,16 @@
-"""Page routes. (Filled in by the pages work: GET/POST /form, GET /status/{token}.)"""
+"""The requester-facing pages: GET/POST /form, GET /status/{token}, and their stylesheet."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.web.assets import CSS_PATH, stylesheet
+from gateway.web.form import show_form, submit_form
+from gateway.web.status import show_status
+
 
 def add_page_routes(app: web.Application) -> None:
-    return None
+    app.router.add_get("/form", show_form)
+    app.router.add_post("/form", submit_form)
+    app.router.add_get("/status/{token}", show_status)
+    app.router.add_get(CSS_PATH, stylesheet)

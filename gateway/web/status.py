@@ -1,0 +1,132 @@
+"""GET /status/{token}: where a requester sees their request, from a signed link with no login.
+
+The link is the secret, so the page names no email or phone, is never indexed, and sends no referrer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from gateway import appkeys as K
+from gateway import keys
+from gateway.errors import NotFound
+from gateway.redis_conn import text
+from gateway.status_links import read_token, short_reference
+from gateway.web.i18n import Words, choose, from_accept_language
+from gateway.web.render import message_page, page
+
+log = logging.getLogger("intake.web.status")
+
+# The timeline also holds internal bookkeeping; only these events are meant for the requester.
+PUBLIC_EVENTS = frozenset({"received", "ticket_created", "comment_added", "reply", "status_changed"})
+MAX_ENTRIES = 200
+
+
+@dataclass
+class Snapshot:
+    """What Redis knows about a request. `recorded` is False while it waits in the spool or the queue."""
+
+    recorded: bool = False
+    status: str = "received"
+    ticket: str = ""
+    language: str | None = None
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def load(client: aioredis.Redis, request_id: str) -> Snapshot:
+    req = {text(k): text(v) for k, v in (await client.hgetall(keys.request(request_id))).items()}
+    conv_id = req.get("conversation")
+    if not conv_id:
+        return Snapshot()
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.hgetall(keys.conversation(conv_id))
+        # The newest entries, should a long conversation ever grow past what a phone screen can hold.
+        pipe.lrange(keys.timeline(conv_id), -MAX_ENTRIES, -1)
+        conv_raw, raw = await pipe.execute()
+    conv = {text(k): text(v) for k, v in conv_raw.items()}
+    entries = []
+    for item in raw:
+        try:
+            entry = json.loads(item)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("event") in PUBLIC_EVENTS:
+            entries.append(entry)
+    return Snapshot(
+        recorded=True,
+        status=conv.get("status") or "received",
+        ticket=conv.get("ticket_ref") or req.get("ticket_ref") or "",
+        language=conv.get("language") or None,
+        timeline=entries,
+    )
+
+
+def describe(entry: dict[str, Any], words: Words) -> dict[str, str]:
+    """One timeline line in the page language; a reply's text is already in the requester's language."""
+    event = entry["event"]
+    at = str(entry.get("at", ""))
+    item = {"event": event, "at": at, "when": words.time(at), "text": "", "comment": ""}
+    if event == "reply":
+        item["text"] = str(entry.get("text", ""))
+    elif event == "ticket_created":
+        item["text"] = words.fmt("ev_ticket_created", ticket=entry.get("ticket", ""))
+    elif event == "status_changed":
+        item["text"] = words.fmt("ev_status_changed", status=words.status(str(entry.get("status", ""))))
+        item["comment"] = str(entry.get("comment") or "")
+    else:
+        item["text"] = getattr(words, f"ev_{event}")
+    return item
+
+
+async def show_status(request: web.Request) -> web.Response:
+    try:
+        return await _show_status(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        # Handled here rather than by the app's error middleware, which would log the path: here it is the secret.
+        log.exception("status page failed", extra={"path": "/status/[token]"})
+        lang = choose(request.query.get("lang"), default=request.app[K.SETTINGS].default_language)
+        return message_page(request, lang, "error_title", "error_text", 500, private=True)
+
+
+async def _show_status(request: web.Request) -> web.Response:
+    settings = request.app[K.SETTINGS]
+    accept = from_accept_language(request.headers.get("Accept-Language"))
+    asked = request.query.get("lang")
+    try:
+        request_id = read_token(request.app[K.SIGNING_KEY], request.match_info["token"])
+    except NotFound:
+        lang = choose(asked, accept, default=settings.default_language)
+        return message_page(request, lang, "not_found_title", "not_found_text", 404, private=True, link_form=True)
+    try:
+        snap = await load(request.app[K.REDIS], request_id)
+    except (RedisError, OSError) as exc:  # OSError covers socket timeouts
+        # The request itself is safe (Redis or the spool took it); only reading it back failed.
+        log.warning("status page unavailable: redis unreachable", extra={"error": type(exc).__name__})
+        lang = choose(asked, accept, default=settings.default_language)
+        return message_page(request, lang, "unavailable_title", "unavailable_text", 503, private=True)
+
+    lang = choose(asked, snap.language, accept, default=settings.default_language)
+    words = Words(lang)
+    base = settings.server.public_base_url.rstrip("/") or str(request.url.origin())
+    context = {
+        "new": request.query.get("new") == "1",
+        "reference": short_reference(request_id),
+        "ticket": snap.ticket,
+        "recorded": snap.recorded and bool(snap.ticket),
+        "status_words": words.status(snap.status),
+        "status": snap.status,
+        "timeline": [describe(e, words) for e in snap.timeline],
+        "link": f"{base}{request.path}",
+    }
+    resp = page(request, "status.html", lang, context, private=True)
+    resp.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return resp
