@@ -120,7 +120,7 @@ def create_app(settings: Settings) -> web.Application:
     app[K.REDIS] = aredis
     app[K.COMMITTER] = group
     app[K.CHANNELS] = enabled_channels(settings, blobs)
-    app[K.PIPELINE] = Pipeline(ConversationResolver(aredis), Router(settings), group, metrics_)
+    app[K.PIPELINE] = Pipeline(ConversationResolver(aredis, settings.backends.default), Router(settings), group, metrics_)
     app[K.TEMPLATES] = page_env()
     app[K.SIGNING_KEY] = settings.signing_key()
     app.cleanup_ctx.append(_background)

@@ -20,6 +20,7 @@ from rq.job import Job, Retry
 from rq.serializers import JSONSerializer
 
 from gateway import keys
+from gateway.conversations import THREAD_KEY_TTL_S, normalize_address, reply_token_for
 from gateway.models import Commitment
 from gateway.settings import Settings
 
@@ -109,6 +110,7 @@ class Committer:
                 "channel": m.channel,
                 "received_at": m.received_at.isoformat(),
                 "fingerprint": c.fingerprint,
+                "evidence": c.evidence,
             },
         )
         conv = keys.conversation(c.conversation)
@@ -127,9 +129,19 @@ class Committer:
             }
             if m.requester.email:
                 fields["email"] = m.requester.email
+            token = reply_token_for(c.conversation)
+            fields["reply_token"] = token
             tx.hset(conv, mapping=fields)
+            tx.set(keys.reply_token(token), c.conversation, ex=THREAD_KEY_TTL_S, nx=True)
         else:
             tx.hset(conv, mapping={"language": m.language, "last_activity": at})
+        if m.sender:
+            tx.sadd(keys.participants(c.conversation), normalize_address(m.sender))
+        if m.channel == "email" and m.provider_id:
+            # Every Message-ID we see threads later replies, whichever one their client quotes.
+            tx.set(keys.message_id(m.provider_id), c.conversation, ex=THREAD_KEY_TTL_S)
+            tx.rpush(keys.conversation_refs(c.conversation), m.provider_id)
+            tx.ltrim(keys.conversation_refs(c.conversation), -20, -1)
         tx.rpush(
             keys.timeline(c.conversation),
             json.dumps({"at": m.received_at.isoformat(), "event": "received", "request_id": m.id}),

@@ -33,3 +33,22 @@ def pending_outbound(channel: str) -> str:
 
 def deliveries(conv_id: str) -> str:
     return f"{PREFIX}:conv:{conv_id}:deliveries"
+
+
+def reply_token(token: str) -> str:
+    """Our reply token (plus-address / status reference) -> conversation."""
+    return f"{PREFIX}:replytoken:{token.upper()}"
+
+
+def message_id(mid: str) -> str:
+    """Every Message-ID we received or sent -> conversation."""
+    return f"{PREFIX}:msgid:{mid.lower()}"
+
+
+def participants(conv_id: str) -> str:
+    return f"{PREFIX}:conv:{conv_id}:participants"
+
+
+def conversation_refs(conv_id: str) -> str:
+    """The conversation's Message-IDs in order, for the References header of our replies."""
+    return f"{PREFIX}:conv:{conv_id}:refs"

@@ -142,3 +142,4 @@ class Commitment(Frozen):
     fingerprint: str
     conversation: str
     route: Route
+    evidence: str = "new"  # which evidence decided the conversation (gateway.conversations)

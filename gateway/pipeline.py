@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import redis
+
 from gateway.commit import CommitResult
-from gateway.conversations import ConversationResolver
+from gateway.conversations import ConversationResolver, Resolution
 from gateway.group_commit import GroupCommitter
 from gateway.ids import fingerprint
 from gateway.metrics import Metrics
@@ -24,12 +26,18 @@ class Pipeline:
         """Commit one message durably (Redis or spool). Returns only once it is safe to acknowledge."""
         self.metrics.received.labels(message.channel).inc()
         fp = fingerprint(message.channel, message.account, message.provider_id, content)
-        if message.thread_hints.reply_token and self.committer.redis_up:
-            resolution = await self.resolver.resolve(message)
-            conversation = resolution.conversation
-        else:
-            conversation = message.id
+        resolution = Resolution(message.id, "new")
+        if self.committer.redis_up:
+            try:
+                resolution = await self.resolver.resolve(message)
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                # Redis went away: the message still gets in (spooled) as a new conversation.
+                resolution = Resolution(message.id, "new")
         commitment = Commitment(
-            message=message, fingerprint=fp, conversation=conversation, route=self.router.route(message)
+            message=message,
+            fingerprint=fp,
+            conversation=resolution.conversation,
+            evidence=resolution.evidence,
+            route=self.router.route(message),
         )
         return await self.committer.submit(commitment)

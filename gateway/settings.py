@@ -9,10 +9,11 @@ import os
 import re
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from gateway.errors import ConfigError
 
@@ -75,8 +76,63 @@ class WebformSettings(Strict):
     max_attachment_bytes: int = Field(10 * 1024 * 1024, gt=0)
 
 
+class MailServer(Strict):
+    host: str
+    port: int = Field(ge=1, le=65535)
+    security: Literal["tls", "starttls", "none"] = "tls"
+    user: str = ""
+    password: SecretStr = SecretStr("")
+    # IMAP only: an OAuth2 access token (XOAUTH2) instead of a password (Microsoft 365, Google Workspace).
+    oauth2_token: SecretStr = SecretStr("")
+    timeout_s: float = Field(30.0, gt=0)
+    # For a private CA or a test server's self-signed certificate.
+    ca_file: str = ""
+
+
+class Mailbox(Strict):
+    address: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    display_name: str = "District Help Desk"
+    imap: MailServer
+    smtp: MailServer | None = None
+    folder: str = "INBOX"
+    processed_folder: str = "Processed"
+    quarantine_folder: str = "Quarantine"
+    language: str = "en"
+    # A mailbox quiet this long during school hours is reported unhealthy (it may have stopped, not gone quiet).
+    silence_alarm_minutes: int = Field(240, ge=1)
+    school_hours: str = Field("07:00-17:00", pattern=r"^\d\d:\d\d-\d\d:\d\d$")
+
+
+class EmailSettings(Strict):
+    mailboxes: dict[str, Mailbox] = Field(default_factory=dict)
+    # Sends replies for requests that came in on other channels (a web form that left an email address).
+    default_mailbox: str = ""
+    loop_stamp: str = "intake-gateway"
+    message_id_domain: str = ""  # empty: the default mailbox's domain
+    # Only Authentication-Results from this host are believed: any other can be written by the sender.
+    border_host: str = ""
+    auto_replies_per_day: int = Field(3, ge=0)
+    max_attachment_bytes: int = Field(15 * 1024 * 1024, gt=0)
+    max_attachments: int = Field(20, ge=0)
+    fetch_batch: int = Field(100, ge=1, le=1000)
+    poll_interval_s: float = Field(60.0, gt=0)
+    idle_renew_s: float = Field(25 * 60.0, gt=0, lt=29 * 60)
+    login_failure_alarm: int = Field(3, ge=1)
+    reconnect_max_s: float = Field(300.0, gt=0)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.mailboxes)
+
+    def sender_mailbox(self) -> str | None:
+        if self.default_mailbox:
+            return self.default_mailbox
+        return next((n for n, m in self.mailboxes.items() if m.smtp), None)
+
+
 class ChannelSettings(Strict):
     webform: WebformSettings = Field(default_factory=lambda: WebformSettings())
+    email: EmailSettings = Field(default_factory=lambda: EmailSettings())
 
 
 class BuiltinBackendSettings(Strict):
@@ -97,6 +153,7 @@ class Settings(Strict):
     data_dir: str = "./data"
     secret_key: SecretStr = SecretStr("")
     default_language: str = "en"
+    timezone: str = "UTC"
     server: ServerSettings = Field(default_factory=lambda: ServerSettings())
     redis: RedisSettings = Field(default_factory=lambda: RedisSettings())
     jobs: JobSettings = Field(default_factory=lambda: JobSettings())
@@ -104,6 +161,28 @@ class Settings(Strict):
     backends: BackendSettings = Field(default_factory=lambda: BackendSettings())
     logging: LoggingSettings = Field(default_factory=lambda: LoggingSettings())
     source_file: str = Field("", exclude=True)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("expected an IANA time zone such as America/Chicago") from None
+        return v
+
+    @model_validator(mode="after")
+    def _default_mailbox_exists(self) -> Settings:
+        email = self.channels.email
+        if email.default_mailbox and email.default_mailbox not in email.mailboxes:
+            raise ValueError(
+                f"channels.email.default_mailbox {email.default_mailbox!r} is not one of channels.email.mailboxes"
+            )
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @property
     def data_path(self) -> Path:
