@@ -6,30 +6,29 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
+import redis
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from channels import enabled_channels
 from gateway import appkeys as K
 from gateway.blobs import BlobStore
-from gateway.commit import Committer
-from gateway.conversations import ConversationResolver
 from gateway.errors import NotFound
-from gateway.group_commit import GroupCommitter
 from gateway.http import error_middleware, to_inbound, to_response
 from gateway.logs import quiet_access_log
-from gateway.metrics import Metrics
+from gateway.mail_health import mailbox_report_async
 from gateway.openapi import openapi_document
-from gateway.pipeline import Pipeline
-from gateway.redis_conn import announce_durability, async_client, check_durability, sync_client
-from gateway.routing import Router
+from gateway.redis_conn import Durability, announce_durability, check_durability, sync_client
+from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
-from gateway.spool import Spool
 from gateway.templating import page_env
 from gateway.web.pages import add_page_routes
 
 log = logging.getLogger("intake.app")
+
+RUNTIME = web.AppKey("runtime", Runtime)
 
 # Room for the web form's attachments; each route enforces its own, smaller limit.
 FORM_OVERHEAD = 256 * 1024
@@ -44,8 +43,11 @@ async def hook(request: web.Request) -> web.StreamResponse:
     req = await to_inbound(request, settings.server.max_body_bytes, settings.server.public_base_url)
     received = await channel.receive(req)
     pipeline = request.app[K.PIPELINE]
-    results = await asyncio.gather(*(pipeline.accept(m, req.raw_body) for m in received.messages))
-    return to_response(channel.acknowledge(req, received, list(results)))
+    if len(received.messages) == 1:  # the common case: no gather, no extra task
+        results = [await pipeline.accept(received.messages[0], req.raw_body)]
+    else:
+        results = list(await asyncio.gather(*(pipeline.accept(m, req.raw_body) for m in received.messages)))
+    return to_response(channel.acknowledge(req, received, results))
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -60,18 +62,32 @@ async def readyz(request: web.Request) -> web.Response:
         redis_ok = True
     except Exception:
         redis_ok = False
-    body = {
+    body: dict[str, Any] = {
         "status": "ok" if redis_ok else "degraded",
         "redis": "up" if redis_ok else "down",
         "spool_depth": committer.spool.depth,
         "accepting": True,
     }
+    settings = request.app[K.SETTINGS]
+    if redis_ok and settings.channels.email.enabled:
+        report = await mailbox_report_async(request.app[K.REDIS], settings)
+        body["mailboxes"] = {h.mailbox: {"ok": h.ok, "problems": list(h.problems)} for h in report}
+        if not all(h.ok for h in report):
+            body["status"] = "degraded"
+    # Still 200 when degraded: this process can take messages, so a load balancer must keep sending them.
     return web.json_response(body, status=200)
 
 
 async def metrics(request: web.Request) -> web.Response:
     m = request.app[K.METRICS]
     m.spool_depth.set(request.app[K.COMMITTER].spool.depth)
+    settings = request.app[K.SETTINGS]
+    if settings.channels.email.enabled:
+        try:
+            for h in await mailbox_report_async(request.app[K.REDIS], settings):
+                m.mailbox_healthy.labels(h.mailbox).set(1 if h.ok else 0)
+        except (redis.RedisError, OSError):
+            pass  # the gauges keep their last value; intake_redis_up says why
     return web.Response(body=generate_latest(m.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -79,11 +95,19 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document(request.app[K.SETTINGS]))
 
 
+def _durability(settings: Settings) -> Durability:
+    client = sync_client(settings)
+    try:
+        return check_durability(client)
+    finally:
+        client.close()
+
+
 async def _background(app: web.Application) -> AsyncIterator[None]:
     committer = app[K.COMMITTER]
     loop = asyncio.get_running_loop()
     try:
-        durability = await loop.run_in_executor(None, check_durability, committer.committer.client)
+        durability = await loop.run_in_executor(None, _durability, app[K.SETTINGS])
         announce_durability(durability)
     except Exception as exc:
         log.warning("redis not reachable at start: accepting into the local spool", extra={"error": type(exc).__name__})
@@ -94,10 +118,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     for t in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await t
-    committer.close()
-    committer.spool.close()
-    await app[K.REDIS].aclose()
-    committer.committer.client.close()
+    await app[RUNTIME].close()
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -105,22 +126,16 @@ def create_app(settings: Settings) -> web.Application:
     settings.data_path.mkdir(parents=True, exist_ok=True)
     limit = max(settings.server.max_body_bytes, settings.channels.webform.max_attachment_bytes + FORM_OVERHEAD)
     app = web.Application(middlewares=[error_middleware], client_max_size=limit)
-    metrics_ = Metrics()
     blobs = BlobStore(settings.path_in_data("blobs"))
-    aredis = async_client(settings)
-    group = GroupCommitter(
-        Committer(sync_client(settings), settings),
-        Spool(settings.path_in_data("spool.sqlite3")),
-        metrics_,
-        settings.server.commit_batch_max,
-    )
+    rt = build_runtime(settings, "spool.sqlite3")
+    app[RUNTIME] = rt
     app[K.SETTINGS] = settings
-    app[K.METRICS] = metrics_
+    app[K.METRICS] = rt.metrics
     app[K.BLOBS] = blobs
-    app[K.REDIS] = aredis
-    app[K.COMMITTER] = group
+    app[K.REDIS] = rt.redis
+    app[K.COMMITTER] = rt.committer
     app[K.CHANNELS] = enabled_channels(settings, blobs)
-    app[K.PIPELINE] = Pipeline(ConversationResolver(aredis, settings.backends.default), Router(settings), group, metrics_)
+    app[K.PIPELINE] = rt.pipeline
     app[K.TEMPLATES] = page_env()
     app[K.SIGNING_KEY] = settings.signing_key()
     app.cleanup_ctx.append(_background)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -80,10 +82,32 @@ def worker(ctx: click.Context, burst: bool) -> None:
 @main.command()
 @click.pass_context
 def mail(ctx: click.Context) -> None:
-    """Run the IMAP poller for the configured mailboxes."""
-    _settings(ctx)
-    click.echo("no mailboxes are configured: the email channel is not enabled in this build", err=True)
-    ctx.exit(1)
+    """Run the IMAP poller for the configured mailboxes (one poller per mailbox across instances)."""
+    from gateway.mail_commands import run_mail
+
+    s = _settings(ctx)
+    setup_logging(s.logging.level)
+    if not s.channels.email.enabled:
+        click.echo("no mailboxes are configured (channels.email.mailboxes): nothing to poll", err=True)
+        ctx.exit(1)
+    asyncio.run(run_mail(s))
+
+
+@main.command("import-mbox")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--mailbox", "account", default=None, help="The account to file the mail under (default: first mailbox).")
+@click.pass_context
+def import_mbox(ctx: click.Context, path: Path, account: str | None) -> None:
+    """Feed an mbox file or a Maildir through the pipeline. Running it twice creates nothing new."""
+    from gateway.mail_commands import archive_size, import_archive
+
+    s = _settings(ctx)
+    setup_logging("WARNING")
+    account = account or next(iter(s.channels.email.mailboxes), "import")
+    total = archive_size(path)
+    with click.progressbar(length=total, label=f"importing {total} messages", file=sys.stderr) as bar:
+        counts = asyncio.run(import_archive(s, path, account, bar.update))
+    click.echo(", ".join(f"{v} {k}" for k, v in counts.items()))
 
 
 @main.command()
@@ -103,7 +127,8 @@ def up(ctx: click.Context) -> None:
                 click.echo(f"error: {problem}", err=True)
             ctx.exit(2)
     base = [sys.executable, "-m", "gateway.cli"] + (["--config", ctx.obj["config"]] if ctx.obj["config"] else [])
-    children = [subprocess.Popen([*base, "serve"]), subprocess.Popen([*base, "worker"])]  # noqa: S603
+    roles = ["serve", "worker"] + (["mail"] if s.channels.email.enabled else [])
+    children = [subprocess.Popen([*base, role]) for role in roles]  # noqa: S603
     click.echo(f"Intake Gateway on http://{s.server.host}:{s.server.port}/form  (Ctrl-C stops everything)")
     stopping = False
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any
 
 import redis
 
 from gateway import keys
+from gateway.mail_health import QUARANTINE_KEY, mailbox_report
 from gateway.redis_conn import check_durability, sync_client
 from gateway.settings import Settings
 
@@ -33,7 +35,13 @@ def diagnose(settings: Settings) -> dict[str, Any]:
         dead = dead_letters(client, settings)
         checks.append(_check("dead letters", not dead, f"{len(dead)} job(s) failed every try; `intake replay`"))
         pending = client.llen(keys.pending_outbound("email"))
-        checks.append(_check("email outbound", True, f"{pending} reply(ies) waiting for the email channel"))
+        checks.append(_check("email outbound", True, f"{pending} reply(ies) waiting for a mailbox that sends"))
+        for h in mailbox_report(client, settings):
+            checks.append(_check(f"mailbox {h.mailbox}", h.ok, "; ".join(h.problems) or "healthy"))
+        quarantined = [json.loads(x) for x in client.lrange(QUARANTINE_KEY, 0, 19)]
+        detail = f"{client.llen(QUARANTINE_KEY)} message(s) could not be parsed and wait for an operator"
+        detail += "".join(f"\n    {q['mailbox']}/{q['folder']} uid {q['uid']}: {q['reason']}" for q in quarantined)
+        checks.append(_check("quarantine", not quarantined, detail))
     finally:
         client.close()
     spool = settings.path_in_data("spool.sqlite3")

@@ -16,6 +16,13 @@ class Metrics:
         self.drained = Counter("intake_spool_drained", "Spooled messages replayed into Redis", registry=r)
         self.rejected = Counter("intake_rejected", "Requests refused", ["channel", "reason"], registry=r)
         self.unavailable = Counter("intake_unavailable", "Requests answered 503", ["channel"], registry=r)
+        self.ignored = Counter(
+            "intake_ignored",
+            "Inbound messages that made no request (loops, bounces, ...)",
+            ["channel", "reason"],
+            registry=r,
+        )
+        self.mailbox_healthy = Gauge("intake_mailbox_healthy", "1 when a mailbox is healthy", ["mailbox"], registry=r)
         self.spool_depth = Gauge("intake_spool_depth", "Messages waiting in the local spool", registry=r)
         self.redis_up = Gauge("intake_redis_up", "1 when Redis answered the last commit or probe", registry=r)
         self.commit_batch = Histogram(

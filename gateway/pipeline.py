@@ -22,10 +22,28 @@ class Pipeline:
         self.committer = committer
         self.metrics = metrics
 
-    async def accept(self, message: InboundMessage, content: bytes) -> CommitResult:
-        """Commit one message durably (Redis or spool). Returns only once it is safe to acknowledge."""
+    async def accept(self, message: InboundMessage, content: bytes, *, scope: str | None = None) -> CommitResult:
+        """Commit one message durably (Redis or spool). Returns only once it is safe to acknowledge.
+
+        `scope` replaces the account in the dedupe identity: an email sent to two of our mailboxes is one request.
+        """
+        commitment, _ = await self._prepare(message, content, scope)
+        return await self.committer.submit(commitment)
+
+    async def accept_if_threaded(
+        self, message: InboundMessage, content: bytes, *, scope: str | None = None
+    ) -> CommitResult | None:
+        """Commit only when the message continues a conversation (an out-of-office reply is no new request)."""
+        commitment, resolution = await self._prepare(message, content, scope)
+        if resolution.evidence == "new":
+            return None
+        return await self.committer.submit(commitment)
+
+    async def _prepare(
+        self, message: InboundMessage, content: bytes, scope: str | None
+    ) -> tuple[Commitment, Resolution]:
         self.metrics.received.labels(message.channel).inc()
-        fp = fingerprint(message.channel, message.account, message.provider_id, content)
+        fp = fingerprint(message.channel, scope or message.account, message.provider_id, content)
         resolution = Resolution(message.id, "new")
         if self.committer.redis_up:
             try:
@@ -40,4 +58,4 @@ class Pipeline:
             evidence=resolution.evidence,
             route=self.router.route(message),
         )
-        return await self.committer.submit(commitment)
+        return commitment, resolution

@@ -18,6 +18,8 @@ from gateway.settings import Settings
 from tests.support.gateway import SIGNING_SECRET, TOKEN, settings_from, write_config
 from tests.support.redis_server import RedisServer
 
+pytest_plugins = ["tests.mail_fixtures"]
+
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:

@@ -23,6 +23,7 @@ from gateway.outbox import plan_replies
 from gateway.redis_conn import text
 from gateway.status_links import public_base, short_reference, status_url
 from workers import context
+from workers.email_replies import send_email_reply
 
 log = logging.getLogger("intake.jobs")
 
@@ -80,6 +81,13 @@ def deliver(payload: dict[str, Any]) -> dict[str, Any]:
             _timeline(pipe, c.conversation, {"event": "ticket_created", "ticket": ref})
             pipe.execute()
     log.info("ticket created", extra={"request_id": c.message.id, "backend": backend.name, "ticket": ref})
+    flags = c.message.flags
+    if flags.auto_reply or flags.unverified_sender or flags.bounce:
+        # Never answer a machine (RFC 3834), nor a sender whose domain failed DMARC: the reply would go to a victim.
+        with r.pipeline() as pipe:
+            _timeline(pipe, c.conversation, {"event": "ack_suppressed", "request_id": c.message.id})
+            pipe.execute()
+        return {"ticket": ref, "created": True}
     _queue_replies(c.conversation, "received", f"received-{c.message.id}", {"request_id": c.message.id})
     return {"ticket": ref, "created": True}
 
@@ -126,6 +134,11 @@ def send_reply(payload: dict[str, Any]) -> str:
     delivery_key = job.id if job else hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
     if r.sismember(keys.deliveries(reply.conversation), delivery_key):
         return "already delivered"
+    if reply.channel == "email" and context.settings().channels.email.enabled:
+        outcome = send_email_reply(r, context.settings(), reply, delivery_key)
+        r.sadd(keys.deliveries(reply.conversation), delivery_key)
+        log.info("reply %s", outcome, extra={"channel": reply.channel, "event": reply.event})
+        return outcome
     with r.pipeline() as pipe:
         pipe.sadd(keys.deliveries(reply.conversation), delivery_key)
         if reply.channel == "webform":

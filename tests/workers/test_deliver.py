@@ -10,6 +10,7 @@ from gateway import keys
 from gateway.commit import Committer
 from gateway.ids import fingerprint, new_id
 from gateway.models import Commitment, InboundMessage, Requester, Route
+from gateway.redis_conn import async_client
 from gateway.settings import Settings
 from tests.conftest import Gateway, form
 from tests.support.gateway import intake
@@ -27,15 +28,17 @@ def message(text: str) -> InboundMessage:
 async def test_a_second_message_in_a_conversation_becomes_a_comment_on_its_ticket(
     settings: Settings, redis_server: RedisServer, config_path: Path
 ) -> None:
-    committer = Committer(redis_server.client(), settings)
+    client = async_client(settings)
+    committer = Committer(client, settings)
     first = message("The laptop will not turn on.")
     conv = first.id
-    committer.commit([Commitment(message=first, fingerprint=fingerprint("webform", "a", first.id, b""),
-                                 conversation=conv, route=Route())])  # fmt: skip
+    await committer.commit([Commitment(message=first, fingerprint=fingerprint("webform", "a", first.id, b""),
+                                       conversation=conv, route=Route())])  # fmt: skip
     assert intake(config_path, "worker", "--burst").returncode == 0
     follow_up = message("It turns on when plugged in.")
-    committer.commit([Commitment(message=follow_up, fingerprint=fingerprint("webform", "a", follow_up.id, b""),
-                                 conversation=conv, route=Route())])  # fmt: skip
+    await committer.commit([Commitment(message=follow_up, fingerprint=fingerprint("webform", "a", follow_up.id, b""),
+                                       conversation=conv, route=Route())])  # fmt: skip
+    await client.aclose()
     assert intake(config_path, "worker", "--burst").returncode == 0
 
     store = BuiltinBackend.from_settings(settings)

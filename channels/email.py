@@ -1,0 +1,196 @@
+"""The email channel: raw RFC 5322 bytes in (from the IMAP poller or an mbox import), SMTP replies out.
+
+Inbound, each message gets one decision: a request (new or on its conversation), our own mail
+coming back (a loop: dropped), a delivery report (marks an address undeliverable), or unparseable
+(quarantined for an operator). Outbound replies thread in the requester's client: In-Reply-To and
+References, the [#ticket] tag kept in the subject, and a Reply-To plus-address carrying the token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from typing import Literal
+
+from gateway.blobs import FORBIDDEN, BlobStore, sniff
+from gateway.ids import new_id
+from gateway.models import Attachment, Flags, InboundMessage, Requester, ThreadHints, utcnow
+from gateway.settings import EmailSettings, Mailbox
+from normalizers.email import ParsedEmail, UnparseableEmail, parse_email, screen_files, strip_subject_prefixes
+
+Kind = Literal["request", "loop", "bounce", "quarantine"]
+
+
+@dataclass(frozen=True)
+class MailDecision:
+    kind: Kind
+    reason: str = ""
+    message: InboundMessage | None = None
+    # An out-of-office answer is content only on a conversation that already exists.
+    only_if_threaded: bool = False
+    bounced: tuple[str, ...] = ()
+
+
+def message_id_domain(conf: EmailSettings) -> str:
+    if conf.message_id_domain:
+        return conf.message_id_domain.lower()
+    name = conf.sender_mailbox() or next(iter(conf.mailboxes), "")
+    return conf.mailboxes[name].address.rsplit("@", 1)[1].lower() if name else "intake.invalid"
+
+
+def plus_address(address: str, token: str) -> str:
+    local, _, domain = address.partition("@")
+    return f"{local}+{token.lower()}@{domain}"
+
+
+class EmailIntake:
+    """Turns one raw message into a decision. Stores files (and the raw message, for audit) in the blob store."""
+
+    def __init__(self, conf: EmailSettings, blobs: BlobStore, default_language: str = "en") -> None:
+        self.conf = conf
+        self.blobs = blobs
+        self.default_language = default_language
+        self.domain = message_id_domain(conf)
+        self.own_addresses = {m.address.lower() for m in conf.mailboxes.values()}
+
+    def decide(self, raw: bytes, mailbox: str) -> MailDecision:
+        """`mailbox` names the account: a configured mailbox, or an archive being imported."""
+        box = self.conf.mailboxes.get(mailbox)
+        language = box.language if box else self.default_language
+        try:
+            parsed = parse_email(raw)
+        except UnparseableEmail as exc:
+            return MailDecision("quarantine", reason=str(exc)[:200])
+        if self._is_ours(parsed):
+            return MailDecision("loop", reason="our own mail came back")
+        if parsed.auto.bounce:
+            return MailDecision("bounce", reason="delivery status notification", bounced=parsed.auto.bounced_recipients)
+        if not parsed.from_addr:
+            return MailDecision("quarantine", reason="no sender address")
+        if parsed.from_addr in self.own_addresses:
+            return MailDecision("loop", reason="sent from one of our own mailboxes")
+        return MailDecision(
+            "request", message=self._message(parsed, raw, mailbox, language), only_if_threaded=parsed.auto.auto_reply
+        )
+
+    def _is_ours(self, parsed: ParsedEmail) -> bool:
+        stamp = self.conf.loop_stamp.lower()
+        if any(stamp == v.strip().lower() for v in parsed.auto.x_loop):
+            return True
+        return parsed.message_id is not None and parsed.message_id.lower().endswith("@" + self.domain)
+
+    def _message(self, parsed: ParsedEmail, raw: bytes, mailbox: str, language: str) -> InboundMessage:
+        automatic = parsed.auto.auto_submitted or parsed.auto.auto_reply or parsed.auto.bulk
+        automatic = automatic or parsed.auto.null_return_path
+        unverified = bool(self.conf.border_host) and parsed.dmarc_failed(self.conf.border_host)
+        raw_ref = self.blobs.put(raw, "message.eml").storage_key
+        return InboundMessage(
+            id=new_id(),
+            channel="email",
+            account=mailbox,
+            provider_id=parsed.message_id or "sha256:" + hashlib.sha256(raw).hexdigest(),
+            received_at=utcnow(),
+            sender=parsed.from_addr,
+            requester=Requester(
+                display_name=parsed.from_name, email=parsed.from_addr, locale=parsed.language or language
+            ),
+            subject=parsed.subject,
+            text=parsed.text,
+            full_text=parsed.full_text,
+            language=parsed.language or language,
+            attachments=self._files(parsed),
+            thread_hints=ThreadHints(
+                in_reply_to=parsed.in_reply_to,
+                references=parsed.references,
+                subject_token=parsed.subject_token,
+                reply_token=parsed.plus_token,
+            ),
+            flags=Flags(auto_reply=automatic, unverified_sender=unverified),
+            raw_ref=raw_ref,
+        )
+
+    def _files(self, parsed: ParsedEmail) -> tuple[Attachment, ...]:
+        """Every file comes back: kept in the blob store, or listed on the ticket with why it was not."""
+        conf = self.conf
+        screened = screen_files(
+            parsed.files, sniff=sniff, forbidden_types=FORBIDDEN, max_file_bytes=conf.max_attachment_bytes,
+            max_files=conf.max_attachments, max_total_bytes=conf.max_attachment_bytes * 3,
+        )  # fmt: skip
+        out = []
+        for s in screened:
+            if s.kept:
+                out.append(self.blobs.put(s.part.data, s.part.filename))
+            else:
+                digest = hashlib.sha256(s.part.data).hexdigest()
+                out.append(Attachment(filename=s.part.filename, content_type=s.content_type, size=s.part.size,
+                                      sha256=digest, kept=False, reason=s.reason))  # fmt: skip
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class Thread:
+    """What a reply needs to thread in the requester's mail client."""
+
+    ticket: str = ""
+    subject: str = ""
+    reply_token: str = ""
+    references: tuple[str, ...] = field(default_factory=tuple)
+
+
+_URL = re.compile(r"https?://[^\s<>\"]+")
+
+
+def text_to_html(text: str) -> str:
+    paragraphs = []
+    for block in text.split("\n\n"):
+        escaped = html.escape(block)
+        linked = _URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
+        paragraphs.append("<p>" + linked.replace("\n", "<br>\n") + "</p>")
+    return '<!doctype html><html><body style="font-family:sans-serif">' + "\n".join(paragraphs) + "</body></html>"
+
+
+def compose(
+    *,
+    mailbox: Mailbox,
+    conf: EmailSettings,
+    to: str,
+    subject: str,
+    text: str,
+    thread: Thread,
+    message_id: str,
+    automatic: bool,
+) -> EmailMessage:
+    """A reply that threads: From the mailbox, Reply-To with the token, In-Reply-To/References, [#ticket] kept."""
+    msg = EmailMessage()
+    msg["From"] = formataddr((mailbox.display_name, mailbox.address))
+    msg["To"] = to
+    if thread.reply_token:
+        msg["Reply-To"] = formataddr((mailbox.display_name, plus_address(mailbox.address, thread.reply_token)))
+    if thread.subject:
+        base = strip_subject_prefixes(thread.subject)
+        tag = f" [#{thread.ticket}]" if thread.ticket else ""
+        msg["Subject"] = f"Re: {base}{tag}"
+    else:
+        msg["Subject"] = subject
+    msg["Date"] = format_datetime(utcnow())
+    msg["Message-ID"] = message_id
+    if thread.references:
+        msg["In-Reply-To"] = f"<{thread.references[-1]}>"
+        msg["References"] = " ".join(f"<{r}>" for r in thread.references[-10:])
+    # RFC 3834: mark what a machine sent, so other machines do not answer it; X-Loop names us.
+    msg["Auto-Submitted"] = "auto-replied" if automatic else "auto-generated"
+    msg["X-Loop"] = conf.loop_stamp
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg.set_content(text)
+    msg.add_alternative(text_to_html(text), subtype="html")
+    return msg
+
+
+def reply_message_id(conf: EmailSettings, delivery_key: str) -> str:
+    """Deterministic per delivery: a retried send repeats the same Message-ID, which clients collapse."""
+    digest = hashlib.sha256(delivery_key.encode()).hexdigest()[:32]
+    return f"<{digest}@{message_id_domain(conf)}>"

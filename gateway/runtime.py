@@ -1,0 +1,45 @@
+"""Building the inbound pipeline a process needs: Redis clients, group commit with its spool, resolver, router."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from gateway.commit import Committer
+from gateway.conversations import ConversationResolver
+from gateway.group_commit import GroupCommitter
+from gateway.metrics import Metrics
+from gateway.pipeline import Pipeline
+from gateway.redis_conn import async_client
+from gateway.routing import Router
+from gateway.settings import Settings
+from gateway.spool import Spool
+
+
+@dataclass
+class Runtime:
+    redis: aioredis.Redis
+    committer: GroupCommitter
+    pipeline: Pipeline
+    metrics: Metrics
+
+    async def close(self) -> None:
+        self.committer.close()
+        self.committer.spool.close()
+        await self.redis.aclose()
+
+
+def build_runtime(settings: Settings, spool_name: str, metrics: Metrics | None = None) -> Runtime:
+    """Each process gets its own spool file: a spool is drained by the process that wrote it."""
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    metrics = metrics or Metrics()
+    aredis = async_client(settings)
+    group = GroupCommitter(
+        Committer(aredis, settings),
+        Spool(settings.path_in_data(spool_name)),
+        metrics,
+        settings.server.commit_batch_max,
+    )
+    resolver = ConversationResolver(aredis, settings.backends.default)
+    return Runtime(aredis, group, Pipeline(resolver, Router(settings), group, metrics), metrics)

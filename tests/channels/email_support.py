@@ -1,0 +1,105 @@
+"""Shared pieces of the email channel's tests: configuration, a poller in this process, sample mail."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any
+
+from channels.email import EmailIntake
+from gateway.blobs import BlobStore
+from gateway.mail_poller import MailboxPoller
+from gateway.runtime import Runtime, build_runtime
+from gateway.settings import Settings
+from tests.mail_fixtures import IMAP_PASSWORD, IMAP_USER
+from tests.support.dovecot import Dovecot
+from tests.support.gateway import settings_from, write_config
+from tests.support.redis_server import RedisServer
+from tests.support.smtp_sink import SmtpSink
+
+HELP = "help@district.example.org"
+BORDER = "mx.district.example.org"
+
+
+def mailbox_conf(dovecot: Dovecot, smtp: SmtpSink | None, **extra: Any) -> dict[str, Any]:
+    box: dict[str, Any] = {
+        "address": HELP,
+        "imap": {"host": dovecot.host, "port": dovecot.port, "security": "none", "user": IMAP_USER,
+                 "password": IMAP_PASSWORD, "timeout_s": 5},
+    }  # fmt: skip
+    if smtp is not None:
+        box["smtp"] = {"host": smtp.host, "port": smtp.port, "security": "none", "timeout_s": 5}
+    box.update(extra)
+    return box
+
+
+def mail_config(
+    tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot, smtp: SmtpSink | None, **email: Any
+) -> Path:
+    box_extra = email.pop("box", {})
+    conf = {"mailboxes": {"help": mailbox_conf(dovecot, smtp, **box_extra)}, "border_host": BORDER,
+            "poll_interval_s": 0.5, **email}  # fmt: skip
+    return write_config(tmp_path, redis_server.url, channels={"email": conf})
+
+
+def mail(
+    *,
+    sender: str = "Ana Pérez <ana.perez@example.org>",
+    to: str = HELP,
+    subject: str = "Chromebook will not charge",
+    body: str = "Hello, my son's Chromebook stopped charging yesterday. Can someone look at it?\n",
+    headers: dict[str, str] | None = None,
+    message_id: str | None = None,
+) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(datetime(2026, 11, 20, 14, 3, tzinfo=UTC))
+    msg["Message-ID"] = message_id or make_msgid(domain="example.org")
+    for k, v in (headers or {}).items():
+        msg[k] = v
+    msg.set_content(body)
+    return bytes(msg)
+
+
+@dataclass
+class Poller:
+    """The real poller and pipeline, run in this process so a test can step through passes."""
+
+    runtime: Runtime
+    poller: MailboxPoller
+    settings: Settings
+
+    async def pass_once(self) -> int:
+        if self.poller.session.client is None:
+            await self.poller.session.connect()
+            for folder in (self.poller.box.processed_folder, self.poller.box.quarantine_folder):
+                await self.poller.session.ensure_folder(folder)
+        return await self.poller.pass_once()
+
+
+@contextlib.asynccontextmanager
+async def running_poller(config: Path) -> AsyncIterator[Poller]:
+    import asyncio
+
+    settings = settings_from(config)
+    rt = build_runtime(settings, "spool-mail.sqlite3")
+    tasks = [asyncio.create_task(rt.committer.run())]
+    intake = EmailIntake(settings.channels.email, BlobStore(settings.path_in_data("blobs")), settings.default_language)
+    box = settings.channels.email.mailboxes["help"]
+    poller = MailboxPoller("help", box, settings.channels.email, intake, rt.pipeline, rt.redis, rt.metrics)
+    try:
+        yield Poller(rt, poller, settings)
+    finally:
+        await poller.session.close()
+        for t in tasks:
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        await rt.close()
