@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -29,6 +28,7 @@ from gateway.web.pages import add_page_routes
 log = logging.getLogger("intake.app")
 
 RUNTIME = web.AppKey("runtime", Runtime)
+SHUTDOWN_STEP_S = 5.0
 
 # Room for the web form's attachments; each route enforces its own, smaller limit.
 FORM_OVERHEAD = 256 * 1024
@@ -113,12 +113,16 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         log.warning("redis not reachable at start: accepting into the local spool", extra={"error": type(exc).__name__})
     tasks = [asyncio.create_task(committer.run()), asyncio.create_task(committer.drain_forever())]
     yield
+    # Shutdown is bounded: a process that is told to stop must stop, whatever Redis is doing.
     for t in tasks:
         t.cancel()
-    for t in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await t
-    await app[RUNTIME].close()
+    _, stuck = await asyncio.wait(tasks, timeout=SHUTDOWN_STEP_S)
+    if stuck:
+        log.warning("background tasks did not stop in time", extra={"count": len(stuck)})
+    try:
+        await asyncio.wait_for(app[RUNTIME].close(), SHUTDOWN_STEP_S)
+    except TimeoutError:
+        log.warning("closing the Redis connections timed out")
 
 
 def create_app(settings: Settings) -> web.Application:

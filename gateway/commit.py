@@ -1,11 +1,11 @@
 """The durable commit: the dedupe claim and the rq job, atomically, for a whole batch in one round trip.
 
-Each message is one Lua script run (scripts execute atomically, and Redis writes a script's effects
-to the AOF as one MULTI/EXEC): it checks the dedupe key and the deterministic job key, and only if
-neither exists writes the claim, the request and conversation records, the thread keys, and the rq
-job exactly as rq's own enqueue does (job hash, queue push, queue registry). A crash can never leave
-a claim without its job, nor a job twice. A batch of scripts goes out as one pipeline: one round
-trip and, with appendfsync always, one fsync for every concurrent message.
+A batch is one Lua script run (scripts execute atomically, and Redis writes a script's effects to
+the AOF as one MULTI/EXEC): for each message it checks the dedupe key and the deterministic job key,
+and only if neither exists writes the claim, the request and conversation records, the thread keys,
+and the rq job exactly as rq's own enqueue does (job hash, queue push, queue registry). A crash can
+never leave a claim without its job, nor a job twice. The batch travels as one JSON argument: one
+round trip, one command to pack and, with appendfsync always, one fsync for every concurrent message.
 
 Why not WATCH/MULTI/EXEC with rq's enqueue: rq 3's `unique=True` runs its own script outside any
 pipeline, and building each job through rq's Job object and redis-py's command packing cost more
@@ -35,35 +35,47 @@ from gateway.settings import Settings
 DELIVER_FUNC = "workers.jobs.deliver"
 
 COMMIT_SCRIPT = """
--- KEYS: 1 dedupe, 2 job, 3 queue, 4 rq queue registry, 5 request, 6 conversation, 7 timeline,
---       8 participants, 9 reply token, 10 message id, 11 conversation refs
--- ARGV: 1 request id, 2 dedupe ttl, 3 thread ttl, 4 job id, 5 conversation id, 6 participant or '',
---       7 timeline entry, 8 '1' to claim the reply token, 9 the Message-ID to record, or '',
---       10 request field count, 11 conversation field count, 12 job field count, then the fields
-local held = redis.call('GET', KEYS[1])
-if held then return {0, held} end
-if redis.call('EXISTS', KEYS[2]) == 1 then return {0, ARGV[1]} end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-local i = 13
-local n = tonumber(ARGV[10])
-redis.call('HSET', KEYS[5], unpack(ARGV, i, i + n - 1))
-i = i + n
-n = tonumber(ARGV[11])
-redis.call('HSET', KEYS[6], unpack(ARGV, i, i + n - 1))
-i = i + n
-n = tonumber(ARGV[12])
-redis.call('HSET', KEYS[2], unpack(ARGV, i, i + n - 1))
-redis.call('RPUSH', KEYS[3], ARGV[4])
-redis.call('SADD', KEYS[4], KEYS[3])
-redis.call('RPUSH', KEYS[7], ARGV[7])
-if ARGV[6] ~= '' then redis.call('SADD', KEYS[8], ARGV[6]) end
-if ARGV[8] == '1' then redis.call('SET', KEYS[9], ARGV[5], 'EX', ARGV[3], 'NX') end
-if ARGV[9] ~= '' then
-  redis.call('SET', KEYS[10], ARGV[5], 'EX', ARGV[3])
-  redis.call('RPUSH', KEYS[11], ARGV[9])
-  redis.call('LTRIM', KEYS[11], -20, -1)
+-- ARGV[1]: the batch, a JSON array of messages; ARGV[2]: rq's queue registry key; ARGV[3]: dedupe TTL;
+-- ARGV[4]: thread-key TTL; ARGV[5]: JSON {queue key: the job fields every job of that queue shares}.
+-- Keys are named in the batch rather than in KEYS: rq needs a single Redis (no Cluster), and a batch
+-- of any size stays one command.
+local batch = cjson.decode(ARGV[1])
+local common = cjson.decode(ARGV[5])
+local function hset(key, fields)
+  local flat = {}
+  for k, v in pairs(fields) do
+    flat[#flat + 1] = k
+    flat[#flat + 1] = v
+  end
+  if #flat > 0 then redis.call('HSET', key, unpack(flat)) end
 end
-return {1, ARGV[1]}
+local out = {}
+for i, m in ipairs(batch) do
+  local held = redis.call('GET', m.dedupe)
+  if held then
+    out[i] = '0' .. held
+  elseif redis.call('EXISTS', m.job_key) == 1 then
+    out[i] = '0' .. m.request_id
+  else
+    redis.call('SET', m.dedupe, m.request_id, 'EX', ARGV[3])
+    hset(m.request_key, m.request)
+    hset(m.conv_key, m.conv)
+    hset(m.job_key, common[m.queue_key])
+    hset(m.job_key, m.job)
+    redis.call('RPUSH', m.queue_key, m.job_id)
+    redis.call('SADD', ARGV[2], m.queue_key)
+    redis.call('RPUSH', m.timeline_key, m.timeline)
+    if m.participant ~= '' then redis.call('SADD', m.participants_key, m.participant) end
+    if m.reply_token_key ~= '' then redis.call('SET', m.reply_token_key, m.conversation, 'EX', ARGV[4], 'NX') end
+    if m.message_id ~= '' then
+      redis.call('SET', m.message_id_key, m.conversation, 'EX', ARGV[4])
+      redis.call('RPUSH', m.refs_key, m.message_id)
+      redis.call('LTRIM', m.refs_key, -20, -1)
+    end
+    out[i] = '1' .. m.request_id
+  end
+end
+return out
 """
 
 
@@ -115,12 +127,13 @@ class JobTemplate:
         sample.enqueued_at = datetime.now(UTC)
         fields = {k: v for k, v in sample.to_dict().items() if k not in self.PER_JOB}
         fields["status"] = JobStatus.QUEUED.value
-        self.flat: list[Any] = [x for kv in fields.items() for x in kv]
+        self.common: dict[str, str] = {k: v if isinstance(v, str) else str(v) for k, v in fields.items()}
 
-    def fields(self, payload_json: str, description: str, at: str) -> list[Any]:
+    @staticmethod
+    def fields(payload_json: str, description: str, at: str) -> dict[str, str]:
         # rq stores JSONSerializer.dumps((func_name, instance, args, kwargs)); it reads uncompressed data as is.
         data = f'["{DELIVER_FUNC}", null, [{payload_json}], {{}}]'
-        return [*self.flat, "data", data, "created_at", at, "enqueued_at", at, "description", description]
+        return {"data": data, "created_at": at, "enqueued_at": at, "description": description}
 
 
 class Committer:
@@ -146,15 +159,15 @@ class Committer:
             first.setdefault(c.fingerprint, i)
         unique = [batch[i] for i in first.values()]
         now = _rq_time(datetime.now(UTC))
-        async with self.client.pipeline(transaction=False) as pipe:  # released even when Redis is gone
-            for c in unique:
-                ks, args = self._script_call(c, now)
-                await self.script(keys=ks, args=args, client=pipe)
-            answers = await pipe.execute()
-        outcome = {
-            c.fingerprint: CommitResult(_text(rid), duplicate=not int(created))
-            for c, (created, rid) in zip(unique, answers, strict=True)
-        }
+        messages = [self._entry(c, now) for c in unique]
+        common = {m["queue_key"]: self._template(m["queue"]).common for m in messages}
+        answers = await self.script(
+            keys=[], args=[json.dumps(messages), self._queues_key, self.ttl, THREAD_KEY_TTL_S, json.dumps(common)]
+        )
+        outcome = {}
+        for c, answer in zip(unique, answers, strict=True):
+            text = _text(answer)
+            outcome[c.fingerprint] = CommitResult(text[1:], duplicate=text[0] == "0")
         return [
             outcome[c.fingerprint]
             if first[c.fingerprint] == i
@@ -162,37 +175,50 @@ class Committer:
             for i, c in enumerate(batch)
         ]
 
-    def _script_call(self, c: Commitment, now: str) -> tuple[list[str], list[Any]]:
+    def _entry(self, c: Commitment, now: str) -> dict[str, Any]:
         m = c.message
         at = m.received_at.isoformat()
         queue = deliver_queue_name(c.route.backend)
         job_id = deliver_job_id(c.fingerprint)
-        request = ["conversation", c.conversation, "channel", m.channel, "received_at", at,
-                   "fingerprint", c.fingerprint, "evidence", c.evidence]  # fmt: skip
         new_conversation = c.conversation == m.id
         if new_conversation:
             # A new conversation: its hash cannot exist yet, so it is written whole.
-            conv = ["created_at", at, "status", "received", "channel", m.channel, "account", m.account,
-                    "first_request", m.id, "sender", m.sender, "language", m.language, "last_activity", at,
-                    "subject", m.subject, "reply_token", reply_token_for(c.conversation)]  # fmt: skip
+            conv = {"created_at": at, "status": "received", "channel": m.channel, "account": m.account,
+                    "first_request": m.id, "sender": m.sender, "language": m.language, "last_activity": at,
+                    "subject": m.subject, "reply_token": reply_token_for(c.conversation)}  # fmt: skip
             if m.requester.email:
-                conv += ["email", m.requester.email]
+                conv["email"] = m.requester.email
         else:
-            conv = ["language", m.language, "last_activity", at]
+            conv = {"language": m.language, "last_activity": at}
         mid = m.provider_id if m.channel == "email" and m.provider_id else ""
-        payload = c.model_dump_json()
-        job = self._template(queue).fields(payload, f"deliver request {m.id}", now)
-        timeline = json.dumps({"at": at, "event": "received", "request_id": m.id})
-        ks = [
-            keys.dedupe(c.fingerprint), Job.key_for(job_id), Queue.redis_queue_namespace_prefix + queue,
-            self._queues_key, keys.request(m.id), keys.conversation(c.conversation), keys.timeline(c.conversation),
-            keys.participants(c.conversation), keys.reply_token(reply_token_for(c.conversation)),
-            keys.message_id(mid or "-"), keys.conversation_refs(c.conversation),
-        ]  # fmt: skip
-        args = [m.id, self.ttl, THREAD_KEY_TTL_S, job_id, c.conversation,
-                normalize_address(m.sender) if m.sender else "", timeline, "1" if new_conversation else "0",
-                mid, len(request), len(conv), len(job), *request, *conv, *job]  # fmt: skip
-        return ks, args
+        return {
+            "request_id": m.id,
+            "conversation": c.conversation,
+            "dedupe": keys.dedupe(c.fingerprint),
+            "job_id": job_id,
+            "job_key": Job.key_for(job_id),
+            "queue": queue,
+            "queue_key": Queue.redis_queue_namespace_prefix + queue,
+            "job": JobTemplate.fields(c.model_dump_json(), f"deliver request {m.id}", now),
+            "request_key": keys.request(m.id),
+            "request": {
+                "conversation": c.conversation,
+                "channel": m.channel,
+                "received_at": at,
+                "fingerprint": c.fingerprint,
+                "evidence": c.evidence,
+            },
+            "conv_key": keys.conversation(c.conversation),
+            "conv": conv,
+            "timeline_key": keys.timeline(c.conversation),
+            "timeline": json.dumps({"at": at, "event": "received", "request_id": m.id}),
+            "participants_key": keys.participants(c.conversation),
+            "participant": normalize_address(m.sender) if m.sender else "",
+            "reply_token_key": keys.reply_token(reply_token_for(c.conversation)) if new_conversation else "",
+            "message_id": mid,
+            "message_id_key": keys.message_id(mid) if mid else "",
+            "refs_key": keys.conversation_refs(c.conversation),
+        }
 
 
 def _text(value: object) -> str:

@@ -28,6 +28,13 @@ from gateway.spool import Spool
 log = logging.getLogger("intake.commit")
 
 T = TypeVar("T")
+
+
+def _being_cancelled() -> bool:
+    """redis-py can surface a cancellation as a ConnectionError mid-command; a task being cancelled
+    must stop rather than treat it as Redis going away."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 REDIS_DOWN_BACKOFF_S = 1.0
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
 
@@ -116,6 +123,8 @@ class GroupCommitter:
                     for c in items
                 ]
             except REDIS_ERRORS as exc:
+                if _being_cancelled():
+                    raise asyncio.CancelledError from exc
                 self._mark_down()
                 log.warning("redis unreachable: spooling locally", extra={"error": type(exc).__name__})
         results: list[CommitResult] = await self._in_spool_thread(self.spool.put, items)
@@ -130,7 +139,9 @@ class GroupCommitter:
                 continue
             try:
                 moved = await self.drain_now()
-            except REDIS_ERRORS:
+            except REDIS_ERRORS as exc:
+                if _being_cancelled():
+                    raise asyncio.CancelledError from exc
                 self._mark_down()
                 continue
             if moved:
@@ -152,4 +163,6 @@ class GroupCommitter:
         return moved
 
     def close(self) -> None:
-        self._spool_thread.shutdown(wait=True)
+        # Never block the event loop here: a spool write in progress still completes (the
+        # interpreter joins executor threads at exit), and nothing new is accepted after close.
+        self._spool_thread.shutdown(wait=False)

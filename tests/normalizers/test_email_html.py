@@ -122,7 +122,7 @@ def test_empty_plain_alternative_falls_back_to_the_html_one() -> None:
         ("The bus did not come this morning and my daughter missed her first class.", "en"),
         ("El autobús no pasó esta mañana y mi hija perdió su primera clase.", "es"),
         ("Xe buýt không đến sáng nay và con gái tôi đã lỡ tiết học đầu tiên.", "vi"),
-        ("今天早上校车没有来，我女儿错过了第一节课。", "zh"),  # noqa: RUF001
+        ("今天早上校车没有来，我女儿错过了第一节课。", "zh"),
         ("Le bus n'est pas passé ce matin et ma fille a manqué son premier cours.", "fr"),
         ("الحافلة لم تأت هذا الصباح وابنتي فاتتها الحصة الأولى.", "ar"),
         ("ok thanks", None),

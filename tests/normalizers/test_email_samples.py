@@ -179,8 +179,8 @@ CASES = [
     ),
     Expected(
         "foxmail_gbk.eml",
-        "老师您好：\n\n我的孩子王喆在三年级二班，这个星期每天早上校车都晚到二十分钟。请问可以调整接送时间吗？\n\n谢谢！\n王丽",  # noqa: RUF001
-        subject="回复：校车时间",  # noqa: RUF001
+        "老师您好：\n\n我的孩子王喆在三年级二班，这个星期每天早上校车都晚到二十分钟。请问可以调整接送时间吗？\n\n谢谢！\n王丽",
+        subject="回复：校车时间",
         from_addr="wang.li@mail.example.cn",
         message_id="tencent_5B1E2F3A4C5D6E7F8A9B0C1D@qq.example.cn",
         language="zh",

@@ -20,7 +20,7 @@ QUOTED_SHAPES = {
     "gmail spanish": f"{NEW}\n\nEl mar, 2 ene 2024 a las 9:14, Ana (<a@b.example>) escribió:\n\n> Hola\n",
     "gmail french": f"{NEW}\n\nLe mar. 2 janv. 2024 à 09:14, Ana <a@b.example> a écrit :\n\n> Bonjour\n",
     "gmail vietnamese": f"{NEW}\n\nVào Th 3, 2 thg 1, 2024 lúc 09:14 Ana <a@b.example> đã viết:\n\n> Chào\n",
-    "gmail chinese": f"{NEW}\n\nAna <a@b.example> 于2024年1月2日周二 09:14写道：\n\n> 你好\n",  # noqa: RUF001
+    "gmail chinese": f"{NEW}\n\nAna <a@b.example> 于2024年1月2日周二 09:14写道：\n\n> 你好\n",
     "apple mail": f"{NEW}\n\nOn Jan 2, 2024, at 9:14 AM, Ana <a@b.example> wrote:\n\n> Hello\n",
     "thunderbird": f"{NEW}\n\nOn 1/2/24 9:14 AM, Ana wrote:\n> Hello\n",
     "outlook header block": (
@@ -130,7 +130,7 @@ def test_format_flowed_lines_are_joined_and_quote_depth_respected() -> None:
         ("TR: RE : bus", "bus"),
         ("Re[2]: bus", "bus"),
         ("Re(3): bus", "bus"),
-        ("回复：答复: bus", "bus"),  # noqa: RUF001
+        ("回复：答复: bus", "bus"),
         ("转发: bus", "bus"),
         ("Trả lời: bus", "bus"),
         ("[#1234] Re: bus", "bus"),
