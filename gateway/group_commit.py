@@ -35,6 +35,8 @@ def _being_cancelled() -> bool:
     must stop rather than treat it as Redis going away."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
+
+
 REDIS_DOWN_BACKOFF_S = 1.0
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
 
