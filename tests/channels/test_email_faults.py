@@ -240,3 +240,23 @@ def test_import_reads_a_maildir_too(tmp_path: Path, redis_server: RedisServer, d
     result = intake(config, "import-mbox", str(tmp_path / "Maildir"))
     assert "3 new" in result.stdout
     assert ticket_count(config) == 3
+
+
+async def test_an_unhealthy_mailbox_shows_in_readyz_and_metrics(
+    tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot
+) -> None:
+    from tests.conftest import start_gateway
+
+    config = mail_config(tmp_path, redis_server, dovecot, None)
+    server, http = await start_gateway(settings_from(config))
+    try:
+        ready = await (await http.get(server.make_url("/readyz"))).json()
+        metrics = await (await http.get(server.make_url("/metrics"))).text()
+    finally:
+        await http.close()
+        await server.close()
+    # No poller has ever checked it: that is exactly the silent failure operators must see.
+    assert ready["status"] == "degraded"
+    assert ready["mailboxes"]["help"]["ok"] is False
+    assert "the poller has never checked this mailbox" in ready["mailboxes"]["help"]["problems"]
+    assert 'intake_mailbox_healthy{mailbox="help"} 0.0' in metrics
