@@ -207,6 +207,8 @@ class ImapSession:
         try:
             pushed = await self._call("IDLE", self.imap.wait_server_push(timeout=seconds), seconds + 1)
             changed = any(b"EXISTS" in bytes(p) for p in pushed) if isinstance(pushed, list) else False
+        except TimeoutError:
+            changed = False  # a quiet mailbox: aioimaplib says so with a bare TimeoutError
         except ImapError:
             if self._lost.is_set():
                 raise

@@ -55,11 +55,11 @@ class MailboxPoller:
         self.metrics = metrics
         self.session = ImapSession(box.imap)
         self.lock = redis.lock(lock_key(name), timeout=LOCK_TTL_S)
+        self._delay = 1.0
 
     async def run_forever(self) -> None:
         """Hold the mailbox's lock and poll; on any failure reconnect with capped, jittered backoff."""
         await self.redis.hset(health_key(self.name), "started_at", utcnow().isoformat())
-        delay = 1.0
         while True:
             if not await self.lock.acquire(blocking=False):
                 await asyncio.sleep(LOCK_TTL_S / 4)  # another instance polls this mailbox
@@ -67,7 +67,6 @@ class MailboxPoller:
             keeper = asyncio.create_task(self._keep_lock())
             try:
                 await self._session()
-                delay = 1.0
             except LoginFailed:
                 await self.redis.hincrby(health_key(self.name), "login_failures", 1)
                 log.warning("mailbox login failed", extra={"mailbox": self.name})
@@ -80,8 +79,8 @@ class MailboxPoller:
                 await self.session.close()
                 with contextlib.suppress(Exception):
                     await self.lock.release()
-            await asyncio.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, self.conf.reconnect_max_s)
+            await asyncio.sleep(self._delay * (0.5 + random.random()))
+            self._delay = min(self._delay * 2, self.conf.reconnect_max_s)
 
     async def _note_error(self, exc: BaseException) -> None:
         log.warning(
@@ -102,6 +101,7 @@ class MailboxPoller:
             await self.session.ensure_folder(folder)
         while True:
             await self.pass_once()
+            self._delay = 1.0  # a good pass: the next failure starts the backoff over
             await self.session.wait_for_news(min(self.conf.poll_interval_s, self.conf.idle_renew_s))
 
     async def pass_once(self) -> int:

@@ -37,10 +37,9 @@ def detect_language(text: str) -> str | None:
     letters = sum(ch.isalpha() for ch in sample)
     if letters < MIN_LETTERS and len(_CJK.findall(sample)) < MIN_CJK:
         return None
-    detector = _detector()
-    language = detector.detect_language_of(sample)
-    if language is None:
+    # One pass: the confidence values, best first (detect_language_of and then
+    # compute_language_confidence would run the models twice).
+    values = _detector().compute_language_confidence_values(sample)
+    if not values or values[0].value < MIN_CONFIDENCE:
         return None
-    if detector.compute_language_confidence(sample, language) < MIN_CONFIDENCE:
-        return None
-    return language.iso_code_639_1.name.lower()
+    return values[0].language.iso_code_639_1.name.lower()

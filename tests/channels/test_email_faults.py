@@ -260,3 +260,14 @@ async def test_an_unhealthy_mailbox_shows_in_readyz_and_metrics(
     assert ready["mailboxes"]["help"]["ok"] is False
     assert "the poller has never checked this mailbox" in ready["mailboxes"]["help"]["problems"]
     assert 'intake_mailbox_healthy{mailbox="help"} 0.0' in metrics
+
+
+async def test_a_quiet_mailbox_is_not_a_broken_connection(
+    tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = mail_config(tmp_path, redis_server, dovecot, None, poll_interval_s=0.3)
+    async with running_poller(config) as p, polling(p.poller):
+        await asyncio.sleep(3)  # ten quiet IDLE rounds
+        dovecot.deliver(IMAP_USER, mail())
+        await wait_until(lambda: count(dovecot, "Processed") == 1, timeout=5)
+    assert not [r for r in caplog.records if "reconnecting" in r.getMessage()]
