@@ -40,8 +40,12 @@ def sniff(data: bytes) -> str:
 
 
 class BlobStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, batch_sync: bool = False) -> None:
+        """With `batch_sync`, files are written at once but made durable together by `sync()`, which the
+        caller must run before it commits anything that refers to them (one pass of fsyncs per batch)."""
         self.root = root
+        self.batch_sync = batch_sync
+        self._unsynced: list[Path] = []
 
     def path_for(self, key: str) -> Path:
         return self.root / key[:2] / key
@@ -62,9 +66,36 @@ class BlobStore:
             with open(tmp, "wb") as f:
                 f.write(data)
                 f.flush()
-                os.fsync(f.fileno())
+                if not self.batch_sync:
+                    os.fsync(f.fileno())
             os.replace(tmp, path)
+            if self.batch_sync:
+                self._unsynced.append(path)
+            else:
+                _fsync_dir(path.parent)
         return Attachment(filename=filename, content_type=ctype, size=len(data), sha256=digest, storage_key=digest)
+
+    def sync(self) -> int:
+        """Make every file written since the last sync durable, and the directories that name them."""
+        paths, self._unsynced = self._unsynced, []
+        for path in paths:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        for directory in {p.parent for p in paths}:
+            _fsync_dir(directory)
+        return len(paths)
 
     def get(self, key: str) -> bytes:
         return self.path_for(key).read_bytes()
+
+
+def _fsync_dir(directory: Path) -> None:
+    """A rename is durable only once the directory holding the new name is synced."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -22,7 +22,8 @@ IMPORT_BATCH = 200
 
 
 def _intake(settings: Settings) -> EmailIntake:
-    return EmailIntake(settings.channels.email, BlobStore(settings.path_in_data("blobs")), settings.default_language)
+    blobs = BlobStore(settings.path_in_data("blobs"), batch_sync=True)
+    return EmailIntake(settings.channels.email, blobs, settings.default_language)
 
 
 async def _with_runtime(settings: Settings, spool: str) -> tuple[Runtime, list[asyncio.Task[None]]]:
@@ -114,6 +115,7 @@ async def _import_batch(
     rt: Runtime, intake: EmailIntake, account: str, raws: list[bytes], counts: dict[str, int]
 ) -> None:
     decisions = [(intake.decide(raw, account), raw) for raw in raws]
+    await asyncio.get_running_loop().run_in_executor(None, intake.blobs.sync)
     jobs = []
     for d, raw in decisions:
         if d.kind == "request" and d.message is not None:

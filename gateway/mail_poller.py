@@ -131,6 +131,8 @@ class MailboxPoller:
     async def _batch(self, uids: list[int]) -> int:
         raws = await self.session.fetch(uids)
         decisions = {uid: self.intake.decide(raw, self.name) for uid, raw in raws.items()}
+        # The batch's files become durable together, before anything that refers to them is committed.
+        await asyncio.get_running_loop().run_in_executor(None, self.intake.blobs.sync)
         await asyncio.gather(*(self._commit(decisions[uid], raws[uid]) for uid in decisions))
         quarantined = [uid for uid, d in decisions.items() if d.kind == "quarantine"]
         done = [uid for uid in decisions if uid not in quarantined]

@@ -91,7 +91,8 @@ async def running_poller(config: Path) -> AsyncIterator[Poller]:
     settings = settings_from(config)
     rt = build_runtime(settings, "spool-mail.sqlite3")
     tasks = [asyncio.create_task(rt.committer.run())]
-    intake = EmailIntake(settings.channels.email, BlobStore(settings.path_in_data("blobs")), settings.default_language)
+    blobs = BlobStore(settings.path_in_data("blobs"), batch_sync=True)
+    intake = EmailIntake(settings.channels.email, blobs, settings.default_language)
     box = settings.channels.email.mailboxes["help"]
     poller = MailboxPoller("help", box, settings.channels.email, intake, rt.pipeline, rt.redis, rt.metrics)
     try:
