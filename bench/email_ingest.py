@@ -66,7 +66,7 @@ from aioimaplib import aioimaplib
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests.support: the same Dovecot, Redis and configuration the tests use
 
-from gateway.mail_health import health_key  # noqa: E402
+from gateway.keys import mail_health as health_key  # noqa: E402
 from tests.channels.email_support import BORDER, HELP, mailbox_conf  # noqa: E402
 from tests.mail_fixtures import IMAP_PASSWORD, IMAP_USER  # noqa: E402
 from tests.support.dovecot import Dovecot  # noqa: E402

@@ -9,7 +9,7 @@ from typing import Any
 import redis
 
 from gateway import keys
-from gateway.mail_health import QUARANTINE_KEY, mailbox_report
+from gateway.mail_health import mailbox_report
 from gateway.redis_conn import check_durability, sync_client
 from gateway.settings import Settings
 
@@ -38,8 +38,8 @@ def diagnose(settings: Settings) -> dict[str, Any]:
         checks.append(_check("email outbound", True, f"{pending} reply(ies) waiting for a mailbox that sends"))
         for h in mailbox_report(client, settings):
             checks.append(_check(f"mailbox {h.mailbox}", h.ok, "; ".join(h.problems) or "healthy"))
-        quarantined = [json.loads(x) for x in client.lrange(QUARANTINE_KEY, 0, 19)]
-        detail = f"{client.llen(QUARANTINE_KEY)} message(s) could not be parsed and wait for an operator"
+        quarantined = [json.loads(x) for x in client.lrange(keys.MAIL_QUARANTINE, 0, 19)]
+        detail = f"{client.llen(keys.MAIL_QUARANTINE)} message(s) could not be parsed and wait for an operator"
         detail += "".join(f"\n    {q['mailbox']}/{q['folder']} uid {q['uid']}: {q['reason']}" for q in quarantined)
         checks.append(_check("quarantine", not quarantined, detail))
     finally:

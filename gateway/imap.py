@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import ssl
 from collections.abc import Awaitable
@@ -19,6 +20,11 @@ from aioimaplib import aioimaplib
 from gateway.settings import MailServer
 
 T = TypeVar("T")
+
+# aioimaplib logs every byte it receives at DEBUG: whole messages, a family's words included.
+# Never let it, whatever level the operator chooses.
+logging.getLogger("aioimaplib").setLevel(logging.WARNING)
+
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 _FETCH_HEAD = re.compile(rb"^\d+ FETCH \(")
 _UID = re.compile(rb"UID (\d+)")

@@ -52,3 +52,22 @@ def participants(conv_id: str) -> str:
 def conversation_refs(conv_id: str) -> str:
     """The conversation's Message-IDs in order, for the References header of our replies."""
     return f"{PREFIX}:conv:{conv_id}:refs"
+
+
+def mail_health(mailbox: str) -> str:
+    """The poller's health record for a mailbox: last check, last message, login failures."""
+    return f"{PREFIX}:mail:health:{mailbox}"
+
+
+def mail_checkpoint(mailbox: str) -> str:
+    """(UIDVALIDITY, last UID) of a mailbox's inbox."""
+    return f"{PREFIX}:mail:checkpoint:{mailbox}"
+
+
+def mail_lock(mailbox: str) -> str:
+    """Held by the one poller that polls a mailbox."""
+    return f"{PREFIX}:mail:lock:{mailbox}"
+
+
+MAIL_QUARANTINE = f"{PREFIX}:mail:quarantine"
+MAIL_UNDELIVERABLE = f"{PREFIX}:mail:undeliverable"

@@ -20,22 +20,6 @@ from gateway.settings import EmailSettings, Mailbox, Settings
 CHECK_IN_GRACE_S = 15 * 60
 
 
-def health_key(mailbox: str) -> str:
-    return f"{keys.PREFIX}:mail:health:{mailbox}"
-
-
-def checkpoint_key(mailbox: str) -> str:
-    return f"{keys.PREFIX}:mail:checkpoint:{mailbox}"
-
-
-def lock_key(mailbox: str) -> str:
-    return f"{keys.PREFIX}:mail:lock:{mailbox}"
-
-
-QUARANTINE_KEY = f"{keys.PREFIX}:mail:quarantine"
-UNDELIVERABLE_KEY = f"{keys.PREFIX}:mail:undeliverable"
-
-
 @dataclass(frozen=True)
 class MailboxHealth:
     mailbox: str
@@ -82,11 +66,11 @@ async def mailbox_report_async(client: aioredis.Redis, settings: Settings) -> li
     now = datetime.now(settings.zone)
     out = []
     for name, box in conf.mailboxes.items():
-        out.append(evaluate(name, box, conf, _as_text(await client.hgetall(health_key(name))), now))
+        out.append(evaluate(name, box, conf, _as_text(await client.hgetall(keys.mail_health(name))), now))
     return out
 
 
 def mailbox_report(client: redis.Redis, settings: Settings) -> list[MailboxHealth]:
     conf = settings.channels.email
     now = datetime.now(settings.zone)
-    return [evaluate(n, b, conf, _as_text(client.hgetall(health_key(n))), now) for n, b in conf.mailboxes.items()]
+    return [evaluate(n, b, conf, _as_text(client.hgetall(keys.mail_health(n))), now) for n, b in conf.mailboxes.items()]

@@ -18,9 +18,9 @@ from collections.abc import Awaitable, Callable
 import redis.asyncio as aioredis
 
 from channels.email import EmailIntake, MailDecision
+from gateway import keys
 from gateway.errors import IntakeError
 from gateway.imap import ImapError, ImapSession, LoginFailed
-from gateway.mail_health import QUARANTINE_KEY, UNDELIVERABLE_KEY, checkpoint_key, health_key, lock_key
 from gateway.metrics import Metrics
 from gateway.models import utcnow
 from gateway.pipeline import Pipeline
@@ -54,12 +54,12 @@ class MailboxPoller:
         self.redis = redis
         self.metrics = metrics
         self.session = ImapSession(box.imap)
-        self.lock = redis.lock(lock_key(name), timeout=LOCK_TTL_S)
+        self.lock = redis.lock(keys.mail_lock(name), timeout=LOCK_TTL_S)
         self._delay = 1.0
 
     async def run_forever(self) -> None:
         """Hold the mailbox's lock and poll; on any failure reconnect with capped, jittered backoff."""
-        await self.redis.hset(health_key(self.name), "started_at", utcnow().isoformat())
+        await self.redis.hset(keys.mail_health(self.name), "started_at", utcnow().isoformat())
         while True:
             if not await self.lock.acquire(blocking=False):
                 await asyncio.sleep(LOCK_TTL_S / 4)  # another instance polls this mailbox
@@ -68,7 +68,7 @@ class MailboxPoller:
             try:
                 await self._session()
             except LoginFailed:
-                await self.redis.hincrby(health_key(self.name), "login_failures", 1)
+                await self.redis.hincrby(keys.mail_health(self.name), "login_failures", 1)
                 log.warning("mailbox login failed", extra={"mailbox": self.name})
             except (ImapError, OSError, TimeoutError, IntakeError, LostLock) as exc:
                 await self._note_error(exc)
@@ -87,7 +87,7 @@ class MailboxPoller:
             "mailbox connection failed; reconnecting", extra={"mailbox": self.name, "error": type(exc).__name__}
         )
         with contextlib.suppress(Exception):
-            await self.redis.hset(health_key(self.name), "last_error", type(exc).__name__)
+            await self.redis.hset(keys.mail_health(self.name), "last_error", type(exc).__name__)
 
     async def _keep_lock(self) -> None:
         while True:
@@ -96,7 +96,7 @@ class MailboxPoller:
 
     async def _session(self) -> None:
         await self.session.connect()
-        await self.redis.hset(health_key(self.name), mapping={"login_failures": 0, "last_error": ""})
+        await self.redis.hset(keys.mail_health(self.name), mapping={"login_failures": 0, "last_error": ""})
         for folder in (self.box.processed_folder, self.box.quarantine_folder):
             await self.session.ensure_folder(folder)
         while True:
@@ -107,7 +107,7 @@ class MailboxPoller:
     async def pass_once(self) -> int:
         """One pass over the inbox: everything after the checkpoint. Returns how many messages were handled."""
         selected = await self.session.select(self.box.folder)
-        ckpt = await self.redis.hgetall(checkpoint_key(self.name))
+        ckpt = await self.redis.hgetall(keys.mail_checkpoint(self.name))
         last = int(ckpt.get("last_uid", 0))
         if int(ckpt.get("uidvalidity", 0)) != selected.uidvalidity:
             # UIDs were renumbered: start over; Message-ID dedupe keeps it from doubling anything.
@@ -120,12 +120,12 @@ class MailboxPoller:
             chunk = uids[start : start + self.conf.fetch_batch]
             handled += await self._batch(chunk)
             await self.redis.hset(
-                checkpoint_key(self.name), mapping={"uidvalidity": selected.uidvalidity, "last_uid": chunk[-1]}
+                keys.mail_checkpoint(self.name), mapping={"uidvalidity": selected.uidvalidity, "last_uid": chunk[-1]}
             )
         now = utcnow().isoformat()
-        await self.redis.hset(health_key(self.name), "checked_at", now)
+        await self.redis.hset(keys.mail_health(self.name), "checked_at", now)
         if handled:
-            await self.redis.hset(health_key(self.name), "last_message_at", now)
+            await self.redis.hset(keys.mail_health(self.name), "last_message_at", now)
         return handled
 
     async def _batch(self, uids: list[int]) -> int:
@@ -153,7 +153,7 @@ class MailboxPoller:
         elif d.kind == "bounce":
             stamp = utcnow().isoformat()
             for addr in d.bounced:
-                await self.redis.hset(UNDELIVERABLE_KEY, addr.lower(), stamp)
+                await self.redis.hset(keys.MAIL_UNDELIVERABLE, addr.lower(), stamp)
             self.metrics.ignored.labels("email", "bounce").inc()
         elif d.kind == "loop":
             self.metrics.ignored.labels("email", "loop").inc()
@@ -161,8 +161,8 @@ class MailboxPoller:
     async def _quarantine_note(self, uid: int, d: MailDecision) -> None:
         note = {"mailbox": self.name, "folder": self.box.quarantine_folder, "uid": uid, "reason": d.reason,
                 "at": utcnow().isoformat()}  # fmt: skip
-        await self.redis.lpush(QUARANTINE_KEY, json.dumps(note))
-        await self.redis.ltrim(QUARANTINE_KEY, 0, 999)
+        await self.redis.lpush(keys.MAIL_QUARANTINE, json.dumps(note))
+        await self.redis.ltrim(keys.MAIL_QUARANTINE, 0, 999)
         self.metrics.ignored.labels("email", "quarantined").inc()
         log.warning("message quarantined for an operator", extra={"mailbox": self.name, "uid": uid})
 

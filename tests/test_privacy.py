@@ -14,8 +14,10 @@ import pytest
 
 from gateway.logs import JsonFormatter, mask
 from tests.conftest import Gateway, form
+from tests.support.dovecot import Dovecot
 from tests.support.gateway import SIGNING_SECRET, TOKEN, intake
 from tests.support.redis_server import RedisServer
+from tests.support.smtp_sink import SmtpSink
 
 NAME = "Marisol Quintanilla-Okafor"
 EMAIL = "marisol.q.okafor@example.net"
@@ -93,3 +95,26 @@ def test_the_log_filter_masks_what_slips_through(raw: str, leak: str) -> None:
 def test_the_log_filter_keeps_request_ids_and_ticket_numbers() -> None:
     line = "ticket 1234 for request 01M81EV6Y29MXDX1TSDB8KD5GK"
     assert mask(line) == line
+
+
+async def test_the_email_channel_logs_no_addresses_subjects_or_bodies(
+    tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot, smtp_sink: SmtpSink, captured: io.StringIO
+) -> None:
+    from tests.channels.email_support import mail, mail_config, running_poller
+    from tests.mail_fixtures import IMAP_USER
+
+    config = mail_config(tmp_path, redis_server, dovecot, smtp_sink)
+    log = tmp_path / "processes.log"
+    subject = "Mateo inhaler locker 4471"
+    dovecot.deliver(IMAP_USER, mail(sender=f"{NAME} <{EMAIL}>", subject=subject, body=BODY + "\n"))
+    dovecot.deliver(IMAP_USER, b"\x00\x01 not a message at all")  # quarantined: logged by uid only
+    async with running_poller(config) as p:
+        await p.pass_once()
+    intake(config, "worker", "--burst", log=log)
+    intake(config, "tickets", "update", "1", "--status", "resolved", "--comment", COMMENT, log=log)
+    intake(config, "worker", "--burst", log=log)
+    assert len(smtp_sink.wait_for(2)) == 2
+    logs = captured.getvalue() + log.read_text()
+    assert "email sent" in logs and "quarantined" in logs, "nothing logged: the test would prove nothing"
+    for secret in (NAME, EMAIL, subject, BODY, "locker 4471", COMMENT):
+        assert secret not in logs, f"a log line carries {secret[:12]}..."

@@ -15,7 +15,6 @@ from channels.email import Thread, compose, reply_message_id
 from channels.email_send import send
 from gateway import keys
 from gateway.conversations import THREAD_KEY_TTL_S
-from gateway.mail_health import UNDELIVERABLE_KEY
 from gateway.models import Reply, utcnow
 from gateway.redis_conn import text
 from gateway.settings import Settings
@@ -43,7 +42,7 @@ def send_email_reply(r: redis.Redis, settings: Settings, reply: Reply, delivery_
     recipient = reply.recipient.lower()
     if recipient in {m.address.lower() for m in conf.mailboxes.values()}:
         return "suppressed: one of our own mailboxes"
-    if r.hexists(UNDELIVERABLE_KEY, recipient):
+    if r.hexists(keys.MAIL_UNDELIVERABLE, recipient):
         return "suppressed: the address bounced"
     automatic = reply.event in AUTOMATIC_EVENTS
     if automatic and not _within_budget(r, recipient, delivery_key, conf.auto_replies_per_day, settings):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gateway import keys
 from tests.channels.email_support import BORDER, HELP, mail, mail_config, running_poller
 from tests.mail_fixtures import IMAP_USER
 from tests.support.dovecot import Dovecot
@@ -206,7 +207,7 @@ async def test_a_bounce_marks_the_address_undeliverable_and_makes_no_ticket(
     dovecot.deliver(IMAP_USER, dsn)
     async with running_poller(config) as p:
         await p.pass_once()
-        undeliverable = await p.runtime.redis.hgetall("ig:mail:undeliverable")
+        undeliverable = await p.runtime.redis.hgetall(keys.MAIL_UNDELIVERABLE)
     work(config)
     assert tickets(config).count() == 0
     assert undeliverable
