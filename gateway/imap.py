@@ -234,3 +234,8 @@ class ImapSession:
             return
         with contextlib.suppress(TimeoutError, OSError, aioimaplib.AioImapException):
             await asyncio.wait_for(client.logout(), 2)
+        # A server that already dropped us never answers LOGOUT: close the socket ourselves, or every
+        # reconnect after a server-side drop leaks one.
+        transport = client.protocol.transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
