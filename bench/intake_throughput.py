@@ -177,6 +177,13 @@ class Layout:
     server_cpu: int | None
     load_cpu: int | None
     unpinned_because: str = ""
+    # Redis with the server (the whole system on one core) or with wrk (Redis as the separate service
+    # every web process of a deployment shares: DESIGN.md section 9).
+    redis_with_load: bool = False
+
+    @property
+    def redis_cpu(self) -> int | None:
+        return self.load_cpu if self.redis_with_load else self.server_cpu
 
     @property
     def pinned(self) -> bool:
@@ -188,13 +195,17 @@ class Layout:
         return {
             "pinned": True,
             "server_cpu": self.server_cpu,
-            "redis_cpu": self.server_cpu,
+            "redis_cpu": self.redis_cpu,
             "load_cpu": self.load_cpu,
-            "note": f"gateway (or bare app) and redis-server share cpu {self.server_cpu}; wrk on cpu {self.load_cpu}",
+            "note": (
+                f"gateway (or bare app) on cpu {self.server_cpu}; redis-server and wrk share cpu {self.load_cpu}"
+                if self.redis_with_load
+                else f"gateway (or bare app) and redis-server share cpu {self.server_cpu}; wrk on cpu {self.load_cpu}"
+            ),
         }
 
 
-def choose_layout(server_cpu: int, load_cpu: int, pin: bool) -> Layout:
+def choose_layout(server_cpu: int, load_cpu: int, pin: bool, redis_with_load: bool = False) -> Layout:
     usable = os.sched_getaffinity(0)
     if not pin:
         return Layout(None, None, "--no-pin")
@@ -206,7 +217,7 @@ def choose_layout(server_cpu: int, load_cpu: int, pin: bool) -> Layout:
         raise BenchError(
             f"--server-cpu {server_cpu} / --load-cpu {load_cpu}: need two distinct cpus of {sorted(usable)}"
         )
-    return Layout(server_cpu, load_cpu)
+    return Layout(server_cpu, load_cpu, redis_with_load=redis_with_load)
 
 
 def pinned(cmd: list[str], cpu: int | None) -> list[str]:
@@ -715,7 +726,7 @@ class Gateway:
 
 @contextmanager
 def gateway(plan: Plan, requests: RequestSet) -> Iterator[Gateway]:
-    with redis_server(plan.work / "redis", plan.redis_transport, plan.layout.server_cpu) as (client, info):
+    with redis_server(plan.work / "redis", plan.redis_transport, plan.layout.redis_cpu) as (client, info):
         say(f"redis-server {info.version} at {info.url}: appendonly {info.appendonly}, appendfsync {info.appendfsync}")
         port = free_port()
         config = write_gateway_config(plan, info.url, port)
@@ -893,6 +904,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--server-cpu", type=int, default=0, help="cpu for the server and redis-server (default 0)")
     p.add_argument("--load-cpu", type=int, default=1, help="cpu for wrk (default 1)")
+    p.add_argument(
+        "--redis-with-load",
+        action="store_true",
+        help="run redis-server on the load cpu (Redis as a separate shared service) instead of the server's",
+    )
     p.add_argument("--no-pin", action="store_true", help="do not pin anything to a cpu")
     p.add_argument(
         "--redis-transport",
@@ -960,7 +976,9 @@ def bench(plan: Plan, distinct: int, git: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None, stdout: TextIO = sys.stdout) -> int:
     args = parse_args(argv)
     try:
-        layout = choose_layout(args.server_cpu, args.load_cpu, pin=not args.no_pin)
+        layout = choose_layout(
+            args.server_cpu, args.load_cpu, pin=not args.no_pin, redis_with_load=args.redis_with_load
+        )
         if layout.load_cpu is not None:
             os.sched_setaffinity(0, {layout.load_cpu})  # this process mostly sleeps; keep it off the server's core
         git = git_head()  # before the servers start: the code they run

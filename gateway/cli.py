@@ -57,11 +57,16 @@ def serve(ctx: click.Context) -> None:
     from aiohttp import web
 
     from gateway.app import create_app
+    from gateway.eventloop import new_event_loop, settle_heap
 
     s = _settings(ctx)
     setup_logging(s.logging.level)
     log.info("serving", extra={"host": s.server.host, "port": s.server.port})
-    web.run_app(create_app(s), host=s.server.host, port=s.server.port, print=None, access_log=None)
+    loop = new_event_loop()
+    asyncio.set_event_loop(loop)
+    app = create_app(s)
+    settle_heap()
+    web.run_app(app, host=s.server.host, port=s.server.port, print=None, access_log=None, loop=loop)
 
 
 @main.command()

@@ -15,12 +15,12 @@ part of the job hash still comes from rq itself (JobTemplate), so its format fol
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import redis
 import redis.asyncio as aioredis
 from rq import Queue
@@ -37,18 +37,13 @@ DELIVER_FUNC = "workers.jobs.deliver"
 COMMIT_SCRIPT = """
 -- ARGV[1]: the batch, a JSON array of messages; ARGV[2]: rq's queue registry key; ARGV[3]: dedupe TTL;
 -- ARGV[4]: thread-key TTL; ARGV[5]: JSON {queue key: the job fields every job of that queue shares}.
+-- Hash fields arrive as flat [field, value, ...] arrays, so each hash is one HSET with no table
+-- building here: the script's own overhead was most of Redis's CPU per message.
 -- Keys are named in the batch rather than in KEYS: rq needs a single Redis (no Cluster), and a batch
 -- of any size stays one command.
 local batch = cjson.decode(ARGV[1])
 local common = cjson.decode(ARGV[5])
-local function hset(key, fields)
-  local flat = {}
-  for k, v in pairs(fields) do
-    flat[#flat + 1] = k
-    flat[#flat + 1] = v
-  end
-  if #flat > 0 then redis.call('HSET', key, unpack(flat)) end
-end
+local queues = {}
 local out = {}
 for i, m in ipairs(batch) do
   local held = redis.call('GET', m.dedupe)
@@ -58,12 +53,12 @@ for i, m in ipairs(batch) do
     out[i] = '0' .. m.request_id
   else
     redis.call('SET', m.dedupe, m.request_id, 'EX', ARGV[3])
-    hset(m.request_key, m.request)
-    hset(m.conv_key, m.conv)
-    hset(m.job_key, common[m.queue_key])
-    hset(m.job_key, m.job)
+    redis.call('HSET', m.request_key, unpack(m.request))
+    redis.call('HSET', m.conv_key, unpack(m.conv))
+    redis.call('HSET', m.job_key, unpack(common[m.queue_key]))
+    redis.call('HSET', m.job_key, unpack(m.job))
     redis.call('RPUSH', m.queue_key, m.job_id)
-    redis.call('SADD', ARGV[2], m.queue_key)
+    queues[m.queue_key] = true
     redis.call('RPUSH', m.timeline_key, m.timeline)
     if m.participant ~= '' then redis.call('SADD', m.participants_key, m.participant) end
     if m.reply_token_key ~= '' then redis.call('SET', m.reply_token_key, m.conversation, 'EX', ARGV[4], 'NX') end
@@ -75,6 +70,7 @@ for i, m in ipairs(batch) do
     out[i] = '1' .. m.request_id
   end
 end
+for q in pairs(queues) do redis.call('SADD', ARGV[2], q) end
 return out
 """
 
@@ -128,12 +124,18 @@ class JobTemplate:
         fields = {k: v for k, v in sample.to_dict().items() if k not in self.PER_JOB}
         fields["status"] = JobStatus.QUEUED.value
         self.common: dict[str, str] = {k: v if isinstance(v, str) else str(v) for k, v in fields.items()}
+        self.flat = flat(self.common)
 
     @staticmethod
-    def fields(payload_json: str, description: str, at: str) -> dict[str, str]:
+    def fields(payload_json: str, description: str, at: str) -> list[str]:
         # rq stores JSONSerializer.dumps((func_name, instance, args, kwargs)); it reads uncompressed data as is.
         data = f'["{DELIVER_FUNC}", null, [{payload_json}], {{}}]'
-        return {"data": data, "created_at": at, "enqueued_at": at, "description": description}
+        return ["data", data, "created_at", at, "enqueued_at", at, "description", description]
+
+
+def flat(fields: dict[str, str]) -> list[str]:
+    """{field: value} as the [field, value, ...] list the commit script passes to HSET."""
+    return [item for pair in fields.items() for item in pair]
 
 
 class Committer:
@@ -160,9 +162,9 @@ class Committer:
         unique = [batch[i] for i in first.values()]
         now = _rq_time(datetime.now(UTC))
         messages = [self._entry(c, now) for c in unique]
-        common = {m["queue_key"]: self._template(m["queue"]).common for m in messages}
+        common = {m["queue_key"]: self._template(m["queue"]).flat for m in messages}
         answers = await self.script(
-            keys=[], args=[json.dumps(messages), self._queues_key, self.ttl, THREAD_KEY_TTL_S, json.dumps(common)]
+            keys=[], args=[orjson.dumps(messages), self._queues_key, self.ttl, THREAD_KEY_TTL_S, orjson.dumps(common)]
         )
         outcome = {}
         for c, answer in zip(unique, answers, strict=True):
@@ -201,17 +203,19 @@ class Committer:
             "queue_key": Queue.redis_queue_namespace_prefix + queue,
             "job": JobTemplate.fields(c.model_dump_json(), f"deliver request {m.id}", now),
             "request_key": keys.request(m.id),
-            "request": {
-                "conversation": c.conversation,
-                "channel": m.channel,
-                "received_at": at,
-                "fingerprint": c.fingerprint,
-                "evidence": c.evidence,
-            },
+            "request": flat(
+                {
+                    "conversation": c.conversation,
+                    "channel": m.channel,
+                    "received_at": at,
+                    "fingerprint": c.fingerprint,
+                    "evidence": c.evidence,
+                }
+            ),
             "conv_key": keys.conversation(c.conversation),
-            "conv": conv,
+            "conv": flat(conv),
             "timeline_key": keys.timeline(c.conversation),
-            "timeline": json.dumps({"at": at, "event": "received", "request_id": m.id}),
+            "timeline": orjson.dumps({"at": at, "event": "received", "request_id": m.id}).decode(),
             "participants_key": keys.participants(c.conversation),
             "participant": normalize_address(m.sender) if m.sender else "",
             "reply_token_key": keys.reply_token(reply_token_for(c.conversation)) if new_conversation else "",

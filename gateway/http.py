@@ -5,12 +5,12 @@ Also the single error middleware that maps gateway.errors to responses.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from gateway.errors import IntakeError, PayloadTooLarge
@@ -43,13 +43,17 @@ class AckResponse:
 
     @classmethod
     def json(cls, payload: Any, status: int = 200) -> AckResponse:
-        return cls(status=status, body=json.dumps(payload).encode(), content_type="application/json")
+        return cls(status=status, body=orjson.dumps(payload), content_type="application/json")
 
 
 async def read_capped(request: web.Request, limit: int) -> bytes:
     """Read the body, refusing it before any hashing when it exceeds `limit` bytes."""
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"body is larger than {limit} bytes", limit=limit)
+    length = request.content_length
+    if length is not None:
+        if length > limit:
+            raise PayloadTooLarge(f"body is larger than {limit} bytes", limit=limit)
+        # The parser delivers exactly Content-Length bytes, so one read is bounded by the check above.
+        return await request.read()
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_chunked(65536):

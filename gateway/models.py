@@ -60,6 +60,11 @@ class Flags(Frozen):
     unverified_sender: bool = False
 
 
+# Shared defaults: the models are frozen, so one instance serves every message (and skips a validation each).
+NO_HINTS = ThreadHints()
+NO_FLAGS = Flags()
+
+
 class InboundMessage(Frozen):
     id: str
     channel: ChannelName
@@ -75,8 +80,8 @@ class InboundMessage(Frozen):
     category: str | None = None
     campus: str | None = None
     attachments: tuple[Attachment, ...] = ()
-    thread_hints: ThreadHints = Field(default_factory=ThreadHints)
-    flags: Flags = Field(default_factory=Flags)
+    thread_hints: ThreadHints = NO_HINTS
+    flags: Flags = NO_FLAGS
     raw_ref: str | None = None
 
 
