@@ -32,7 +32,7 @@ from gateway.ids import new_id
 from gateway.models import Attachment, InboundMessage, Reply, Requester, ThreadHints
 from gateway.pipeline import Pipeline
 from gateway.settings import Settings, SlackSettings
-from normalizers.slack import Ignored, SlackFields, team_of
+from normalizers.slack import Ignored, SlackFields, event_fields, team_of
 
 log = logging.getLogger("intake.channels.slack")
 
@@ -123,6 +123,9 @@ class SlackChannel:
             process_before_response=True,
             # Verified here before bolt sees the body: bolt knows one secret, we have one per workspace.
             request_verification_enabled=False,
+            # normalizers.slack drops our own posts itself, so each one is counted in intake_ignored_total.
+            ignoring_self_events_enabled=False,
+            ignoring_self_assistant_message_events_enabled=False,
             authorize=_authorize,
             client=AsyncWebClient(base_url=self.conf.api_url),
         )
@@ -201,7 +204,11 @@ class SlackChannel:
         resp = await self.bolt.async_dispatch(bolt_req)
         if resp.status == 404 and not collected.handled:
             # No listener for this kind of payload: answering 404 or 500 would make Slack retry it forever.
-            return collected, ["unhandled_type"], AckResponse(status=200)
+            why = event_fields(body)
+            reason = (
+                why.reason if isinstance(why, Ignored) and body.get("type") == "event_callback" else "unhandled_type"
+            )
+            return collected, [reason], AckResponse(status=200)
         return collected, collected.ignored, to_ack(resp)
 
     async def handle(self, req: InboundRequest, pipeline: Pipeline, client: aioredis.Redis) -> AckResponse:
