@@ -126,6 +126,9 @@ class SlackChannel:
             # normalizers.slack drops our own posts itself, so each one is counted in intake_ignored_total.
             ignoring_self_events_enabled=False,
             ignoring_self_assistant_message_events_enabled=False,
+            # Assistant threads and workflow steps are not ours: their middleware only costs time per request.
+            attaching_conversation_kwargs_enabled=False,
+            attaching_function_token_enabled=False,
             authorize=_authorize,
             client=AsyncWebClient(base_url=self.conf.api_url),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -59,31 +60,34 @@ def test_every_secret_is_tried_and_the_team_must_belong_to_one_that_matched() ->
 
 
 BODY = json.dumps(event()).encode()
-NOW = int(time.time())
+
+
+def _stamped(offset: int) -> dict[str, str]:
+    return signed_headers(BODY, timestamp=int(time.time()) + offset)
 
 
 @pytest.mark.parametrize(
     ("case", "headers"),
     [
-        ("bad signature", {"X-Slack-Signature": "v0=" + "0" * 64}),
-        ("signed with another secret", signed_headers(BODY, secret="not-our-secret")),
-        ("stale timestamp", signed_headers(BODY, timestamp=NOW - 301)),
-        ("future timestamp", signed_headers(BODY, timestamp=NOW + 301)),
-        ("non-numeric timestamp", {"X-Slack-Request-Timestamp": "yesterday"}),
-        ("huge timestamp", {"X-Slack-Request-Timestamp": "9" * 40}),
-        ("missing signature", {"X-Slack-Signature": ""}),
-        ("missing timestamp", {"X-Slack-Request-Timestamp": ""}),
+        ("bad signature", lambda: {"X-Slack-Signature": "v0=" + "0" * 64}),
+        ("signed with another secret", lambda: signed_headers(BODY, secret="not-our-secret")),
+        ("stale timestamp", lambda: _stamped(-301)),
+        ("future timestamp", lambda: _stamped(+301)),
+        ("non-numeric timestamp", lambda: {"X-Slack-Request-Timestamp": "yesterday"}),
+        ("huge timestamp", lambda: {"X-Slack-Request-Timestamp": "9" * 40}),
+        ("missing signature", lambda: {"X-Slack-Signature": ""}),
+        ("missing timestamp", lambda: {"X-Slack-Request-Timestamp": ""}),
         ("no slack headers at all", None),
     ],
 )
 async def test_bad_signatures_are_401_and_nothing_is_stored(
-    slack_gateway: SlackGateway, redis_server: RedisServer, case: str, headers: dict[str, str] | None
+    slack_gateway: SlackGateway, redis_server: RedisServer, case: str, headers: Callable[[], dict[str, str]] | None
 ) -> None:
     if headers is None:
         status, _ = await slack_gateway.post("/hooks/slack/events", BODY, sign=False)
     else:
         good = signed_headers(BODY)
-        good.update(headers)
+        good.update(headers())
         status, _ = await slack_gateway.post("/hooks/slack/events", BODY, sign=False, headers=good)
     assert status == 401, case
     assert stored_requests(redis_server) == []
