@@ -26,7 +26,7 @@ from channels.base import Received
 from channels.slack_verify import Workspace, owner, verify, workspaces
 from gateway.blobs import BlobStore
 from gateway.commit import CommitResult
-from gateway.errors import Unauthorized
+from gateway.errors import NotFound, Unauthorized
 from gateway.http import AckResponse, InboundRequest
 from gateway.ids import new_id
 from gateway.models import Attachment, InboundMessage, Reply, Requester, ThreadHints
@@ -229,8 +229,8 @@ class SlackChannel:
         return ack
 
     async def receive(self, req: InboundRequest) -> Received:
-        collected, _, ack = await self.dispatch(req)
-        return Received([m for m, _ in collected.messages] if collected else [], ack)
+        """Not used: a thread reply is committed only when its thread is ours, which `handle` decides."""
+        raise NotFound("Slack posts to /hooks/slack/events, /hooks/slack/commands or /hooks/slack/interactive")
 
     def acknowledge(self, req: InboundRequest, received: Received, results: list[CommitResult]) -> AckResponse:
         return received.ack

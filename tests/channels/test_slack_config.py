@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from channels.slack import SlackChannel
 from gateway.blobs import BlobStore
 from gateway.errors import ConfigError
 from gateway.settings import load_settings
+from tests.channels.slack_support import SlackGateway, event, stored_requests
 from tests.conftest import start_gateway
 from tests.support.gateway import REPO, write_config
 from tests.support.redis_server import RedisServer
@@ -54,3 +56,11 @@ async def test_with_slack_off_its_routes_answer_404(settings, tmp_path: Path) ->
     finally:
         await http.close()
         await server.close()
+
+
+async def test_the_generic_hook_route_is_not_a_way_around_the_slack_routes(
+    slack_gateway: SlackGateway, redis_server: RedisServer
+) -> None:
+    raw = json.dumps(event()).encode()
+    assert (await slack_gateway.post("/hooks/slack", raw))[0] == 404
+    assert stored_requests(redis_server) == []
