@@ -42,6 +42,7 @@ class SlackAPI:
     faults: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
     threads: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     port: int = 0
+    locale: str = "en-US"  # users.info's user.locale (sent when include_locale is true)
     _ts: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _loop: asyncio.AbstractEventLoop | None = None
@@ -104,8 +105,11 @@ class SlackAPI:
                 messages = list(self.threads.get((str(args["channel"]), str(args["ts"])), []))
             return {"ok": True, "messages": messages, "has_more": False}
         if method == "users.info":
-            return {"ok": True, "user": {"id": args["user"], "team_id": TEAM, "real_name": USER_NAME,
-                    "profile": {"email": USER_EMAIL, "display_name": USER_NAME, "real_name": USER_NAME}}}  # fmt: skip
+            profile = {"email": USER_EMAIL, "display_name": USER_NAME, "real_name": USER_NAME}
+            user = {"id": args["user"], "team_id": TEAM, "real_name": USER_NAME, "profile": profile}
+            if args.get("include_locale") in (True, "true", "1", 1):
+                user["locale"] = self.locale
+            return {"ok": True, "user": user}
         if method == "views.open":
             return {"ok": True, "view": {"id": "V0MODAL01", "type": "modal"}}
         if method == "chat.postEphemeral":

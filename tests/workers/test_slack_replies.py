@@ -166,3 +166,20 @@ async def test_a_failed_profile_lookup_never_blocks_the_ticket(
     ticket = BuiltinBackend.from_settings(settings_from(slack_config_path)).get("1")
     assert ticket.requester_email is None
     assert len(posts(slack_api)) == 1  # and the acknowledgement still went out
+
+
+async def test_the_requester_hears_back_in_their_slack_language_and_the_profile_is_cached(
+    slack_gateway: SlackGateway, slack_api: SlackAPI, redis_server: RedisServer, slack_config_path: Path
+) -> None:
+    slack_api.locale = "es-ES"
+    first = event()
+    await slack_gateway.event(first)
+    await slack_gateway.event(event(thread_ts=first["event"]["ts"], text="Sigue sin funcionar."))
+    await slack_gateway.event(event())  # a second request from the same person
+    assert intake(slack_config_path, "worker", "--burst").returncode == 0
+    acks = posts(slack_api)
+    assert [str(a["text"]).split(":")[0] for a in acks] == ["Recibido", "Recibido"]
+    assert len(slack_api.called("users.info")) == 1  # cached in Redis for the next jobs
+    intake(slack_config_path, "tickets", "update", "1", "--status", "waiting")
+    assert intake(slack_config_path, "worker", "--burst").returncode == 0
+    assert posts(slack_api)[-1]["text"] == "La solicitud #1 ahora está esperando su respuesta."
