@@ -104,6 +104,13 @@ class SlackAPI:
             with self._lock:
                 messages = list(self.threads.get((str(args["channel"]), str(args["ts"])), []))
             return {"ok": True, "messages": messages, "has_more": False}
+        if method == "conversations.open":
+            return {"ok": True, "channel": {"id": "D" + str(args["users"])[1:]}}
+        if method == "conversations.history":
+            with self._lock:
+                channel = str(args["channel"])
+                tops = [m for (c, root), msgs in self.threads.items() if c == channel for m in msgs if m["ts"] == root]
+            return {"ok": True, "messages": sorted(tops, key=lambda m: m["ts"], reverse=True), "has_more": False}
         if method == "users.info":
             profile = {"email": USER_EMAIL, "display_name": USER_NAME, "real_name": USER_NAME}
             user = {"id": args["user"], "team_id": TEAM, "real_name": USER_NAME, "profile": profile}

@@ -136,6 +136,25 @@ async def test_a_job_run_twice_posts_once_even_after_a_crash_between_post_and_re
     assert len(slack_api.called("conversations.replies")) == 1
 
 
+async def test_a_first_post_to_a_person_is_not_doubled_by_a_retry_after_a_crash(
+    slack_gateway: SlackGateway, slack_api: SlackAPI, redis_server: RedisServer
+) -> None:
+    await slack_gateway.interactive(payload("view_submission.json"))  # no thread yet: the ack starts it
+    [c] = commitments(redis_server)
+    r = redis_server.client()
+    ack = Reply(conversation=c.conversation, channel="slack", recipient="U0TEACHER1", event="received", text="Got it")
+    assert send_slack_reply(r, slack_gateway.settings, ack, "job-first") == "sent"
+    conv = r.hgetall(keys.conversation(c.conversation))
+    r.hset(keys.conversation(c.conversation), mapping={"provider_conversation": "T0DISTRICT:U0TEACHER1",
+                                                       "provider_thread": ""})  # fmt: skip
+    r.set(keys.slack_posted("job-first"), "attempt")  # died after Slack took it, before recording it
+    assert send_slack_reply(r, slack_gateway.settings, ack, "job-first") == "already posted"
+    assert len(slack_api.called("chat.postMessage")) == 1
+    assert [c.args["channel"] for c in slack_api.called("conversations.history")] == ["D0TEACHER1"]
+    again = r.hgetall(keys.conversation(c.conversation))
+    assert again[b"provider_thread"] == conv[b"provider_thread"] != b""
+
+
 async def test_posts_to_one_channel_are_paced_across_workers(
     slack_gateway: SlackGateway, slack_api: SlackAPI, redis_server: RedisServer, tmp_path: Path
 ) -> None:
