@@ -75,3 +75,24 @@ def call(
                 raise SlackUnavailable(f"slack answered {status}") from None
             raise
     raise SlackUnavailable("still rate limited after several waits")
+
+
+def workspace_checks(conf: SlackSettings) -> list[tuple[str, bool, str]]:
+    """For `intake doctor`: each workspace's token works (auth.test) and belongs to the team it is filed under."""
+    out = []
+    for ws in workspaces(conf):
+        name = f"slack {ws.team or 'workspace'}"
+        try:
+            resp = WebClient(token=ws.token, base_url=conf.api_url, timeout=API_TIMEOUT_S).auth_test()
+        except SlackApiError as exc:
+            out.append((name, False, f"auth.test refused the bot token ({exc.response.get('error', 'error')})"))
+            continue
+        except OSError as exc:
+            out.append((name, False, f"Slack unreachable ({type(exc).__name__})"))
+            continue
+        team = str(resp.get("team_id") or "")
+        if ws.team and team != ws.team:
+            out.append((name, False, f"the bot token belongs to team {team}, not {ws.team}"))
+        else:
+            out.append((name, True, f"bot token works in team {team}"))
+    return out

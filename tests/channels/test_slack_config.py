@@ -14,8 +14,9 @@ from gateway.errors import ConfigError
 from gateway.settings import load_settings
 from tests.channels.slack_support import SlackGateway, event, stored_requests
 from tests.conftest import start_gateway
-from tests.support.gateway import REPO, write_config
+from tests.support.gateway import REPO, intake, write_config
 from tests.support.redis_server import RedisServer
+from tests.support.slack_api import BOT_TOKEN, SlackAPI, slack_config
 
 SHIPPED = REPO / "config" / "gateway.yaml"
 
@@ -64,3 +65,21 @@ async def test_the_generic_hook_route_is_not_a_way_around_the_slack_routes(
     raw = json.dumps(event()).encode()
     assert (await slack_gateway.post("/hooks/slack", raw))[0] == 404
     assert stored_requests(redis_server) == []
+
+
+def test_doctor_checks_each_workspace_token_against_its_team(
+    tmp_path: Path, redis_server: RedisServer, slack_api: SlackAPI
+) -> None:
+    conf = slack_config(slack_api)
+    conf["workspaces"] = {"T0WRONG": {"signing_secret": "s", "bot_token": "xoxb-other-9"}}
+    path = write_config(tmp_path, redis_server.url, channels={"slack": conf})
+    out = intake(path, "doctor", "--json")
+    checks = {c["name"]: c for c in json.loads(out.stdout)["checks"]}
+    assert checks["slack T0DISTRICT"]["ok"] is True
+    assert checks["slack T0WRONG"] == {
+        "name": "slack T0WRONG",
+        "ok": False,
+        "detail": "the bot token belongs to team T0OTHERDST, not T0WRONG",
+    }
+    assert [c.method for c in slack_api.calls] == ["auth.test", "auth.test"]
+    assert BOT_TOKEN not in out.stdout + out.stderr

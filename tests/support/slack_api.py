@@ -83,9 +83,9 @@ class SlackAPI:
             return web.Response(status=status, text="upstream unavailable", headers=headers)
         if token != BOT_TOKEN and not token.startswith("xoxb-other"):
             return web.json_response({"ok": False, "error": "invalid_auth"})
-        return web.json_response(self._answer(method, args))
+        return web.json_response(self._answer(method, args, token))
 
-    def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+    def _answer(self, method: str, args: dict[str, Any], token: str) -> dict[str, Any]:
         if method == "chat.postMessage":
             with self._lock:
                 self._ts += 1
@@ -104,6 +104,9 @@ class SlackAPI:
             with self._lock:
                 messages = list(self.threads.get((str(args["channel"]), str(args["ts"])), []))
             return {"ok": True, "messages": messages, "has_more": False}
+        if method == "auth.test":
+            team = TEAM if token == BOT_TOKEN else "T0OTHERDST"
+            return {"ok": True, "team_id": team, "user_id": BOT_USER, "bot_id": "B0HELPDESK", "user": "helpdesk"}
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + str(args["users"])[1:]}}
         if method == "conversations.history":
