@@ -189,8 +189,8 @@ class SlackChannel:
         body = parse_body(req.raw_body, req.header("content-type") or "")
         if body is None:
             return None, ["malformed"], AckResponse(status=200)
-        if body.get("type") == "url_verification":
-            ws = matched[0]  # signed by one of our apps: the only thing a challenge proves
+        if body.get("type") == "url_verification" or body.get("ssl_check") == "1":
+            ws = matched[0]  # Slack checking the endpoint: carries no team, and proves only that one of our apps signed
         else:
             team = team_of(body)
             enterprise = body.get("enterprise_id") or ""

@@ -148,3 +148,9 @@ async def test_several_workspaces_each_with_its_own_secret(
         await http.close()
         await server.close()
     assert BOT_TOKEN  # the env workspace still has its own token (used by the replies tests)
+
+
+async def test_slacks_ssl_check_of_the_command_url_is_answered_when_signed(slack_gateway: SlackGateway) -> None:
+    status, _ = await slack_gateway.command({"ssl_check": "1", "token": "gIkuvaNzQIHg97ATvDxqgjtO"})
+    assert status == 200
+    assert (await slack_gateway.command({"ssl_check": "1"}, secret="not-ours"))[0] == 401
