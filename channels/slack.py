@@ -140,6 +140,8 @@ class SlackChannel:
             text = f"Urgency: {f.urgency}\n\n{text}"
         if f.permalink:
             text = f"{text}\n\nFrom Slack: {f.permalink}"
+        if f.extra.get("sent_by") and f.extra["sent_by"] != f.user:
+            text = f"{text}\nSent to the help desk by Slack user {f.extra['sent_by']}"
         first_line = f.text.split("\n", 1)[0].strip()
         subject = first_line[:SUBJECT_LEN] or (f.category or "Slack request")
         files = tuple(

@@ -71,6 +71,7 @@ async def test_the_message_shortcut_makes_a_request_for_the_author(
     [c] = commitments(redis_server)
     assert c.message.sender == "U0TEACHER2"
     assert "https://district.slack.com/archives/C0STAFF001/p1700000900000700" in c.message.text
+    assert c.message.text.endswith("Sent to the help desk by Slack user U0OFFICE01")
     assert [a.filename for a in c.message.attachments] == ["door.jpg"]
     # Someone else using the shortcut on the same message adds nothing.
     other = payload("message_action.json")

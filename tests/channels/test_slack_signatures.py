@@ -57,6 +57,10 @@ def test_every_secret_is_tried_and_the_team_must_belong_to_one_that_matched() ->
     assert matched == [b]
     assert owner(matched, "T0BBB") == b
     assert owner(matched, "T0AAA") is None  # signed by B's app, claiming to be A's team
+    grid = Workspace("E0GRID", b"secret-g", "xoxb-g", "")
+    assert owner([grid], "T0ANYTEAM", enterprise="E0GRID") == grid  # an org-wide install, filed by enterprise id
+    anyteam = Workspace("", b"secret-a", "xoxb-a", "")
+    assert owner([anyteam], "T0WHATEVER") == anyteam  # not pinned: whichever team this app's secret signs for
 
 
 BODY = json.dumps(event()).encode()
