@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from channels.base import Channel
+from channels.slack import SlackChannel
 from channels.webform import WebformChannel
 from gateway.blobs import BlobStore
 from gateway.settings import Settings
@@ -13,6 +14,7 @@ ChannelFactory = Callable[[Settings, BlobStore], Channel]
 
 CHANNELS: dict[str, ChannelFactory] = {
     "webform": WebformChannel,
+    "slack": SlackChannel,
 }
 
 
@@ -20,4 +22,6 @@ def enabled_channels(settings: Settings, blobs: BlobStore) -> dict[str, Channel]
     out: dict[str, Channel] = {}
     if settings.channels.webform.enabled:
         out["webform"] = CHANNELS["webform"](settings, blobs)
+    if settings.channels.slack.enabled:
+        out["slack"] = CHANNELS["slack"](settings, blobs)
     return out

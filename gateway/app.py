@@ -12,6 +12,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from channels import enabled_channels
+from channels.slack import SlackChannel
 from gateway import appkeys as K
 from gateway.blobs import BlobStore
 from gateway.errors import NotFound
@@ -48,6 +49,16 @@ async def hook(request: web.Request) -> web.StreamResponse:
     else:
         results = list(await asyncio.gather(*(pipeline.accept(m, req.raw_body) for m in received.messages)))
     return to_response(channel.acknowledge(req, received, results))
+
+
+async def slack_hook(request: web.Request) -> web.StreamResponse:
+    """Slack's three endpoints: the channel hands each to bolt, commits what it collected, then answers."""
+    channel = request.app[K.CHANNELS].get("slack")
+    if not isinstance(channel, SlackChannel):
+        raise NotFound("the slack channel is not configured")
+    settings = request.app[K.SETTINGS]
+    req = await to_inbound(request, settings.server.max_body_bytes, settings.server.public_base_url)
+    return to_response(await channel.handle(req, request.app[K.PIPELINE], request.app[K.REDIS]))
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -144,6 +155,8 @@ def create_app(settings: Settings) -> web.Application:
     app[K.SIGNING_KEY] = settings.signing_key()
     app.cleanup_ctx.append(_background)
     app.router.add_post("/hooks/{channel}", hook)
+    for slack_path in ("/hooks/slack/events", "/hooks/slack/commands", "/hooks/slack/interactive"):
+        app.router.add_post(slack_path, slack_hook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

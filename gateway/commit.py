@@ -62,6 +62,8 @@ for i, m in ipairs(batch) do
     redis.call('RPUSH', m.timeline_key, m.timeline)
     if m.participant ~= '' then redis.call('SADD', m.participants_key, m.participant) end
     if m.reply_token_key ~= '' then redis.call('SET', m.reply_token_key, m.conversation, 'EX', ARGV[4], 'NX') end
+    -- A provider thread (Slack team:channel + root ts) belongs to the first conversation that used it.
+    if m.thread_key ~= '' then redis.call('SET', m.thread_key, m.conversation, 'EX', ARGV[4], 'NX') end
     if m.message_id ~= '' then
       redis.call('SET', m.message_id_key, m.conversation, 'EX', ARGV[4])
       redis.call('RPUSH', m.refs_key, m.message_id)
@@ -190,9 +192,21 @@ class Committer:
                     "subject": m.subject, "reply_token": reply_token_for(c.conversation)}  # fmt: skip
             if m.requester.email:
                 conv["email"] = m.requester.email
+            if m.category:
+                conv["category"] = m.category
+            if m.thread_hints.conversation_id:
+                # Where replies go back: the provider's conversation, and the thread root when there is one.
+                conv["provider_conversation"] = m.thread_hints.conversation_id
+                conv["provider_thread"] = m.thread_hints.thread_ts or ""
         else:
             conv = {"language": m.language, "last_activity": at}
         mid = m.provider_id if m.channel == "email" and m.provider_id else ""
+        hints = m.thread_hints
+        thread_key = (
+            keys.provider_thread(m.channel, hints.conversation_id, hints.thread_ts)
+            if hints.conversation_id and hints.thread_ts
+            else ""
+        )
         return {
             "request_id": m.id,
             "conversation": c.conversation,
@@ -222,6 +236,7 @@ class Committer:
             "message_id": mid,
             "message_id_key": keys.message_id(mid) if mid else "",
             "refs_key": keys.conversation_refs(c.conversation),
+            "thread_key": thread_key,
         }
 
 

@@ -5,7 +5,8 @@ recorded on the request so an operator can ask why:
 1. a reply token we issued (plus-address, or the [#ticket] tag in a subject), only when the sender
    is already a participant of that conversation;
 2. In-Reply-To, then References (newest first), against every Message-ID we received or sent;
-3. otherwise a new conversation. Two different senders are never merged on a subject alone.
+3. a provider's thread (Slack: the team, channel and thread root ts) that a conversation already owns;
+4. otherwise a new conversation. Two different senders are never merged on a subject alone.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ THREAD_KEY_TTL_S = 2 * 366 * 86400  # a family may answer last year's thread
 @dataclass(frozen=True, slots=True)
 class Resolution:
     conversation: str
-    evidence: str  # reply_token | subject_token | in_reply_to | references | new
+    evidence: str  # reply_token | subject_token | in_reply_to | references | provider_thread | new
 
 
 def reply_token_for(conversation: str) -> str:
@@ -51,6 +52,8 @@ class ConversationResolver:
         if h.in_reply_to:
             candidates.append(("in_reply_to", keys.message_id(h.in_reply_to)))
         candidates.extend(("references", keys.message_id(r)) for r in reversed(h.references))
+        if h.conversation_id and h.thread_ts:
+            candidates.append(("provider_thread", keys.provider_thread(m.channel, h.conversation_id, h.thread_ts)))
         if not candidates:
             return Resolution(m.id, "new")
         found = await self.client.mget([k for _, k in candidates])

@@ -36,6 +36,12 @@ def diagnose(settings: Settings) -> dict[str, Any]:
         checks.append(_check("dead letters", not dead, f"{len(dead)} job(s) failed every try; `intake replay`"))
         pending = client.llen(keys.pending_outbound("email"))
         checks.append(_check("email outbound", True, f"{pending} reply(ies) waiting for a mailbox that sends"))
+        if settings.channels.slack.enabled:
+            from workers.slack_api import workspace_checks
+
+            checks.extend(_check(name, ok, detail) for name, ok, detail in workspace_checks(settings.channels.slack))
+            pending = client.llen(keys.pending_outbound("slack"))
+            checks.append(_check("slack outbound", pending == 0, f"{pending} reply(ies) for a team with no workspace"))
         for h in mailbox_report(client, settings):
             checks.append(_check(f"mailbox {h.mailbox}", h.ok, "; ".join(h.problems) or "healthy"))
         quarantined = [json.loads(x) for x in client.lrange(keys.MAIL_QUARANTINE, 0, 19)]

@@ -71,3 +71,23 @@ def mail_lock(mailbox: str) -> str:
 
 MAIL_QUARANTINE = f"{PREFIX}:mail:quarantine"
 MAIL_UNDELIVERABLE = f"{PREFIX}:mail:undeliverable"
+
+
+def provider_thread(channel: str, conversation_id: str, thread_ts: str) -> str:
+    """A provider's thread (Slack: team:channel and the root message ts) -> the conversation it carries."""
+    return f"{PREFIX}:thread:{channel}:{conversation_id}:{thread_ts}"
+
+
+def slack_user(team: str, user: str) -> str:
+    """The cached users.info profile of a Slack user (display name, email), with an expiry."""
+    return f"{PREFIX}:slack:user:{team}:{user}"
+
+
+def slack_pace(team: str, channel: str) -> str:
+    """When the next chat.postMessage may go to a Slack channel (about one per second per channel)."""
+    return f"{PREFIX}:slack:pace:{team}:{channel}"
+
+
+def slack_posted(delivery_key: str) -> str:
+    """The ts of the message a reply job posted: a retried job never posts twice."""
+    return f"{PREFIX}:slack:posted:{delivery_key}"

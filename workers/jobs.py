@@ -24,6 +24,8 @@ from gateway.redis_conn import text
 from gateway.status_links import public_base, short_reference, status_url
 from workers import context
 from workers.email_replies import send_email_reply
+from workers.slack_identity import with_slack_identity
+from workers.slack_replies import send_slack_reply
 
 log = logging.getLogger("intake.jobs")
 
@@ -60,6 +62,8 @@ def deliver(payload: dict[str, Any]) -> dict[str, Any]:
     """Create the ticket (or add a comment to the conversation's ticket), then queue the acknowledgement."""
     c = Commitment.model_validate(payload)
     r = context.connection()
+    if c.message.channel == "slack":
+        c = with_slack_identity(r, context.settings(), c)
     backend = context.backend(c.route.backend)
     conv_key = keys.conversation(c.conversation)
     with r.lock(f"{keys.PREFIX}:lock:conv:{c.conversation}", timeout=CONVERSATION_LOCK_S, blocking_timeout=30):
@@ -101,6 +105,7 @@ def _reply_context(conv_id: str, conv: dict[str, str], extra: dict[str, Any]) ->
         "status_url": status_url(public_base(s), s.signing_key(), request_id),
         "status": conv.get("status", ""),
         "comment": "",
+        "category": conv.get("category", ""),
         **extra,
     }
 
@@ -136,6 +141,11 @@ def send_reply(payload: dict[str, Any]) -> str:
         return "already delivered"
     if reply.channel == "email" and context.settings().channels.email.enabled:
         outcome = send_email_reply(r, context.settings(), reply, delivery_key)
+        r.sadd(keys.deliveries(reply.conversation), delivery_key)
+        log.info("reply %s", outcome, extra={"channel": reply.channel, "event": reply.event})
+        return outcome
+    if reply.channel == "slack" and context.settings().channels.slack.enabled:
+        outcome = send_slack_reply(r, context.settings(), reply, delivery_key)
         r.sadd(keys.deliveries(reply.conversation), delivery_key)
         log.info("reply %s", outcome, extra={"channel": reply.channel, "event": reply.event})
         return outcome
