@@ -184,12 +184,12 @@ class Committer:
         if new_conversation:
             # A new conversation: its hash cannot exist yet, so it is written whole.
             conv = {"created_at": at, "status": "received", "channel": m.channel, "account": m.account,
-                    "first_request": m.id, "sender": m.sender, "language": m.language, "last_activity": at,
+                    "first_request": m.id, "sender": m.sender, "language": m.requester.locale, "last_activity": at,
                     "subject": m.subject, "reply_token": reply_token_for(c.conversation)}  # fmt: skip
             if m.requester.email:
                 conv["email"] = m.requester.email
         else:
-            conv = {"language": m.language, "last_activity": at}
+            conv = {"language": m.requester.locale, "last_activity": at}  # the reply language
         mid = m.provider_id if m.channel == "email" and m.provider_id else ""
         return {
             "request_id": m.id,
