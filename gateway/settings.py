@@ -73,7 +73,9 @@ class WebformSettings(Strict):
     sources: dict[str, FormSource] = Field(default_factory=dict)
     categories: list[Choice] = Field(default_factory=list)
     schools: list[Choice] = Field(default_factory=list)
-    languages: dict[str, str] = Field(default_factory=lambda: {"en": "English", "es": "Español"})
+    languages: dict[str, str] = Field(
+        default_factory=lambda: {"en": "English", "es": "Español", "vi": "Tiếng Việt", "zh": "中文（简体）"}  # noqa: RUF001
+    )
     max_attachment_bytes: int = Field(10 * 1024 * 1024, gt=0)
 
 
