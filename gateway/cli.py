@@ -201,6 +201,8 @@ def tickets_show(ctx: click.Context, ticket_id: str) -> None:
     click.echo(
         f"from: {t['requester_name'] or '-'} via {t['channel']}  school: {t['school'] or '-'}  lang: {t['language']}"
     )
+    if t["requester_directory_id"]:
+        click.echo(f"requester: {t['requester_role']} (directory {t['requester_directory_id']})")
     click.echo(f"queue: {t['queue']}  priority: {t['priority']}  created: {t['created_at']}")
     click.echo("")
     click.echo(t["body"])
