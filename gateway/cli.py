@@ -254,7 +254,7 @@ def replay(ctx: click.Context) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def doctor(ctx: click.Context, as_json: bool) -> None:
-    """Check Redis durability, the spool and the dead-letter list."""
+    """Check Redis durability, the spool, the dead-letter list and the directory."""
     from gateway.doctor import diagnose
 
     s = _settings(ctx)

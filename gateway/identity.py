@@ -190,3 +190,24 @@ class IdentityResolver:
         for d in self.directories:
             if isinstance(d, LdapDirectory):
                 d.close()
+
+
+def directory_report(conf: IdentitySettings) -> list[tuple[str, bool, str]]:
+    """(name, ok, detail) per configured directory, for `intake doctor`: rows loaded, LDAP reachable and bound."""
+    out: list[tuple[str, bool, str]] = []
+    if conf.csv:
+        csv_health = CsvDirectory(conf.csv, conf.default_country).health()
+        files = csv_health["files"]
+        assert isinstance(files, dict)
+        problems = [f"{path}: {f['error']}" for path, f in files.items() if not f["ok"]]
+        detail = f"{csv_health['rows']} row(s) from {len(files)} file(s)" + "".join(f"\n    {p}" for p in problems)
+        out.append(("directory csv", bool(csv_health["ok"]), detail))
+    if conf.ldap.url:
+        ldap = LdapDirectory(conf.ldap, conf.default_country)
+        try:
+            ldap_health = ldap.health()
+        finally:
+            ldap.close()
+        detail = "reachable, bind and search allowed" if ldap_health["ok"] else str(ldap_health["error"])
+        out.append((f"directory ldap {conf.ldap.url}", bool(ldap_health["ok"]), detail))
+    return out

@@ -127,3 +127,16 @@ async def test_a_hung_ldap_server_does_not_hold_up_the_web_form(
     shown = intake(config, "tickets", "show", "1").stdout
     assert "from: Maria via webform" in shown
     assert "requester:" not in shown  # not resolved: what the channel told us, nothing invented
+
+
+def test_doctor_shows_directory_rows_and_ldap_reachability(
+    tmp_path: Path, redis_server: RedisServer, slapd: Slapd
+) -> None:
+    config = write_config(tmp_path, redis_server.url, identity={"csv": csv_settings(), "ldap": ldap_settings(slapd)})
+    up = intake(config, "doctor")
+    assert "[ok  ] directory csv: 8 row(s) from 2 file(s)" in up.stdout
+    assert f"[ok  ] directory ldap {slapd.url}: reachable, bind and search allowed" in up.stdout
+    slapd.stop()
+    down = intake(config, "doctor")
+    assert down.returncode == 1
+    assert f"[FAIL] directory ldap {slapd.url}: LDAP" in down.stdout
