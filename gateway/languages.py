@@ -16,6 +16,9 @@ from gateway.models import InboundMessage, LanguageSource
 from normalizers.email_language import detect_language
 
 REPLY_LANGUAGES = ("en", "es", "vi", "zh")
+# Detection runs on the request path: ~0.6 ms for a short message, ~5 ms for 1,600 characters. The start
+# of a message says which language it is in as surely as all of it does.
+DETECT_SAMPLE = 500
 
 # Directory exports often name the language instead of tagging it.
 _NAMES = {
@@ -56,11 +59,16 @@ def reply_language(tag: str | None) -> str | None:
     return code if code in REPLY_LANGUAGES else None
 
 
+def warm_up() -> None:
+    """Load lingua's models now (about 2.5 s, once per process), so no request ever waits for it."""
+    detect_language("Loading the language models before the first request arrives.")
+
+
 def assign_language(message: InboundMessage, directory_language: str | None, default_language: str) -> InboundMessage:
     """The message with its text language (and where it came from) and the requester's reply language."""
     source = message.language_source
     own = language_code(message.language)
-    detected = own if source == "detected" else detect_language(message.text)
+    detected = own if source == "detected" else detect_language(message.text[:DETECT_SAMPLE])
     chosen = own if source == "chosen" else None
     channel = own if source == "channel" else None
     directory = language_code(directory_language)

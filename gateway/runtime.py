@@ -10,6 +10,7 @@ from gateway.commit import Committer
 from gateway.conversations import ConversationResolver
 from gateway.group_commit import GroupCommitter
 from gateway.identity import IdentityResolver
+from gateway.languages import warm_up
 from gateway.metrics import Metrics
 from gateway.pipeline import Pipeline
 from gateway.redis_conn import async_client
@@ -45,6 +46,7 @@ def build_runtime(settings: Settings, spool_name: str, metrics: Metrics | None =
         settings.server.commit_batch_max,
     )
     resolver = ConversationResolver(aredis, settings.backends.default)
+    warm_up()  # every message's language is detected on the request path
     identity = IdentityResolver.from_settings(settings.identity)
     pipeline = Pipeline(
         resolver, Router(settings), group, metrics, identity=identity, default_language=settings.default_language

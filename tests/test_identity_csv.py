@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.directory import LookupCache
+from gateway.directory import LookupCache, Match
 from gateway.directory_csv import CsvDirectory
-from gateway.identity import IdentityResolver, lookup_keys
+from gateway.identity import IdentityResolver, lookup_keys, merge
 from gateway.models import InboundMessage, Requester
 from gateway.settings import CsvSource, IdentitySettings
 from tests.directory_fixtures import PAYLOADS, csv_settings
@@ -151,3 +151,37 @@ def test_bad_identity_settings_are_refused_naming_the_problem(section: dict[str,
 
 def test_no_directory_configured_means_no_identity_step() -> None:
     assert IdentityResolver.from_settings(IdentitySettings()) is None
+
+
+def test_cached_answers_expire_after_their_ttl() -> None:
+    now = [0.0]
+    cache = LookupCache(ttl_s=10, negative_ttl_s=2, max_entries=100, clock=lambda: now[0])
+    cache.put("ldap", "email", "a@x.org", Match("a", "A", "staff"))
+    cache.put("ldap", "email", "b@x.org", None)
+    now[0] = 3
+    assert cache.get("ldap", "email", "a@x.org")[0] is True
+    assert cache.get("ldap", "email", "b@x.org") == (False, None)  # the "no" expired first
+    now[0] = 11
+    assert cache.get("ldap", "email", "a@x.org") == (False, None)
+
+
+def test_the_cache_drops_the_least_recently_used_past_its_size() -> None:
+    cache = LookupCache(ttl_s=10, negative_ttl_s=10, max_entries=2)
+    for i in range(3):
+        cache.put("csv", "phone", f"+1555000000{i}", None)
+    assert len(cache) == 2
+    assert cache.get("csv", "phone", "+15550000000")[0] is False
+
+
+def test_blanks_in_the_directory_never_replace_what_the_channel_said() -> None:
+    channel = Requester(
+        display_name="Ana P.", email="ana@example.org", phone="+15553020002", campus="lhs", role="parent"
+    )
+    message = InboundMessage(id="m", channel="webform", account="web", sender="ana@example.org", text="x",
+                             campus="lhs", requester=channel)  # fmt: skip
+    r = merge(message, "email", "ana@example.org", Match("G9", "", "staff", (), None, "csv"))
+    assert (r.requester.display_name, r.requester.phone, r.requester.campus, r.requester.role) == (
+        "Ana P.", "+15553020002", "lhs", "parent"
+    )  # fmt: skip
+    assert r.requester.directory_id == "G9"
+    assert r.campus == "lhs"

@@ -14,7 +14,7 @@ from gateway.identity import IdentityResolver
 from gateway.models import InboundMessage, Requester
 from gateway.settings import LdapSettings
 from tests.directory_fixtures import ldap_settings
-from tests.support.slapd import Slapd
+from tests.support.slapd import Slapd, person
 
 TIMEOUT_S = 0.3
 # What "within the bound" allows on a shared, busy 2-core machine on top of the timeout itself.
@@ -187,3 +187,13 @@ async def test_filter_characters_in_an_address_cannot_widen_the_search(
 ) -> None:
     found = await resolver(slapd).resolve(mail(f"a{attribute}@example.net"))
     assert found.match is None
+
+
+async def test_not_found_is_remembered_for_the_negative_ttl(slapd: Slapd, resolver: MakeResolver) -> None:
+    res = resolver(slapd)
+    assert (await res.resolve(mail("new.hire@district.test"))).match is None
+    slapd.add(person("nhire", cn="New Hire", sn="Hire", displayName="New Hire", mail="new.hire@district.test"))
+    assert (await res.resolve(mail("new.hire@district.test"))).match is None  # still the cached "no"
+    res.cache.clear()  # what negative_cache_ttl_s expiring does
+    found = await res.resolve(mail("new.hire@district.test"))
+    assert found.match is not None and found.match.role == "staff"  # default_role: employeeType is empty

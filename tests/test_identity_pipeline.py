@@ -108,17 +108,22 @@ async def test_a_staff_member_found_in_ldap_is_on_the_ticket(
     assert "requester: staff (directory mrivera)" in shown
 
 
-async def test_a_hung_ldap_server_does_not_hold_up_the_web_form(
-    tmp_path: Path, redis_server: RedisServer, slapd: Slapd
+@pytest.mark.parametrize("fault", ["hung", "down"])
+async def test_a_hung_or_down_ldap_server_does_not_hold_up_the_web_form(
+    tmp_path: Path, redis_server: RedisServer, slapd: Slapd, fault: str
 ) -> None:
     gw, config = await gateway_with(tmp_path, redis_server, {"ldap": ldap_settings(slapd, timeout_ms=300)})
-    slapd.freeze()
+    if fault == "hung":
+        slapd.freeze()
+    else:
+        slapd.stop()
     try:
         started = time.monotonic()
         resp = await gw.post_form(post(email="maria.rivera@district.test", name="Maria"))
         elapsed = time.monotonic() - started
     finally:
-        slapd.thaw()
+        if fault == "hung":
+            slapd.thaw()
         await gw.http.close()
         await gw.server.close()
     assert resp.status == 202

@@ -98,6 +98,13 @@ access to * by users read by * none
                     self._fail(f"not listening after 10 s: {exc!r}")
                 time.sleep(0.01)
 
+    def add(self, ldif: str) -> None:
+        """Add entries to the running server, as its administrator (ldapadd from ldap-utils)."""
+        subprocess.run(
+            ["ldapadd", "-x", "-H", self.url, "-D", ADMIN_DN, "-w", ADMIN_PASSWORD],
+            input=ldif.encode(), check=True, capture_output=True, timeout=10,
+        )  # fmt: skip
+
     def stop(self) -> None:
         self._signal(signal.SIGTERM)
 
