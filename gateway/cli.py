@@ -46,7 +46,14 @@ def main(ctx: click.Context, config: str | None) -> None:
 @click.pass_context
 def check_config(ctx: click.Context) -> None:
     """Validate the configuration; print every problem with file, key and what was expected."""
+    from gateway.identity import csv_problems
+
     s = _settings(ctx)
+    problems = csv_problems(s.identity, source_file=s.source_file) if s.identity.csv else []
+    for problem in problems:
+        click.echo(f"config error: {problem}", err=True)
+    if problems:
+        ctx.exit(2)
     click.echo(f"{s.source_file}: ok")
 
 
@@ -61,7 +68,13 @@ def serve(ctx: click.Context) -> None:
     s = _settings(ctx)
     setup_logging(s.logging.level)
     log.info("serving", extra={"host": s.server.host, "port": s.server.port})
-    web.run_app(create_app(s), host=s.server.host, port=s.server.port, print=None, access_log=None)
+    try:
+        app = create_app(s)
+    except ConfigError as exc:  # a directory export that cannot be read at start
+        for problem in exc.problems:
+            click.echo(f"config error: {problem}", err=True)
+        ctx.exit(2)
+    web.run_app(app, host=s.server.host, port=s.server.port, print=None, access_log=None)
 
 
 @main.command()

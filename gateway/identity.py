@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from gateway.directory import Directory, DirectoryUnavailable, Entry, Kind, LookupCache, Match, match_for
 from gateway.directory_csv import CsvDirectory
 from gateway.directory_ldap import LdapDirectory
+from gateway.errors import ConfigError
 from gateway.models import InboundMessage
 from gateway.settings import IdentitySettings
 from normalizers.phone import to_e164
@@ -96,13 +97,17 @@ class IdentityResolver:
         self._reloads: set[asyncio.Future[bool]] = set()
 
     @classmethod
-    def from_settings(cls, conf: IdentitySettings) -> IdentityResolver | None:
-        """None when no directory is configured: the step is skipped."""
+    def from_settings(cls, conf: IdentitySettings, source_file: str = "") -> IdentityResolver | None:
+        """None when no directory is configured: the step is skipped. ConfigError when a CSV file is unusable."""
         if not conf.enabled:
             return None
         directories: list[Directory] = []
         if conf.csv:
-            directories.append(CsvDirectory(conf.csv, conf.default_country, conf.reload_check_s))
+            csv_directory = CsvDirectory(conf.csv, conf.default_country, conf.reload_check_s)
+            problems = csv_problems(conf, csv_directory, source_file)
+            if problems:
+                raise ConfigError(problems)
+            directories.append(csv_directory)
         if conf.ldap.url:
             directories.append(LdapDirectory(conf.ldap, conf.default_country))
         cache = LookupCache(conf.cache_ttl_s, conf.negative_cache_ttl_s, conf.cache_max_entries)
@@ -190,6 +195,20 @@ class IdentityResolver:
         for d in self.directories:
             if isinstance(d, LdapDirectory):
                 d.close()
+
+
+def csv_problems(conf: IdentitySettings, directory: CsvDirectory | None = None, source_file: str = "") -> list[str]:
+    """At start, an export that cannot be read is a configuration error (later, its last good rows are kept)."""
+    directory = directory or CsvDirectory(conf.csv, conf.default_country)
+    files = directory.health()["files"]
+    assert isinstance(files, dict)
+    where = f"{source_file}: " if source_file else ""
+    return [
+        f"{where}key identity.csv[{i}].path: {source.path}: {files[source.path]['error']}"
+        f" (fix the path, or identity.csv[{i}].columns to name this file's headers)"
+        for i, source in enumerate(conf.csv)
+        if not files.get(source.path, {}).get("ok", False)
+    ]
 
 
 def directory_report(conf: IdentitySettings) -> list[tuple[str, bool, str]]:

@@ -15,6 +15,8 @@ from gateway.identity import IdentityResolver, lookup_keys, merge
 from gateway.models import InboundMessage, Requester
 from gateway.settings import CsvSource, IdentitySettings
 from tests.directory_fixtures import PAYLOADS, csv_settings
+from tests.support.gateway import intake, write_config
+from tests.support.redis_server import RedisServer
 
 
 def sources(directory: Path = PAYLOADS) -> list[CsvSource]:
@@ -185,3 +187,17 @@ def test_blanks_in_the_directory_never_replace_what_the_channel_said() -> None:
     )  # fmt: skip
     assert r.requester.directory_id == "G9"
     assert r.campus == "lhs"
+
+
+def test_an_export_whose_columns_do_not_match_the_mapping_fails_check_config_and_serve(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    broken = csv_settings()
+    broken[1]["columns"]["email"] = ["e_mail"]
+    config = write_config(tmp_path, redis_server.url, identity={"csv": broken})
+    for command in ("check-config", "serve"):
+        result = intake(config, command, timeout=30)
+        assert result.returncode == 2
+        assert f"{config}: key identity.csv[1].path:" in result.stderr
+        assert "missing column(s) e_mail" in result.stderr
+        assert "identity.csv[1].columns" in result.stderr
