@@ -21,6 +21,7 @@ from gateway.directory import Directory, DirectoryUnavailable, Entry, Kind, Look
 from gateway.directory_csv import CsvDirectory
 from gateway.directory_ldap import LdapDirectory
 from gateway.errors import ConfigError
+from gateway.metrics import Metrics
 from gateway.models import InboundMessage
 from gateway.settings import IdentitySettings
 from normalizers.phone import to_e164
@@ -84,8 +85,10 @@ class IdentityResolver:
         retry_after_s: float,
         default_country: str = "1",
         clock: Callable[[], float] = time.monotonic,
+        metrics: Metrics | None = None,
     ) -> None:
         self.directories = directories
+        self.metrics = metrics
         self.cache = cache
         self.timeout_s = timeout_s
         self.retry_after_s = retry_after_s
@@ -97,7 +100,9 @@ class IdentityResolver:
         self._reloads: set[asyncio.Future[bool]] = set()
 
     @classmethod
-    def from_settings(cls, conf: IdentitySettings, source_file: str = "") -> IdentityResolver | None:
+    def from_settings(
+        cls, conf: IdentitySettings, source_file: str = "", metrics: Metrics | None = None
+    ) -> IdentityResolver | None:
         """None when no directory is configured: the step is skipped. ConfigError when a CSV file is unusable."""
         if not conf.enabled:
             return None
@@ -117,6 +122,7 @@ class IdentityResolver:
             timeout_s=conf.ldap.timeout_ms / 1000,
             retry_after_s=conf.ldap.retry_after_s,
             default_country=conf.default_country,
+            metrics=metrics,
         )
 
     async def resolve(self, message: InboundMessage) -> Identified:
@@ -131,21 +137,29 @@ class IdentityResolver:
         return Identified(message)
 
     async def _find(self, directory: Directory, kind: Kind, value: str, deadline: float) -> Match | None:
-        hit, cached = self.cache.get(directory.name, kind, value)
-        if hit:
-            return cached
-        if not directory.blocking:
-            match = match_for(directory.lookup(kind, value), directory.name, kind, value)
-            return match  # in memory already: caching it would only duplicate it
-        return await self._find_blocking(directory, kind, value, deadline)
+        hit, match = self.cache.get(directory.name, kind, value)
+        if not hit:
+            if directory.blocking:
+                match = await self._find_blocking(directory, kind, value, deadline)
+            else:  # in memory already: caching it would only duplicate it
+                match = match_for(directory.lookup(kind, value), directory.name, kind, value)
+                if match is None:
+                    self._count(directory.name, "not_found")
+        if match is not None:
+            self._count(directory.name, "household" if match.household else "found")
+        return match
+
+    def _count(self, directory: str, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.directory_lookups.labels(directory, outcome).inc()
 
     async def _find_blocking(self, directory: Directory, kind: Kind, value: str, deadline: float) -> Match | None:
         name = directory.name
         now = self.clock()
-        if self._down_until.get(name, 0.0) > now or deadline <= now:
+        busy = self._in_flight.get(name, 0) >= LOOKUP_THREADS  # every thread stuck on it: do not queue behind
+        if self._down_until.get(name, 0.0) > now or deadline <= now or busy:
+            self._count(name, "skipped")
             return None
-        if self._in_flight.get(name, 0) >= LOOKUP_THREADS:
-            return None  # every thread is stuck on this directory: do not queue behind them
         self._in_flight[name] = self._in_flight.get(name, 0) + 1
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._pool, directory.lookup, kind, value)
@@ -153,15 +167,18 @@ class IdentityResolver:
         try:
             entries: list[Entry] = await asyncio.wait_for(asyncio.shield(future), deadline - now)
         except TimeoutError:
-            self._mark_down(name, "timed out")
+            self._mark_down(name, "timed out", "timeout")
             return None
         except DirectoryUnavailable as exc:
-            self._mark_down(name, str(exc))
+            self._mark_down(name, str(exc), "unavailable")
             return None
         except Exception as exc:  # a client library's bug must not cost a family their request
-            self._mark_down(name, type(exc).__name__)
+            self._mark_down(name, type(exc).__name__, "unavailable")
             return None
-        return match_for(entries, name, kind, value)
+        match = match_for(entries, name, kind, value)
+        if match is None:
+            self._count(name, "not_found")
+        return match
 
     def _finished(self, directory: Directory, kind: Kind, value: str, future: asyncio.Future[list[Entry]]) -> None:
         # Runs on the loop once the thread is done, even after the request stopped waiting for it.
@@ -170,7 +187,8 @@ class IdentityResolver:
             return
         self.cache.put(directory.name, kind, value, match_for(future.result(), directory.name, kind, value))
 
-    def _mark_down(self, name: str, why: str) -> None:
+    def _mark_down(self, name: str, why: str, outcome: str) -> None:
+        self._count(name, outcome)
         if self._down_until.get(name, 0.0) <= self.clock():
             log.warning(
                 "directory unavailable: going on with what the channel told us",

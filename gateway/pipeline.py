@@ -60,6 +60,7 @@ class Pipeline:
             identified = await self.identity.resolve(message)
             message, directory_language = identified.message, identified.directory_language
         message = assign_language(message, directory_language, self.default_language)
+        self.metrics.languages.labels(message.language, message.language_source).inc()
         resolution = Resolution(message.id, "new")
         if self.committer.redis_up:
             try:

@@ -47,7 +47,7 @@ def build_runtime(settings: Settings, spool_name: str, metrics: Metrics | None =
     )
     resolver = ConversationResolver(aredis, settings.backends.default)
     warm_up()  # every message's language is detected on the request path
-    identity = IdentityResolver.from_settings(settings.identity, settings.source_file)
+    identity = IdentityResolver.from_settings(settings.identity, settings.source_file, metrics)
     pipeline = Pipeline(
         resolver, Router(settings), group, metrics, identity=identity, default_language=settings.default_language
     )

@@ -53,6 +53,9 @@ async def test_a_web_form_from_a_family_phone_shows_the_household_on_the_ticket(
     assert "from: Tran household via webform" in shown.stdout
     assert "lang: vi" in shown.stdout
     assert "requester: parent (directory household:H100)" in shown.stdout
+    metrics = await (await gw.http.get(gw.base + "/metrics")).text()
+    assert 'intake_directory_lookups_total{directory="csv",outcome="household"} 1.0' in metrics
+    assert 'intake_request_language_total{language="vi",source="detected"} 1.0' in metrics
 
 
 async def test_a_vietnamese_request_without_a_chosen_language_is_answered_in_vietnamese(
@@ -145,3 +148,20 @@ def test_doctor_shows_directory_rows_and_ldap_reachability(
     down = intake(config, "doctor")
     assert down.returncode == 1
     assert f"[FAIL] directory ldap {slapd.url}: LDAP" in down.stdout
+
+
+async def test_lookups_abandoned_for_a_hung_directory_are_counted(
+    tmp_path: Path, redis_server: RedisServer, slapd: Slapd
+) -> None:
+    gw, _ = await gateway_with(tmp_path, redis_server, {"ldap": ldap_settings(slapd)})
+    slapd.freeze()
+    try:
+        await gw.post_form(post(email="maria.rivera@district.test"))
+        await gw.post_form(post(email="j.chen@district.test"))
+        metrics = await (await gw.http.get(gw.base + "/metrics")).text()
+    finally:
+        slapd.thaw()
+        await gw.http.close()
+        await gw.server.close()
+    assert 'intake_directory_lookups_total{directory="ldap",outcome="timeout"} 1.0' in metrics
+    assert 'intake_directory_lookups_total{directory="ldap",outcome="skipped"} 1.0' in metrics
