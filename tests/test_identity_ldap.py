@@ -13,7 +13,7 @@ from gateway.directory_ldap import LdapDirectory
 from gateway.identity import IdentityResolver
 from gateway.models import InboundMessage, Requester
 from gateway.settings import LdapSettings
-from tests.directory_fixtures import ldap_settings
+from tests.directory_fixtures import SEED, ldap_settings
 from tests.support.slapd import Slapd, person
 
 TIMEOUT_S = 0.3
@@ -197,3 +197,20 @@ async def test_not_found_is_remembered_for_the_negative_ttl(slapd: Slapd, resolv
     res.cache.clear()  # what negative_cache_ttl_s expiring does
     found = await res.resolve(mail("new.hire@district.test"))
     assert found.match is not None and found.match.role == "staff"  # default_role: employeeType is empty
+
+
+async def test_ldaps_with_the_districts_ca_file_resolves(resolver: MakeResolver) -> None:
+    with Slapd(SEED, tls=True) as server:
+        assert server.url.startswith("ldaps://")
+        found = await resolver(server, ca_file=str(server.cert)).resolve(mail("maria.rivera@district.test"))
+    assert found.message.requester.directory_id == "mrivera"
+
+
+async def test_ldaps_with_a_certificate_nobody_vouches_for_is_refused(resolver: MakeResolver) -> None:
+    with Slapd(SEED, tls=True) as server:
+        res = resolver(server)  # no ca_file: the system's CAs do not know this certificate
+        message = mail("maria.rivera@district.test", name="Maria")
+        found = await res.resolve(message)
+        health = res.health()["ldap"]
+    assert found.message == message
+    assert health["ok"] is False

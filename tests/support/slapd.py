@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from tests.support.dovecot import self_signed_cert
 from tests.support.redis_server import free_port
 
 SLAPD = Path("/usr/sbin/slapd")
@@ -39,10 +40,14 @@ class Slapd:
 
     host = "127.0.0.1"
 
-    def __init__(self, seed_ldif: str, port: int | None = None) -> None:
+    def __init__(self, seed_ldif: str, port: int | None = None, *, tls: bool = False) -> None:
         assert SLAPD.exists(), "slapd missing: `make system` installs it"
         self.root = Path(tempfile.mkdtemp(prefix="slapd-"))
         self.port = port or free_port()
+        self.cert: Path | None = None
+        self.key: Path | None = None
+        if tls:  # ldaps:// only, with a throwaway certificate for 127.0.0.1
+            self.cert, self.key = self_signed_cert(self.root / "tls")
         self.proc: subprocess.Popen[bytes] | None = None
         (self.root / "db").mkdir()
         self.config_path = self.root / "slapd.conf"
@@ -55,13 +60,15 @@ class Slapd:
 
     @property
     def url(self) -> str:
-        return f"ldap://{self.host}:{self.port}"
+        return f"{'ldaps' if self.cert else 'ldap'}://{self.host}:{self.port}"
 
     def _config(self) -> str:
         schemas = "\n".join(f"include {SCHEMA_DIR / n}.schema" for n in ("core", "cosine", "inetorgperson"))
+        tls = f"TLSCertificateFile {self.cert}\nTLSCertificateKeyFile {self.key}" if self.cert else ""
         return f"""\
 # Written by tests/support/slapd.py for one test.
 {schemas}
+{tls}
 pidfile {self.root}/slapd.pid
 argsfile {self.root}/slapd.args
 modulepath {MODULE_DIR}
