@@ -37,8 +37,9 @@ class _Index:
 @dataclass
 class _Loaded:
     entries: list[Entry]
-    mtime_ns: int
+    mtime_ns: int  # of the rows in `entries`
     error: str | None = None
+    failed_mtime_ns: int | None = None  # the version that could not be read: not read again until it changes
 
 
 class BadExport(ValueError):
@@ -122,15 +123,16 @@ class CsvDirectory:
                 try:
                     mtime = Path(source.path).stat().st_mtime_ns
                 except OSError as exc:
-                    changed |= self._failed(source, f"cannot read: {type(exc).__name__}")
+                    changed |= self._failed(source, f"cannot read: {type(exc).__name__}", None)
                     continue
                 old = self._loaded.get(source.path)
-                if old is not None and old.mtime_ns == mtime and old.error is None:
+                if old is not None and mtime in (old.mtime_ns if old.error is None else None, old.failed_mtime_ns):
                     continue
                 try:
                     entries = read_source(source, self.default_country)
                 except (OSError, csv.Error, ValueError) as exc:
-                    changed |= self._failed(source, str(exc) if isinstance(exc, BadExport) else type(exc).__name__)
+                    why = str(exc) if isinstance(exc, BadExport) else type(exc).__name__
+                    changed |= self._failed(source, why, mtime)
                     continue
                 self._loaded[source.path] = _Loaded(entries, mtime)
                 log.info("directory file loaded", extra={"file": source.path, "rows": len(entries)})
@@ -140,10 +142,13 @@ class CsvDirectory:
             self._next_check = self.clock() + self.check_every_s
             return changed
 
-    def _failed(self, source: CsvSource, why: str) -> bool:
+    def _failed(self, source: CsvSource, why: str, mtime: int | None) -> bool:
         old = self._loaded.get(source.path)
-        log.warning("directory file not loaded; keeping its last good rows", extra={"file": source.path, "why": why})
-        self._loaded[source.path] = _Loaded(old.entries if old else [], old.mtime_ns if old else -1, why)
+        if old is None or old.error != why or old.failed_mtime_ns != mtime:  # once per problem, not every check
+            log.warning(
+                "directory file not loaded; keeping its last good rows", extra={"file": source.path, "why": why}
+            )
+        self._loaded[source.path] = _Loaded(old.entries if old else [], old.mtime_ns if old else -1, why, mtime)
         return old is None
 
     def _build(self) -> _Index:

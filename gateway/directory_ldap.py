@@ -153,7 +153,16 @@ class LdapDirectory:
         return [r for r in conn.response or [] if r.get("type") == "searchResEntry"]
 
     def lookup(self, kind: Kind, value: str) -> list[Entry]:
-        entries = [self._entry(r) for r in self._search(self._filter(kind, value))]
+        query = self._filter(kind, value)
+        kept = getattr(self._local, "conn", None) is not None
+        try:
+            found = self._search(query)
+        except DirectoryUnavailable:
+            if not kept:
+                raise
+            # A kept connection the server has since closed (AD drops idle ones): once more, on a new one.
+            found = self._search(query)
+        entries = [self._entry(r) for r in found]
         if kind == "email":
             return [e for e in entries if value in e.emails]
         return [e for e in entries if value in e.phones]  # the loose phone clause, made exact

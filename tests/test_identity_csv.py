@@ -201,3 +201,11 @@ def test_an_export_whose_columns_do_not_match_the_mapping_fails_check_config_and
         assert f"{config}: key identity.csv[1].path:" in result.stderr
         assert "missing column(s) e_mail" in result.stderr
         assert "identity.csv[1].columns" in result.stderr
+
+
+def test_a_broken_file_is_reported_once_not_at_every_check(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "staff.csv").write_text("who,what\nx,y\n")
+    directory = CsvDirectory([sources(tmp_path)[1]], check_every_s=0)
+    for _ in range(3):
+        directory.reload()
+    assert sum("not loaded" in r.message for r in caplog.records) == 1

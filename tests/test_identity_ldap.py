@@ -214,3 +214,12 @@ async def test_ldaps_with_a_certificate_nobody_vouches_for_is_refused(resolver: 
         health = res.health()["ldap"]
     assert found.message == message
     assert health["ok"] is False
+
+
+async def test_a_directory_restart_between_lookups_costs_no_lookup(slapd: Slapd, resolver: MakeResolver) -> None:
+    res = resolver(slapd, retry_after_s=30)
+    assert (await res.resolve(mail("maria.rivera@district.test"))).match is not None
+    slapd.stop()
+    slapd.start()  # the kept connection is now dead; the server is fine
+    found = await res.resolve(mail("j.chen@district.test"))
+    assert found.match is not None and found.match.directory_id == "jchen"
