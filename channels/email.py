@@ -102,6 +102,7 @@ class EmailIntake:
             text=parsed.text,
             full_text=parsed.full_text,
             language=parsed.language or language,
+            language_source="detected" if parsed.language else "channel",
             attachments=self._files(parsed),
             thread_hints=ThreadHints(
                 in_reply_to=parsed.in_reply_to,

@@ -107,6 +107,7 @@ class WebformChannel:
             text=fields.message,
             full_text=fields.message,
             language=fields.language,
+            language_source="chosen" if fields.language_chosen else "channel",
             category=fields.category,
             campus=fields.school,
             attachments=attachments,

@@ -46,7 +46,14 @@ def main(ctx: click.Context, config: str | None) -> None:
 @click.pass_context
 def check_config(ctx: click.Context) -> None:
     """Validate the configuration; print every problem with file, key and what was expected."""
+    from gateway.identity import csv_problems
+
     s = _settings(ctx)
+    problems = csv_problems(s.identity, source_file=s.source_file) if s.identity.csv else []
+    for problem in problems:
+        click.echo(f"config error: {problem}", err=True)
+    if problems:
+        ctx.exit(2)
     click.echo(f"{s.source_file}: ok")
 
 
@@ -64,7 +71,12 @@ def serve(ctx: click.Context) -> None:
     log.info("serving", extra={"host": s.server.host, "port": s.server.port})
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
-    app = create_app(s)
+    try:
+        app = create_app(s)
+    except ConfigError as exc:  # a directory export that cannot be read at start
+        for problem in exc.problems:
+            click.echo(f"config error: {problem}", err=True)
+        ctx.exit(2)
     settle_heap()
     web.run_app(app, host=s.server.host, port=s.server.port, print=None, access_log=None, loop=loop)
 
@@ -206,6 +218,8 @@ def tickets_show(ctx: click.Context, ticket_id: str) -> None:
     click.echo(
         f"from: {t['requester_name'] or '-'} via {t['channel']}  school: {t['school'] or '-'}  lang: {t['language']}"
     )
+    if t["requester_directory_id"]:
+        click.echo(f"requester: {t['requester_role']} (directory {t['requester_directory_id']})")
     click.echo(f"queue: {t['queue']}  priority: {t['priority']}  created: {t['created_at']}")
     click.echo("")
     click.echo(t["body"])
@@ -257,7 +271,7 @@ def replay(ctx: click.Context) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def doctor(ctx: click.Context, as_json: bool) -> None:
-    """Check Redis durability, the spool and the dead-letter list."""
+    """Check Redis durability, the spool, the dead-letter list and the directory."""
     from gateway.doctor import diagnose
 
     s = _settings(ctx)

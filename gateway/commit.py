@@ -188,7 +188,7 @@ class Committer:
         if new_conversation:
             # A new conversation: its hash cannot exist yet, so it is written whole.
             conv = {"created_at": at, "status": "received", "channel": m.channel, "account": m.account,
-                    "first_request": m.id, "sender": m.sender, "language": m.language, "last_activity": at,
+                    "first_request": m.id, "sender": m.sender, "language": m.requester.locale, "last_activity": at,
                     "subject": m.subject, "reply_token": reply_token_for(c.conversation)}  # fmt: skip
             if m.requester.email:
                 conv["email"] = m.requester.email
@@ -199,7 +199,7 @@ class Committer:
                 conv["provider_conversation"] = m.thread_hints.conversation_id
                 conv["provider_thread"] = m.thread_hints.thread_ts or ""
         else:
-            conv = {"language": m.language, "last_activity": at}
+            conv = {"language": m.requester.locale, "last_activity": at}  # the reply language
         mid = m.provider_id if m.channel == "email" and m.provider_id else ""
         hints = m.thread_hints
         thread_key = (

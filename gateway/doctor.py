@@ -9,6 +9,7 @@ from typing import Any
 import redis
 
 from gateway import keys
+from gateway.identity import directory_report
 from gateway.mail_health import mailbox_report
 from gateway.redis_conn import check_durability, sync_client
 from gateway.settings import Settings
@@ -61,4 +62,5 @@ def diagnose(settings: Settings) -> dict[str, Any]:
         finally:
             db.close()
     checks.append(_check("spool", depth == 0, f"{depth} message(s) waiting to be replayed into Redis"))
+    checks.extend(_check(name, ok, detail) for name, ok, detail in directory_report(settings.identity))
     return {"ok": all(c["ok"] for c in checks), "checks": checks}

@@ -25,6 +25,15 @@ class Metrics:
         self.mailbox_healthy = Gauge("intake_mailbox_healthy", "1 when a mailbox is healthy", ["mailbox"], registry=r)
         self.spool_depth = Gauge("intake_spool_depth", "Messages waiting in the local spool", registry=r)
         self.redis_up = Gauge("intake_redis_up", "1 when Redis answered the last commit or probe", registry=r)
+        self.directory_lookups = Counter(
+            "intake_directory_lookups",
+            "Requester lookups by directory and outcome (found, household, not_found, timeout, unavailable, skipped)",
+            ["directory", "outcome"],
+            registry=r,
+        )
+        self.languages = Counter(
+            "intake_request_language", "Requests by language and where it came from", ["language", "source"], registry=r
+        )
         self.commit_batch = Histogram(
             "intake_commit_batch_size",
             "Messages per Redis commit round trip",

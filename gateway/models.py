@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 ChannelName = Literal["email", "sms", "voice", "webform", "slack", "messenger", "instagram", "whatsapp", "x"]
 Role = Literal["parent", "student", "staff", "community", "unknown"]
+# Where a message's language came from: lingua on its text, the requester's pick on a form, the directory,
+# the channel's configured language (a mailbox's), or the gateway's default.
+LanguageSource = Literal["detected", "chosen", "directory", "channel", "default"]
 
 
 def utcnow() -> datetime:
@@ -28,6 +31,7 @@ class Requester(Frozen):
     locale: str = "en"
     role: Role = "unknown"
     campus: str | None = None
+    campuses: tuple[str, ...] = ()  # every school the directory knows for them (a household's children)
     directory_id: str | None = None
 
 
@@ -77,6 +81,7 @@ class InboundMessage(Frozen):
     text: str
     full_text: str = ""
     language: str = "en"
+    language_source: LanguageSource = "channel"
     category: str | None = None
     campus: str | None = None
     attachments: tuple[Attachment, ...] = ()

@@ -1,4 +1,4 @@
-"""The inbound pipeline: fingerprint -> conversation -> route -> commit, for each message of a webhook."""
+"""The inbound pipeline: fingerprint -> identity and language -> conversation -> route -> commit, per message."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import redis
 from gateway.commit import CommitResult
 from gateway.conversations import ConversationResolver, Resolution
 from gateway.group_commit import GroupCommitter
+from gateway.identity import IdentityResolver
 from gateway.ids import fingerprint
+from gateway.languages import assign_language
 from gateway.metrics import Metrics
 from gateway.models import Commitment, InboundMessage
 from gateway.routing import Router
@@ -15,12 +17,21 @@ from gateway.routing import Router
 
 class Pipeline:
     def __init__(
-        self, resolver: ConversationResolver, router: Router, committer: GroupCommitter, metrics: Metrics
+        self,
+        resolver: ConversationResolver,
+        router: Router,
+        committer: GroupCommitter,
+        metrics: Metrics,
+        *,
+        identity: IdentityResolver | None = None,
+        default_language: str = "en",
     ) -> None:
         self.resolver = resolver
         self.router = router
         self.committer = committer
         self.metrics = metrics
+        self.identity = identity
+        self.default_language = default_language
 
     async def accept(self, message: InboundMessage, content: bytes, *, scope: str | None = None) -> CommitResult:
         """Commit one message durably (Redis or spool). Returns only once it is safe to acknowledge.
@@ -44,6 +55,12 @@ class Pipeline:
     ) -> tuple[Commitment, Resolution]:
         self.metrics.received.labels(message.channel).inc()
         fp = fingerprint(message.channel, scope or message.account, message.provider_id, content)
+        directory_language = None
+        if self.identity is not None:
+            identified = await self.identity.resolve(message)
+            message, directory_language = identified.message, identified.directory_language
+        message = assign_language(message, directory_language, self.default_language)
+        self.metrics.languages.labels(message.language, message.language_source).inc()
         resolution = Resolution(message.id, "new")
         if self.committer.redis_up:
             try:

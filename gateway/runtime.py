@@ -9,6 +9,8 @@ import redis.asyncio as aioredis
 from gateway.commit import Committer
 from gateway.conversations import ConversationResolver
 from gateway.group_commit import GroupCommitter
+from gateway.identity import IdentityResolver
+from gateway.languages import warm_up
 from gateway.metrics import Metrics
 from gateway.pipeline import Pipeline
 from gateway.redis_conn import async_client
@@ -25,6 +27,8 @@ class Runtime:
     metrics: Metrics
 
     async def close(self) -> None:
+        if self.pipeline.identity is not None:
+            self.pipeline.identity.close()
         self.committer.close()
         self.committer.spool.close()
         await self.redis.aclose()
@@ -42,4 +46,9 @@ def build_runtime(settings: Settings, spool_name: str, metrics: Metrics | None =
         settings.server.commit_batch_max,
     )
     resolver = ConversationResolver(aredis, settings.backends.default)
-    return Runtime(aredis, group, Pipeline(resolver, Router(settings), group, metrics), metrics)
+    warm_up()  # every message's language is detected on the request path
+    identity = IdentityResolver.from_settings(settings.identity, settings.source_file, metrics)
+    pipeline = Pipeline(
+        resolver, Router(settings), group, metrics, identity=identity, default_language=settings.default_language
+    )
+    return Runtime(aredis, group, pipeline, metrics)

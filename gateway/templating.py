@@ -8,6 +8,8 @@ from typing import Any
 
 import jinja2
 
+from gateway.languages import language_code
+
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 
@@ -45,7 +47,12 @@ class TemplateMissing(LookupError):
 
 
 def candidates(event: str, channel: str, language: str, default_language: str) -> list[str]:
-    """templates/<event>/<channel>.<lang>.j2, then the default language, then the language-less one."""
+    """templates/<event>/<channel>.<lang>.j2, then the default language, then the language-less one.
+
+    A BCP-47 tag is reduced to its language first: es-MX reads the es templates, zh-Hans-CN the zh ones.
+    """
+    language = language_code(language) or default_language
+    default_language = language_code(default_language) or default_language
     names = [f"{event}/{channel}.{language}.j2", f"{event}/{channel}.{default_language}.j2", f"{event}/{channel}.j2"]
     return list(dict.fromkeys(names))
 

@@ -65,6 +65,7 @@ class FormFields:
     message: str
     language: str
     files: list[FileData] = field(default_factory=list)
+    language_chosen: bool = False  # the submitter picked it (not our default)
 
 
 def parse_submission(
@@ -129,4 +130,5 @@ def parse_submission(
         message=message,
         language=lang if lang in languages else default_language,
         files=files,
+        language_chosen=lang in languages,
     )

@@ -118,3 +118,36 @@ async def test_the_email_channel_logs_no_addresses_subjects_or_bodies(
     assert "email sent" in logs and "quarantined" in logs, "nothing logged: the test would prove nothing"
     for secret in (NAME, EMAIL, subject, BODY, "locker 4471", COMMENT):
         assert secret not in logs, f"a log line carries {secret[:12]}..."
+
+
+async def test_directory_lookups_log_no_addresses_names_or_passwords(
+    tmp_path: Path, redis_server: RedisServer, captured: io.StringIO
+) -> None:
+    from tests.conftest import start_gateway
+    from tests.directory_fixtures import SEED, csv_settings, ldap_settings
+    from tests.support.gateway import settings_from, write_config
+    from tests.support.slapd import BIND_PASSWORD, Slapd
+
+    log = tmp_path / "processes.log"
+    with Slapd(SEED) as slapd:
+        identity = {"csv": csv_settings(), "ldap": ldap_settings(slapd)}
+        config = write_config(tmp_path, redis_server.url, identity=identity)
+        server, http = await start_gateway(settings_from(config))
+        gw = Gateway(server, http, settings_from(config))
+        try:
+            # Found in the CSV export, found in LDAP, found nowhere, and LDAP down: every path logs.
+            await gw.post_form(form(name="", email=None, phone="(555) 301-0001", message=BODY))
+            await gw.post_form(form(name="", email="maria.rivera@district.test", message=BODY))
+            await gw.post_form(form(name=NAME, email=EMAIL, phone=PHONE_RAW, message=BODY))
+            slapd.stop()
+            await gw.post_form(form(name="", email="j.chen@district.test", phone="555-201-0102", message=BODY))
+            intake(config, "doctor", log=log)
+        finally:
+            await http.close()
+            await server.close()
+    intake(config, "worker", "--burst", log=log)
+    logs = captured.getvalue() + log.read_text()
+    assert "directory unavailable" in logs and "directory file loaded" in logs, "nothing logged: proves nothing"
+    for secret in (NAME, EMAIL, PHONE, "301-0001", "3010001", "Tran household", "maria.rivera", "Maria Rivera",
+                   "j.chen", "201-0102", "2010102", BIND_PASSWORD, BODY):  # fmt: skip
+        assert secret not in logs, f"a log line carries {secret[:12]}..."

@@ -5,6 +5,8 @@ Placeholders use str.format names ({mb}, {reference}, {ticket}); every translati
 
 from __future__ import annotations
 
+from gateway.web.strings_vi_zh import VI, ZH
+
 EN: dict[str, str] = {
     "language_name": "English",  # in its own language: how the switcher offers it
     "site_name": "District Help Desk",
@@ -184,4 +186,4 @@ ES: dict[str, str] = {
     "months": "ene feb mar abr may jun jul ago sep oct nov dic",
 }
 
-STRINGS: dict[str, dict[str, str]] = {"en": EN, "es": ES}
+STRINGS: dict[str, dict[str, str]] = {"en": EN, "es": ES, "vi": VI, "zh": ZH}

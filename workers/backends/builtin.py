@@ -30,6 +30,8 @@ CREATE TABLE IF NOT EXISTS tickets (
     requester_name TEXT NOT NULL DEFAULT '',
     requester_email TEXT,
     requester_phone TEXT,
+    requester_role TEXT NOT NULL DEFAULT 'unknown',
+    requester_directory_id TEXT,
     parent_id INTEGER REFERENCES tickets(id),
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
@@ -87,6 +89,15 @@ class Ticket:
     conversation: str
     created_at: str
     updated_at: str
+    requester_role: str = "unknown"
+    requester_directory_id: str | None = None
+
+
+# Columns added after the first release: (name, definition) for ALTER TABLE on an older file.
+ADDED_COLUMNS = (
+    ("requester_role", "TEXT NOT NULL DEFAULT 'unknown'"),
+    ("requester_directory_id", "TEXT"),
+)
 
 
 class UnknownTicket(LookupError):
@@ -102,6 +113,10 @@ class BuiltinBackend:
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._db() as db:
             db.executescript(SCHEMA)
+            have = {r["name"] for r in db.execute("PRAGMA table_info(tickets)")}
+            for name, definition in ADDED_COLUMNS:
+                if name not in have:
+                    db.execute(f"ALTER TABLE tickets ADD COLUMN {name} {definition}")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BuiltinBackend:
@@ -141,12 +156,14 @@ class BuiltinBackend:
             at = _now()
             cur = db.execute(
                 """INSERT INTO tickets (idempotency_key, conversation, subject, body, channel, category, queue,
-                   priority, school, language, requester_name, requester_email, requester_phone, created_at,
-                   updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   priority, school, language, requester_name, requester_email, requester_phone, requester_role,
+                   requester_directory_id, created_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     idempotency_key, commitment.conversation, m.subject or m.text[:80], m.text, m.channel,
                     route.category, route.queue, route.priority.value, m.campus, m.language,
-                    m.requester.display_name, m.requester.email, m.requester.phone, at, at,
+                    m.requester.display_name, m.requester.email, m.requester.phone, m.requester.role,
+                    m.requester.directory_id, at, at,
                 ),
             )  # fmt: skip
             ticket_id = int(cur.lastrowid or 0)
