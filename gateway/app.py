@@ -20,6 +20,7 @@ from gateway.logs import quiet_access_log
 from gateway.mail_health import mailbox_report_async
 from gateway.openapi import openapi_document
 from gateway.redis_conn import Durability, announce_durability, check_durability, sync_client
+from gateway.routing import refresh_forever
 from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
 from gateway.templating import page_env
@@ -105,6 +106,7 @@ def _durability(settings: Settings) -> Durability:
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
     committer = app[K.COMMITTER]
+    settings = app[K.SETTINGS]
     loop = asyncio.get_running_loop()
     try:
         durability = await loop.run_in_executor(None, _durability, app[K.SETTINGS])
@@ -112,6 +114,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     except Exception as exc:
         log.warning("redis not reachable at start: accepting into the local spool", extra={"error": type(exc).__name__})
     tasks = [asyncio.create_task(committer.run()), asyncio.create_task(committer.drain_forever())]
+    router = app[RUNTIME].pipeline.router
+    tasks.append(asyncio.create_task(refresh_forever(router, app[K.REDIS], settings.routing.reload_interval_s)))
     yield
     # Shutdown is bounded: a process that is told to stop must stop, whatever Redis is doing.
     for t in tasks:
