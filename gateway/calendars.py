@@ -45,7 +45,7 @@ def parse_hours(spec: Mapping[str, object]) -> WeeklyHours:
     week: list[tuple[Interval, ...]] = [() for _ in DAYS]
     for key, value in spec.items():
         if not isinstance(value, str):
-            raise ValueError(f"{key}: expected text like \"07:30-16:30\" or \"closed\"")
+            raise ValueError(f'{key}: expected text like "07:30-16:30" or "closed"')
         intervals: list[Interval] = []
         if value.strip().lower() != "closed":
             for part in value.split(","):

@@ -6,7 +6,9 @@ A closure is a district-local date with a reason. It closes every calendar that 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -24,7 +26,7 @@ def reopen(r: redis.Redis, day: date) -> bool:
     return bool(r.hdel(keys.CALENDAR_CLOSURES, day.isoformat()))
 
 
-def _parse(raw: dict[object, object]) -> dict[date, str]:
+def _parse(raw: Mapping[Any, Any]) -> dict[date, str]:
     out = {}
     for k, v in raw.items():
         try:

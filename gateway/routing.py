@@ -9,6 +9,7 @@ and the previous rules keep running.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from datetime import date, datetime
@@ -88,8 +89,7 @@ async def refresh_forever(router: Router, client: aioredis.Redis, interval_s: fl
     loop = asyncio.get_running_loop()
     while True:
         await loop.run_in_executor(None, router.reload_if_changed)
-        try:
+        # Redis away: the closures we knew stay in force.
+        with contextlib.suppress(redis.RedisError, OSError):
             router.closures = frozenset(await closures_async(client))
-        except (redis.RedisError, OSError):
-            pass  # Redis away: the closures we knew stay in force
         await asyncio.sleep(interval_s)

@@ -10,7 +10,7 @@ import pytest
 
 from gateway.templating import TEMPLATE_DIR, TemplateMissing, render_reply, reply_env
 
-EVENTS = ["received", "status_changed", "resolved"]
+EVENTS = ["received", "status_changed", "resolved", "after_hours"]
 CHANNELS = ["webform", "email"]
 LANGUAGES = ["en", "es"]
 STATUSES = ["new", "open", "in_progress", "waiting", "resolved", "closed"]

@@ -6,7 +6,7 @@ not hold. Explanations quote what the operator wrote or the matched word, never 
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Callable, Set
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -43,7 +43,7 @@ def _field_text(m: InboundMessage, target: str) -> str:
     return f"{m.subject}\n{m.text}"
 
 
-_VALUES = {
+_VALUES: dict[str, Callable[[InboundMessage], str | None]] = {
     "channel": lambda m: m.channel,
     "account": lambda m: m.account,
     "sender": _address,

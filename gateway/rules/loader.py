@@ -46,6 +46,7 @@ ACTIONS = ("queue", "backend", "priority", "raise_priority", "category", "tags",
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 DURATION = re.compile(r"^(?:(\d+)h)?\s*(?:(\d+)m)?$")
 PRIORITIES = tuple(p.value for p in Priority)
+AUTO_REPLIES = ("received", "after_hours")
 
 
 class RulesError(ConfigError):
@@ -72,7 +73,9 @@ class _Reader:
         else:
             self.problems.append(f"{self.file}:{self.line(path)}: {where or '(top level)'}: {message}")
 
-    def mapping(self, value: Any, path: YPath, known: tuple[str, ...] | None, rule: str | None = None) -> dict[str, Any]:
+    def mapping(
+        self, value: Any, path: YPath, known: tuple[str, ...] | None, rule: str | None = None
+    ) -> dict[str, Any]:
         if value is None:
             return {}
         if not isinstance(value, dict):
@@ -336,8 +339,8 @@ def _actions(r: _Reader, raw: Any, path: YPath, rule: str, known: _Known) -> Act
         "sla": (lambda v: v in known.policies, f"an SLA policy ({', '.join(known.policies) or 'none defined'})"),
         "assign": (lambda v: v in known.groups, f"an assignee group ({', '.join(known.groups) or 'none defined'})"),
         "reply": (
-            lambda v: isinstance(v, str) and bool(NAME.match(v)) and (known.templates / v).is_dir(),
-            "a reply template folder under templates/ (received, after_hours)",
+            lambda v: v in AUTO_REPLIES and (known.templates / v).is_dir(),
+            f"an automatic reply with templates: {', '.join(AUTO_REPLIES)}",
         ),
         "drop": (lambda v: isinstance(v, bool), "true or false"),
     }

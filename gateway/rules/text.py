@@ -109,9 +109,7 @@ def nested_quantifier(pattern: str) -> bool:
                 return True
             if stack and inner:
                 stack[-1] = True
-        elif c in "*+" and stack:
-            stack[-1] = True
-        elif c == "{" and stack and not _bounded_small(pattern, i):
+        elif stack and (c in "*+" or (c == "{" and not _bounded_small(pattern, i))):
             stack[-1] = True
         i += 1
     return False

@@ -64,9 +64,22 @@ CREATE TABLE IF NOT EXISTS attachments (
 );
 """
 
+# Columns added after the first release: (name, type). Added to an existing database on open.
+MIGRATIONS = (
+    ("assignee", "TEXT"),
+    ("first_response_due", "TEXT"),
+    ("resolution_due", "TEXT"),
+    ("tags", "TEXT NOT NULL DEFAULT ''"),
+    ("rule_ids", "TEXT NOT NULL DEFAULT ''"),
+)
+
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
 
 
 @dataclass(frozen=True)
@@ -87,6 +100,11 @@ class Ticket:
     conversation: str
     created_at: str
     updated_at: str
+    assignee: str | None = None
+    first_response_due: str | None = None
+    resolution_due: str | None = None
+    tags: str = ""
+    rule_ids: str = ""
 
 
 class UnknownTicket(LookupError):
@@ -102,6 +120,15 @@ class BuiltinBackend:
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._db() as db:
             db.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        # Checked again inside the write lock: two processes opening an old database add each column once.
+        with self._tx() as db:
+            have = {row["name"] for row in db.execute("PRAGMA table_info(tickets)")}
+            for name, kind in MIGRATIONS:
+                if name not in have:
+                    db.execute(f"ALTER TABLE tickets ADD COLUMN {name} {kind}")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BuiltinBackend:
@@ -142,11 +169,14 @@ class BuiltinBackend:
             cur = db.execute(
                 """INSERT INTO tickets (idempotency_key, conversation, subject, body, channel, category, queue,
                    priority, school, language, requester_name, requester_email, requester_phone, created_at,
-                   updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   updated_at, assignee, first_response_due, resolution_due, tags, rule_ids)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     idempotency_key, commitment.conversation, m.subject or m.text[:80], m.text, m.channel,
                     route.category, route.queue, route.priority.value, m.campus, m.language,
-                    m.requester.display_name, m.requester.email, m.requester.phone, at, at,
+                    m.requester.display_name, m.requester.email, m.requester.phone, at, at, route.assignee,
+                    _iso(route.first_response_due), _iso(route.resolution_due), " ".join(route.tags),
+                    " ".join(route.rule_ids),
                 ),
             )  # fmt: skip
             ticket_id = int(cur.lastrowid or 0)
