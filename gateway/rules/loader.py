@@ -231,6 +231,7 @@ def _rules(r: _Reader, raw: Any, known: _Known) -> list[Rule]:
         return []
     rules: list[Rule] = []
     ids: dict[str, int] = {}
+    broken: set[str] = set()
     for i, spec in enumerate(raw):
         path: YPath = ("rules", i)
         rule_id = spec.get("id") if isinstance(spec, dict) else None
@@ -241,18 +242,21 @@ def _rules(r: _Reader, raw: Any, known: _Known) -> list[Rule]:
             r.fail((*path, "id"), f"duplicate rule id (also at line {ids[rule_id]})", rule_id)
         ids.setdefault(rule_id, r.line(path))
         rs = r.mapping(spec, path, RULE_KEYS, rule_id)
+        before = len(r.problems)
         conditions = _conditions(r, rs.get("when"), (*path, "when"), rule_id, known)
+        if len(r.problems) > before or ("when" not in rs and len(rs) < len(spec)):
+            broken.add(rule_id)  # its conditions are unknown, so it is no catch-all: say nothing about what follows
         actions = _actions(r, rs.get("then"), (*path, "then"), rule_id, known)
         proceed = rs.get("continue", False)
         if not isinstance(proceed, bool | str):
             r.fail((*path, "continue"), "expected true, false or the id of a later rule", rule_id)
             proceed = False
         rules.append(Rule(rule_id, r.line(path), tuple(conditions), actions, proceed, str(rs.get("description", ""))))
-    _check_flow(r, rules)
+    _check_flow(r, rules, broken)
     return rules
 
 
-def _check_flow(r: _Reader, rules: list[Rule]) -> None:
+def _check_flow(r: _Reader, rules: list[Rule], broken: set[str]) -> None:
     position = {rule.id: i for i, rule in enumerate(rules)}
     stopper: Rule | None = None
     for i, rule in enumerate(rules):
@@ -269,7 +273,7 @@ def _check_flow(r: _Reader, rules: list[Rule]) -> None:
                     f"circular: continuing at {rule.proceed!r} (at or above this rule) would come back here",
                     rule.id,
                 )
-        if not rule.conditions and rule.proceed is False and stopper is None:
+        if not rule.conditions and rule.proceed is False and stopper is None and rule.id not in broken:
             stopper = rule
 
 
