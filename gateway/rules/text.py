@@ -26,10 +26,14 @@ MAX_SEARCH_CHARS = 20_000
 _FLAGS = regex.IGNORECASE | regex.UNICODE | regex.V0
 
 
+_MARKS = regex.compile(r"\p{M}+")
+
+
 def fold(text: str) -> str:
     """Lower-case, accents removed, compatibility forms unified (full-width letters, ligatures)."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    if text.isascii():  # most requests: nothing to decompose
+        return text.lower()
+    return _MARKS.sub("", unicodedata.normalize("NFKD", text)).casefold()
 
 
 def _spaced(char: str) -> bool:
