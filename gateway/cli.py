@@ -101,7 +101,7 @@ def mail(ctx: click.Context) -> None:
     """Run the IMAP poller for the configured mailboxes (one poller per mailbox across instances)."""
     from gateway.mail_commands import run_mail
 
-    s = _settings(ctx)
+    s = _checked(ctx)
     setup_logging(s.logging.level)
     if not s.channels.email.enabled:
         click.echo("no mailboxes are configured (channels.email.mailboxes): nothing to poll", err=True)

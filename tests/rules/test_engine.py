@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from gateway.models import Priority
 from gateway.rules.engine import default_route, evaluate
 from tests.rules.support import load, message, write_rules
+from tests.support.gateway import settings_from, write_config
+from workers.routing_stage import WorkerRules
 
 ORDERED = """
 rules:
@@ -102,3 +105,15 @@ def test_the_shipped_rules_file_is_valid_and_keeps_the_default_route_for_an_ordi
         ("webform", "lhs"),
     )
     assert router.route(message(text="I'm locked out of my account")).priority is Priority.URGENT
+
+
+def test_a_worker_sees_a_changed_rules_file_after_its_reload_interval(tmp_path: Path) -> None:
+    rules = write_rules(tmp_path, "rules:\n  - {id: a, when: {channel: sms}, then: {queue: first}}\n")
+    config = write_config(
+        tmp_path, "redis://127.0.0.1:1/0", routing={"rules_file": str(rules), "reload_interval_s": 0.01}
+    )
+    worker_rules = WorkerRules(settings_from(config))
+    assert worker_rules.current().rules[0].actions.queue == "first"
+    write_rules(tmp_path, "rules:\n  - {id: a, when: {channel: sms}, then: {queue: second}}\n")
+    time.sleep(0.02)
+    assert worker_rules.current().rules[0].actions.queue == "second"
