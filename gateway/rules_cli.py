@@ -20,6 +20,7 @@ from gateway.redis_conn import sync_client, text
 from gateway.routing import Router
 from gateway.rules.engine import Decision
 from gateway.settings import Settings, load_settings
+from gateway.sla import reschedule
 
 CLOCK: Clock = SystemClock()
 
@@ -200,8 +201,10 @@ def calendar_close(ctx: click.Context, today: bool, on: str | None, reason: str)
     """Close the district for a day: clocks pause, rules with during_closure apply. Every process sees it."""
     s = _settings(ctx)
     day = _day(s, today, on)
-    closure_store.close(_redis(s), day, reason)
+    r = _redis(s)
+    closure_store.close(r, day, reason)
     click.echo(f"closed {day.isoformat()}: {reason}")
+    _move_clocks(ctx, s, r)
 
 
 @calendar.command("open")
@@ -212,10 +215,26 @@ def calendar_open(ctx: click.Context, today: bool, on: str | None) -> None:
     """Remove an ad-hoc closure."""
     s = _settings(ctx)
     day = _day(s, today, on)
-    if closure_store.reopen(_redis(s), day):
+    r = _redis(s)
+    if closure_store.reopen(r, day):
         click.echo(f"{day.isoformat()} is open again")
+        _move_clocks(ctx, s, r)
     else:
         click.echo(f"{day.isoformat()} was not closed")
+
+
+def _move_clocks(ctx: click.Context, s: Settings, r: redis.Redis) -> None:
+    """Open tickets' clocks pause on the new closure (or run again when it is lifted), on the ticket too."""
+    from workers.backends.builtin import BuiltinBackend
+
+    moved = reschedule(r, _router(ctx, s).rules, set(closure_store.closures(r)))
+    store: BuiltinBackend | None = None
+    for m in moved:
+        conv = {text(k): text(v) for k, v in r.hgetall(keys.conversation(m.conversation)).items()}
+        if conv.get("backend") == "builtin" and conv.get("ticket_ref"):
+            store = store or BuiltinBackend.from_settings(s)
+            store.set_due(conv["ticket_ref"], m.kind, m.due)
+    click.echo(f"{len(moved)} open response clock(s) moved")
 
 
 @calendar.command("list")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
+import redis
 import redis.asyncio as aioredis
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
@@ -61,6 +62,37 @@ def due_times(
 
 def clock_member(kind: str, queue: str, priority: str, conversation: str) -> str:
     return f"{kind}|{queue}|{priority}|{conversation}"
+
+
+@dataclass(frozen=True)
+class Moved:
+    conversation: str
+    kind: str
+    due: datetime
+
+
+def reschedule(r: redis.Redis, rules: RuleSet, closures: Set[date]) -> list[Moved]:
+    """Recompute every open clock with today's closures (a snow day declared after tickets were made).
+
+    Each clock's start, policy, priority and queue are on its conversation (written by the worker).
+    `ZADD XX` only moves clocks that are still open: one stopped meanwhile is not brought back.
+    """
+    moved = []
+    for raw in r.zrange(keys.SLA_DUE, 0, -1, withscores=True):
+        member, score = text(raw[0]), float(raw[1])
+        kind, queue, priority, conversation = member.split("|", 3)
+        conv = {text(k): text(v) for k, v in r.hgetall(keys.conversation(conversation)).items()}
+        if not conv.get("clock_start") or priority not in {p.value for p in Priority}:
+            continue
+        due = due_times(
+            rules, conv.get("sla_policy"), Priority(priority), queue,
+            datetime.fromisoformat(conv["clock_start"]), closures,
+        )  # fmt: skip
+        new = due.first_response if kind == "first_response" else due.resolution
+        if new is not None and abs(new.timestamp() - score) >= 1:
+            r.zadd(keys.SLA_DUE, {member: new.timestamp()}, xx=True)
+            moved.append(Moved(conversation, kind, new))
+    return moved
 
 
 async def sweep_breaches(client: aioredis.Redis, now: datetime) -> int:

@@ -103,6 +103,9 @@ def start_clocks(pipe: redis.client.Pipeline, c: Commitment) -> None:
             member = clock_member(kind, route.queue, route.priority.value, c.conversation)
             pipe.zadd(keys.SLA_DUE, {member: due.timestamp()})
     fields = {"queue": route.queue, "priority": route.priority.value}
+    if route.sla_policy:
+        # What `intake calendar close` needs to move the clocks when a closure is declared later.
+        fields |= {"sla_policy": route.sla_policy, "clock_start": c.message.received_at.isoformat()}
     if route.assignee and route.assignee_group:
         fields |= {"assignee": route.assignee, "assign_group": route.assignee_group, "assignee_open": "1"}
     pipe.hset(keys.conversation(c.conversation), mapping={k: v for k, v in fields.items()})

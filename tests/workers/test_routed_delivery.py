@@ -252,3 +252,44 @@ def test_an_existing_ticket_database_gains_the_new_columns_and_keeps_its_tickets
     BuiltinBackend(path)  # a second process opening it adds nothing twice
     old = store.get("1")
     assert (old.subject, old.assignee, old.first_response_due, old.rule_ids) == ("Old", None, None, "")
+
+
+async def test_a_closure_declared_after_a_ticket_was_made_moves_its_due_times(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        textwrap.dedent(
+            """
+            calendars:
+              office: {hours: {mon-fri: "08:00-16:00"}}
+            sla_policies:
+              standard: {calendar: office, normal: {first_response: 4h, resolution: 16h}}
+            defaults: {sla: standard}
+            """
+        )
+    )
+    config = write_config(tmp_path, redis_server.url, timezone="UTC", routing={"rules_file": str(rules)})
+    settings = settings_from(config)
+    # Arrived Monday 2027-02-01 at 14:00: first response due Tuesday 10:00 (2 hours Monday, 2 Tuesday).
+    m = InboundMessage(id=new_id(), channel="sms", account="a", sender="+15550001", text="Bus stop moved?",
+                       received_at=datetime(2027, 2, 1, 14, 0, tzinfo=UTC))  # fmt: skip
+    client = async_client(settings)
+    route = Router(settings).route(m)
+    await Committer(client, settings).commit(
+        [Commitment(message=m, fingerprint=fingerprint("sms", "a", m.id, b""), conversation=m.id, route=route)]
+    )
+    await client.aclose()
+    assert intake(config, "worker", "--burst").returncode == 0
+    store = BuiltinBackend.from_settings(settings)
+    assert store.get("1").first_response_due == "2027-02-02T10:00:00+00:00"
+
+    # Tuesday is declared a snow day: the clock stops for it and the response is due Wednesday 10:00.
+    result = intake(config, "calendar", "close", "--date", "2027-02-02", "--reason", "Snow day")
+    assert result.returncode == 0 and "2 open response clock(s) moved" in result.stdout
+    assert store.get("1").first_response_due == "2027-02-03T10:00:00+00:00"
+    due = redis_server.client().zscore(keys.SLA_DUE, f"first_response|general|normal|{m.id}")
+    assert due == datetime(2027, 2, 3, 10, 0, tzinfo=UTC).timestamp()
+
+    assert intake(config, "calendar", "open", "--date", "2027-02-02").returncode == 0
+    assert store.get("1").first_response_due == "2027-02-02T10:00:00+00:00"

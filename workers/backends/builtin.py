@@ -248,6 +248,13 @@ class BuiltinBackend:
                 )
         return StatusEvent(backend=self.name, ticket_ref=ref, status=status, public_comment=comment, actor=actor, at=at)
 
+    def set_due(self, ref: str, kind: str, due: datetime) -> None:
+        """Move a response clock's due time (a closure was declared after the ticket was made)."""
+        column = {"first_response": "first_response_due", "resolution": "resolution_due"}[kind]
+        with self._tx() as db:
+            self._require(db, ref)
+            db.execute(f"UPDATE tickets SET {column} = ? WHERE id = ?", (due.isoformat(), int(ref)))  # noqa: S608
+
     def get(self, ref: str) -> Ticket:
         with self._db() as db:
             self._require(db, ref)
