@@ -7,7 +7,7 @@ not hold. Explanations quote what the operator wrote or the matched word, never 
 from __future__ import annotations
 
 from collections.abc import Callable, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -15,7 +15,7 @@ import regex
 
 from gateway.calendars import Calendar
 from gateway.models import InboundMessage
-from gateway.rules.text import KeywordMatcher, fold, search
+from gateway.rules.text import MAX_SEARCH_CHARS, KeywordMatcher, fold, search, words
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,14 @@ class Facts:
     message: InboundMessage
     now: datetime
     closures: Set[date]
+    # Folded subject/text and their words, computed once per message however many keyword rules look.
+    folded: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
+
+    def folded_text(self, target: str) -> tuple[str, frozenset[str]]:
+        if target not in self.folded:
+            text = fold(_field_text(self.message, target)[:MAX_SEARCH_CHARS])
+            self.folded[target] = (text, words(text))
+        return self.folded[target]
 
 
 def _school(m: InboundMessage) -> str | None:
@@ -108,7 +116,7 @@ class Keywords:
     matcher: KeywordMatcher
 
     def check(self, facts: Facts) -> str | None:
-        found = self.matcher.find(_field_text(facts.message, self.target))
+        found = self.matcher.find_folded(*facts.folded_text(self.target))
         where = "subject or text" if self.target == "any" else self.target
         return None if found is None else f"keyword {found!r} in {where}"
 

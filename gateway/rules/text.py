@@ -13,7 +13,9 @@ search that runs out of time counts as no match and is logged.
 from __future__ import annotations
 
 import logging
+import re
 import unicodedata
+from dataclasses import dataclass
 
 import regex
 
@@ -41,23 +43,56 @@ def _spaced(char: str) -> bool:
     return ord(char) < 0x2E80
 
 
+_WORD = re.compile(r"\w+")
+
+
+def words(folded: str) -> frozenset[str]:
+    """The words of a folded text, for the keyword pre-check."""
+    return frozenset(_WORD.findall(folded))
+
+
+@dataclass(frozen=True)
+class _Keyword:
+    text: str  # folded
+    words: tuple[str, ...]  # its words, every one of which a text must contain to match
+    exact: re.Pattern[str] | None  # phrase or punctuation: confirms position and word boundaries
+
+
 class KeywordMatcher:
-    """Finds the first of a list of keywords in a text; one precompiled alternation."""
+    """Finds the first of a list of keywords in a text.
+
+    A rule set may hold hundreds of keywords and every message meets all of them, so the common
+    case (a keyword that is not there) costs a few set look-ups against the text's words; only a
+    keyword whose words are all present is confirmed with a pattern.
+    """
 
     def __init__(self, keywords: list[str]) -> None:
         self.keywords = keywords
-        parts = []
+        self._spaced: list[_Keyword] = []
+        self._unspaced: list[str] = []
         for kw in keywords:
-            folded = regex.escape(fold(kw.strip()))
-            before = r"(?<!\w)" if _spaced(kw.strip()[0]) else ""
-            after = r"(?!\w)" if _spaced(kw.strip()[-1]) else ""
-            parts.append(f"{before}{folded}{after}")
-        self.pattern = regex.compile("|".join(parts), _FLAGS)
+            folded = fold(kw.strip())
+            if _spaced(folded[0]) and _spaced(folded[-1]):
+                parts = tuple(_WORD.findall(folded))
+                single = len(parts) == 1 and parts[0] == folded
+                exact = None if single else re.compile(rf"(?<!\w){re.escape(folded)}(?!\w)")
+                self._spaced.append(_Keyword(folded, parts, exact))
+            else:
+                self._unspaced.append(folded)
 
     def find(self, text: str) -> str | None:
-        # Literal alternations cannot backtrack catastrophically: no timeout needed.
-        m = self.pattern.search(fold(text[:MAX_SEARCH_CHARS]))
-        return m.group(0) if m else None
+        folded = fold(text[:MAX_SEARCH_CHARS])
+        return self.find_folded(folded, words(folded))
+
+    def find_folded(self, folded: str, present: frozenset[str]) -> str | None:
+        """The first keyword found in an already folded text whose words are `present`."""
+        for kw in self._spaced:
+            if all(w in present for w in kw.words) and (kw.exact is None or kw.exact.search(folded)):
+                return kw.text
+        for kw_text in self._unspaced:
+            if kw_text in folded:
+                return kw_text
+        return None
 
 
 class UnsafePattern(ValueError):
