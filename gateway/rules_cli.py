@@ -150,6 +150,35 @@ def _summary(route: Route) -> dict[str, Any]:
     return route.model_dump(mode="json", exclude={"assignee", "first_response_due", "resolution_due", "incident_id"})
 
 
+def _stored_requests(r: redis.Redis, s: Settings, n: int) -> list[Commitment]:
+    """The newest `n` requests: those still waiting on a deliver queue, then those delivered (kept by the worker).
+
+    A finished rq job is deleted after a few minutes and a request record holds no message, so the
+    worker keeps a copy of what it routed (`routing.replay_keep`); waiting jobs still hold theirs.
+    """
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    from gateway.commit import deliver_queue_name
+    from gateway.routing import known_backends
+
+    out: list[Commitment] = []
+    seen: set[str] = set()
+    for backend in sorted(known_backends(s)):
+        waiting = r.lrange(f"rq:queue:{deliver_queue_name(backend)}", 0, -1)
+        for job in Job.fetch_many([text(j) for j in reversed(waiting)], connection=r, serializer=JSONSerializer):
+            if job is not None and job.args:
+                out.append(Commitment.model_validate(job.args[0]))
+    delivered = r.lrange(keys.ROUTED_RECENT, 0, max(n, 1) - 1)
+    out.extend(Commitment.model_validate_json(text(raw)) for raw in delivered)
+    unique = []
+    for c in out:
+        if c.message.id not in seen:
+            seen.add(c.message.id)
+            unique.append(c)
+    return unique[: max(n, 0)]
+
+
 def _replay(s: Settings, router: Router, n: int, as_json: bool) -> None:
     try:
         r = _redis(s)
@@ -157,9 +186,8 @@ def _replay(s: Settings, router: Router, n: int, as_json: bool) -> None:
         raise click.ClickException("Redis is not reachable: the stored requests are there") from None
     router.closures = frozenset(closure_store.closures(r))
     changes = []
-    stored = r.lrange(keys.ROUTED_RECENT, 0, max(n, 1) - 1) if n > 0 else []
-    for raw in stored:
-        old = Commitment.model_validate_json(text(raw))
+    stored = _stored_requests(r, s, n)
+    for old in stored:
         before, after = _summary(old.route), _summary(router.decide(old.message).route)
         diff = {k: {"was": before[k], "now": after[k]} for k in before if before[k] != after[k]}
         if diff:

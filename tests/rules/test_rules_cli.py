@@ -98,17 +98,23 @@ async def test_replay_shows_what_the_current_rules_would_change_for_stored_reque
         route = router.decide(m, now=m.received_at).route
         await committer.commit([Commitment(message=m, fingerprint=fingerprint("sms", "a", m.id, b""),
                                            conversation=m.id, route=route)])  # fmt: skip
-    await client.aclose()
     assert intake(config, "worker", "--burst").returncode == 0
+    # One more that no worker has delivered yet: its deliver job still holds it.
+    waiting = InboundMessage(id=new_id(), channel="sms", account="+15550001111", sender="+15550003333", text="bus?")
+    await committer.commit([Commitment(message=waiting, fingerprint=fingerprint("sms", "a", waiting.id, b""),
+                                       conversation=waiting.id, route=router.route(waiting))])  # fmt: skip
+    await client.aclose()
 
     rules.write_text(textwrap.dedent(RULES).replace("queue: transportation", "queue: buses"))
     out = intake(config, "rules", "test", "--replay", "10", "--json")
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
-    assert result["replayed"] == 3
-    assert sorted(c["queue"]["now"] for c in result["changed"]) == ["buses", "buses"]
+    assert result["replayed"] == 4
+    assert sorted(c["queue"]["now"] for c in result["changed"]) == ["buses", "buses", "buses"]
     assert all(c["queue"]["was"] == "transportation" for c in result["changed"])
+    assert result["changed"][0]["request_id"] == waiting.id  # the newest first
+    assert json.loads(intake(config, "rules", "test", "--replay", "1", "--json").stdout)["replayed"] == 1
     text_out = intake(config, "rules", "test", "--replay", "10").stdout
-    assert "3 request(s) replayed" in text_out and "2 would change" in text_out
+    assert "4 request(s) replayed" in text_out and "3 would change" in text_out
     assert "queue: transportation -> buses" in text_out
     assert "The bus is late" not in text_out  # what people wrote is not echoed
