@@ -92,6 +92,7 @@ class Calendar:
         return out
 
     def is_open(self, at: datetime, department: str | None, closures: Set[date]) -> bool:
+        """Whether the department (or the calendar, for one without hours of its own) is open at `at`."""
         day = at.astimezone(self.zone).date()
         return any(a <= at < b for a, b in self._windows(day, department, closures))
 

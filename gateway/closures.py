@@ -37,8 +37,10 @@ def _parse(raw: Mapping[Any, Any]) -> dict[date, str]:
 
 
 def closures(r: redis.Redis) -> dict[date, str]:
+    """Every declared closure, by date."""
     return _parse(r.hgetall(keys.CALENDAR_CLOSURES))
 
 
 async def closures_async(r: aioredis.Redis) -> dict[date, str]:
+    """Every declared closure, by date (for the web and mail processes' refresh task)."""
     return _parse(await r.hgetall(keys.CALENDAR_CLOSURES))

@@ -61,9 +61,11 @@ class Router:
         self.closures: frozenset[date] = frozenset()
 
     def route(self, message: InboundMessage) -> Route:
+        """The route for a message, on the request path: in memory only."""
         return self.decide(message).route
 
     def decide(self, message: InboundMessage, now: datetime | None = None) -> Decision:
+        """The route and which rules produced it, with why (for `intake rules test`)."""
         return evaluate(self.rules, message, self.backend, self.closures, now)
 
     def reload_if_changed(self) -> bool:

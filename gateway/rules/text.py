@@ -81,6 +81,7 @@ class KeywordMatcher:
                 self._unspaced.append(folded)
 
     def find(self, text: str) -> str | None:
+        """The first keyword found in `text`, folded, or None."""
         folded = fold(text[:MAX_SEARCH_CHARS])
         return self.find_folded(folded, words(folded))
 
