@@ -15,20 +15,25 @@ from channels import enabled_channels
 from channels.slack import SlackChannel
 from gateway import appkeys as K
 from gateway.blobs import BlobStore
+from gateway.clock import Clock, SystemClock
 from gateway.errors import NotFound
 from gateway.http import error_middleware, to_inbound, to_response
 from gateway.logs import quiet_access_log
 from gateway.mail_health import mailbox_report_async
 from gateway.openapi import openapi_document
 from gateway.redis_conn import Durability, announce_durability, check_durability, sync_client
+from gateway.routing import refresh_forever
 from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
+from gateway.sla import BreachCollector, sweep_breaches
 from gateway.templating import page_env
 from gateway.web.pages import add_page_routes
 
 log = logging.getLogger("intake.app")
 
 RUNTIME = web.AppKey("runtime", Runtime)
+CLOCK = web.AppKey("clock", Clock)
+BREACHES = web.AppKey("sla_breaches", BreachCollector)
 SHUTDOWN_STEP_S = 5.0
 
 # Room for the web form's attachments; each route enforces its own, smaller limit.
@@ -91,6 +96,11 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     m = request.app[K.METRICS]
+    try:
+        await sweep_breaches(request.app[K.REDIS], request.app[CLOCK].now())
+        await request.app[BREACHES].refresh(request.app[K.REDIS])
+    except (redis.RedisError, OSError):
+        pass  # breach counts keep their last value; intake_redis_up says why
     m.spool_depth.set(request.app[K.COMMITTER].spool.depth)
     settings = request.app[K.SETTINGS]
     if settings.channels.email.enabled:
@@ -116,6 +126,7 @@ def _durability(settings: Settings) -> Durability:
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
     committer = app[K.COMMITTER]
+    settings = app[K.SETTINGS]
     loop = asyncio.get_running_loop()
     try:
         durability = await loop.run_in_executor(None, _durability, app[K.SETTINGS])
@@ -123,6 +134,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     except Exception as exc:
         log.warning("redis not reachable at start: accepting into the local spool", extra={"error": type(exc).__name__})
     tasks = [asyncio.create_task(committer.run()), asyncio.create_task(committer.drain_forever())]
+    router = app[RUNTIME].pipeline.router
+    tasks.append(asyncio.create_task(refresh_forever(router, app[K.REDIS], settings.routing.reload_interval_s)))
     yield
     # Shutdown is bounded: a process that is told to stop must stop, whatever Redis is doing.
     for t in tasks:
@@ -136,7 +149,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         log.warning("closing the Redis connections timed out")
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
     quiet_access_log()  # whatever runner serves the app, status links must not reach a log
     settings.data_path.mkdir(parents=True, exist_ok=True)
     limit = max(settings.server.max_body_bytes, settings.channels.webform.max_attachment_bytes + FORM_OVERHEAD)
@@ -144,6 +157,9 @@ def create_app(settings: Settings) -> web.Application:
     blobs = BlobStore(settings.path_in_data("blobs"))
     rt = build_runtime(settings, "spool.sqlite3")
     app[RUNTIME] = rt
+    app[CLOCK] = clock or SystemClock()
+    app[BREACHES] = BreachCollector()
+    rt.metrics.registry.register(app[BREACHES])
     app[K.SETTINGS] = settings
     app[K.METRICS] = rt.metrics
     app[K.BLOBS] = blobs

@@ -18,6 +18,7 @@ import click
 from gateway.errors import ConfigError
 from gateway.logs import setup_logging
 from gateway.models import TicketStatus
+from gateway.rules_cli import calendar, rules, staff
 from gateway.settings import Settings, load_settings
 
 log = logging.getLogger("intake.cli")
@@ -42,19 +43,34 @@ def main(ctx: click.Context, config: str | None) -> None:
     ctx.obj["config"] = config
 
 
+def _checked(ctx: click.Context) -> Settings:
+    """Settings whose rules file is valid too: a process never starts on rules it cannot apply."""
+    from gateway.routing import load_ruleset
+
+    s = _settings(ctx)
+    try:
+        load_ruleset(s)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"rules error: {problem}", err=True)
+        ctx.exit(2)
+    return s
+
+
 @main.command("check-config")
 @click.pass_context
 def check_config(ctx: click.Context) -> None:
-    """Validate the configuration; print every problem with file, key and what was expected."""
+    """Validate the configuration and the rules; print every problem with file, line or key, and what is wrong."""
     from gateway.identity import csv_problems
 
-    s = _settings(ctx)
+    s = _checked(ctx)
     problems = csv_problems(s.identity, source_file=s.source_file) if s.identity.csv else []
     for problem in problems:
         click.echo(f"config error: {problem}", err=True)
     if problems:
         ctx.exit(2)
     click.echo(f"{s.source_file}: ok")
+    click.echo(f"{s.routing.rules_path(s.source_file)}: ok")
 
 
 @main.command()
@@ -66,7 +82,7 @@ def serve(ctx: click.Context) -> None:
     from gateway.app import create_app
     from gateway.eventloop import new_event_loop, settle_heap
 
-    s = _settings(ctx)
+    s = _checked(ctx)
     setup_logging(s.logging.level)
     log.info("serving", extra={"host": s.server.host, "port": s.server.port})
     loop = new_event_loop()
@@ -90,7 +106,7 @@ def worker(ctx: click.Context, burst: bool) -> None:
     from workers import context
     from workers.runner import run_worker
 
-    s = _settings(ctx)
+    s = _checked(ctx)
     setup_logging(s.logging.level)
     context.configure(s)
     run_worker(sync_client(s), s, burst=burst)
@@ -102,7 +118,7 @@ def mail(ctx: click.Context) -> None:
     """Run the IMAP poller for the configured mailboxes (one poller per mailbox across instances)."""
     from gateway.mail_commands import run_mail
 
-    s = _settings(ctx)
+    s = _checked(ctx)
     setup_logging(s.logging.level)
     if not s.channels.email.enabled:
         click.echo("no mailboxes are configured (channels.email.mailboxes): nothing to poll", err=True)
@@ -133,7 +149,7 @@ def up(ctx: click.Context) -> None:
     """Everything in one process group: embedded Redis (unless REDIS_URL), the web process and a worker."""
     from gateway.embedded_redis import EmbeddedRedis
 
-    s = _settings(ctx)
+    s = _checked(ctx)
     setup_logging(s.logging.level)
     embedded = None if s.redis.url else EmbeddedRedis(s)
     if embedded:
@@ -221,6 +237,11 @@ def tickets_show(ctx: click.Context, ticket_id: str) -> None:
     if t["requester_directory_id"]:
         click.echo(f"requester: {t['requester_role']} (directory {t['requester_directory_id']})")
     click.echo(f"queue: {t['queue']}  priority: {t['priority']}  created: {t['created_at']}")
+    if t["assignee"] or t["first_response_due"]:
+        due = f"  first response due: {t['first_response_due'] or '-'}  resolution due: {t['resolution_due'] or '-'}"
+        click.echo(f"assignee: {t['assignee'] or '-'}{due}")
+    if t["rule_ids"]:
+        click.echo(f"rules: {t['rule_ids']}  tags: {t['tags'] or '-'}")
     click.echo("")
     click.echo(t["body"])
     for a in d["attachments"]:
@@ -284,6 +305,10 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
             click.echo(f"[{mark}] {check['name']}: {check['detail']}")
     ctx.exit(0 if report["ok"] else 1)
 
+
+main.add_command(rules)
+main.add_command(calendar)
+main.add_command(staff)
 
 if __name__ == "__main__":
     main()

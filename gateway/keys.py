@@ -91,3 +91,21 @@ def slack_pace(team: str, channel: str) -> str:
 def slack_posted(delivery_key: str) -> str:
     """The ts of the message a reply job posted: a retried job never posts twice."""
     return f"{PREFIX}:slack:posted:{delivery_key}"
+
+
+# Routing rules, calendars and response clocks.
+CALENDAR_CLOSURES = f"{PREFIX}:calendar:closures"  # hash: local date (YYYY-MM-DD) -> reason
+ROUTED_RECENT = f"{PREFIX}:routing:recent"  # list, newest first: delivered commitments for `rules test --replay`
+SLA_DUE = f"{PREFIX}:sla:due"  # sorted set: "<kind>|<queue>|<priority>|<conversation>" by due time (epoch s)
+SLA_BREACHES = f"{PREFIX}:sla:breaches"  # hash: "<queue>|<priority>|<kind>" -> count
+ASSIGN_AWAY = f"{PREFIX}:assign:away"  # set of people marked away
+
+
+def assign_cursor(group: str) -> str:
+    """Round-robin position of an assignee group."""
+    return f"{PREFIX}:assign:rr:{group}"
+
+
+def assign_open(group: str) -> str:
+    """Hash: member -> open tickets assigned to them through this group."""
+    return f"{PREFIX}:assign:open:{group}"

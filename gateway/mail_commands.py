@@ -13,6 +13,7 @@ from pathlib import Path
 from channels.email import EmailIntake
 from gateway.blobs import BlobStore
 from gateway.mail_poller import MailboxPoller
+from gateway.routing import refresh_forever
 from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
 
@@ -29,6 +30,8 @@ def _intake(settings: Settings) -> EmailIntake:
 async def _with_runtime(settings: Settings, spool: str) -> tuple[Runtime, list[asyncio.Task[None]]]:
     rt = build_runtime(settings, spool)
     tasks = [asyncio.create_task(rt.committer.run()), asyncio.create_task(rt.committer.drain_forever())]
+    # Rules and closures stay current in the mail process too: it routes what it fetches.
+    tasks.append(asyncio.create_task(refresh_forever(rt.pipeline.router, rt.redis, settings.routing.reload_interval_s)))
     return rt, tasks
 
 

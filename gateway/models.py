@@ -108,6 +108,11 @@ class Route(Frozen):
     auto_reply_template: str = "received"
     incident_id: str | None = None
     rule_ids: tuple[str, ...] = ()
+    drop: bool = False  # spam: committed (so retries stay duplicates) but never made a ticket nor answered
+    # Decided by the deliver worker, not at request time: they need state (who is away, open tickets).
+    assignee: str | None = None
+    first_response_due: datetime | None = None
+    resolution_due: datetime | None = None
 
 
 ReplyEvent = Literal[

@@ -177,6 +177,21 @@ class SlackSettings(Strict):
         return bool(self.bot_token.get_secret_value()) or bool(self.workspaces)
 
 
+class RoutingSettings(Strict):
+    # Empty: the shipped config/rules.yaml. A relative path is read from gateway.yaml's folder.
+    rules_file: str = ""
+    # How often a running process looks for a changed rules file and for new closures.
+    reload_interval_s: float = Field(2.0, gt=0)
+    # How many delivered requests `intake rules test --replay N` can look back over.
+    replay_keep: int = Field(1000, ge=0)
+
+    def rules_path(self, config_file: str) -> Path:
+        if not self.rules_file:
+            return Path(__file__).resolve().parent.parent / "config" / "rules.yaml"
+        path = Path(self.rules_file)
+        return path if path.is_absolute() or not config_file else Path(config_file).parent / path
+
+
 class ChannelSettings(Strict):
     webform: WebformSettings = Field(default_factory=lambda: WebformSettings())
     email: EmailSettings = Field(default_factory=lambda: EmailSettings())
@@ -278,6 +293,7 @@ class Settings(Strict):
     jobs: JobSettings = Field(default_factory=lambda: JobSettings())
     channels: ChannelSettings = Field(default_factory=lambda: ChannelSettings())
     backends: BackendSettings = Field(default_factory=lambda: BackendSettings())
+    routing: RoutingSettings = Field(default_factory=lambda: RoutingSettings())
     logging: LoggingSettings = Field(default_factory=lambda: LoggingSettings())
     identity: IdentitySettings = Field(default_factory=lambda: IdentitySettings())
     source_file: str = Field("", exclude=True)

@@ -26,10 +26,15 @@ CONTEXT = {
     "status": "in_progress",
     "comment": "A technician is on the way.",
     "incident_title": "Wi-Fi outage at Lincoln High",
-    "opens_at": "Tuesday 7:30",
+    "next_open": "Tuesday 7:30",
+    "first_response_due": "Tuesday 10:00",
     "form_url": "https://help.example.org/form",
 }
-OPTIONAL = ("opens_at", "form_url")  # templates test `is defined`: a caller without them still gets a reply
+OPTIONAL = (
+    "next_open",
+    "first_response_due",
+    "form_url",
+)  # templates test `is defined`: a caller without them still gets a reply
 LEFTOVER = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
 
 

@@ -12,6 +12,7 @@ from gateway.settings import Settings, load_settings
 from gateway.templating import reply_env
 from workers.backends import get_backend
 from workers.backends.base import TicketBackend
+from workers.routing_stage import WorkerRules
 
 _settings: Settings | None = None
 
@@ -21,6 +22,7 @@ def configure(settings: Settings) -> None:
     _settings = settings
     connection.cache_clear()
     backend.cache_clear()
+    rules.cache_clear()
 
 
 def settings() -> Settings:
@@ -43,3 +45,8 @@ def backend(name: str) -> TicketBackend:
 @cache
 def templates() -> jinja2.Environment:
     return reply_env()
+
+
+@cache
+def rules() -> WorkerRules:
+    return WorkerRules(settings())

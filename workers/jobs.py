@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import Any
+from typing import Any, cast
 
 import redis
 from rq import Queue, get_current_job
@@ -24,6 +24,7 @@ from gateway.redis_conn import text
 from gateway.status_links import public_base, short_reference, status_url
 from workers import context
 from workers.email_replies import send_email_reply
+from workers.routing_stage import plan_ticket, remember_routed, reply_context, start_clocks, stop_clocks
 from workers.slack_identity import with_slack_identity
 from workers.slack_replies import send_slack_reply
 
@@ -64,6 +65,9 @@ def deliver(payload: dict[str, Any]) -> dict[str, Any]:
     r = context.connection()
     if c.message.channel == "slack":
         c = with_slack_identity(r, context.settings(), c)
+    rules = context.rules().current()
+    if c.route.drop:
+        return _drop(r, c)
     backend = context.backend(c.route.backend)
     conv_key = keys.conversation(c.conversation)
     with r.lock(f"{keys.PREFIX}:lock:conv:{c.conversation}", timeout=CONVERSATION_LOCK_S, blocking_timeout=30):
@@ -77,13 +81,17 @@ def deliver(payload: dict[str, Any]) -> dict[str, Any]:
                 pipe.execute()
             log.info("comment added", extra={"request_id": c.message.id, "backend": backend.name, "ticket": ref})
             return {"ticket": ref, "created": False}
+        routed = c
+        c = plan_ticket(r, c, rules)
         ref = backend.create_ticket(c, idempotency_key=c.message.id)
         with r.pipeline() as pipe:
             pipe.hset(conv_key, mapping={"ticket_ref": ref, "backend": backend.name, "status": TicketStatus.NEW.value})
             pipe.set(keys.ticket(backend.name, ref), c.conversation)
             pipe.hset(keys.request(c.message.id), "ticket_ref", ref)
-            _timeline(pipe, c.conversation, {"event": "ticket_created", "ticket": ref})
+            _timeline(pipe, c.conversation, {"event": "ticket_created", "ticket": ref, "rules": list(c.route.rule_ids)})
+            start_clocks(pipe, c)
             pipe.execute()
+    remember_routed(r, routed, context.settings().routing.replay_keep)
     log.info("ticket created", extra={"request_id": c.message.id, "backend": backend.name, "ticket": ref})
     flags = c.message.flags
     if flags.auto_reply or flags.unverified_sender or flags.bounce:
@@ -92,8 +100,22 @@ def deliver(payload: dict[str, Any]) -> dict[str, Any]:
             _timeline(pipe, c.conversation, {"event": "ack_suppressed", "request_id": c.message.id})
             pipe.execute()
         return {"ticket": ref, "created": True}
-    _queue_replies(c.conversation, "received", f"received-{c.message.id}", {"request_id": c.message.id})
+    event = cast(ReplyEvent, c.route.auto_reply_template)
+    extra = {"request_id": c.message.id, **reply_context(c, rules, utcnow(), r)}
+    _queue_replies(c.conversation, event, f"received-{c.message.id}", extra)
     return {"ticket": ref, "created": True}
+
+
+def _drop(r: redis.Redis, c: Commitment) -> dict[str, Any]:
+    """Spam by the operators' rules: no ticket, no reply; the timeline says which rule dropped it."""
+    with r.pipeline() as pipe:
+        _timeline(
+            pipe, c.conversation, {"event": "dropped", "request_id": c.message.id, "rules": list(c.route.rule_ids)}
+        )
+        pipe.execute()
+    remember_routed(r, c, context.settings().routing.replay_keep)
+    log.info("request dropped by the rules", extra={"request_id": c.message.id, "rules": list(c.route.rule_ids)})
+    return {"ticket": None, "created": False, "dropped": True}
 
 
 def _reply_context(conv_id: str, conv: dict[str, str], extra: dict[str, Any]) -> dict[str, Any]:
@@ -205,6 +227,8 @@ def handle_status_event(payload: dict[str, Any]) -> str:
             _timeline(pipe, conv_id, entry)
             pipe.sadd(keys.deliveries(conv_id), marker)
             pipe.execute()
+        if ev.status is not TicketStatus.NEW:
+            stop_clocks(r, conv_id, resolved=ev.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED))
     kind: ReplyEvent = "resolved" if ev.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED) else "status_changed"
     _queue_replies(conv_id, kind, f"{kind}-{eid}", {"status": ev.status.value, "comment": ev.public_comment or ""})
     return eid

@@ -14,7 +14,9 @@ import socket
 
 import redis
 from rq import Queue, Worker
+from rq.exceptions import NoSuchJobError
 from rq.executions import Execution
+from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
@@ -54,7 +56,13 @@ def reap_dead_local_workers(connection: redis.Redis, qs: list[Queue]) -> int:
             execution = Execution.fetch(execution_id, job_id, connection)
             worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + execution.worker_name, connection)
             dead = worker is None or (worker.hostname == host and worker.pid is not None and not _pid_alive(worker.pid))
-            if dead:
+            if dead and _never_started(connection, job_id):
+                # Killed between claiming the job and its work horse starting it: rq's cleanup skips a job
+                # that is not STARTED and drops its entry, which would lose it. It never ran: queue it again.
+                connection.zrem(registry.key, f"{job_id}:{execution_id}")
+                q.enqueue_job(Job.fetch(job_id, connection=connection, serializer=JSONSerializer))
+                reaped += 1
+            elif dead:
                 connection.zadd(registry.key, {f"{job_id}:{execution_id}": 0})
                 reaped += 1
         if reaped:
@@ -62,6 +70,14 @@ def reap_dead_local_workers(connection: redis.Redis, qs: list[Queue]) -> int:
     if reaped:
         log.warning("recovered jobs from killed workers", extra={"count": reaped})
     return reaped
+
+
+def _never_started(connection: redis.Redis, job_id: str) -> bool:
+    try:
+        job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
+    except NoSuchJobError:
+        return False
+    return job.get_status(refresh=False) == JobStatus.QUEUED
 
 
 class GatewayWorker(Worker):

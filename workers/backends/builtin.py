@@ -66,9 +66,24 @@ CREATE TABLE IF NOT EXISTS attachments (
 );
 """
 
+# Columns added after the first release: (name, type). Added to an existing database on open.
+MIGRATIONS = (
+    ("requester_role", "TEXT NOT NULL DEFAULT 'unknown'"),
+    ("requester_directory_id", "TEXT"),
+    ("assignee", "TEXT"),
+    ("first_response_due", "TEXT"),
+    ("resolution_due", "TEXT"),
+    ("tags", "TEXT NOT NULL DEFAULT ''"),
+    ("rule_ids", "TEXT NOT NULL DEFAULT ''"),
+)
+
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
 
 
 @dataclass(frozen=True)
@@ -91,13 +106,11 @@ class Ticket:
     updated_at: str
     requester_role: str = "unknown"
     requester_directory_id: str | None = None
-
-
-# Columns added after the first release: (name, definition) for ALTER TABLE on an older file.
-ADDED_COLUMNS = (
-    ("requester_role", "TEXT NOT NULL DEFAULT 'unknown'"),
-    ("requester_directory_id", "TEXT"),
-)
+    assignee: str | None = None
+    first_response_due: str | None = None
+    resolution_due: str | None = None
+    tags: str = ""
+    rule_ids: str = ""
 
 
 class UnknownTicket(LookupError):
@@ -113,10 +126,15 @@ class BuiltinBackend:
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._db() as db:
             db.executescript(SCHEMA)
-            have = {r["name"] for r in db.execute("PRAGMA table_info(tickets)")}
-            for name, definition in ADDED_COLUMNS:
+        self._migrate()
+
+    def _migrate(self) -> None:
+        # Checked again inside the write lock: two processes opening an old database add each column once.
+        with self._tx() as db:
+            have = {row["name"] for row in db.execute("PRAGMA table_info(tickets)")}
+            for name, kind in MIGRATIONS:
                 if name not in have:
-                    db.execute(f"ALTER TABLE tickets ADD COLUMN {name} {definition}")
+                    db.execute(f"ALTER TABLE tickets ADD COLUMN {name} {kind}")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BuiltinBackend:
@@ -157,13 +175,16 @@ class BuiltinBackend:
             cur = db.execute(
                 """INSERT INTO tickets (idempotency_key, conversation, subject, body, channel, category, queue,
                    priority, school, language, requester_name, requester_email, requester_phone, requester_role,
-                   requester_directory_id, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   requester_directory_id, created_at, updated_at, assignee, first_response_due, resolution_due, tags,
+                   rule_ids)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     idempotency_key, commitment.conversation, m.subject or m.text[:80], m.text, m.channel,
                     route.category, route.queue, route.priority.value, m.campus, m.language,
                     m.requester.display_name, m.requester.email, m.requester.phone, m.requester.role,
-                    m.requester.directory_id, at, at,
+                    m.requester.directory_id, at, at, route.assignee,
+                    _iso(route.first_response_due), _iso(route.resolution_due), " ".join(route.tags),
+                    " ".join(route.rule_ids),
                 ),
             )  # fmt: skip
             ticket_id = int(cur.lastrowid or 0)
@@ -234,6 +255,13 @@ class BuiltinBackend:
                     (int(ref), actor, comment, at.isoformat()),
                 )
         return StatusEvent(backend=self.name, ticket_ref=ref, status=status, public_comment=comment, actor=actor, at=at)
+
+    def set_due(self, ref: str, kind: str, due: datetime) -> None:
+        """Move a response clock's due time (a closure was declared after the ticket was made)."""
+        column = {"first_response": "first_response_due", "resolution": "resolution_due"}[kind]
+        with self._tx() as db:
+            self._require(db, ref)
+            db.execute(f"UPDATE tickets SET {column} = ? WHERE id = ?", (due.isoformat(), int(ref)))  # noqa: S608
 
     def get(self, ref: str) -> Ticket:
         with self._db() as db:

@@ -1,0 +1,119 @@
+"""Rule order and actions: first match wins, `continue`, later actions replace earlier ones, the default route."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from gateway.models import Priority
+from gateway.rules.engine import default_route, evaluate
+from tests.rules.support import load, message, write_rules
+from tests.support.gateway import settings_from, write_config
+from workers.routing_stage import WorkerRules
+
+ORDERED = """
+rules:
+  - id: urgent-words
+    when: {keywords: [lockout, "no internet in testing lab"]}
+    then: {raise_priority: urgent, tags: [urgent]}
+    continue: true
+  - id: sms-to-transport
+    when: {channel: sms, keywords: [bus]}
+    then: {queue: transportation, priority: high, sla: standard, assign: techs}
+  - id: never-reached-for-buses
+    when: {keywords: [bus]}
+    then: {queue: other}
+  - id: after-hours
+    when: {outside_hours: district}
+    then: {reply: after_hours}
+"""
+
+
+def test_the_first_matching_rule_wins(tmp_path: Path) -> None:
+    rules = load(write_rules(tmp_path, ORDERED))
+    route = evaluate(rules, message(text="The bus never came"), "builtin", set()).route
+    assert route.queue == "transportation"
+    assert route.rule_ids == ("sms-to-transport",)
+
+
+def test_continue_goes_on_and_raise_priority_is_not_lowered_by_a_later_rule(tmp_path: Path) -> None:
+    rules = load(write_rules(tmp_path, ORDERED))
+    decision = evaluate(rules, message(text="Lockout! And the bus never came"), "builtin", set())
+    assert [m.rule_id for m in decision.matches] == ["urgent-words", "sms-to-transport"]
+    # The later rule sets high, which replaces the urgent the first raised: `priority` sets, `raise_priority` raises.
+    assert decision.route.priority is Priority.HIGH
+    assert decision.route.tags == ("sms", "urgent")
+    assert decision.route.sla_policy == "standard"
+    assert decision.route.assignee_group == "techs"
+
+
+def test_urgency_words_raise_the_priority_of_the_default_route(tmp_path: Path) -> None:
+    rules = load(write_rules(tmp_path, ORDERED))
+    route = evaluate(rules, message(channel="email", text="There is no internet in testing lab B"), "builtin", set())
+    assert route.route.priority is Priority.URGENT
+    assert route.route.queue == "general"
+
+
+def test_continue_can_jump_to_a_later_rule(tmp_path: Path) -> None:
+    rules = load(
+        write_rules(
+            tmp_path,
+            """
+            rules:
+              - {id: tag, when: {channel: sms}, then: {tags: [texted]}, continue: last}
+              - {id: skipped, when: {channel: sms}, then: {queue: wrong}}
+              - {id: last, then: {queue: right}}
+            """,
+        )
+    )
+    route = evaluate(rules, message(), "builtin", set()).route
+    assert (route.queue, route.rule_ids) == ("right", ("tag", "last"))
+
+
+def test_no_matching_rule_gives_todays_default_route(tmp_path: Path) -> None:
+    rules = load(write_rules(tmp_path, ORDERED))
+    m = message(channel="webform", category="devices", campus="lhs", text="My laptop is slow")
+    route = evaluate(rules, m, "builtin", set()).route
+    assert route == default_route(m, "builtin")
+    assert (route.queue, route.tags, route.rule_ids) == ("devices", ("webform", "lhs"), ("default",))
+
+
+def test_a_spam_rule_drops_the_request(tmp_path: Path) -> None:
+    spam = "rules:\n  - {id: spam, when: {sender_domain: promo.example}, then: {drop: true}}\n"
+    rules = load(write_rules(tmp_path, spam))
+    assert evaluate(rules, message(sender="deals@promo.example"), "builtin", set()).route.drop is True
+    assert evaluate(rules, message(sender="pat@school.example"), "builtin", set()).route.drop is False
+
+
+def test_the_default_sla_policy_applies_when_no_rule_sets_one(tmp_path: Path) -> None:
+    rules = load(write_rules(tmp_path, "defaults: {sla: standard}\nrules: []\n"))
+    assert evaluate(rules, message(), "builtin", set()).route.sla_policy == "standard"
+
+
+def test_the_shipped_rules_file_is_valid_and_keeps_the_default_route_for_an_ordinary_request() -> None:
+    from gateway.routing import Router
+    from gateway.settings import load_settings
+    from tests.support.gateway import REPO
+
+    router = Router(load_settings(REPO / "config" / "gateway.yaml", env={}))
+    m = message(channel="webform", category="transportation", campus="lhs", text="The 7:10 bus did not come.")
+    route = router.route(m)
+    assert (route.queue, route.backend, route.priority, route.tags) == (
+        "transportation",
+        "builtin",
+        Priority.NORMAL,
+        ("webform", "lhs"),
+    )
+    assert router.route(message(text="I'm locked out of my account")).priority is Priority.URGENT
+
+
+def test_a_worker_sees_a_changed_rules_file_after_its_reload_interval(tmp_path: Path) -> None:
+    rules = write_rules(tmp_path, "rules:\n  - {id: a, when: {channel: sms}, then: {queue: first}}\n")
+    config = write_config(
+        tmp_path, "redis://127.0.0.1:1/0", routing={"rules_file": str(rules), "reload_interval_s": 0.01}
+    )
+    worker_rules = WorkerRules(settings_from(config))
+    assert worker_rules.current().rules[0].actions.queue == "first"
+    write_rules(tmp_path, "rules:\n  - {id: a, when: {channel: sms}, then: {queue: second}}\n")
+    time.sleep(0.02)
+    assert worker_rules.current().rules[0].actions.queue == "second"

@@ -1,0 +1,155 @@
+"""Deliver-time routing: the parts that need state, done in the worker rather than on the request path.
+
+- SLA due times (the policy's calendar, the queue's hours, today's closures from Redis),
+- the assignee picked from the route's group (skipping people marked away; round robin or fewest open),
+- the clocks the breach sweep watches, and the acknowledgement's "we'll respond by",
+- a copy of what was routed, so `intake rules test --replay N` can show what new rules would change.
+
+A retried deliver job must not pick another assignee nor count an open ticket twice, so the
+decision is written once to the request record and reused.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from gateway import keys
+from gateway.closures import closures
+from gateway.local_time import when
+from gateway.models import Commitment, Route
+from gateway.redis_conn import text
+from gateway.routing import Router
+from gateway.rules.model import Group, RuleSet
+from gateway.settings import Settings
+from gateway.sla import clock_member, due_times
+
+log = logging.getLogger("intake.routing")
+
+
+class WorkerRules:
+    """The rule set a worker uses: loaded once, looked at again at most every reload interval."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.router = Router(settings)
+        self.interval = settings.routing.reload_interval_s
+        self.checked = time.monotonic()
+
+    def current(self) -> RuleSet:
+        if time.monotonic() - self.checked >= self.interval:
+            self.checked = time.monotonic()
+            self.router.reload_if_changed()
+        return self.router.rules
+
+
+def pick_assignee(r: redis.Redis, group: Group) -> str | None:
+    """One member of the group who is not away: in turn, or the one with the fewest open tickets."""
+    away = {text(x) for x in r.smembers(keys.ASSIGN_AWAY)}
+    available = [m for m in group.members if m not in away]
+    if not available:
+        return None
+    if group.balance == "round_robin":
+        turn = int(r.incr(keys.assign_cursor(group.name))) - 1
+        chosen = available[turn % len(available)]
+    else:
+        counts = r.hmget(keys.assign_open(group.name), available)
+        load = [int(text(c)) if c is not None else 0 for c in counts]
+        chosen = available[load.index(min(load))]
+    r.hincrby(keys.assign_open(group.name), chosen, 1)
+    return chosen
+
+
+def _iso(at: datetime | None) -> str:
+    return at.isoformat() if at else ""
+
+
+def _at(value: str) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def plan_ticket(r: redis.Redis, c: Commitment, rules: RuleSet) -> Commitment:
+    """The commitment with its assignee and due times filled in; the same answer on every retry."""
+    route = c.route
+    saved = {text(k): text(v) for k, v in r.hgetall(keys.request(c.message.id)).items()}
+    if "routed_at" not in saved:
+        closed = set(closures(r))
+        due = due_times(rules, route.sla_policy, route.priority, route.queue, c.message.received_at, closed)
+        group = rules.groups.get(route.assignee_group or "")
+        assignee = pick_assignee(r, group) if group else None
+        saved = {
+            "routed_at": datetime.now(UTC).isoformat(),
+            "assignee": assignee or "",
+            "first_response_due": _iso(due.first_response),
+            "resolution_due": _iso(due.resolution),
+        }
+        r.hset(keys.request(c.message.id), mapping={k: v for k, v in saved.items()})
+    update: dict[str, Any] = {
+        "assignee": saved.get("assignee") or None,
+        "first_response_due": _at(saved.get("first_response_due", "")),
+        "resolution_due": _at(saved.get("resolution_due", "")),
+    }
+    return c.model_copy(update={"route": route.model_copy(update=update)})
+
+
+def start_clocks(pipe: redis.client.Pipeline, c: Commitment) -> None:
+    """Watch the ticket's due times, and remember what its status changes need (queue, priority, assignee)."""
+    route = c.route
+    for kind, due in (("first_response", route.first_response_due), ("resolution", route.resolution_due)):
+        if due is not None:
+            member = clock_member(kind, route.queue, route.priority.value, c.conversation)
+            pipe.zadd(keys.SLA_DUE, {member: due.timestamp()})
+    fields = {"queue": route.queue, "priority": route.priority.value}
+    if route.sla_policy:
+        # What `intake calendar close` needs to move the clocks when a closure is declared later.
+        fields |= {"sla_policy": route.sla_policy, "clock_start": c.message.received_at.isoformat()}
+    if route.assignee and route.assignee_group:
+        fields |= {"assignee": route.assignee, "assign_group": route.assignee_group, "assignee_open": "1"}
+    pipe.hset(keys.conversation(c.conversation), mapping={k: v for k, v in fields.items()})
+
+
+def stop_clocks(r: redis.Redis, conversation: str, resolved: bool) -> None:
+    """A status change is the first response; a resolution also stops the resolution clock and frees the assignee."""
+    conv = {text(k): text(v) for k, v in r.hgetall(keys.conversation(conversation)).items()}
+    queue, priority = conv.get("queue"), conv.get("priority")
+    if not queue or not priority:
+        return  # a conversation from before clocks existed
+    kinds = ("first_response", "resolution") if resolved else ("first_response",)
+    r.zrem(keys.SLA_DUE, *(clock_member(k, queue, priority, conversation) for k in kinds))
+    if resolved and conv.get("assign_group") and r.hdel(keys.conversation(conversation), "assignee_open"):
+        r.hincrby(keys.assign_open(conv["assign_group"]), conv["assignee"], -1)
+
+
+def reply_context(c: Commitment, rules: RuleSet, zone_now: datetime, r: redis.Redis) -> dict[str, str]:
+    """What the acknowledgement says about time: when we will respond, and when the office next opens."""
+    route, language = c.route, c.message.requester.locale or c.message.language
+    policy = rules.sla_policies.get(route.sla_policy or "")
+    calendar = rules.calendars.get(policy.calendar) if policy else next(iter(rules.calendars.values()), None)
+    out = {"first_response_due": "", "next_open": ""}
+    if route.first_response_due is not None:
+        out["first_response_due"] = when(route.first_response_due, rules.zone, language, zone_now)
+    if calendar is not None:
+        opens = calendar.next_open(zone_now, route.queue, set(closures(r)))
+        if opens is not None and opens > zone_now:
+            out["next_open"] = when(opens, calendar.zone, language, zone_now)
+    return out
+
+
+def remember_routed(r: redis.Redis, c: Commitment, keep: int) -> None:
+    """Keep the newest `keep` routed requests (as committed) for `intake rules test --replay`."""
+    if keep <= 0:
+        return
+    with r.pipeline() as pipe:
+        pipe.lpush(keys.ROUTED_RECENT, c.model_dump_json())
+        pipe.ltrim(keys.ROUTED_RECENT, 0, keep - 1)
+        pipe.execute()
+
+
+def route_summary(route: Route) -> dict[str, Any]:
+    """The route fields an operator compares (what the rules decide, not what delivery filled in)."""
+    return route.model_dump(
+        mode="json", exclude={"assignee", "first_response_due", "resolution_due", "incident_id", "rule_ids"}
+    )
