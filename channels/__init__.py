@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from channels.base import Channel
+from channels.twilio import TwilioSmsChannel
+from channels.twilio_voice import TwilioVoiceChannel
 from channels.webform import WebformChannel
 from gateway.blobs import BlobStore
 from gateway.settings import Settings
@@ -13,6 +15,8 @@ ChannelFactory = Callable[[Settings, BlobStore], Channel]
 
 CHANNELS: dict[str, ChannelFactory] = {
     "webform": WebformChannel,
+    "sms": TwilioSmsChannel,
+    "voice": TwilioVoiceChannel,
 }
 
 
@@ -20,4 +24,7 @@ def enabled_channels(settings: Settings, blobs: BlobStore) -> dict[str, Channel]
     out: dict[str, Channel] = {}
     if settings.channels.webform.enabled:
         out["webform"] = CHANNELS["webform"](settings, blobs)
+    if settings.channels.twilio.enabled:
+        out["sms"] = CHANNELS["sms"](settings, blobs)
+        out["voice"] = CHANNELS["voice"](settings, blobs)
     return out

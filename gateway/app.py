@@ -15,7 +15,7 @@ from channels import enabled_channels
 from gateway import appkeys as K
 from gateway.blobs import BlobStore
 from gateway.errors import NotFound
-from gateway.http import error_middleware, to_inbound, to_response
+from gateway.http import Handler, error_middleware, to_inbound, to_response
 from gateway.logs import quiet_access_log
 from gateway.mail_health import mailbox_report_async
 from gateway.openapi import openapi_document
@@ -23,6 +23,7 @@ from gateway.redis_conn import Durability, announce_durability, check_durability
 from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
 from gateway.templating import page_env
+from gateway.twilio_hooks import add_twilio_routes
 from gateway.web.pages import add_page_routes
 
 log = logging.getLogger("intake.app")
@@ -34,8 +35,8 @@ SHUTDOWN_STEP_S = 5.0
 FORM_OVERHEAD = 256 * 1024
 
 
-async def hook(request: web.Request) -> web.StreamResponse:
-    name = request.match_info["channel"]
+async def hook(request: web.Request, name: str = "") -> web.StreamResponse:
+    name = name or request.match_info["channel"]
     channel = request.app[K.CHANNELS].get(name)
     if channel is None:
         raise NotFound("no such channel")
@@ -48,6 +49,15 @@ async def hook(request: web.Request) -> web.StreamResponse:
     else:
         results = list(await asyncio.gather(*(pipeline.accept(m, req.raw_body) for m in received.messages)))
     return to_response(channel.acknowledge(req, received, results))
+
+
+def named_hook(name: str) -> Handler:
+    """The generic webhook handler for one channel, for a provider's own path (/hooks/twilio/sms)."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await hook(request, name)
+
+    return handler
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -144,6 +154,8 @@ def create_app(settings: Settings) -> web.Application:
     app[K.SIGNING_KEY] = settings.signing_key()
     app.cleanup_ctx.append(_background)
     app.router.add_post("/hooks/{channel}", hook)
+    if settings.channels.twilio.enabled:
+        add_twilio_routes(app, sms=named_hook("sms"), voice_recording=named_hook("voice"))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

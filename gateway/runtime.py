@@ -41,5 +41,7 @@ def build_runtime(settings: Settings, spool_name: str, metrics: Metrics | None =
         metrics,
         settings.server.commit_batch_max,
     )
-    resolver = ConversationResolver(aredis, settings.backends.default)
+    resolver = ConversationResolver(
+        aredis, settings.backends.default, settings.channels.twilio.conversation_window_days * 86400
+    )
     return Runtime(aredis, group, Pipeline(resolver, Router(settings), group, metrics), metrics)

@@ -22,8 +22,9 @@ from gateway.models import Commitment, Reply, ReplyEvent, StatusEvent, TicketSta
 from gateway.outbox import plan_replies
 from gateway.redis_conn import text
 from gateway.status_links import public_base, short_reference, status_url
-from workers import context
+from workers import context, sms_inbound
 from workers.email_replies import send_email_reply
+from workers.sms_replies import send_sms_reply
 
 log = logging.getLogger("intake.jobs")
 
@@ -59,6 +60,9 @@ def _timeline(pipe: redis.client.Pipeline, conv_id: str, entry: dict[str, Any]) 
 def deliver(payload: dict[str, Any]) -> dict[str, Any]:
     """Create the ticket (or add a comment to the conversation's ticket), then queue the acknowledgement."""
     c = Commitment.model_validate(payload)
+    keyword = sms_inbound.handle_keyword(c)  # STOP/START/HELP/STATUS: answered here, never a ticket
+    if keyword is not None:
+        return keyword
     r = context.connection()
     backend = context.backend(c.route.backend)
     conv_key = keys.conversation(c.conversation)
@@ -72,6 +76,7 @@ def deliver(payload: dict[str, Any]) -> dict[str, Any]:
                 pipe.hset(keys.request(c.message.id), "ticket_ref", ref)
                 pipe.execute()
             log.info("comment added", extra={"request_id": c.message.id, "backend": backend.name, "ticket": ref})
+            sms_inbound.after_commit(c, ref)
             return {"ticket": ref, "created": False}
         ref = backend.create_ticket(c, idempotency_key=c.message.id)
         with r.pipeline() as pipe:
@@ -81,6 +86,7 @@ def deliver(payload: dict[str, Any]) -> dict[str, Any]:
             _timeline(pipe, c.conversation, {"event": "ticket_created", "ticket": ref})
             pipe.execute()
     log.info("ticket created", extra={"request_id": c.message.id, "backend": backend.name, "ticket": ref})
+    sms_inbound.after_commit(c, ref)
     flags = c.message.flags
     if flags.auto_reply or flags.unverified_sender or flags.bounce:
         # Never answer a machine (RFC 3834), nor a sender whose domain failed DMARC: the reply would go to a victim.
@@ -88,7 +94,8 @@ def deliver(payload: dict[str, Any]) -> dict[str, Any]:
             _timeline(pipe, c.conversation, {"event": "ack_suppressed", "request_id": c.message.id})
             pipe.execute()
         return {"ticket": ref, "created": True}
-    _queue_replies(c.conversation, "received", f"received-{c.message.id}", {"request_id": c.message.id})
+    extra = {"request_id": c.message.id, "evidence": c.evidence}
+    _queue_replies(c.conversation, "received", f"received-{c.message.id}", extra)
     return {"ticket": ref, "created": True}
 
 
@@ -138,6 +145,11 @@ def send_reply(payload: dict[str, Any]) -> str:
         outcome = send_email_reply(r, context.settings(), reply, delivery_key)
         r.sadd(keys.deliveries(reply.conversation), delivery_key)
         log.info("reply %s", outcome, extra={"channel": reply.channel, "event": reply.event})
+        return outcome
+    if reply.channel == "sms" and context.settings().channels.twilio.enabled:
+        outcome = send_sms_reply(r, context.settings(), reply, delivery_key)
+        r.sadd(keys.deliveries(reply.conversation), delivery_key)
+        log.info("reply %s", outcome.split(":", 1)[0], extra={"channel": reply.channel, "event": reply.event})
         return outcome
     with r.pipeline() as pipe:
         pipe.sadd(keys.deliveries(reply.conversation), delivery_key)
