@@ -39,7 +39,8 @@ class BaseUrlHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twilio ships
         parts = urlsplit(base)
         self.scheme, self.netloc = parts.scheme, parts.netloc
         if ca_file and self.session is not None:
-            self.session.verify = ca_file  # requests' own setting for a private CA
+            self.session.verify = ca_file  # requests' own setting for a private CA...
+            self.session.trust_env = False  # ...which REQUESTS_CA_BUNDLE would otherwise replace
 
     def request(
         self,

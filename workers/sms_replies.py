@@ -28,6 +28,7 @@ from twilio.base.exceptions import TwilioRestException
 from channels.twilio_send import OPTED_OUT, find_sent, is_ambiguous, is_permanent, send_sms
 from gateway import keys
 from gateway.commit import job_retry
+from gateway.errors import DeliveryFailed
 from gateway.models import Reply, utcnow
 from gateway.quiet_hours import hold_until
 from gateway.redis_conn import text
@@ -83,9 +84,11 @@ def send_sms_reply(r: redis.Redis, settings: Settings, reply: Reply, delivery_ke
     try:
         sid = send_once(r, settings, reply, number, delivery_key)
     except TwilioRestException as exc:
-        if not is_permanent(exc):
-            raise
-        return refused(r, reply, name, delivery_key, exc)
+        if is_permanent(exc):
+            return refused(r, reply, name, delivery_key, exc)
+        raise DeliveryFailed(f"twilio answered {exc.status}", status=exc.status, code=exc.code) from None
+    except Exception as exc:
+        raise DeliveryFailed(f"{type(exc).__name__} while talking to twilio") from None
     with r.pipeline() as pipe:
         msg = keys.sms_message(sid)
         pipe.hset(msg, mapping={"conversation": reply.conversation, "recipient": phone_digest(to),
