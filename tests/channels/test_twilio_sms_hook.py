@@ -1,4 +1,4 @@
-"""POST /hooks/twilio/sms: Twilio's signature, verified before anything is parsed or stored; one request per MessageSid."""
+"""POST /hooks/twilio/sms: the signature is verified before anything is parsed or stored; one request per sid."""
 
 from __future__ import annotations
 
