@@ -24,6 +24,7 @@ KEYWORDS = Keywords(
     status=("STATUS", "ESTADO", "状态"),
     new=("NEW", "NUEVO"),
 )
+VALID = {"MessageSid": "SM" + "a" * 32, "AccountSid": "AC1", "From": "+1", "To": "+2"}
 
 
 def load(name: str) -> dict[str, str]:
