@@ -10,30 +10,23 @@ import pytest
 
 from gateway import keys
 from gateway.sms_ledger import history, is_suppressed
-from tests.channels.twilio_support import MAIN, PARENT, PUBLIC, SPANISH, SmsGateway, sms, sms_gateway, twilio_config
+from tests.channels.twilio_support import (
+    MAIN,
+    PARENT,
+    PUBLIC,
+    SPANISH,
+    sms_gateway,
+    text_in,
+    texts,
+    tickets,
+    twilio_config,
+    work,
+)
 from tests.support.gateway import intake
 from tests.support.redis_server import RedisServer
 from tests.support.twilio_api import TwilioStandIn
 
 HOOK = "/hooks/twilio/sms"
-
-
-def work(config: Path) -> None:
-    result = intake(config, "worker", "--burst")
-    assert result.returncode == 0, result.stderr[-2000:]
-
-
-def tickets(config: Path) -> list[dict[str, object]]:
-    return list(json.loads(intake(config, "tickets", "list", "--json").stdout))
-
-
-def texts(api: TwilioStandIn) -> list[dict[str, str]]:
-    return [r.form for r in api.created()]
-
-
-async def text_in(gw: SmsGateway, body: str, **params: str) -> None:
-    status, _ = await gw.post(HOOK, sms(body, **params))
-    assert status == 200
 
 
 async def test_a_text_becomes_a_ticket_and_is_acknowledged_from_the_number_the_parent_texted(

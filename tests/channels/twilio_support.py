@@ -17,7 +17,7 @@ from twilio.request_validator import RequestValidator
 
 from gateway.settings import Settings
 from tests.conftest import start_gateway
-from tests.support.gateway import settings_from, write_config
+from tests.support.gateway import intake, settings_from, write_config
 from tests.support.redis_server import RedisServer
 from tests.support.twilio_api import TwilioStandIn
 
@@ -129,3 +129,21 @@ async def sms_gateway(config: Path) -> AsyncIterator[SmsGateway]:
     finally:
         await http.close()
         await server.close()
+
+
+def work(config: Path) -> None:
+    result = intake(config, "worker", "--burst")
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def tickets(config: Path) -> list[dict[str, object]]:
+    return list(json.loads(intake(config, "tickets", "list", "--json").stdout))
+
+
+def texts(api: TwilioStandIn) -> list[dict[str, str]]:
+    return [r.form for r in api.created()]
+
+
+async def text_in(gw: SmsGateway, body: str, **params: str) -> None:
+    status, _ = await gw.post("/hooks/twilio/sms", sms(body, **params))
+    assert status == 200
