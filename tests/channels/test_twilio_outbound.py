@@ -100,7 +100,7 @@ async def test_a_number_that_opted_out_at_the_carrier_goes_to_the_ledger_and_is_
     assert len(standin.created()) == 1
     assert is_suppressed(r, PARENT)
     assert history(r, PARENT)[0]["how"] == "carrier error 21610"
-    assert [e for e in timeline(r) if e["event"] == "reply_not_delivered"][0]["error_code"] == "21610"
+    assert next(e for e in timeline(r) if e["event"] == "reply_not_delivered")["error_code"] == "21610"
 
 
 def _window_around_now() -> str:
