@@ -195,7 +195,10 @@ class TwilioSettings(Strict):
     sends_per_second_per_number: int = Field(1, ge=1)
     media_max_bytes: int = Field(5 * 1024 * 1024, gt=0)
     media_timeout_s: float = Field(20.0, gt=0)
-    media_hosts: list[str] = Field(default_factory=lambda: ["api.twilio.com"])
+    # Twilio answers a media URL with a redirect to its media CDN: every hop must be one of these.
+    media_hosts: list[str] = Field(
+        default_factory=lambda: ["api.twilio.com", "media.twiliocdn.com", "s3-external-1.amazonaws.com"]
+    )
     voice_transcription: bool = False
     voice_max_length_s: int = Field(120, ge=5, le=600)
 
