@@ -55,9 +55,15 @@ def fetch_media(payload: dict[str, Any]) -> dict[str, int]:
         if not a.source_url:
             continue
         try:
-            got = fetch(a.source_url, allowed_hosts=allowed, trusted_hosts=trusted,
-                        auth=(conf.account_sid, conf.auth_token.get_secret_value()),
-                        max_bytes=conf.media_max_bytes, timeout_s=conf.media_timeout_s, ca_file=conf.ca_file)  # fmt: skip
+            got = fetch(
+                a.source_url,
+                allowed_hosts=allowed,
+                trusted_hosts=trusted,
+                auth=(conf.account_sid, conf.auth_token.get_secret_value()),
+                max_bytes=conf.media_max_bytes,
+                timeout_s=conf.media_timeout_s,
+                ca_file=conf.ca_file,
+            )
         except FetchRefused as exc:
             log.warning("media refused", extra={"request_id": c.message.id, "reason": exc.reason})
             files.append(a.model_copy(update={"reason": f"not fetched: {exc.reason}", "source_url": None}))
