@@ -156,9 +156,10 @@ async def test_the_sms_and_voice_channels_log_no_phone_numbers_bodies_or_signatu
             for params in texts:
                 assert (await gw.post("/hooks/twilio/sms", params))[0] == 200
             assert (await gw.post("/hooks/twilio/sms", sms(BODY, From=PHONE), token="wrong-token"))[0] == 403
+            audio = api.recording_url(sid("RE"), b"RIFF" + b"\x00" * 40)
             recording = {"AccountSid": ACCOUNT_SID, "CallSid": sid("CA"), "From": PHONE, "To": MAIN,
-                         "RecordingSid": sid("RE"), "RecordingUrl": api.recording_url(sid("RE"), b"RIFF" + b"\x00" * 40),
-                         "RecordingDuration": "9", "TranscriptionText": BODY}  # fmt: skip
+                         "RecordingSid": sid("RE"), "RecordingUrl": audio, "RecordingDuration": "9",
+                         "TranscriptionText": BODY}  # fmt: skip
             assert (await gw.post("/hooks/twilio/voice/recording?lang=en", recording))[0] == 200
             intake(config, "worker", "--burst", log=log)
             intake(config, "tickets", "update", "1", "--status", "in_progress", "--comment", COMMENT, log=log)
