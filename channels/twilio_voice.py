@@ -67,9 +67,10 @@ class TwilioVoiceChannel:
             gather = vr.gather(num_digits=1, timeout=3, action=base + VOICE_PATH, method="POST")
             gather.say(SPANISH_OFFER, language=SAY_LANGUAGE["es"])
         vr.say(GREETINGS[lang], language=SAY_LANGUAGE[lang])
-        extra = {"transcribe": True} if self.conf.voice_transcription else {}
+        recording_url = f"{base}{RECORDING_PATH}?lang={lang}"
+        extra = {"transcribe": True, "transcribe_callback": recording_url} if self.conf.voice_transcription else {}
         vr.record(
-            action=f"{base}{RECORDING_PATH}?lang={lang}",
+            action=recording_url,
             method="POST",
             max_length=self.conf.voice_max_length_s,
             play_beep=True,
@@ -89,13 +90,18 @@ class TwilioVoiceChannel:
         number = self.conf.numbers[name]
         query = dict(p.split("=", 1) for p in urlsplit(req.public_url).query.split("&") if "=" in p)
         lang = _lang(query.get("lang", number.language))
-        text = f.transcription or f"Voicemail ({f.duration_s} seconds): listen to the attached recording."
+        # Twilio's transcription arrives later, on its own callback: a follow-up on the voicemail's request.
+        transcription_sid = params.get("TranscriptionSid", "")
+        if transcription_sid:
+            text = f"Transcription of the voicemail: {f.transcription or '(empty)'}"
+        else:
+            text = f.transcription or f"Voicemail ({f.duration_s} seconds): listen to the attached recording."
         known_caller = is_phone(f.sender)
         message = InboundMessage(
             id=new_id(),
             channel="voice",
             account=name,
-            provider_id=f.recording_sid,
+            provider_id=transcription_sid or f.recording_sid,
             sender=f.sender if known_caller else "anonymous",
             requester=Requester(phone=f.sender if known_caller else None, locale=lang, campus=number.school),
             subject="Voicemail",
@@ -104,7 +110,9 @@ class TwilioVoiceChannel:
             language=lang,
             category=number.department,
             campus=number.school,
-            attachments=(
+            attachments=()
+            if transcription_sid
+            else (
                 Attachment(
                     filename=f"voicemail-{f.recording_sid}.wav",
                     content_type="audio/wav",
