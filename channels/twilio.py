@@ -40,9 +40,12 @@ def keywords(conf: TwilioSettings) -> Keywords:
     )
 
 
+_EMPTY_TWIML = str(MessagingResponse()).encode()  # built once: it never changes
+
+
 def empty_twiml() -> AckResponse:
     """Twilio's "do nothing": replies never go inline, they are jobs with their own retries and rules."""
-    return AckResponse(status=200, body=str(MessagingResponse()).encode(), content_type="text/xml")
+    return AckResponse(status=200, body=_EMPTY_TWIML, content_type="text/xml")
 
 
 class TwilioVerifier:

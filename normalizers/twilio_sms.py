@@ -166,7 +166,10 @@ def _fold(text: str) -> str:
     return _SPACE.sub(" ", text.strip()).casefold()
 
 
-@dataclass(frozen=True, slots=True)
+MAX_KEYWORD_CHARS = 40  # a keyword message is one or two words; anything longer is a request
+
+
+@dataclass(frozen=True)
 class Keywords:
     """The configured keyword words, each list in any language; matched on the whole message."""
 
@@ -176,24 +179,31 @@ class Keywords:
     status: tuple[str, ...]
     new: tuple[str, ...]
 
-    def classify(self, body: str) -> Keyword | None:
-        """Which keyword the whole message is (any case, surrounding spaces and a final period ignored), if any.
-
-        "Stop the bus from leaving early" is a request: only a message that is nothing but the word counts.
-        """
-        folded = _fold(body).rstrip(".!")
+    def __post_init__(self) -> None:
+        table: dict[str, Keyword] = {}
         groups: tuple[tuple[Keyword, tuple[str, ...]], ...] = (
             ("opt_out", self.opt_out), ("opt_in", self.opt_in), ("help", self.help),
             ("status", self.status), ("new", self.new),
         )  # fmt: skip
         for kind, words in groups:
-            if folded in {_fold(w) for w in words}:
-                return kind
-        return None
+            for w in words:
+                table.setdefault(_fold(w), kind)
+        object.__setattr__(self, "_table", table)
+
+    def classify(self, body: str) -> Keyword | None:
+        """Which keyword the whole message is (any case, surrounding spaces and a final period ignored), if any.
+
+        "Stop the bus from leaving early" is a request: only a message that is nothing but the word counts.
+        """
+        if len(body) > MAX_KEYWORD_CHARS:
+            return None
+        table: dict[str, Keyword] = self._table  # type: ignore[attr-defined]
+        return table.get(_fold(body).rstrip(".!"))
 
     def split_new(self, body: str) -> str | None:
         """The rest of a message that starts with a NEW keyword ("NEW my bus is late" -> "my bus is late")."""
         head, _, rest = body.strip().partition(" ")
-        if _fold(head).rstrip(":.,!") in {_fold(w) for w in self.new} and rest.strip():
+        table: dict[str, Keyword] = self._table  # type: ignore[attr-defined]
+        if table.get(_fold(head).rstrip(":.,!")) == "new" and rest.strip():
             return rest.strip()
         return None
