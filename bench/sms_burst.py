@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import secrets
 import sqlite3
 import sys
 import tempfile
@@ -98,7 +99,8 @@ def one_run(workdir: Path, texts: int, workers: int, concurrency: int, timeout_s
         client, info = stack.enter_context(redis_server(workdir / "redis", "unix", None))
         port = free_port()
         base = yaml.safe_load(DEFAULT_CONFIG.read_text())
-        base.update(data_dir=str(workdir / "data"), secret_key="bench-burst")
+        base["data_dir"] = str(workdir / "data")
+        base["secret_key"] = "bench-" + secrets.token_hex(16)
         base["redis"]["url"] = info.url
         base["server"].update(host="127.0.0.1", port=port)
         base["logging"]["level"] = "WARNING"
