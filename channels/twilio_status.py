@@ -8,23 +8,30 @@ did not get the update; error 21610 (the recipient opted out at the carrier) goe
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
 import redis.asyncio as aioredis
+from rq import Queue
+from rq.serializers import JSONSerializer
 
 from channels.twilio import TwilioVerifier
 from channels.twilio_send import OPTED_OUT, PERMANENT_ERRORS
 from gateway import keys
+from gateway.commit import job_retry
 from gateway.errors import BadRequest
 from gateway.http import AckResponse, InboundRequest
 from gateway.models import utcnow
-from gateway.redis_conn import text
-from gateway.settings import TwilioSettings
+from gateway.redis_conn import sync_client, text
+from gateway.settings import Settings
 from gateway.sms_ledger import record_consent_async
 from normalizers.twilio_sms import DELIVERY_ORDER, FINAL_FAILURES, InvalidPayload, delivery_fields
 
 log = logging.getLogger("intake.channels.twilio.status")
+
+NOTES_QUEUE = "replies"
+NOTE_UNDELIVERED_FUNC = "workers.sms_inbound.note_undelivered"
 
 MESSAGE_TTL_S = 60 * 86400
 
@@ -42,7 +49,9 @@ return {'applied', ARGV[1]}
 
 
 class DeliveryStatusHook:
-    def __init__(self, conf: TwilioSettings, client: aioredis.Redis) -> None:
+    def __init__(self, settings: Settings, client: aioredis.Redis) -> None:
+        conf = settings.channels.twilio
+        self.settings = settings
         self.verifier = TwilioVerifier(conf)
         self.client = client
         self.script = client.register_script(FORWARD_ONLY)
@@ -80,3 +89,17 @@ class DeliveryStatusHook:
             await record_consent_async(
                 self.client, digest, "opted_out", "carrier error 21610", record.get("number", ""), f"status-{sid}"
             )
+        if permanent and conv:
+            # The ticket system is the workers' business: the note goes as a job (rare: final failures only).
+            note = {"conversation": conv, "key": sid, "reply_event": record.get("event", ""), "error_code": error_code}
+            await asyncio.get_running_loop().run_in_executor(None, self._enqueue_note, note, f"undelivered-{sid}")
+
+    def _enqueue_note(self, payload: dict[str, str], job_id: str) -> None:
+        client = sync_client(self.settings)
+        try:
+            q = Queue(NOTES_QUEUE, connection=client, serializer=JSONSerializer)
+            if q.fetch_job(job_id) is None:
+                q.enqueue(NOTE_UNDELIVERED_FUNC, payload, job_id=job_id, retry=job_retry(self.settings),
+                          job_timeout=self.settings.jobs.timeout_s, description="note an undelivered text")  # fmt: skip
+        finally:
+            client.close()

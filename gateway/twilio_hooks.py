@@ -28,7 +28,7 @@ def _provider_hook(handle: Callable[[InboundRequest], Awaitable[AckResponse] | A
 def add_twilio_routes(app: web.Application, *, sms: Handler, voice_recording: Handler) -> None:
     """/hooks/twilio/{sms,status,voice,voice/recording}. Texts and recordings go through the pipeline."""
     settings = app[K.SETTINGS]
-    status = DeliveryStatusHook(settings.channels.twilio, app[K.REDIS])
+    status = DeliveryStatusHook(settings, app[K.REDIS])
     voice = TwilioVoiceChannel(settings, app[K.BLOBS])
     app.router.add_post("/hooks/twilio/sms", sms)
     app.router.add_post("/hooks/twilio/status", _provider_hook(status.handle))

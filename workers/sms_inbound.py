@@ -13,7 +13,8 @@ from typing import Any
 from channels.twilio import is_consent_event
 from gateway import keys
 from gateway.conversations import CLOSED_STATUSES
-from gateway.models import Commitment, Reply
+from gateway.ids import new_id
+from gateway.models import Commitment, InboundMessage, Reply, Requester, Route
 from gateway.redis_conn import text
 from gateway.sms_ledger import ConsentState, phone_digest, record_consent
 from gateway.templating import render_reply
@@ -87,3 +88,25 @@ def after_commit(c: Commitment, ref: str) -> None:
 
     payload = {"commitment": c.model_dump(mode="json"), "ticket": ref}
     enqueue_once(MEDIA_QUEUE, MEDIA_FETCH_FUNC, payload, f"media-{c.message.id}", "fetch media")
+
+
+NOTE_UNDELIVERED_FUNC = "workers.sms_inbound.note_undelivered"
+
+
+def note_undelivered(payload: dict[str, Any]) -> str:
+    """Put on the ticket that the family did not get a text (a permanent failure), once per failed message."""
+    conv_id, key = str(payload["conversation"]), str(payload["key"])
+    r = context.connection()
+    conv = {text(k): text(v) for k, v in r.hgetall(keys.conversation(conv_id)).items()}
+    ref, backend = conv.get("ticket_ref"), conv.get("backend") or context.settings().backends.default
+    if not ref:
+        return "no ticket"
+    note = (
+        f"The family did not receive the text ({payload.get('reply_event') or 'update'}): "
+        f"error {payload.get('error_code') or 'unknown'}. Reach them another way."
+    )
+    message = InboundMessage(id=new_id(), channel="sms", account=conv.get("account", ""), sender="intake-gateway",
+                             requester=Requester(display_name="Intake Gateway"), text=note)  # fmt: skip
+    commitment = Commitment(message=message, fingerprint=key, conversation=conv_id, route=Route(backend=backend))
+    context.backend(backend).add_comment(ref, commitment, idempotency_key=f"undelivered-{key}")
+    return "noted"

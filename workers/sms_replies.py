@@ -141,6 +141,10 @@ def refused(r: redis.Redis, reply: Reply, number: str, delivery_key: str, exc: T
         pipe.execute()
     if code == OPTED_OUT:
         record_consent(r, reply.recipient, "opted_out", "carrier error 21610", number, f"send-{delivery_key}")
+    from workers.sms_inbound import note_undelivered  # sms_inbound imports the jobs module, which imports this one
+
+    note_undelivered({"conversation": reply.conversation, "key": delivery_key, "reply_event": reply.event,
+                      "error_code": str(code)})  # fmt: skip
     log.warning("text refused permanently", extra={"error_code": code, "conversation": reply.conversation})
     return f"failed: error {code}"
 

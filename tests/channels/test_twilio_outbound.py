@@ -101,6 +101,8 @@ async def test_a_number_that_opted_out_at_the_carrier_goes_to_the_ledger_and_is_
     assert is_suppressed(r, PARENT)
     assert history(r, PARENT)[0]["how"] == "carrier error 21610"
     assert next(e for e in timeline(r) if e["event"] == "reply_not_delivered")["error_code"] == "21610"
+    shown = intake(config, "tickets", "show", "1").stdout
+    assert "The family did not receive the text (received): error 21610" in shown
 
 
 def _window_around_now() -> str:
@@ -184,6 +186,8 @@ async def test_delivery_status_is_applied_only_forward_and_a_permanent_failure_s
         assert intake(config, "tickets", "update", "1", "--status", "waiting").returncode == 0
         work(config)
         assert len(standin.messages) == 2  # nothing more is sent to a number that cannot receive texts
+        shown = intake(config, "tickets", "show", "1").stdout
+        assert shown.count("The family did not receive the text (status_changed): error 30006") == 1
 
         # The carrier reports an opt-out (21610) on a status callback: the ledger learns it.
         sid = standin.messages[0]["sid"]
