@@ -25,7 +25,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 from twilio.base.exceptions import TwilioRestException
 
-from channels.twilio_send import OPTED_OUT, find_sent, is_ambiguous, is_permanent, send_sms
+from channels.twilio_send import OPTED_OUT, PERMANENT_ERRORS, find_sent, is_ambiguous, is_permanent, send_sms
 from gateway import keys
 from gateway.commit import job_retry
 from gateway.errors import DeliveryFailed
@@ -35,7 +35,7 @@ from gateway.redis_conn import text
 from gateway.settings import Settings, TwilioNumber
 from gateway.sms_ledger import is_suppressed, phone_digest, record_consent
 from gateway.sms_segments import within_budget
-from normalizers.twilio_sms import is_phone
+from normalizers.twilio_sms import FINAL_FAILURES, is_phone
 
 log = logging.getLogger("intake.sms.out")
 
@@ -98,6 +98,7 @@ def send_sms_reply(r: redis.Redis, settings: Settings, reply: Reply, delivery_ke
         pipe.expire(msg, MESSAGE_TTL_S)
         _timeline(pipe, reply.conversation, {"event": "sms_sent", "reply_event": reply.event, "message": sid})
         pipe.execute()
+    callback_came_first(r, reply, name, sid)
     log.info("text sent", extra={"event": reply.event, "conversation": reply.conversation, "number": name})
     return "sent"
 
@@ -131,8 +132,14 @@ def send_once(r: redis.Redis, settings: Settings, reply: Reply, number: TwilioNu
 
 
 def refused(r: redis.Redis, reply: Reply, number: str, delivery_key: str, exc: TwilioRestException) -> str:
-    """A permanent error: sending again can never work. Mark the number; the ticket's timeline says so."""
+    """A permanent error: sending again can never work. Mark the number; the ticket says so."""
     code = int(exc.code or 0)
+    mark_undeliverable(r, reply, number, delivery_key, code)
+    log.warning("text refused permanently", extra={"error_code": code, "conversation": reply.conversation})
+    return f"failed: error {code}"
+
+
+def mark_undeliverable(r: redis.Redis, reply: Reply, number: str, key: str, code: int) -> None:
     digest = phone_digest(reply.recipient)
     with r.pipeline() as pipe:
         pipe.hset(keys.SMS_UNDELIVERABLE, digest, json.dumps({"at": utcnow().isoformat(), "error_code": code}))
@@ -140,13 +147,18 @@ def refused(r: redis.Redis, reply: Reply, number: str, delivery_key: str, exc: T
                                              "error_code": str(code), "permanent": True})  # fmt: skip
         pipe.execute()
     if code == OPTED_OUT:
-        record_consent(r, reply.recipient, "opted_out", "carrier error 21610", number, f"send-{delivery_key}")
+        record_consent(r, reply.recipient, "opted_out", "carrier error 21610", number, f"send-{key}")
     from workers.sms_inbound import note_undelivered  # sms_inbound imports the jobs module, which imports this one
 
-    note_undelivered({"conversation": reply.conversation, "key": delivery_key, "reply_event": reply.event,
+    note_undelivered({"conversation": reply.conversation, "key": key, "reply_event": reply.event,
                       "error_code": str(code)})  # fmt: skip
-    log.warning("text refused permanently", extra={"error_code": code, "conversation": reply.conversation})
-    return f"failed: error {code}"
+
+
+def callback_came_first(r: redis.Redis, reply: Reply, number: str, sid: str) -> None:
+    """A status callback may beat our record of the send: its final failure is then applied here."""
+    status, error = (text(v or "") for v in r.hmget(keys.sms_message(sid), ["status", "error"]))
+    if status in FINAL_FAILURES and error.isdigit() and int(error) in PERMANENT_ERRORS:
+        mark_undeliverable(r, reply, number, sid, int(error))
 
 
 def hold(r: redis.Redis, settings: Settings, reply: Reply, delivery_key: str, until: datetime) -> str:

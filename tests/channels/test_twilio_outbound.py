@@ -195,3 +195,23 @@ async def test_delivery_status_is_applied_only_forward_and_a_permanent_failure_s
         assert (await gw.post(status_hook, cb("failed", "21610")))[0] == 200
         assert is_suppressed(r, PARENT)
     assert len(tickets(config)) == 1
+
+
+async def test_a_failure_callback_that_beats_the_record_of_the_send_still_marks_the_number(
+    tmp_path: Path, redis_server: RedisServer, standin: TwilioStandIn
+) -> None:
+    from tests.channels.twilio_support import ACCOUNT_SID, MAIN, sid
+
+    message_sid = sid()
+    standin.next_sids = [message_sid]
+    config = twilio_config(tmp_path, redis_server, standin)
+    async with sms_gateway(config) as gw:
+        await text_in(gw, "The bus did not come")
+        early = {"MessageSid": message_sid, "MessageStatus": "failed", "ErrorCode": "30003",
+                 "AccountSid": ACCOUNT_SID, "From": MAIN, "To": PARENT}  # fmt: skip
+        assert (await gw.post("/hooks/twilio/status", early))[0] == 200
+    work(config)
+    r = redis_server.client()
+    assert [m["sid"] for m in standin.messages] == [message_sid]
+    assert r.hexists(keys.SMS_UNDELIVERABLE, phone_digest(PARENT))
+    assert "error 30003" in intake(config, "tickets", "show", "1").stdout

@@ -78,3 +78,27 @@ async def test_a_voicemail_becomes_a_request_with_its_audio_answered_by_text_and
     r = redis_server.client()
     evidences = sorted(json.dumps(r.hget(k, "evidence").decode()) for k in r.scan_iter("ig:req:*"))  # type: ignore[union-attr]
     assert evidences == ['"new"', '"sender_continuity"']
+
+
+async def test_twilios_transcription_is_added_to_the_voicemails_request(
+    tmp_path: Path, redis_server: RedisServer, standin: TwilioStandIn
+) -> None:
+    recording = sid("RE")
+    url = standin.recording_url(recording, WAV)
+    config = twilio_config(tmp_path, redis_server, standin, voice_transcription=True)
+    async with sms_gateway(config) as gw:
+        _, greeting = await gw.post("/hooks/twilio/voice", call())
+        assert 'transcribe="true"' in greeting
+        assert f'transcribeCallback="{PUBLIC}/hooks/twilio/voice/recording?lang=en"' in greeting
+        done = call(CallStatus="completed", RecordingSid=recording, RecordingUrl=url, RecordingDuration="9")
+        assert (await gw.post("/hooks/twilio/voice/recording?lang=en", done))[0] == 200
+        work(config)
+        transcribed = {**done, "TranscriptionSid": sid("TR"), "TranscriptionStatus": "completed",
+                       "TranscriptionText": "The bus at Elm and 4th never came"}  # fmt: skip
+        assert (await gw.post("/hooks/twilio/voice/recording?lang=en", transcribed))[0] == 200
+    work(config)
+    assert len(tickets(config)) == 1
+    assert (
+        "Transcription of the voicemail: The bus at Elm and 4th never came"
+        in intake(config, "tickets", "show", "1").stdout
+    )

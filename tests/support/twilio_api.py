@@ -53,6 +53,7 @@ class TwilioStandIn:
     failures: list[Failure] = field(default_factory=list)  # consumed one per Messages create
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # path -> (bytes, content type)
     redirects: dict[str, str] = field(default_factory=dict)  # path -> Location
+    next_sids: list[str] = field(default_factory=list)  # the sids the next created messages get
     port: int = 0
 
     def __post_init__(self) -> None:
@@ -156,7 +157,7 @@ class TwilioStandIn:
         failure = self.failures.pop(0) if self.failures else None
         if failure is not None and not failure.create_anyway:
             return _error(failure.status, failure.code or 20500, "scripted failure")
-        sid = "SM" + secrets.token_hex(16)
+        sid = self.next_sids.pop(0) if self.next_sids else "SM" + secrets.token_hex(16)
         now = format_datetime(utcnow())
         message = {
             "sid": sid, "account_sid": self.account_sid, "to": form.get("To"), "from": form.get("From"),
