@@ -172,3 +172,16 @@ async def test_help_answers_with_the_configured_text_and_status_lists_open_reque
     bodies = [t["Body"] for t in texts(standin)]
     assert bodies[-2].startswith("District Help Desk: text your question to this number.")
     assert bodies[-1] == "Your open requests: #2 in progress; #1 received."
+
+
+async def test_a_text_to_a_messaging_service_is_answered_through_that_service(
+    tmp_path: Path, redis_server: RedisServer, standin: TwilioStandIn
+) -> None:
+    from tests.channels.twilio_support import SERVICE
+
+    config = twilio_config(tmp_path, redis_server, standin)
+    async with sms_gateway(config) as gw:
+        await text_in(gw, "Is school open tomorrow?", To="+15555550177", MessagingServiceSid=SERVICE)
+    work(config)
+    [ack] = texts(standin)
+    assert ack["MessagingServiceSid"] == SERVICE and "From" not in ack
