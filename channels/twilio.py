@@ -23,7 +23,15 @@ from gateway.http import AckResponse, InboundRequest
 from gateway.ids import new_id
 from gateway.models import Attachment, Flags, InboundMessage, Reply, Requester, ThreadHints
 from gateway.settings import Settings, TwilioNumber, TwilioSettings
-from normalizers.twilio_sms import InvalidPayload, Keywords, SmsFields, parse_form, parse_json, sms_fields
+from normalizers.twilio_sms import (
+    InvalidPayload,
+    Keywords,
+    SmsFields,
+    keyword_language,
+    parse_form,
+    parse_json,
+    sms_fields,
+)
 
 log = logging.getLogger("intake.channels.twilio")
 
@@ -143,17 +151,18 @@ class TwilioSmsChannel:
             for i, m in enumerate(fields.media)
         )
         subject = text.split("\n", 1)[0][:SUBJECT_CHARS] or ("Picture message" if attachments else "Text message")
+        language = (keyword_language(fields.body) if kind else None) or number.language
         return InboundMessage(
             id=new_id(),
             channel="sms",
             account=name,
             provider_id=fields.message_sid,
             sender=fields.sender,
-            requester=Requester(phone=fields.sender, locale=number.language, campus=number.school),
+            requester=Requester(phone=fields.sender, locale=language, campus=number.school),
             subject=subject,
             text=text or subject,
             full_text=fields.body,
-            language=number.language,
+            language=language,
             category=number.department,
             campus=number.school,
             attachments=attachments,

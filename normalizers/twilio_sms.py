@@ -166,6 +166,17 @@ def _fold(text: str) -> str:
     return _SPACE.sub(" ", text.strip()).casefold()
 
 
+# The language a keyword is written in, when it says so: a parent who texts AYUDA gets the help in Spanish.
+KEYWORD_LANGUAGE = {
+    "parar": "es", "alto": "es", "detener": "es", "cancelar": "es", "iniciar": "es", "ayuda": "es",
+    "nuevo": "es", "nueva": "es", "estado": "es", "mới": "vi", "trạng thái": "vi", "新": "zh", "状态": "zh",
+}  # fmt: skip
+
+
+def keyword_language(body: str) -> str | None:
+    return KEYWORD_LANGUAGE.get(_fold(body).rstrip(".!"))
+
+
 MAX_KEYWORD_CHARS = 40  # a keyword message is one or two words; anything longer is a request
 
 

@@ -185,3 +185,17 @@ async def test_a_text_to_a_messaging_service_is_answered_through_that_service(
     work(config)
     [ack] = texts(standin)
     assert ack["MessagingServiceSid"] == SERVICE and "From" not in ack
+
+
+async def test_a_keyword_in_spanish_is_answered_in_spanish_on_an_english_number(
+    tmp_path: Path, redis_server: RedisServer, standin: TwilioStandIn
+) -> None:
+    config = twilio_config(tmp_path, redis_server, standin)
+    async with sms_gateway(config) as gw:
+        await text_in(gw, "Ayuda", To=MAIN)
+        await text_in(gw, "ESTADO", To=MAIN)
+    work(config)
+    bodies = sorted(t["Body"] for t in texts(standin))
+    assert bodies == ["Mesa de ayuda del distrito: escriba su pregunta a este número. STOP para no recibir mensajes, "
+                      "NUEVO para otra solicitud, ESTADO para novedades.",
+                      "No tiene solicitudes abiertas. Escríbanos su pregunta para empezar una."]  # fmt: skip
