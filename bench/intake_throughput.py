@@ -196,7 +196,53 @@ class SlackEventsMode(Mode):
         return SignedRequest(self.path, headers, body)
 
 
-MODES: dict[str, type[Mode]] = {m.name: m for m in (WebformMode, SlackEventsMode)}
+class TwilioSmsMode(Mode):
+    """POST /hooks/twilio/sms, form-encoded, `X-Twilio-Signature` from Twilio's own RequestValidator over the
+    public URL and the sorted parameters; a distinct MessageSid and sender each (so none continues another)."""
+
+    name = "sms"
+    path = "/hooks/twilio/sms"
+    account_sid = "AC" + "be" * 16
+    auth_token = "bench-twilio-token-" + "3d9e71"
+    public = "https://intake.bench.example.org"
+    number = "+15555550100"
+
+    def __init__(self) -> None:
+        from twilio.request_validator import RequestValidator
+
+        self.validator = RequestValidator(self.auth_token)
+
+    def gateway_config(self) -> dict[str, Any]:
+        return {
+            "server": {"public_base_url": self.public},
+            "channels": {
+                "twilio": {
+                    "account_sid": self.account_sid,
+                    "auth_token": self.auth_token,
+                    "numbers": {"main": {"number": self.number, "school": "district", "language": "en"}},
+                }
+            },
+        }
+
+    def params(self, index: int, run_id: str) -> dict[str, str]:
+        sid = "SM" + hashlib.sha256(f"{run_id}-{index}".encode()).hexdigest()[:32]
+        return {
+            "ToCountry": "US", "SmsMessageSid": sid, "NumMedia": "0", "SmsSid": sid, "SmsStatus": "received",
+            "Body": f"The Wi-Fi at school is down again (bench {run_id} #{index})", "FromCountry": "US",
+            "To": self.number, "NumSegments": "1", "MessageSid": sid, "AccountSid": self.account_sid,
+            "From": f"+1555{index % 10_000_000:07d}", "ApiVersion": "2010-04-01",
+        }  # fmt: skip
+
+    def make(self, index: int, run_id: str) -> SignedRequest:
+        from urllib.parse import urlencode
+
+        params = self.params(index, run_id)
+        signature = self.validator.compute_signature(self.public + self.path, params)
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature}
+        return SignedRequest(self.path, headers, urlencode(params).encode())
+
+
+MODES: dict[str, type[Mode]] = {m.name: m for m in (WebformMode, SlackEventsMode, TwilioSmsMode)}
 
 
 @dataclass(frozen=True, slots=True)

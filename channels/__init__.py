@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from channels.base import Channel
 from channels.slack import SlackChannel
+from channels.twilio import TwilioSmsChannel
+from channels.twilio_voice import TwilioVoiceChannel
 from channels.webform import WebformChannel
 from gateway.blobs import BlobStore
 from gateway.settings import Settings
@@ -15,6 +17,8 @@ ChannelFactory = Callable[[Settings, BlobStore], Channel]
 CHANNELS: dict[str, ChannelFactory] = {
     "webform": WebformChannel,
     "slack": SlackChannel,
+    "sms": TwilioSmsChannel,
+    "voice": TwilioVoiceChannel,
 }
 
 
@@ -24,4 +28,7 @@ def enabled_channels(settings: Settings, blobs: BlobStore) -> dict[str, Channel]
         out["webform"] = CHANNELS["webform"](settings, blobs)
     if settings.channels.slack.enabled:
         out["slack"] = CHANNELS["slack"](settings, blobs)
+    if settings.channels.twilio.enabled:
+        out["sms"] = CHANNELS["sms"](settings, blobs)
+        out["voice"] = CHANNELS["voice"](settings, blobs)
     return out

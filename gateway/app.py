@@ -17,7 +17,7 @@ from gateway import appkeys as K
 from gateway.blobs import BlobStore
 from gateway.clock import Clock, SystemClock
 from gateway.errors import NotFound
-from gateway.http import error_middleware, to_inbound, to_response
+from gateway.http import Handler, error_middleware, to_inbound, to_response
 from gateway.logs import quiet_access_log
 from gateway.mail_health import mailbox_report_async
 from gateway.openapi import openapi_document
@@ -27,6 +27,7 @@ from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
 from gateway.sla import BreachCollector, sweep_breaches
 from gateway.templating import page_env
+from gateway.twilio_hooks import add_twilio_routes
 from gateway.web.pages import add_page_routes
 
 log = logging.getLogger("intake.app")
@@ -40,8 +41,8 @@ SHUTDOWN_STEP_S = 5.0
 FORM_OVERHEAD = 256 * 1024
 
 
-async def hook(request: web.Request) -> web.StreamResponse:
-    name = request.match_info["channel"]
+async def hook(request: web.Request, name: str = "") -> web.StreamResponse:
+    name = name or request.match_info["channel"]
     channel = request.app[K.CHANNELS].get(name)
     if channel is None:
         raise NotFound("no such channel")
@@ -64,6 +65,15 @@ async def slack_hook(request: web.Request) -> web.StreamResponse:
     settings = request.app[K.SETTINGS]
     req = await to_inbound(request, settings.server.max_body_bytes, settings.server.public_base_url)
     return to_response(await channel.handle(req, request.app[K.PIPELINE], request.app[K.REDIS]))
+
+
+def named_hook(name: str) -> Handler:
+    """The generic webhook handler for one channel, for a provider's own path (/hooks/twilio/sms)."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await hook(request, name)
+
+    return handler
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -173,6 +183,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app.router.add_post("/hooks/{channel}", hook)
     for slack_path in ("/hooks/slack/events", "/hooks/slack/commands", "/hooks/slack/interactive"):
         app.router.add_post(slack_path, slack_hook)
+    if settings.channels.twilio.enabled:
+        add_twilio_routes(app, sms=named_hook("sms"), voice_recording=named_hook("voice"))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

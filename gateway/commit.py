@@ -28,9 +28,16 @@ from rq.job import Job, JobStatus, Retry
 from rq.serializers import JSONSerializer
 
 from gateway import keys
-from gateway.conversations import THREAD_KEY_TTL_S, normalize_address, reply_token_for
+from gateway.conversations import (
+    THREAD_KEY_TTL_S,
+    continues_by_sender,
+    continuity_key,
+    normalize_address,
+    reply_token_for,
+)
 from gateway.models import Commitment
 from gateway.settings import Settings
+from gateway.sms_ledger import phone_digest
 
 DELIVER_FUNC = "workers.jobs.deliver"
 
@@ -64,6 +71,10 @@ for i, m in ipairs(batch) do
     if m.reply_token_key ~= '' then redis.call('SET', m.reply_token_key, m.conversation, 'EX', ARGV[4], 'NX') end
     -- A provider thread (Slack team:channel + root ts) belongs to the first conversation that used it.
     if m.thread_key ~= '' then redis.call('SET', m.thread_key, m.conversation, 'EX', ARGV[4], 'NX') end
+    if m.continuity_key ~= '' then
+      redis.call('SET', m.continuity_key, m.conversation, 'EX', ARGV[4])
+      redis.call('ZADD', m.sender_convs_key, m.opened, m.conversation)
+    end
     if m.message_id ~= '' then
       redis.call('SET', m.message_id_key, m.conversation, 'EX', ARGV[4])
       redis.call('RPUSH', m.refs_key, m.message_id)
@@ -207,6 +218,7 @@ class Committer:
             if hints.conversation_id and hints.thread_ts
             else ""
         )
+        by_sender = continues_by_sender(m)
         return {
             "request_id": m.id,
             "conversation": c.conversation,
@@ -237,6 +249,9 @@ class Committer:
             "message_id_key": keys.message_id(mid) if mid else "",
             "refs_key": keys.conversation_refs(c.conversation),
             "thread_key": thread_key,
+            "continuity_key": continuity_key(m) if by_sender else "",
+            "sender_convs_key": keys.sms_sender_conversations(phone_digest(m.sender)) if by_sender else "",
+            "opened": m.received_at.timestamp(),
         }
 
 

@@ -6,18 +6,23 @@ recorded on the request so an operator can ask why:
    is already a participant of that conversation;
 2. In-Reply-To, then References (newest first), against every Message-ID we received or sent;
 3. a provider's thread (Slack: the team, channel and thread root ts) that a conversation already owns;
-4. otherwise a new conversation. Two different senders are never merged on a subject alone.
+4. SMS and voice: the same sender on the same district number continues its latest conversation while
+   that is still open and active within the window ("sender_continuity"); after it was resolved or
+   closed the text opens a new one ("new_after_resolved"), and a NEW keyword always does ("new_by_keyword");
+5. otherwise a new conversation. Two different senders are never merged on a subject alone.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import redis.asyncio as aioredis
 
 from gateway import keys
 from gateway.models import InboundMessage
 from gateway.redis_conn import text
+from gateway.sms_ledger import phone_digest
 
 THREAD_KEY_TTL_S = 2 * 366 * 86400  # a family may answer last year's thread
 
@@ -25,7 +30,8 @@ THREAD_KEY_TTL_S = 2 * 366 * 86400  # a family may answer last year's thread
 @dataclass(frozen=True, slots=True)
 class Resolution:
     conversation: str
-    evidence: str  # reply_token | subject_token | in_reply_to | references | provider_thread | new
+    # reply_token | subject_token | in_reply_to | references | provider_thread | sender_continuity | new...
+    evidence: str
 
 
 def reply_token_for(conversation: str) -> str:
@@ -37,10 +43,25 @@ def normalize_address(addr: str) -> str:
     return addr.strip().lower()
 
 
+CONTINUITY_CHANNELS = ("sms", "voice")
+CLOSED_STATUSES = ("resolved", "closed")
+
+
+def continues_by_sender(m: InboundMessage) -> bool:
+    """Whether a message takes part in sender continuity (consent keywords are no request: DESIGN.md 3.3)."""
+    f = m.flags
+    return m.channel in CONTINUITY_CHANNELS and not (f.opt_out or f.opt_in or f.help or f.status_request)
+
+
+def continuity_key(m: InboundMessage) -> str:
+    return keys.sms_latest(m.account, phone_digest(m.sender))
+
+
 class ConversationResolver:
-    def __init__(self, client: aioredis.Redis, default_backend: str) -> None:
+    def __init__(self, client: aioredis.Redis, default_backend: str, continuity_window_s: int = 7 * 86400) -> None:
         self.client = client
         self.backend = default_backend
+        self.continuity_window_s = continuity_window_s
 
     async def resolve(self, m: InboundMessage) -> Resolution:
         h = m.thread_hints
@@ -54,17 +75,37 @@ class ConversationResolver:
         candidates.extend(("references", keys.message_id(r)) for r in reversed(h.references))
         if h.conversation_id and h.thread_ts:
             candidates.append(("provider_thread", keys.provider_thread(m.channel, h.conversation_id, h.thread_ts)))
-        if not candidates:
-            return Resolution(m.id, "new")
-        found = await self.client.mget([k for _, k in candidates])
-        for (evidence, _), conv in zip(candidates, found, strict=True):
-            if conv is None:
-                continue
-            conv_id = text(conv)
-            if evidence in ("reply_token", "subject_token") and not await self.is_participant(conv_id, m.sender):
-                continue  # a token alone never lets a stranger into someone else's conversation
-            return Resolution(conv_id, evidence)
+        if candidates:
+            found = await self.client.mget([k for _, k in candidates])
+            for (evidence, _), conv in zip(candidates, found, strict=True):
+                if conv is None:
+                    continue
+                conv_id = text(conv)
+                if evidence in ("reply_token", "subject_token") and not await self.is_participant(conv_id, m.sender):
+                    continue  # a token alone never lets a stranger into someone else's conversation
+                return Resolution(conv_id, evidence)
+        if continues_by_sender(m):
+            return await self.by_sender(m)
         return Resolution(m.id, "new")
+
+    async def by_sender(self, m: InboundMessage) -> Resolution:
+        """Evidence 4: the sender's latest conversation on this district number, if still open and recent."""
+        if m.thread_hints.force_new:
+            return Resolution(m.id, "new_by_keyword")
+        latest = await self.client.get(continuity_key(m))
+        if latest is None:
+            return Resolution(m.id, "new")
+        conv_id = text(latest)
+        status, last = await self.client.hmget(keys.conversation(conv_id), ["status", "last_activity"])
+        if text(status or "") in CLOSED_STATUSES:
+            return Resolution(m.id, "new_after_resolved")
+        try:
+            idle = (m.received_at - datetime.fromisoformat(text(last or ""))).total_seconds()
+        except ValueError:
+            return Resolution(m.id, "new")
+        if idle > self.continuity_window_s:
+            return Resolution(m.id, "new")
+        return Resolution(conv_id, "sender_continuity")
 
     async def is_participant(self, conv: str, sender: str) -> bool:
         who = normalize_address(sender)

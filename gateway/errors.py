@@ -64,6 +64,18 @@ class Unavailable(IntakeError):
     code = "unavailable"
 
 
+class DeliveryFailed(Exception):
+    """A provider did not take an outbound message; the job is retried, then dead-lettered.
+
+    Its text names the failure only: a provider library's own exception carries URLs with phone numbers.
+    """
+
+    def __init__(self, message: str, status: int | None = None, code: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
 class ConfigError(Exception):
     """A configuration problem found at start: names the file, the key and what was expected."""
 

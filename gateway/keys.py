@@ -109,3 +109,48 @@ def assign_cursor(group: str) -> str:
 def assign_open(group: str) -> str:
     """Hash: member -> open tickets assigned to them through this group."""
     return f"{PREFIX}:assign:open:{group}"
+
+
+# SMS and voice (Twilio). Phone numbers appear only as digests (gateway.sms_ledger.phone_digest).
+SMS_OPTED_OUT = f"{PREFIX}:sms:optout"  # phone digest -> JSON of the opt-out in force (when, how, which number)
+SMS_UNDELIVERABLE = f"{PREFIX}:sms:undeliverable"  # phone digest -> JSON of the permanent error that marked it
+
+
+def sms_consent_log(digest: str) -> str:
+    """Every consent change of one phone number, oldest first: when, how (keyword, carrier), which number."""
+    return f"{PREFIX}:sms:consent:{digest}"
+
+
+def sms_consent_applied(source: str) -> str:
+    """Set once a consent event (a MessageSid, a status callback) has been written to the ledger."""
+    return f"{PREFIX}:sms:consent:applied:{source}"
+
+
+def sms_latest(account: str, digest: str) -> str:
+    """The latest conversation of one sender on one district number: evidence 4 (sender continuity)."""
+    return f"{PREFIX}:sms:latest:{account}:{digest}"
+
+
+def sms_sender_conversations(digest: str) -> str:
+    """Sorted set of a sender's SMS/voice conversations (score: when opened), for STATUS."""
+    return f"{PREFIX}:sms:convs:{digest}"
+
+
+def sms_message(sid: str) -> str:
+    """An outbound text we sent: its conversation, recipient digest and delivery state (forward only)."""
+    return f"{PREFIX}:sms:msg:{sid}"
+
+
+def sms_send(delivery_key: str) -> str:
+    """What happened to one send job: the attempt time, then the MessageSid once Twilio has the text."""
+    return f"{PREFIX}:sms:send:{delivery_key}"
+
+
+def sms_rate(number: str, second: int) -> str:
+    """Sends from one district number in one second (the per-number rate limit)."""
+    return f"{PREFIX}:sms:rate:{number}:{second}"
+
+
+def voice_call(call_sid: str) -> str:
+    """A voicemail call's caller and number, kept between the greeting and the recording."""
+    return f"{PREFIX}:voice:call:{call_sid}"

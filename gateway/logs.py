@@ -15,16 +15,20 @@ from typing import Any
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"(?<![A-Za-z0-9])\+?\d[\d\s().-]{7,}\d(?![A-Za-z0-9])")
+_ENCODED_PHONE = re.compile(r"(?i)%2B\d{7,15}")  # a URL-encoded +E.164 in a query string (urllib3's debug lines)
 _STATUS_LINK = re.compile(r"/status/[^\s\"'?]+")
 _BEARER = re.compile(r"(?i)(bearer\s+|sha256=|token=|signature=)[^\s,;\"']+")
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message", "taskName"}
+# rq logs a failed job's arguments (a message, a reply's text and recipient) as extras: never written.
+_DROPPED = {"arguments", "kwargs"}
 
 
 def mask(text: str) -> str:
     text = _BEARER.sub(r"\1[redacted]", text)
     text = _STATUS_LINK.sub("/status/[link]", text)  # the link is the requester's key to their page
     text = _EMAIL.sub("[email]", text)
+    text = _ENCODED_PHONE.sub("[phone]", text)
     return _PHONE.sub(lambda m: "[phone]" if sum(ch.isdigit() for ch in m.group()) >= 8 else m.group(), text)
 
 
@@ -37,7 +41,9 @@ class JsonFormatter(logging.Formatter):
             "msg": mask(record.getMessage()),
         }
         for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
+            if key in _DROPPED:
+                out[key] = "[dropped]"
+            elif key not in _STANDARD and not key.startswith("_"):
                 out[key] = mask(value) if isinstance(value, str) else value
         if record.exc_info and record.exc_info[0] is not None:
             out["exc"] = mask(self.formatException(record.exc_info))

@@ -43,6 +43,7 @@ class Attachment(Frozen):
     storage_key: str | None = None
     kept: bool = True
     reason: str | None = None  # why a file was not kept, shown on the ticket
+    source_url: str | None = None  # a provider's media URL still to be fetched by a worker (MMS, voicemail)
 
 
 class ThreadHints(Frozen):
@@ -52,6 +53,7 @@ class ThreadHints(Frozen):
     conversation_id: str | None = None
     subject_token: str | None = None
     reply_token: str | None = None
+    force_new: bool = False  # the sender asked for a new request (an SMS keyword such as NEW)
 
 
 class Flags(Frozen):
@@ -62,6 +64,7 @@ class Flags(Frozen):
     help: bool = False
     spam: bool = False
     unverified_sender: bool = False
+    status_request: bool = False  # the sender asked for the status of their open requests (SMS STATUS)
 
 
 # Shared defaults: the models are frozen, so one instance serves every message (and skips a validation each).
@@ -116,7 +119,15 @@ class Route(Frozen):
 
 
 ReplyEvent = Literal[
-    "received", "status_changed", "resolved", "csat", "after_hours", "opted_out", "help", "incident_update"
+    "received",
+    "status_changed",
+    "resolved",
+    "csat",
+    "after_hours",
+    "opted_out",
+    "help",
+    "incident_update",
+    "status_report",
 ]
 
 

@@ -17,6 +17,8 @@ from gateway.templating import render_reply
 
 def reply_targets(conv: dict[str, str]) -> list[tuple[ChannelName, str]]:
     channel = conv.get("channel", "webform")
+    if channel == "voice":
+        channel = "sms"  # a caller who left a voicemail is answered by text, from the number they called
     targets: list[tuple[ChannelName, str]] = [(channel, conv.get("sender", ""))]  # type: ignore[list-item]
     if channel == "webform" and conv.get("email"):
         targets.append(("email", conv["email"]))

@@ -45,7 +45,9 @@ def build_runtime(settings: Settings, spool_name: str, metrics: Metrics | None =
         metrics,
         settings.server.commit_batch_max,
     )
-    resolver = ConversationResolver(aredis, settings.backends.default)
+    resolver = ConversationResolver(
+        aredis, settings.backends.default, settings.channels.twilio.conversation_window_days * 86400
+    )
     warm_up()  # every message's language is detected on the request path
     identity = IdentityResolver.from_settings(settings.identity, settings.source_file, metrics)
     pipeline = Pipeline(

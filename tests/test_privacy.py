@@ -85,6 +85,7 @@ async def test_a_full_run_logs_none_of_the_personal_values_or_secrets(
         ("Authorization: Bearer abc.def.ghi", "abc.def.ghi"),
         ("X-Intake-Signature: sha256=0123abcd", "0123abcd"),
         ("https://x/?token=s3cr3t&a=1", "s3cr3t"),
+        ("GET /Messages.json?To=%2B15558675309&PageSize=50", "15558675309"),
         ('"GET /status/01M81F4Y.qiSYkS-frvWO HTTP/1.1"', "qiSYkS-frvWO"),
     ],
 )
@@ -151,3 +152,62 @@ async def test_directory_lookups_log_no_addresses_names_or_passwords(
     for secret in (NAME, EMAIL, PHONE, "301-0001", "3010001", "Tran household", "maria.rivera", "Maria Rivera",
                    "j.chen", "201-0102", "2010102", BIND_PASSWORD, BODY):  # fmt: skip
         assert secret not in logs, f"a log line carries {secret[:12]}..."
+
+
+async def test_the_sms_and_voice_channels_log_no_phone_numbers_bodies_or_signatures(
+    tmp_path: Path, redis_server: RedisServer, captured: io.StringIO
+) -> None:
+    from urllib.parse import quote
+
+    from tests.channels.twilio_support import (
+        ACCOUNT_SID,
+        AUTH_TOKEN,
+        MAIN,
+        PUBLIC,
+        sid,
+        signature,
+        sms,
+        sms_gateway,
+        twilio_config,
+    )
+    from tests.support.twilio_api import Failure, TwilioStandIn
+
+    log = tmp_path / "processes.log"
+    api = TwilioStandIn(ACCOUNT_SID, AUTH_TOKEN, tmp_path).start()
+    try:
+        api.failures = [Failure(503), Failure(502, create_anyway=True)]  # failures log too: they must not leak
+        config = twilio_config(tmp_path, redis_server, api)
+        media = api.add_media("MM" + "1" * 32, "ME" + "2" * 32, b"\x89PNG\r\n\x1a\n" + b"\x00" * 50, "image/png")
+        texts = [
+            sms(BODY, From=PHONE),
+            sms("STOP", From="+15550001111"),
+            sms("HELP", From=PHONE),
+            sms("Mateo locker photo", From=PHONE, NumMedia="2", MediaUrl0=media, MediaContentType0="image/png",
+                MediaUrl1="https://169.254.169.254/latest/meta-data", MediaContentType1="image/png"),
+        ]  # fmt: skip
+        async with sms_gateway(config) as gw:
+            for params in texts:
+                assert (await gw.post("/hooks/twilio/sms", params))[0] == 200
+            assert (await gw.post("/hooks/twilio/sms", sms(BODY, From=PHONE), token="wrong-token"))[0] == 403
+            audio = api.recording_url(sid("RE"), b"RIFF" + b"\x00" * 40)
+            recording = {"AccountSid": ACCOUNT_SID, "CallSid": sid("CA"), "From": PHONE, "To": MAIN,
+                         "RecordingSid": sid("RE"), "RecordingUrl": audio, "RecordingDuration": "9",
+                         "TranscriptionText": BODY}  # fmt: skip
+            assert (await gw.post("/hooks/twilio/voice/recording?lang=en", recording))[0] == 200
+            intake(config, "worker", "--burst", log=log)
+            intake(config, "tickets", "update", "1", "--status", "in_progress", "--comment", COMMENT, log=log)
+            intake(config, "worker", "--burst", log=log)
+            sent = api.messages[0]["sid"]
+            callback = {"MessageSid": sent, "MessageStatus": "undelivered", "ErrorCode": "30006",
+                        "AccountSid": ACCOUNT_SID, "To": PHONE, "From": MAIN}  # fmt: skip
+            assert (await gw.post("/hooks/twilio/status", callback))[0] == 200
+            good_signature = signature(PUBLIC + "/hooks/twilio/sms", sms(BODY, From=PHONE))
+    finally:
+        api.stop()
+    logs = captured.getvalue() + log.read_text()
+    assert "text sent" in logs and "consent recorded" in logs and "media refused" in logs, "nothing logged"
+    assert "text not sent" in logs, "the failure path did not run: the test would prove nothing"
+    for secret in (PHONE, PHONE[2:], quote(PHONE), "+15550001111", BODY, "locker 4471", "Mateo locker photo", COMMENT,
+                   AUTH_TOKEN, good_signature):  # fmt: skip
+        leaks = [line[:300] for line in logs.splitlines() if secret in line]
+        assert leaks == [], f"a log line carries {secret[:12]}..."

@@ -22,11 +22,12 @@ from gateway.models import Commitment, Reply, ReplyEvent, StatusEvent, TicketSta
 from gateway.outbox import plan_replies
 from gateway.redis_conn import text
 from gateway.status_links import public_base, short_reference, status_url
-from workers import context
+from workers import context, sms_inbound
 from workers.email_replies import send_email_reply
 from workers.routing_stage import plan_ticket, remember_routed, reply_context, start_clocks, stop_clocks
 from workers.slack_identity import with_slack_identity
 from workers.slack_replies import send_slack_reply
+from workers.sms_replies import send_sms_reply
 
 log = logging.getLogger("intake.jobs")
 
@@ -62,6 +63,9 @@ def _timeline(pipe: redis.client.Pipeline, conv_id: str, entry: dict[str, Any]) 
 def deliver(payload: dict[str, Any]) -> dict[str, Any]:
     """Create the ticket (or add a comment to the conversation's ticket), then queue the acknowledgement."""
     c = Commitment.model_validate(payload)
+    keyword = sms_inbound.handle_keyword(c)  # STOP/START/HELP/STATUS: answered here, never a ticket
+    if keyword is not None:
+        return keyword
     r = context.connection()
     if c.message.channel == "slack":
         c = with_slack_identity(r, context.settings(), c)
@@ -80,6 +84,7 @@ def deliver(payload: dict[str, Any]) -> dict[str, Any]:
                 pipe.hset(keys.request(c.message.id), "ticket_ref", ref)
                 pipe.execute()
             log.info("comment added", extra={"request_id": c.message.id, "backend": backend.name, "ticket": ref})
+            sms_inbound.after_commit(c, ref)
             return {"ticket": ref, "created": False}
         routed = c
         c = plan_ticket(r, c, rules)
@@ -93,6 +98,7 @@ def deliver(payload: dict[str, Any]) -> dict[str, Any]:
             pipe.execute()
     remember_routed(r, routed, context.settings().routing.replay_keep)
     log.info("ticket created", extra={"request_id": c.message.id, "backend": backend.name, "ticket": ref})
+    sms_inbound.after_commit(c, ref)
     flags = c.message.flags
     if flags.auto_reply or flags.unverified_sender or flags.bounce:
         # Never answer a machine (RFC 3834), nor a sender whose domain failed DMARC: the reply would go to a victim.
@@ -101,7 +107,7 @@ def deliver(payload: dict[str, Any]) -> dict[str, Any]:
             pipe.execute()
         return {"ticket": ref, "created": True}
     event = cast(ReplyEvent, c.route.auto_reply_template)
-    extra = {"request_id": c.message.id, **reply_context(c, rules, utcnow(), r)}
+    extra = {"request_id": c.message.id, "evidence": c.evidence, **reply_context(c, rules, utcnow(), r)}
     _queue_replies(c.conversation, event, f"received-{c.message.id}", extra)
     return {"ticket": ref, "created": True}
 
@@ -170,6 +176,11 @@ def send_reply(payload: dict[str, Any]) -> str:
         outcome = send_slack_reply(r, context.settings(), reply, delivery_key)
         r.sadd(keys.deliveries(reply.conversation), delivery_key)
         log.info("reply %s", outcome, extra={"channel": reply.channel, "event": reply.event})
+        return outcome
+    if reply.channel == "sms" and context.settings().channels.twilio.enabled:
+        outcome = send_sms_reply(r, context.settings(), reply, delivery_key)
+        r.sadd(keys.deliveries(reply.conversation), delivery_key)
+        log.info("reply %s", outcome.split(":", 1)[0], extra={"channel": reply.channel, "event": reply.event})
         return outcome
     with r.pipeline() as pipe:
         pipe.sadd(keys.deliveries(reply.conversation), delivery_key)

@@ -1,0 +1,157 @@
+"""The morning the Wi-Fi is down: a burst of signed Twilio texts, absorbed with no loss and no 5xx, then turned
+into tickets by 1 and by 4 workers.
+
+For each worker count, from a clean state: its own redis-server (appendonly, appendfsync always), the web
+process (`intake serve`), and a local stand-in for Twilio's REST API (the acknowledgements go out through
+the official client, as in production). The burst is sent as fast as `--concurrency` connections allow,
+each text a distinct MessageSid from a distinct parent; then the workers start and the clock runs until
+every text is a ticket. One JSON line on stdout; progress on stderr.
+
+    .venv/bin/python bench/sms_burst.py --texts 10000 --workers 1 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import sqlite3
+import sys
+import tempfile
+import time
+from collections import Counter
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.intake_throughput import (
+    DEFAULT_CONFIG,
+    REPO,
+    BenchError,
+    TwilioSmsMode,
+    _merge,
+    child_env,
+    free_port,
+    redis_server,
+    running,
+    say,
+    wait_healthy,
+)
+from tests.support.twilio_api import TwilioStandIn
+
+DELIVER_QUEUE = "rq:queue:deliver-builtin"
+
+
+async def burst(port: int, mode: TwilioSmsMode, texts: int, concurrency: int, run_id: str) -> dict[str, Any]:
+    statuses: Counter[int] = Counter()
+    errors = 0
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(texts):
+        queue.put_nowait(i)
+    url = f"http://127.0.0.1:{port}{mode.path}"
+
+    async def sender(session: aiohttp.ClientSession) -> None:
+        nonlocal errors
+        while not queue.empty():
+            i = queue.get_nowait()
+            req = mode.make(i, run_id)
+            for _attempt in range(5):  # what Twilio does on a connection error: try again
+                try:
+                    async with session.post(url, data=req.body, headers=req.headers) as resp:
+                        await resp.read()
+                        statuses[resp.status] += 1
+                        break
+                except aiohttp.ClientError:
+                    errors += 1
+                    await asyncio.sleep(0.1)
+
+    started = time.perf_counter()
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await asyncio.gather(*(sender(session) for _ in range(concurrency)))
+    seconds = time.perf_counter() - started
+    return {"absorb_s": round(seconds, 2), "texts_per_s": round(texts / seconds, 1),
+            "statuses": {str(k): v for k, v in sorted(statuses.items())}, "connection_errors": errors}  # fmt: skip
+
+
+def ticket_count(db: Path) -> int:
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db, timeout=5) as conn:
+        try:
+            return int(conn.execute("SELECT count(*) FROM tickets").fetchone()[0])
+        except sqlite3.OperationalError:
+            return 0
+
+
+def one_run(workdir: Path, texts: int, workers: int, concurrency: int, timeout_s: float) -> dict[str, Any]:
+    mode = TwilioSmsMode()
+    workdir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        api = TwilioStandIn(mode.account_sid, mode.auth_token, workdir).start()
+        stack.callback(api.stop)
+        client, info = stack.enter_context(redis_server(workdir / "redis", "unix", None))
+        port = free_port()
+        base = yaml.safe_load(DEFAULT_CONFIG.read_text())
+        base["data_dir"] = str(workdir / "data")
+        base["secret_key"] = "bench-" + secrets.token_hex(16)
+        base["redis"]["url"] = info.url
+        base["server"].update(host="127.0.0.1", port=port)
+        base["logging"]["level"] = "WARNING"
+        _merge(base, mode.gateway_config())
+        base["channels"]["twilio"].update(api_base_url=api.base_url, ca_file=str(api.ca_file), quiet_hours="",
+                                          sends_per_second_per_number=1000)  # fmt: skip
+        config = workdir / "gateway.yaml"
+        config.write_text(yaml.safe_dump(base, allow_unicode=True))
+        cmd = [sys.executable, "-m", "gateway.cli", "--config", str(config)]
+        web = stack.enter_context(running([*cmd, "serve"], workdir / "web.log", env=child_env({})))
+        wait_healthy(port, web, workdir / "web.log", "gateway")
+        say(f"{workers} worker(s): sending {texts} texts")
+        result = asyncio.run(burst(port, mode, texts, concurrency, f"w{workers}"))
+        committed = int(client.llen(DELIVER_QUEUE))
+        say(f"absorbed in {result['absorb_s']}s: {result['statuses']}, {committed} committed")
+        started = time.perf_counter()
+        for n in range(workers):
+            stack.enter_context(running([*cmd, "worker"], workdir / f"worker{n}.log", env=child_env({})))
+        db = workdir / "data" / "tickets.sqlite3"
+        made = 0
+        while time.perf_counter() - started < timeout_s:
+            made = ticket_count(db)
+            if made >= texts:
+                break
+            time.sleep(0.25)
+        seconds = time.perf_counter() - started
+        say(f"{made} tickets after {seconds:.1f}s with {workers} worker(s)")
+        return {**result, "workers": workers, "committed": committed, "tickets": made,
+                "until_all_tickets_s": round(seconds, 1), "acks_sent": len(api.messages),
+                "no_loss": committed == texts == made,
+                "no_5xx": not any(int(k) >= 500 for k in result["statuses"])}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--texts", type=int, default=10_000, help="texts in the burst (default 10000)")
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 4], help="worker counts to measure (default 1 4)")
+    p.add_argument("--concurrency", type=int, default=64, help="connections sending at once (default 64)")
+    p.add_argument("--timeout", type=float, default=1800.0, help="longest wait for the tickets, seconds")
+    args = p.parse_args(argv)
+    runs = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="sms-burst-") as tmp:
+            for w in args.workers:
+                runs.append(one_run(Path(tmp) / f"w{w}", args.texts, w, args.concurrency, args.timeout))
+    except BenchError as exc:
+        say(f"error: {exc}")
+        return 2
+    print(json.dumps({"bench": "sms_burst", "texts": args.texts, "runs": runs, "repo": str(REPO)}))
+    return 0 if all(r["no_loss"] and r["no_5xx"] for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
