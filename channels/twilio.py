@@ -151,7 +151,8 @@ class TwilioSmsChannel:
             for i, m in enumerate(fields.media)
         )
         subject = text.split("\n", 1)[0][:SUBJECT_CHARS] or ("Picture message" if attachments else "Text message")
-        language = (keyword_language(fields.body) if kind else None) or number.language
+        keyword_lang = keyword_language(fields.body) if kind else None
+        language = keyword_lang or number.language
         return InboundMessage(
             id=new_id(),
             channel="sms",
@@ -163,6 +164,7 @@ class TwilioSmsChannel:
             text=text or subject,
             full_text=fields.body,
             language=language,
+            language_source="chosen" if keyword_lang else "channel",
             category=number.department,
             campus=number.school,
             attachments=attachments,

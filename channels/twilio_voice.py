@@ -108,6 +108,8 @@ class TwilioVoiceChannel:
             text=text,
             full_text=text,
             language=lang,
+            # The caller picked the language at the greeting; our own placeholder text says nothing about it.
+            language_source="chosen" if "lang" in query else "channel",
             category=number.department,
             campus=number.school,
             attachments=()
