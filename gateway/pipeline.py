@@ -59,7 +59,8 @@ class Pipeline:
         if self.identity is not None:
             identified = await self.identity.resolve(message)
             message, directory_language = identified.message, identified.directory_language
-        message = assign_language(message, directory_language, self.default_language)
+        # Detected here only when a rule routes on it; otherwise the deliver job detects it (languages.py).
+        message = assign_language(message, directory_language, self.default_language, detect=self.router.needs_language)
         self.metrics.languages.labels(message.language, message.language_source).inc()
         resolution = Resolution(message.id, "new")
         if self.committer.redis_up:

@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 
 from gateway.closures import closures_async
 from gateway.models import InboundMessage, Route
+from gateway.rules.conditions import OneOf
 from gateway.rules.engine import Decision, evaluate
 from gateway.rules.loader import RulesError, load_rules
 from gateway.rules.model import RuleSet
@@ -59,6 +60,11 @@ class Router:
         self._stamp = _stamp(self.path)
         self.rules = load_ruleset(settings)
         self.closures: frozenset[date] = frozenset()
+
+    @property
+    def needs_language(self) -> bool:
+        """Whether a rule routes on the text's language, so intake must detect it before routing."""
+        return any(isinstance(c, OneOf) and c.field == "language" for rule in self.rules.rules for c in rule.conditions)
 
     def route(self, message: InboundMessage) -> Route:
         """The route for a message, on the request path: in memory only."""

@@ -18,6 +18,7 @@ from rq.serializers import JSONSerializer
 
 from gateway import keys
 from gateway.commit import job_retry
+from gateway.languages import detect_in_worker
 from gateway.models import Commitment, Reply, ReplyEvent, StatusEvent, TicketStatus, utcnow
 from gateway.outbox import plan_replies
 from gateway.redis_conn import text
@@ -67,6 +68,7 @@ def deliver(payload: dict[str, Any]) -> dict[str, Any]:
     if keyword is not None:
         return keyword
     r = context.connection()
+    c = _with_detected_language(r, c)
     if c.message.channel == "slack":
         c = with_slack_identity(r, context.settings(), c)
     rules = context.rules().current()
@@ -110,6 +112,20 @@ def deliver(payload: dict[str, Any]) -> dict[str, Any]:
     extra = {"request_id": c.message.id, "evidence": c.evidence, **reply_context(c, rules, utcnow(), r)}
     _queue_replies(c.conversation, event, f"received-{c.message.id}", extra)
     return {"ticket": ref, "created": True}
+
+
+def _with_detected_language(r: redis.Redis, c: Commitment) -> Commitment:
+    """The text's language, when intake left it to us: before the ticket, so staff and replies see it."""
+    m = c.message
+    detected = detect_in_worker(m)
+    if detected is m:
+        return c
+    if detected.requester.locale != m.requester.locale:
+        conv_key = keys.conversation(c.conversation)
+        if c.conversation == m.id or text(r.hget(conv_key, "sender") or "") == m.sender:
+            # The requester's own words decide the reply language (the commit wrote the channel's).
+            r.hset(conv_key, "language", detected.requester.locale)
+    return c.model_copy(update={"message": detected})
 
 
 def _drop(r: redis.Redis, c: Commitment) -> dict[str, Any]:
