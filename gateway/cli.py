@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from gateway.cli_incidents import incident
 from gateway.errors import ConfigError
 from gateway.logs import setup_logging
 from gateway.models import TicketStatus
@@ -270,6 +271,8 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
             click.echo(f"[{mark}] {check['name']}: {check['detail']}")
     ctx.exit(0 if report["ok"] else 1)
 
+
+main.add_command(incident)
 
 if __name__ == "__main__":
     main()

@@ -24,6 +24,7 @@ from gateway.redis_conn import text
 from gateway.status_links import public_base, short_reference, status_url
 from workers import context
 from workers.email_replies import send_email_reply
+from workers.incident_link import acknowledgement
 
 log = logging.getLogger("intake.jobs")
 
@@ -81,6 +82,7 @@ def deliver(payload: dict[str, Any]) -> dict[str, Any]:
             _timeline(pipe, c.conversation, {"event": "ticket_created", "ticket": ref})
             pipe.execute()
     log.info("ticket created", extra={"request_id": c.message.id, "backend": backend.name, "ticket": ref})
+    ack = acknowledgement(c, ref)  # a request that belongs to an open incident is linked and told its status
     flags = c.message.flags
     if flags.auto_reply or flags.unverified_sender or flags.bounce:
         # Never answer a machine (RFC 3834), nor a sender whose domain failed DMARC: the reply would go to a victim.
@@ -88,7 +90,7 @@ def deliver(payload: dict[str, Any]) -> dict[str, Any]:
             _timeline(pipe, c.conversation, {"event": "ack_suppressed", "request_id": c.message.id})
             pipe.execute()
         return {"ticket": ref, "created": True}
-    _queue_replies(c.conversation, "received", f"received-{c.message.id}", {"request_id": c.message.id})
+    _queue_replies(c.conversation, ack.event, ack.key, ack.context)
     return {"ticket": ref, "created": True}
 
 
@@ -124,6 +126,11 @@ def _queue_replies(conv_id: str, event: ReplyEvent, event_key: str, extra: dict[
         ):
             queued += 1
     return queued
+
+
+def queue_replies(conv_id: str, event: ReplyEvent, event_key: str, extra: dict[str, Any]) -> int:
+    """Queue an event's reply on each of a conversation's channels; job ids derive from event_key, so once each."""
+    return _queue_replies(conv_id, event, event_key, extra)
 
 
 def send_reply(payload: dict[str, Any]) -> str:
