@@ -115,6 +115,11 @@ def incident_by_ticket(backend: str, ref: str) -> str:
     return f"{PREFIX}:incident:byticket:{backend}:{ref}"
 
 
+def conversation_lock(conv_id: str) -> str:
+    """Held while a conversation is written to (the same lock workers.jobs.deliver takes)."""
+    return f"{PREFIX}:lock:conv:{conv_id}"
+
+
 def surge_window(signature: str) -> str:
     """Recent requests sharing a surge signature (school + keyword, or school + category), scored by time."""
     return f"{PREFIX}:surge:{signature}"

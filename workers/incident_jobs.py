@@ -32,6 +32,9 @@ log = logging.getLogger("intake.incidents")
 
 FANOUT_FUNC = "workers.incident_jobs.fan_out"
 Clock = Callable[[], datetime]
+# Marking one child takes milliseconds; a lock left by a killed job must not hold its retry up for long.
+CHILD_LOCK_S = 5
+CHILD_LOCK_WAIT_S = 15
 
 
 class IncidentError(Exception):
@@ -169,6 +172,12 @@ def resume_fanouts() -> int:
 
 def _mark_child(store: IncidentStore, inc: Incident, update: Update, conv: str) -> None:
     """Set the child's status (conversation, timeline, and its ticket in the built-in store) once per update."""
+    # Under the conversation's lock: a fan-out job whose worker died can still be running when its retry starts.
+    with store.r.lock(keys.conversation_lock(conv), timeout=CHILD_LOCK_S, blocking_timeout=CHILD_LOCK_WAIT_S):
+        _mark_child_locked(store, inc, update, conv)
+
+
+def _mark_child_locked(store: IncidentStore, inc: Incident, update: Update, conv: str) -> None:
     marker = f"incident-{inc.id}-{update.seq}"
     r = store.r
     if r.sismember(keys.deliveries(conv), marker):

@@ -78,13 +78,14 @@ async def test_a_route_that_names_an_incident_links_the_request_without_any_matc
     settings: Settings, redis_server: RedisServer, config_path: Path
 ) -> None:
     open_wifi_incident(config_path)
-    m = InboundMessage(id=new_id(), channel="webform", account="district-web/demo", sender="pat@example.org",
-                       requester=Requester(email="pat@example.org"), text="Projector in room 12 is dark", language="en")  # fmt: skip
+    m = InboundMessage(
+        id=new_id(), channel="webform", account="district-web/demo", sender="pat@example.org",
+        requester=Requester(email="pat@example.org"), text="Projector in room 12 is dark", language="en",
+    )  # fmt: skip
+    named = Commitment(message=m, fingerprint=fingerprint("webform", "a", m.id, b""), conversation=m.id,
+                       route=Route(incident_id="1"))  # fmt: skip
     client = async_client(settings)
-    await Committer(client, settings).commit(
-        [Commitment(message=m, fingerprint=fingerprint("webform", "a", m.id, b""), conversation=m.id,
-                    route=Route(incident_id="1"))]  # fmt: skip
-    )
+    await Committer(client, settings).commit([named])
     await client.aclose()
     assert intake(config_path, "worker", "--burst").returncode == 0
     assert [r["reply_event"] for r in replies(redis_server, m.id)] == ["incident_update"]
