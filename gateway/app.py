@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,6 +17,7 @@ from gateway import appkeys as K
 from gateway.blobs import BlobStore
 from gateway.errors import NotFound
 from gateway.http import error_middleware, to_inbound, to_response
+from gateway.incident_metrics import refresh_incident_metrics
 from gateway.logs import quiet_access_log
 from gateway.mail_health import mailbox_report_async
 from gateway.openapi import openapi_document
@@ -82,6 +84,8 @@ async def metrics(request: web.Request) -> web.Response:
     m = request.app[K.METRICS]
     m.spool_depth.set(request.app[K.COMMITTER].spool.depth)
     settings = request.app[K.SETTINGS]
+    with contextlib.suppress(redis.RedisError, OSError):  # the gauges keep their last value
+        await refresh_incident_metrics(request.app[K.REDIS], m)
     if settings.channels.email.enabled:
         try:
             for h in await mailbox_report_async(request.app[K.REDIS], settings):

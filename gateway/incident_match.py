@@ -60,6 +60,9 @@ def nested_quantifier(pattern: str) -> bool:
         ch = pattern[i]
         if ch == "\\":
             i += 2
+            unbounded, _ = _unbounded_at(pattern, i)
+            if unbounded and stack:
+                stack[-1] = True
             continue
         if ch == "[":
             close = i + 1

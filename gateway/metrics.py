@@ -25,6 +25,10 @@ class Metrics:
         self.mailbox_healthy = Gauge("intake_mailbox_healthy", "1 when a mailbox is healthy", ["mailbox"], registry=r)
         self.spool_depth = Gauge("intake_spool_depth", "Messages waiting in the local spool", registry=r)
         self.redis_up = Gauge("intake_redis_up", "1 when Redis answered the last commit or probe", registry=r)
+        self.incidents = Gauge("intake_incidents", "Incidents by state (open, proposed)", ["state"], registry=r)
+        self.incident_proposals = Gauge(
+            "intake_incident_proposals", "Incidents the surge detector has proposed, ever", registry=r
+        )
         self.commit_batch = Histogram(
             "intake_commit_batch_size",
             "Messages per Redis commit round trip",

@@ -76,6 +76,11 @@ class SurgeDetector:
 
     def observe(self, m: InboundMessage, conversation: str, now: Callable[[], datetime]) -> Incident | None:
         """Count a new request; return the proposal it completes, if it completes one."""
+        covering = self._covering(m)
+        if covering is not None:
+            if covering.state == "proposed":
+                self.store.add_candidates(covering.id, [conversation])  # confirmed later, told then
+            return None
         sigs = signatures(m)
         if not sigs:
             return None
@@ -89,7 +94,7 @@ class SurgeDetector:
                 pipe.expire(key, self.window_s * 2)
             counts = pipe.execute()[2::4]
         hot = [(sig, kind, value) for (sig, kind, value), n in zip(sigs, counts, strict=True) if n >= self.threshold]
-        if not hot or self._already_covered(m):
+        if not hot:
             return None
         categories = [v for _, kind, v in hot if kind == "category"]
         words = [v for _, kind, v in hot if kind == "keyword"]
@@ -121,10 +126,12 @@ class SurgeDetector:
         log.warning("surge: incident proposed", extra={"incident": proposal.id, "requests": len(members)})
         return proposal
 
-    def _already_covered(self, m: InboundMessage) -> bool:
-        """An open or proposed incident already takes this request: a second proposal would only be noise."""
+    def _covering(self, m: InboundMessage) -> Incident | None:
+        """An open or proposed incident that already takes this request: a second proposal would only be noise."""
         for state in STATES_TO_CHECK:
             for inc in self.store.in_state(state):
+                if state == "open" and not inc.links:
+                    continue  # resolved: the same words again are a new problem
                 if Matcher(inc.criteria, self.timeout_s).matches(m):
-                    return True
-        return False
+                    return inc
+        return None
