@@ -41,8 +41,11 @@ return {linked, h[1] or '', h[2] or '', h[3] or '0'}
 """
 
 UPDATE_SCRIPT = """
--- KEYS: incident hash, children list, updates list, pending fan-outs set. ARGV: status, message, at, id.
--- Records the update and how many children it owes a message to, in one step with respect to linking.
+-- KEYS: incident hash, children list, updates list, pending fan-outs set, [the source event's dedupe key].
+-- ARGV: status, message, at, id. Records the update and how many children it owes a message to, in one
+-- step with respect to linking. The fan-out progress key is the incident hash's key plus ':fanout:<seq>'.
+-- With a dedupe key, an event seen before records nothing and returns {-1, 0}.
+if KEYS[5] and not redis.call('SET', KEYS[5], '1', 'NX', 'EX', 2592000) then return {-1, 0} end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'message', ARGV[2], 'updated_at', ARGV[3])
 local total = redis.call('LLEN', KEYS[2])
@@ -151,10 +154,17 @@ class IncidentStore:
         new, status, message, seq = self._link(keys=k, args=[conversation])
         return Link(incident_id, int(new) == 1, text(status), text(message), int(seq))
 
-    def record_update(self, incident_id: str, status: TicketStatus, message: str, at: datetime) -> tuple[int, int]:
-        """Record an update before anyone is told. Returns (sequence number, children it must reach)."""
+    def record_update(
+        self, incident_id: str, status: TicketStatus, message: str, at: datetime, event_id: str | None = None
+    ) -> tuple[int, int]:
+        """Record an update before anyone is told. Returns (sequence number, children it must reach).
+
+        With `event_id` (a backend's status event), an event already recorded returns (-1, 0).
+        """
         k = [keys.incident(incident_id), keys.incident_children(incident_id), keys.incident_updates(incident_id),
              keys.INCIDENT_FANOUTS_PENDING]  # fmt: skip
+        if event_id:
+            k.append(keys.incident_event(incident_id, event_id))
         seq, total = self._update(keys=k, args=[status.value, message, at.isoformat(), incident_id])
         return int(seq), int(total)
 

@@ -110,6 +110,11 @@ def incident_candidates(incident_id: str) -> str:
     return f"{PREFIX}:incident:{incident_id}:candidates"
 
 
+def incident_event(incident_id: str, event_id: str) -> str:
+    """A backend status event already recorded as an update of this incident."""
+    return f"{PREFIX}:incident:{incident_id}:event:{event_id}"
+
+
 def incident_by_ticket(backend: str, ref: str) -> str:
     """An incident's parent ticket -> the incident."""
     return f"{PREFIX}:incident:byticket:{backend}:{ref}"

@@ -21,7 +21,7 @@ from gateway import keys
 from gateway.ids import new_id
 from gateway.incident_match import MatchCriteria
 from gateway.incidents import Incident, IncidentStore, Update
-from gateway.models import Commitment, InboundMessage, Priority, Route, TicketStatus, utcnow
+from gateway.models import Commitment, InboundMessage, Priority, Route, StatusEvent, TicketStatus, utcnow
 from gateway.redis_conn import text
 from workers import context
 from workers.backends.builtin import BuiltinBackend
@@ -158,6 +158,25 @@ def update_incident(
     _enqueue_fanout(incident_id, seq, 0)
     log.info("incident updated", extra={"incident": incident_id, "seq": seq, "children": total})
     return seq, total
+
+
+def update_from_parent_event(event: StatusEvent, event_id: str) -> str | None:
+    """A backend changed an incident's parent ticket: tell the children as `intake incident update` would.
+
+    Returns the incident id, or None when the ticket is no incident's parent. Run twice, recorded once.
+    """
+    store = _store()
+    incident_id = store.by_ticket(event.backend, event.ticket_ref)
+    inc = store.get(incident_id) if incident_id else None
+    if inc is None or inc.state != "open":
+        return None
+    seq, total = store.record_update(inc.id, event.status, event.public_comment or "", event.at, event_id)
+    if seq < 0:
+        resume_fanouts()  # seen before: make sure its fan-out was queued
+        return inc.id
+    _enqueue_fanout(inc.id, seq, 0)
+    log.info("incident updated from its parent ticket", extra={"incident": inc.id, "seq": seq, "children": total})
+    return inc.id
 
 
 def resume_fanouts() -> int:

@@ -185,6 +185,10 @@ def handle_status_event(payload: dict[str, Any]) -> str:
     r = context.connection()
     conv_raw = r.get(keys.ticket(ev.backend, ev.ticket_ref))
     if conv_raw is None:
+        from workers.incident_jobs import update_from_parent_event  # it builds on this module
+
+        if update_from_parent_event(ev, event_id(ev)):
+            return "incident"
         log.info(
             "status event for a ticket intake did not create", extra={"backend": ev.backend, "ticket": ev.ticket_ref}
         )

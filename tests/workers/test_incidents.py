@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rq import Queue
+from rq.serializers import JSONSerializer
+
 from gateway import keys
 from gateway.commit import Committer
 from gateway.ids import fingerprint, new_id
@@ -160,3 +163,26 @@ def test_incident_commands_refuse_bad_criteria_and_unknown_ids(config_path: Path
     listing = intake(config_path, "incident", "list", "--json")
     assert listing.returncode == 0
     assert json.loads(listing.stdout) == []
+
+
+async def test_a_status_change_of_the_parent_ticket_in_the_backend_tells_every_child_once(
+    gateway: Gateway, redis_server: RedisServer, config_path: Path
+) -> None:
+    open_wifi_incident(config_path)
+    rid = await post(gateway, message="wifi down in the gym", language="en", email=None, phone="5552013344")
+    assert intake(config_path, "worker", "--burst").returncode == 0
+    changed = intake(config_path, "tickets", "update", "1", "--status", "in_progress", "--comment", "Crew on site.")
+    assert changed.returncode == 0, changed.stderr
+    assert intake(config_path, "worker", "--burst").returncode == 0
+    events = Queue("events", connection=redis_server.client(), serializer=JSONSerializer)
+    [job_id] = [j for j in events.finished_job_registry.get_job_ids() if j.startswith("event-")]
+    job = events.fetch_job(job_id)
+    assert job is not None
+    events.enqueue_job(job)  # the backend's event delivered twice
+    assert intake(config_path, "worker", "--burst").returncode == 0
+
+    [_, update] = replies(redis_server, rid)
+    assert update["reply_event"] == "incident_update"
+    assert update["text"].startswith("We know about this problem: Wi-Fi down at Lincoln High. Status: being worked on.")
+    assert "Crew on site." in update["text"]
+    assert "update 1: in_progress" in intake(config_path, "incident", "show", "1").stdout
