@@ -9,7 +9,7 @@ from typing import Any, get_args
 import click
 
 from gateway.incident_match import BadCriteria, MatchCriteria, build_criteria, parse_until
-from gateway.incidents import Incident
+from gateway.incidents import Incident, IncidentStore
 from gateway.models import ChannelName, TicketStatus, utcnow
 from gateway.settings import Settings
 
@@ -33,8 +33,7 @@ def _criteria(s: Settings, match: str | None, keyword: tuple[str, ...], category
         raise click.UsageError(str(exc)) from None
 
 
-def _store() -> Any:
-    from gateway.incidents import IncidentStore
+def _store() -> IncidentStore:
     from workers import context
 
     return IncidentStore(context.connection())

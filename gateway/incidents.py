@@ -27,6 +27,7 @@ Origin = Literal["operator", "rule", "surge"]
 STATE_SETS: dict[str, str] = {"open": keys.INCIDENTS_ACTIVE, "proposed": keys.INCIDENTS_PROPOSED}
 # A resolved incident stops taking new requests: a report after the fix is a new problem, not this one.
 FINAL_STATUSES = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
+UPDATE_FIELDS = frozenset({"status", "message", "seq"})
 
 LINK_SCRIPT = """
 -- KEYS: incident hash, children list, children set. ARGV[1]: conversation.
@@ -80,7 +81,8 @@ class Incident(BaseModel):
         return self.state == "open" and self.status not in FINAL_STATUSES and bool(self.parent_ref)
 
     def fields(self) -> dict[str, str]:
-        data = self.model_dump(mode="json", exclude={"children", "criteria"})
+        """The hash fields an operator's action sets. Status, message and seq belong to recorded updates."""
+        data = self.model_dump(mode="json", exclude={"children", "criteria", *UPDATE_FIELDS})
         return {**{k: str(v) for k, v in data.items()}, "criteria": self.criteria.model_dump_json()}
 
 
@@ -114,6 +116,9 @@ class IncidentStore:
     def save(self, inc: Incident) -> None:
         with self.r.pipeline() as pipe:
             pipe.hset(keys.incident(inc.id), mapping=inc.fields())  # type: ignore[arg-type]
+            # Only a new incident's: an update recorded meanwhile must not be overwritten by a stale copy.
+            pipe.hsetnx(keys.incident(inc.id), "status", inc.status.value)
+            pipe.hsetnx(keys.incident(inc.id), "message", inc.message)
             pipe.zadd(keys.INCIDENTS, {inc.id: inc.opened_at.timestamp()})
             for state, key in STATE_SETS.items():
                 if state == inc.state:
