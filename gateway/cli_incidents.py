@@ -122,6 +122,7 @@ def incident_list(ctx: click.Context, as_json: bool) -> None:
 def incident_show(ctx: click.Context, incident_id: str, as_json: bool) -> None:
     """One incident: criteria, parent ticket, linked requests, and each update's fan-out progress."""
     from workers.incident_jobs import resume_fanouts
+    from workers.incident_repair import check_replies
 
     s = _setup(ctx)
     resume_fanouts()
@@ -129,19 +130,26 @@ def incident_show(ctx: click.Context, incident_id: str, as_json: bool) -> None:
     inc = store.get(incident_id)
     if inc is None:
         raise click.ClickException(f"no incident {incident_id}")
-    updates = [(u, *store.fanout_progress(inc.id, u.seq)) for u in store.updates(inc.id)]
+    updates = [(u, *store.fanout_progress(inc.id, u.seq), check_replies(store, inc.id, u.seq))
+               for u in store.updates(inc.id)]  # fmt: skip
     if as_json:
         body = inc.model_dump(mode="json")
-        body["updates"] = [{**u.__dict__, "told": done} for u, done, _ in updates]
+        body["updates"] = [
+            {**u.__dict__, "fanned_out": done, "replies_sent": p.told, "replies_owed": p.owed, "requeued": p.requeued}
+            for u, done, _, p in updates
+        ]
         click.echo(json.dumps(body, indent=2))
         return
     click.echo(f"incident {inc.id} [{inc.state}, {inc.status.value}] {inc.title}")
     click.echo(f"parent ticket: {('#' + inc.parent_ref) if inc.parent_ref else '-'}  backend: {inc.backend}")
     click.echo(f"matches: {_describe_criteria(inc, s)}")
     click.echo(f"opened: {inc.opened_at.astimezone(s.zone):%Y-%m-%d %H:%M} by {inc.origin}  linked: {inc.children}")
-    for u, done, total in updates:
+    for u, done, total, p in updates:
         said = f": {u.message}" if u.message else ""
-        click.echo(f"  update {u.seq}: {u.status} at {u.at}  told {done}/{total}{said}")
+        fixed = f", {p.requeued} lost reply job(s) queued again" if p.requeued else ""
+        click.echo(
+            f"  update {u.seq}: {u.status} at {u.at}  fanned out {done}/{total}, sent {p.told}/{p.owed}{fixed}{said}"
+        )
 
 
 @incident.command("update")

@@ -26,6 +26,7 @@ from gateway.redis_conn import text
 from workers import context
 from workers.backends.builtin import BuiltinBackend
 from workers.incident_link import incident_context, link_conversation
+from workers.incident_repair import requeue_lost
 from workers.jobs import EVENTS_QUEUE, enqueue_once, queue_replies
 
 log = logging.getLogger("intake.incidents")
@@ -180,12 +181,15 @@ def update_from_parent_event(event: StatusEvent, event_id: str) -> str | None:
 
 
 def resume_fanouts() -> int:
-    """Queue again every fan-out that has not finished (one whose enqueue a crash prevented). Returns how many."""
+    """Queue again every unfinished fan-out whose job a crash prevented or a killed worker dropped. Returns how many."""
     store = _store()
     resumed = 0
     for incident_id, seq in store.pending_fanouts():
         done, _ = store.fanout_progress(incident_id, seq)
-        resumed += int(_enqueue_fanout(incident_id, seq, done))
+        if _enqueue_fanout(incident_id, seq, done):
+            resumed += 1
+        else:
+            resumed += requeue_lost(EVENTS_QUEUE, [_fanout_job_id(incident_id, seq, done)])
     return resumed
 
 

@@ -122,7 +122,7 @@ async def test_an_update_reaches_each_linked_requester_once_in_their_language_an
     assert redis_server.client().hget(keys.conversation(es), "status") == b"resolved"
     shown = intake(config_path, "incident", "show", "1")
     assert "update 1: resolved" in shown.stdout
-    assert "told 2/2" in shown.stdout
+    assert "fanned out 2/2, sent 3/3" in shown.stdout  # two status pages and one email
 
 
 async def test_a_resolved_incident_links_no_new_requests(
