@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,6 +19,7 @@ from gateway.blobs import BlobStore
 from gateway.clock import Clock, SystemClock
 from gateway.errors import NotFound
 from gateway.http import Handler, error_middleware, to_inbound, to_response
+from gateway.incident_metrics import refresh_incident_metrics
 from gateway.logs import quiet_access_log
 from gateway.mail_health import mailbox_report_async
 from gateway.openapi import openapi_document
@@ -113,6 +115,8 @@ async def metrics(request: web.Request) -> web.Response:
         pass  # breach counts keep their last value; intake_redis_up says why
     m.spool_depth.set(request.app[K.COMMITTER].spool.depth)
     settings = request.app[K.SETTINGS]
+    with contextlib.suppress(redis.RedisError, OSError):  # the gauges keep their last value
+        await refresh_incident_metrics(request.app[K.REDIS], m)
     if settings.channels.email.enabled:
         try:
             for h in await mailbox_report_async(request.app[K.REDIS], settings):

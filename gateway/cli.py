@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from gateway.cli_incidents import incident
 from gateway.errors import ConfigError
 from gateway.logs import setup_logging
 from gateway.models import TicketStatus
@@ -309,6 +310,7 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
 main.add_command(rules)
 main.add_command(calendar)
 main.add_command(staff)
+main.add_command(incident)
 
 if __name__ == "__main__":
     main()

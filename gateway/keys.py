@@ -154,3 +154,65 @@ def sms_rate(number: str, second: int) -> str:
 def voice_call(call_sid: str) -> str:
     """A voicemail call's caller and number, kept between the greeting and the recording."""
     return f"{PREFIX}:voice:call:{call_sid}"
+
+
+# Incidents (parent/child): gateway/incidents.py and gateway/surge.py.
+INCIDENT_SEQ = f"{PREFIX}:incident:seq"
+INCIDENTS = f"{PREFIX}:incidents"  # every incident id, scored by when it was opened or proposed
+INCIDENTS_ACTIVE = f"{PREFIX}:incidents:active"  # open incidents that link matching requests
+INCIDENTS_PROPOSED = f"{PREFIX}:incidents:proposed"
+INCIDENT_FANOUTS_PENDING = f"{PREFIX}:incidents:fanout:pending"  # "<incident>:<seq>" not finished yet
+INCIDENT_PROPOSALS_TOTAL = f"{PREFIX}:incidents:proposals:total"
+
+
+def incident(incident_id: str) -> str:
+    return f"{PREFIX}:incident:{incident_id}"
+
+
+def incident_children(incident_id: str) -> str:
+    """Linked conversations in link order: a fan-out walks them by index, so a resumed one skips nobody."""
+    return f"{PREFIX}:incident:{incident_id}:children"
+
+
+def incident_child_set(incident_id: str) -> str:
+    """The same conversations as a set, so a conversation is linked once."""
+    return f"{PREFIX}:incident:{incident_id}:childset"
+
+
+def incident_updates(incident_id: str) -> str:
+    return f"{PREFIX}:incident:{incident_id}:updates"
+
+
+def incident_fanout(incident_id: str, seq: int) -> str:
+    """Progress of one update's fan-out: how many children are done, of how many."""
+    return f"{PREFIX}:incident:{incident_id}:fanout:{seq}"
+
+
+def incident_candidates(incident_id: str) -> str:
+    """A proposal's requests (conversations) that made the surge; linked when an operator confirms it."""
+    return f"{PREFIX}:incident:{incident_id}:candidates"
+
+
+def incident_event(incident_id: str, event_id: str) -> str:
+    """A backend status event already recorded as an update of this incident."""
+    return f"{PREFIX}:incident:{incident_id}:event:{event_id}"
+
+
+def incident_by_ticket(backend: str, ref: str) -> str:
+    """An incident's parent ticket -> the incident."""
+    return f"{PREFIX}:incident:byticket:{backend}:{ref}"
+
+
+def conversation_lock(conv_id: str) -> str:
+    """Held while a conversation is written to (the same lock workers.jobs.deliver takes)."""
+    return f"{PREFIX}:lock:conv:{conv_id}"
+
+
+def surge_window(signature: str) -> str:
+    """Recent requests sharing a surge signature (school + keyword, or school + category), scored by time."""
+    return f"{PREFIX}:surge:{signature}"
+
+
+def surge_proposed(signature: str) -> str:
+    """Held while a proposal for this signature is fresh, so one surge makes one proposal."""
+    return f"{PREFIX}:surge:proposed:{signature}"

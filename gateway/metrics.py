@@ -34,6 +34,10 @@ class Metrics:
         self.languages = Counter(
             "intake_request_language", "Requests by language and where it came from", ["language", "source"], registry=r
         )
+        self.incidents = Gauge("intake_incidents", "Incidents by state (open, proposed)", ["state"], registry=r)
+        self.incident_proposals = Gauge(
+            "intake_incident_proposals", "Incidents the surge detector has proposed, ever", registry=r
+        )
         self.commit_batch = Histogram(
             "intake_commit_batch_size",
             "Messages per Redis commit round trip",

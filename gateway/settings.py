@@ -282,6 +282,14 @@ class RoutingSettings(Strict):
         return path if path.is_absolute() or not config_file else Path(config_file).parent / path
 
 
+class IncidentSettings(Strict):
+    # A surge: this many similar requests (one school; a shared keyword or the same category) within the window.
+    surge_threshold: int = Field(10, ge=2)
+    surge_window_minutes: int = Field(15, ge=1)
+    fanout_chunk: int = Field(200, ge=1, le=5000)  # linked requesters one fan-out job handles
+    match_timeout_ms: int = Field(50, ge=1, le=5000)  # most one incident pattern may take on one request
+
+
 class ChannelSettings(Strict):
     webform: WebformSettings = Field(default_factory=lambda: WebformSettings())
     email: EmailSettings = Field(default_factory=lambda: EmailSettings())
@@ -385,6 +393,7 @@ class Settings(Strict):
     channels: ChannelSettings = Field(default_factory=lambda: ChannelSettings())
     backends: BackendSettings = Field(default_factory=lambda: BackendSettings())
     routing: RoutingSettings = Field(default_factory=lambda: RoutingSettings())
+    incidents: IncidentSettings = Field(default_factory=lambda: IncidentSettings())
     logging: LoggingSettings = Field(default_factory=lambda: LoggingSettings())
     identity: IdentitySettings = Field(default_factory=lambda: IdentitySettings())
     source_file: str = Field("", exclude=True)

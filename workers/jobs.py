@@ -25,6 +25,7 @@ from gateway.redis_conn import text
 from gateway.status_links import public_base, short_reference, status_url
 from workers import context, sms_inbound
 from workers.email_replies import send_email_reply
+from workers.incident_link import acknowledgement
 from workers.routing_stage import plan_ticket, remember_routed, reply_context, start_clocks, stop_clocks
 from workers.slack_identity import with_slack_identity
 from workers.slack_replies import send_slack_reply
@@ -101,6 +102,7 @@ def deliver(payload: dict[str, Any]) -> dict[str, Any]:
     remember_routed(r, routed, context.settings().routing.replay_keep)
     log.info("ticket created", extra={"request_id": c.message.id, "backend": backend.name, "ticket": ref})
     sms_inbound.after_commit(c, ref)
+    ack = acknowledgement(c, ref)  # a request that belongs to an open incident is linked and told its status
     flags = c.message.flags
     if flags.auto_reply or flags.unverified_sender or flags.bounce:
         # Never answer a machine (RFC 3834), nor a sender whose domain failed DMARC: the reply would go to a victim.
@@ -108,9 +110,12 @@ def deliver(payload: dict[str, Any]) -> dict[str, Any]:
             _timeline(pipe, c.conversation, {"event": "ack_suppressed", "request_id": c.message.id})
             pipe.execute()
         return {"ticket": ref, "created": True}
-    event = cast(ReplyEvent, c.route.auto_reply_template)
-    extra = {"request_id": c.message.id, "evidence": c.evidence, **reply_context(c, rules, utcnow(), r)}
-    _queue_replies(c.conversation, event, f"received-{c.message.id}", extra)
+    if ack.event == "incident_update":
+        _queue_replies(c.conversation, ack.event, ack.key, {**ack.context, "evidence": c.evidence})
+    else:
+        event = cast(ReplyEvent, c.route.auto_reply_template)
+        extra = {"request_id": c.message.id, "evidence": c.evidence, **reply_context(c, rules, utcnow(), r)}
+        _queue_replies(c.conversation, event, ack.key, extra)
     return {"ticket": ref, "created": True}
 
 
@@ -175,6 +180,11 @@ def _queue_replies(conv_id: str, event: ReplyEvent, event_key: str, extra: dict[
     return queued
 
 
+def queue_replies(conv_id: str, event: ReplyEvent, event_key: str, extra: dict[str, Any]) -> int:
+    """Queue an event's reply on each of a conversation's channels; job ids derive from event_key, so once each."""
+    return _queue_replies(conv_id, event, event_key, extra)
+
+
 def send_reply(payload: dict[str, Any]) -> str:
     """Deliver one reply on its channel. Recorded once per job id, so a retry never sends twice."""
     reply = Reply.model_validate(payload)
@@ -237,6 +247,10 @@ def handle_status_event(payload: dict[str, Any]) -> str:
     r = context.connection()
     conv_raw = r.get(keys.ticket(ev.backend, ev.ticket_ref))
     if conv_raw is None:
+        from workers.incident_jobs import update_from_parent_event  # it builds on this module
+
+        if update_from_parent_event(ev, event_id(ev)):
+            return "incident"
         log.info(
             "status event for a ticket intake did not create", extra={"backend": ev.backend, "ticket": ev.ticket_ref}
         )
