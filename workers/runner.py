@@ -21,7 +21,6 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
 from gateway.commit import deliver_queue_name
-from gateway.languages import warm_up
 from gateway.settings import Settings
 from workers.backends import BACKENDS
 from workers.jobs import EVENTS_QUEUE, REPLIES_QUEUE
@@ -87,7 +86,8 @@ class GatewayWorker(SimpleWorker):
     rq's default Worker forks a child per job; a job here is a few Redis round trips and one ticket
     write, so the fork cost most of each job (a burst of web form requests went from 2.4 to 6.7 per
     second per worker without it). Jobs are idempotent and build their clients once per process
-    (workers/context.py); a job that hangs is still stopped by rq's timeout (SIGALRM, main thread), and a
+    (workers/context.py) and keep what they load (the language models take a second) for the next job; a
+    job that hangs is still stopped by rq's timeout (SIGALRM, main thread), and a
     killed worker's job is found by `reap_dead_local_workers`. Scale out by running more workers.
     """
 
@@ -97,9 +97,6 @@ class GatewayWorker(SimpleWorker):
 
 
 def run_worker(connection: redis.Redis, settings: Settings, burst: bool = False) -> bool:
-    # rq runs each job in a forked child: what the parent loads once (the language models, seconds to
-    # load) every child shares, instead of each job loading it again.
-    warm_up()
     qs = queues(connection, settings)
     reap_dead_local_workers(connection, qs)
     worker = GatewayWorker(qs, connection=connection, serializer=JSONSerializer)
