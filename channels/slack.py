@@ -118,7 +118,7 @@ class SlackChannel:
         self.known = workspaces(self.conf)
         self.redis: aioredis.Redis | None = None
         self.bolt = AsyncApp(
-            name="intake",
+            name="intake.slack.app",  # bolt sets this logger's level: never the whole intake tree
             logger=bolt_logger(),
             process_before_response=True,
             # Verified here before bolt sees the body: bolt knows one secret, we have one per workspace.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import sqlite3
 import time
 
@@ -184,3 +185,10 @@ async def test_bolt_never_logs_a_request_body(
     assert logs  # the run did log (the request, the commit): only never the body
     assert secret_text not in logs
     assert "U0TEACHER1" not in json.dumps([json.loads(x).get("msg") for x in logs.splitlines()])
+
+
+async def test_serving_slack_leaves_the_gateways_own_info_logs_on(slack_gateway: SlackGateway) -> None:
+    # slack_bolt sets the level of the logger named after the app; named "intake", it silenced every
+    # intake.* INFO line (a directory loaded, a spool drained) for the rest of the process.
+    assert (await slack_gateway.event(event()))[0] == 200
+    assert logging.getLogger("intake").level == logging.NOTSET  # the configured level (logging.level) rules
