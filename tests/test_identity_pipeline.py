@@ -154,7 +154,7 @@ def test_doctor_shows_directory_rows_and_ldap_reachability(
 async def test_lookups_abandoned_for_a_hung_directory_are_counted(
     tmp_path: Path, redis_server: RedisServer, slapd: Slapd
 ) -> None:
-    gw, _ = await gateway_with(tmp_path, redis_server, {"ldap": ldap_settings(slapd)})
+    gw, _ = await gateway_with(tmp_path, redis_server, {"ldap": ldap_settings(slapd, timeout_ms=300)})
     slapd.freeze()
     try:
         await gw.post_form(post(email="maria.rivera@district.test"))

@@ -137,17 +137,20 @@ async def test_directory_lookups_log_no_addresses_names_or_passwords(
         gw = Gateway(server, http, settings_from(config))
         try:
             # Found in the CSV export, found in LDAP, found nowhere, and LDAP down: every path logs.
-            await gw.post_form(form(name="", email=None, phone="(555) 301-0001", message=BODY))
-            await gw.post_form(form(name="", email="maria.rivera@district.test", message=BODY))
-            await gw.post_form(form(name=NAME, email=EMAIL, phone=PHONE_RAW, message=BODY))
+            up = [form(name="", email=None, phone="(555) 301-0001", message=BODY),
+                  form(name="", email="maria.rivera@district.test", message=BODY),
+                  form(name=NAME, email=EMAIL, phone=PHONE_RAW, message=BODY)]  # fmt: skip
+            statuses = [(await gw.post_form(payload)).status for payload in up]
             slapd.stop()
-            await gw.post_form(form(name="", email="j.chen@district.test", phone="555-201-0102", message=BODY))
+            down = form(name="", email="j.chen@district.test", phone="555-201-0102", message=BODY)
+            statuses.append((await gw.post_form(down)).status)
             intake(config, "doctor", log=log)
         finally:
             await http.close()
             await server.close()
     intake(config, "worker", "--burst", log=log)
     logs = captured.getvalue() + log.read_text()
+    assert statuses == [202, 202, 202, 202], "a request did not get through: its lookups were not made"
     assert "directory unavailable" in logs and "directory file loaded" in logs, "nothing logged: proves nothing"
     for secret in (NAME, EMAIL, PHONE, "301-0001", "3010001", "Tran household", "maria.rivera", "Maria Rivera",
                    "j.chen", "201-0102", "2010102", BIND_PASSWORD, BODY):  # fmt: skip

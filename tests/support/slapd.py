@@ -13,7 +13,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -49,6 +48,7 @@ class Slapd:
         if tls:  # ldaps:// only, with a throwaway certificate for 127.0.0.1
             self.cert, self.key = self_signed_cert(self.root / "tls")
         self.proc: subprocess.Popen[bytes] | None = None
+        self.started = False  # once started, the port is known to clients and stays
         (self.root / "db").mkdir()
         self.config_path = self.root / "slapd.conf"
         self.config_path.write_text(self._config())
@@ -86,24 +86,59 @@ access to * by users read by * none
 """
 
     def start(self) -> None:
-        """Start and return once a bound search answers."""
+        """Start and return once this slapd, not whatever else holds the port, is listening.
+
+        Other test runs share the machine: the port chosen in __init__ can be taken before slapd binds it, and
+        another slapd seeded the same way would then answer for this one (a "frozen" server that answers). On
+        the first start such a port is swapped for a fresh one; a restart keeps its port (clients know it).
+        """
         assert self.proc is None, "slapd already running"
+        for _ in range(3):
+            if self._start_once() or self.started:
+                break
+            self.port = free_port()  # lost the port before binding it: nobody knows this one yet
+        else:
+            self._fail("three free ports were taken before slapd could bind them")
+        self.started = True
+
+    def _start_once(self) -> bool:
+        """True once listening; False when the port turned out to be taken."""
         with open(self.root / "stderr.log", "ab") as stderr:
             self.proc = subprocess.Popen(
                 [str(SLAPD), "-d", "0", "-h", f"{self.url}/", "-f", str(self.config_path)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
             )  # fmt: skip
         deadline = time.monotonic() + 10
-        while True:
+        while not self._listening():
             if self.proc.poll() is not None:
+                if self._listeners() and not self.started:  # someone else listens there (-d 0 says nothing)
+                    self.proc = None
+                    return False
                 self._fail(f"slapd exited with status {self.proc.returncode}")
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.5):
-                    return
-            except OSError as exc:
-                if time.monotonic() > deadline:
-                    self._fail(f"not listening after 10 s: {exc!r}")
-                time.sleep(0.01)
+            if time.monotonic() > deadline:
+                self._fail("not listening after 10 s")
+            time.sleep(0.01)
+        return True
+
+    def _listening(self) -> bool:
+        """A listening socket on our port is open in our slapd (a connect would also reach someone else's)."""
+        assert self.proc is not None
+        listeners = self._listeners()
+        fds = Path(f"/proc/{self.proc.pid}/fd")
+        with contextlib.suppress(OSError):  # the process may be exiting right now
+            return bool(listeners) and any(os.readlink(fd) in listeners for fd in fds.iterdir())
+        return False
+
+    def _listeners(self) -> set[str]:
+        """The sockets listening on our port, whoever owns them, as /proc/<pid>/fd links name them."""
+        found: set[str] = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with contextlib.suppress(OSError), open(table) as f:
+                for line in f.readlines()[1:]:
+                    fields = line.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == self.port:  # 0A: LISTEN
+                        found.add(f"socket:[{fields[9]}]")
+        return found
 
     def add(self, ldif: str) -> None:
         """Add entries to the running server, as its administrator (ldapadd from ldap-utils)."""
@@ -116,9 +151,26 @@ access to * by users read by * none
         self._signal(signal.SIGTERM)
 
     def freeze(self) -> None:
-        """SIGSTOP: connections are still accepted by the kernel, but no request is ever answered."""
-        assert self.proc is not None
+        """SIGSTOP: connections are still accepted by the kernel, but no request is ever answered.
+
+        Returns once every thread of slapd is stopped: kill() only queues the signal, and on a busy machine a
+        thread stops when it is next scheduled, so until then the test would be racing it.
+        """
+        assert self.proc is not None and self.proc.poll() is None, "slapd is not running"
         os.killpg(self.proc.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 10
+        while not self._stopped():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"slapd (pid {self.proc.pid}) still running 10 s after SIGSTOP")
+            time.sleep(0.005)
+
+    def _stopped(self) -> bool:
+        assert self.proc is not None
+        states = []
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            with contextlib.suppress(OSError):  # a thread that just ended
+                states.append((task / "stat").read_text().rsplit(")", 1)[1].split()[0])
+        return bool(states) and all(state in ("T", "t") for state in states)
 
     def thaw(self) -> None:
         assert self.proc is not None
