@@ -50,6 +50,7 @@ class _Draft:
     reply: str
     assign: str | None = None
     drop: bool = False
+    incident: str | None = None
 
     def apply(self, a: Actions, tags: list[str]) -> None:
         self.queue = a.queue or self.queue
@@ -60,6 +61,7 @@ class _Draft:
         self.reply = a.reply or self.reply
         self.assign = a.assign or self.assign
         self.drop = self.drop or a.drop
+        self.incident = a.incident or self.incident
         if a.raise_priority and PRIORITY_ORDER.index(a.raise_priority) > PRIORITY_ORDER.index(self.priority):
             self.priority = a.raise_priority
         tags.extend(t for t in a.tags if t not in tags)
@@ -97,6 +99,7 @@ def evaluate(
         sla_policy=draft.sla,
         auto_reply_template=draft.reply,
         drop=draft.drop,
+        incident_id=draft.incident,
         rule_ids=tuple(m.rule_id for m in matches) or ("default",),
     )
     return Decision(route, tuple(matches))

@@ -42,7 +42,10 @@ KEYWORD_CONDITIONS = {"keywords": "any", "subject_keywords": "subject", "text_ke
 REGEX_CONDITIONS = {"regex": "any", "subject_regex": "subject", "text_regex": "text", "sender_regex": "sender"}
 OTHER_CONDITIONS = ("sender_domain", "has_attachments", "within_hours", "outside_hours", "during_closure")
 CONDITIONS = (*LIST_CONDITIONS, *KEYWORD_CONDITIONS, *REGEX_CONDITIONS, *OTHER_CONDITIONS)
-ACTIONS = ("queue", "backend", "priority", "raise_priority", "category", "tags", "assign", "sla", "reply", "drop")
+INCIDENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+ACTIONS = (
+    "queue", "backend", "priority", "raise_priority", "category", "tags", "assign", "sla", "reply", "drop", "incident"
+)  # fmt: skip
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 DURATION = re.compile(r"^(?:(\d+)h)?\s*(?:(\d+)m)?$")
 PRIORITIES = tuple(p.value for p in Priority)
@@ -347,6 +350,12 @@ def _actions(r: _Reader, raw: Any, path: YPath, rule: str, known: _Known) -> Act
             f"an automatic reply with templates: {', '.join(AUTO_REPLIES)}",
         ),
         "drop": (lambda v: isinstance(v, bool), "true or false"),
+        # Incidents are opened while the gateway runs, so only the id's shape is checked here; at delivery
+        # a request whose incident is not open is matched against the open ones instead.
+        "incident": (
+            lambda v: isinstance(v, int | str) and not isinstance(v, bool) and bool(INCIDENT_ID.match(str(v))),
+            "an incident id, as `intake incident list` shows it",
+        ),
     }
     good: dict[str, Any] = {}
     for key, value in a.items():
@@ -361,4 +370,6 @@ def _actions(r: _Reader, raw: Any, path: YPath, rule: str, known: _Known) -> Act
     for key in ("priority", "raise_priority"):
         if key in good:
             good[key] = Priority(good[key])
+    if "incident" in good:
+        good["incident"] = str(good["incident"])
     return Actions(**good)

@@ -27,6 +27,7 @@ class Actions:
     sla: str | None = None
     reply: str | None = None
     drop: bool = False
+    incident: str | None = None  # an incident's id: its requests are linked to it at delivery
 
 
 @dataclass(frozen=True)

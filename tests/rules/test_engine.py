@@ -117,3 +117,11 @@ def test_a_worker_sees_a_changed_rules_file_after_its_reload_interval(tmp_path: 
     write_rules(tmp_path, "rules:\n  - {id: a, when: {channel: sms}, then: {queue: second}}\n")
     time.sleep(0.02)
     assert worker_rules.current().rules[0].actions.queue == "second"
+
+
+def test_a_rule_can_name_an_incident_for_its_requests(tmp_path: Path) -> None:
+    rules = load(
+        write_rules(tmp_path, "rules:\n  - id: outage\n    when: {keywords: [wifi]}\n    then: {incident: 7}\n")
+    )
+    assert evaluate(rules, message(text="The wifi is down"), "builtin", set()).route.incident_id == "7"
+    assert evaluate(rules, message(text="The bus is late"), "builtin", set()).route.incident_id is None

@@ -20,6 +20,8 @@ CASES = [
     ("unknown condition", "rules:\n  - id: a\n    when:\n      channnel: sms\n", 4,
      "rule 'a', field when.channnel: unknown field"),
     ("unknown action", "rules:\n  - id: a\n    then:\n      queu: it\n", 4, "rule 'a', field then.queu: unknown field"),
+    ("bad incident id", "rules:\n  - id: a\n    then:\n      incident: 'wifi down'\n", 4,
+     "rule 'a', field then.incident: got 'wifi down', expected an incident id"),
     ("bad regex", "rules:\n  - id: a\n    when:\n      text_regex: 'bus(('\n", 4,
      "rule 'a', field when.text_regex: bad regex"),
     ("catastrophic regex", "rules:\n  - id: a\n    when:\n      text_regex: '(a+)+$'\n", 4,

@@ -14,8 +14,8 @@ from gateway.ids import fingerprint, new_id
 from gateway.models import Commitment, InboundMessage, Requester, Route
 from gateway.redis_conn import async_client
 from gateway.settings import Settings
-from tests.conftest import Gateway, form
-from tests.support.gateway import intake
+from tests.conftest import Gateway, form, start_gateway
+from tests.support.gateway import intake, settings_from, write_config
 from tests.support.redis_server import RedisServer
 from workers.backends.builtin import BuiltinBackend
 
@@ -186,3 +186,26 @@ async def test_a_status_change_of_the_parent_ticket_in_the_backend_tells_every_c
     assert update["text"].startswith("We know about this problem: Wi-Fi down at Lincoln High. Status: being worked on.")
     assert "Crew on site." in update["text"]
     assert "update 1: in_progress" in intake(config_path, "incident", "show", "1").stdout
+
+
+async def test_a_routing_rule_that_names_an_incident_links_its_requests(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n  - id: projectors-to-the-outage\n    when: {keywords: [projector]}\n    then: {incident: 1}\n"
+    )
+    config = write_config(tmp_path, redis_server.url, routing={"rules_file": str(rules)})
+    open_wifi_incident(config)
+    server, http = await start_gateway(settings_from(config))
+    gw = Gateway(server, http, settings_from(config))
+    try:
+        named = await post(gw, school="wms", message="The projector in room 12 is dark", language="en")
+        other = await post(gw, school="wms", message="The 7:10 bus did not come", language="en")
+    finally:
+        await http.close()
+        await server.close()
+    assert intake(config, "worker", "--burst").returncode == 0
+    assert [r["reply_event"] for r in replies(redis_server, named)] == ["incident_update"]
+    assert redis_server.client().hget(keys.request(named), "incident_evidence") == b"rule"
+    assert [r["reply_event"] for r in replies(redis_server, other)] == ["received"]
