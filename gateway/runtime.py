@@ -48,7 +48,9 @@ def build_runtime(settings: Settings, spool_name: str, metrics: Metrics | None =
     resolver = ConversationResolver(
         aredis, settings.backends.default, settings.channels.twilio.conversation_window_days * 86400
     )
-    warm_up()  # every message's language is detected on the request path
+    # Loaded before the first request: the mail poller detects every message, and a routing rule on
+    # language (which a reload can add at any time) makes intake detect too.
+    warm_up()
     identity = IdentityResolver.from_settings(settings.identity, settings.source_file, metrics)
     pipeline = Pipeline(
         resolver, Router(settings), group, metrics, identity=identity, default_language=settings.default_language
