@@ -18,8 +18,9 @@ from gateway.commit import CommitResult
 from gateway.errors import BadRequest, Unauthorized, Unprocessable
 from gateway.http import AckResponse, InboundRequest
 from gateway.ids import new_id
+from gateway.macs import Sha256Mac
 from gateway.models import InboundMessage, Reply, Requester
-from gateway.settings import Settings, WebformSettings
+from gateway.settings import FormSource, Settings, WebformSettings
 from gateway.status_links import status_url
 from normalizers.webform import FormFields, InvalidSubmission, parse_submission
 
@@ -33,6 +34,12 @@ class _Source:
     name: str
     token: bytes
     secret: bytes
+    mac: Sha256Mac | None
+
+
+def _source(name: str, conf: FormSource) -> _Source:
+    secret = conf.signing_secret.get_secret_value().encode()
+    return _Source(name, conf.token.get_secret_value().encode(), secret, Sha256Mac(secret) if secret else None)
 
 
 class WebformChannel:
@@ -45,11 +52,7 @@ class WebformChannel:
         self.conf: WebformSettings = settings.channels.webform
         self.blobs = blobs
         self.key = settings.signing_key()
-        self.sources = [
-            _Source(n, s.token.get_secret_value().encode(), s.signing_secret.get_secret_value().encode())
-            for n, s in self.conf.sources.items()
-            if s.configured
-        ]
+        self.sources = [_source(n, s) for n, s in self.conf.sources.items() if s.configured]
         off = [n for n, s in self.conf.sources.items() if not s.configured]
         for n in off:
             log.warning("webform source is off: no token or signing secret configured", extra={"source": n})
@@ -66,8 +69,8 @@ class WebformChannel:
         if signature.startswith("sha256="):
             presented = signature[7:].strip().lower().encode()
             for s in self.sources:
-                if s.secret:
-                    expected = hmac.digest(s.secret, req.raw_body, "sha256").hex().encode()
+                if s.mac is not None:
+                    expected = s.mac.digest(req.raw_body).hex().encode()
                     if hmac.compare_digest(presented, expected):
                         return s.name
         raise Unauthorized("missing or invalid credentials")

@@ -40,12 +40,19 @@ from gateway.settings import Settings
 from gateway.sms_ledger import phone_digest
 
 DELIVER_FUNC = "workers.jobs.deliver"
+# rq's key layout, taken from rq so that it follows rq's.
+JOB_KEY_PREFIX = Job.redis_job_namespace_prefix
+QUEUE_KEY_PREFIX = Queue.redis_queue_namespace_prefix
 
 COMMIT_SCRIPT = """
--- ARGV[1]: the batch, a JSON array of messages; ARGV[2]: rq's queue registry key; ARGV[3]: dedupe TTL;
--- ARGV[4]: thread-key TTL; ARGV[5]: JSON {queue key: the job fields every job of that queue shares}.
--- Hash fields arrive as flat [field, value, ...] arrays, so each hash is one HSET with no table
--- building here: the script's own overhead was most of Redis's CPU per message.
+-- ARGV[1]: the batch, a JSON array of messages (everything but the jobs' data); ARGV[2]: rq's queue
+-- registry key; ARGV[3]: dedupe TTL; ARGV[4]: thread-key TTL; ARGV[5]: JSON {queue key: the job fields
+-- every job of that queue shares}; ARGV[6]: the jobs' created_at and enqueued_at; ARGV[6 + i]: message
+-- i's job data, as rq stores it.
+-- Each redis.call costs Redis more than anything else here (with the AOF on, every write is also
+-- propagated), so a message takes as few calls as its keys allow: one EXISTS for both dedupe checks,
+-- one HSET per hash with its fields as flat [field, value, ...] arrays. The job data travels as its own
+-- argument so it is neither escaped into the batch's JSON nor decoded from it.
 -- Keys are named in the batch rather than in KEYS: rq needs a single Redis (no Cluster), and a batch
 -- of any size stays one command.
 local batch = cjson.decode(ARGV[1])
@@ -53,17 +60,14 @@ local common = cjson.decode(ARGV[5])
 local queues = {}
 local out = {}
 for i, m in ipairs(batch) do
-  local held = redis.call('GET', m.dedupe)
-  if held then
-    out[i] = '0' .. held
-  elseif redis.call('EXISTS', m.job_key) == 1 then
-    out[i] = '0' .. m.request_id
+  if redis.call('EXISTS', m.dedupe, m.job_key) > 0 then
+    out[i] = '0' .. (redis.call('GET', m.dedupe) or m.request_id)
   else
     redis.call('SET', m.dedupe, m.request_id, 'EX', ARGV[3])
     redis.call('HSET', m.request_key, unpack(m.request))
     redis.call('HSET', m.conv_key, unpack(m.conv))
-    redis.call('HSET', m.job_key, unpack(common[m.queue_key]))
-    redis.call('HSET', m.job_key, unpack(m.job))
+    redis.call('HSET', m.job_key, 'data', ARGV[6 + i], 'created_at', ARGV[6], 'enqueued_at', ARGV[6],
+      'description', m.description, unpack(common[m.queue_key]))
     redis.call('RPUSH', m.queue_key, m.job_id)
     queues[m.queue_key] = true
     redis.call('RPUSH', m.timeline_key, m.timeline)
@@ -140,10 +144,9 @@ class JobTemplate:
         self.flat = flat(self.common)
 
     @staticmethod
-    def fields(payload_json: str, description: str, at: str) -> list[str]:
+    def data(payload_json: str) -> str:
         # rq stores JSONSerializer.dumps((func_name, instance, args, kwargs)); it reads uncompressed data as is.
-        data = f'["{DELIVER_FUNC}", null, [{payload_json}], {{}}]'
-        return ["data", data, "created_at", at, "enqueued_at", at, "description", description]
+        return f'["{DELIVER_FUNC}", null, [{payload_json}], {{}}]'
 
 
 def flat(fields: dict[str, str]) -> list[str]:
@@ -174,10 +177,21 @@ class Committer:
             first.setdefault(c.fingerprint, i)
         unique = [batch[i] for i in first.values()]
         now = _rq_time(datetime.now(UTC))
-        messages = [self._entry(c, now) for c in unique]
+        messages = [self._entry(c) for c in unique]
         common = {m["queue_key"]: self._template(m["queue"]).flat for m in messages}
+        # Defaults are left out of the job's payload: the worker's model fills them in again.
+        data = [JobTemplate.data(c.model_dump_json(exclude_defaults=True)) for c in unique]
         answers = await self.script(
-            keys=[], args=[orjson.dumps(messages), self._queues_key, self.ttl, THREAD_KEY_TTL_S, orjson.dumps(common)]
+            keys=[],
+            args=[
+                orjson.dumps(messages),
+                self._queues_key,
+                self.ttl,
+                THREAD_KEY_TTL_S,
+                orjson.dumps(common),
+                now,
+                *data,
+            ],
         )
         outcome = {}
         for c, answer in zip(unique, answers, strict=True):
@@ -190,64 +204,60 @@ class Committer:
             for i, c in enumerate(batch)
         ]
 
-    def _entry(self, c: Commitment, now: str) -> dict[str, Any]:
+    def _entry(self, c: Commitment) -> dict[str, Any]:
         m = c.message
         at = m.received_at.isoformat()
+        conversation = c.conversation
         queue = deliver_queue_name(c.route.backend)
         job_id = deliver_job_id(c.fingerprint)
-        new_conversation = c.conversation == m.id
+        new_conversation = conversation == m.id
+        requester = m.requester
+        hints = m.thread_hints
         if new_conversation:
             # A new conversation: its hash cannot exist yet, so it is written whole.
-            conv = {"created_at": at, "status": "received", "channel": m.channel, "account": m.account,
-                    "first_request": m.id, "sender": m.sender, "language": m.requester.locale, "last_activity": at,
-                    "subject": m.subject, "reply_token": reply_token_for(c.conversation)}  # fmt: skip
-            if m.requester.email:
-                conv["email"] = m.requester.email
+            conv = ["created_at", at, "status", "received", "channel", m.channel, "account", m.account,
+                    "first_request", m.id, "sender", m.sender, "language", requester.locale, "last_activity", at,
+                    "subject", m.subject, "reply_token", reply_token_for(conversation)]  # fmt: skip
+            if requester.email:
+                conv += ("email", requester.email)
             if m.category:
-                conv["category"] = m.category
-            if m.thread_hints.conversation_id:
+                conv += ("category", m.category)
+            if hints.conversation_id:
                 # Where replies go back: the provider's conversation, and the thread root when there is one.
-                conv["provider_conversation"] = m.thread_hints.conversation_id
-                conv["provider_thread"] = m.thread_hints.thread_ts or ""
+                conv += ("provider_conversation", hints.conversation_id, "provider_thread", hints.thread_ts or "")
         else:
-            conv = {"language": m.requester.locale, "last_activity": at}  # the reply language
+            conv = ["language", requester.locale, "last_activity", at]  # the reply language
         mid = m.provider_id if m.channel == "email" and m.provider_id else ""
-        hints = m.thread_hints
         thread_key = (
             keys.provider_thread(m.channel, hints.conversation_id, hints.thread_ts)
             if hints.conversation_id and hints.thread_ts
             else ""
         )
         by_sender = continues_by_sender(m)
+        request = ["conversation", conversation, "channel", m.channel, "received_at", at,
+                   "fingerprint", c.fingerprint, "evidence", c.evidence]  # fmt: skip
         return {
             "request_id": m.id,
-            "conversation": c.conversation,
+            "conversation": conversation,
             "dedupe": keys.dedupe(c.fingerprint),
             "job_id": job_id,
-            "job_key": Job.key_for(job_id),
+            "job_key": JOB_KEY_PREFIX + job_id,
+            "description": f"deliver request {m.id}",
             "queue": queue,
-            "queue_key": Queue.redis_queue_namespace_prefix + queue,
-            "job": JobTemplate.fields(c.model_dump_json(), f"deliver request {m.id}", now),
+            "queue_key": QUEUE_KEY_PREFIX + queue,
             "request_key": keys.request(m.id),
-            "request": flat(
-                {
-                    "conversation": c.conversation,
-                    "channel": m.channel,
-                    "received_at": at,
-                    "fingerprint": c.fingerprint,
-                    "evidence": c.evidence,
-                }
-            ),
-            "conv_key": keys.conversation(c.conversation),
-            "conv": flat(conv),
-            "timeline_key": keys.timeline(c.conversation),
+            "request": request,
+            "conv_key": keys.conversation(conversation),
+            "conv": conv,
+            "timeline_key": keys.timeline(conversation),
             "timeline": orjson.dumps({"at": at, "event": "received", "request_id": m.id}).decode(),
-            "participants_key": keys.participants(c.conversation),
-            "participant": normalize_address(m.sender) if m.sender else "",
-            "reply_token_key": keys.reply_token(reply_token_for(c.conversation)) if new_conversation else "",
+            "participants_key": keys.participants(conversation),
+            # A conversation's first sender is already its hash's `sender`, which is_participant reads too.
+            "participant": normalize_address(m.sender) if m.sender and not new_conversation else "",
+            "reply_token_key": keys.reply_token(reply_token_for(conversation)) if new_conversation else "",
             "message_id": mid,
             "message_id_key": keys.message_id(mid) if mid else "",
-            "refs_key": keys.conversation_refs(c.conversation),
+            "refs_key": keys.conversation_refs(conversation),
             "thread_key": thread_key,
             "continuity_key": continuity_key(m) if by_sender else "",
             "sender_convs_key": keys.sms_sender_conversations(phone_digest(m.sender)) if by_sender else "",

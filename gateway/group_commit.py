@@ -97,11 +97,11 @@ class GroupCommitter:
     def _count(self, c: Commitment, r: CommitResult) -> None:
         ch = c.message.channel
         if r.duplicate:
-            self.metrics.duplicates.labels(ch).inc()
+            self.metrics.child(self.metrics.duplicates, ch).inc()
         elif r.spooled:
-            self.metrics.spooled.labels(ch).inc()
+            self.metrics.child(self.metrics.spooled, ch).inc()
         else:
-            self.metrics.committed.labels(ch).inc()
+            self.metrics.child(self.metrics.committed, ch).inc()
 
     async def _in_spool_thread(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._spool_thread, fn, *args)

@@ -10,6 +10,7 @@ it (a French message from a family the directory lists as Spanish is answered in
 
 from __future__ import annotations
 
+import functools
 import re
 
 from gateway.models import InboundMessage, LanguageSource
@@ -39,6 +40,7 @@ _NAMES = {
 _PRIMARY = re.compile(r"[a-z]{2,3}")
 
 
+@functools.lru_cache(maxsize=1024)  # every request asks several times, nearly always about the same few tags
 def language_code(value: str | None) -> str | None:
     """'es-MX' -> 'es', 'zh-Hans-CN' -> 'zh', 'Vietnamese' -> 'vi'; None when it names no language."""
     if not value:
@@ -91,6 +93,8 @@ def assign_language(
     language, why = next(((lang, s) for lang, s in order if lang), (language_code(default_language) or "en", "default"))
     replies = [chosen, detected, directory, explicit_locale, channel, default_language]
     locale = next((r for r in map(reply_language, replies) if r), "en")
+    if language == message.language and why == source and locale == message.requester.locale:
+        return message  # the channel already said all of it (a form's chosen language): no copies
     requester = message.requester.model_copy(update={"locale": locale})
     return message.model_copy(update={"language": language, "language_source": why, "requester": requester})
 

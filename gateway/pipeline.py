@@ -53,7 +53,7 @@ class Pipeline:
     async def _prepare(
         self, message: InboundMessage, content: bytes, scope: str | None
     ) -> tuple[Commitment, Resolution]:
-        self.metrics.received.labels(message.channel).inc()
+        self.metrics.child(self.metrics.received, message.channel).inc()
         fp = fingerprint(message.channel, scope or message.account, message.provider_id, content)
         directory_language = None
         if self.identity is not None:
@@ -61,7 +61,7 @@ class Pipeline:
             message, directory_language = identified.message, identified.directory_language
         # Detected here only when a rule routes on it; otherwise the deliver job detects it (languages.py).
         message = assign_language(message, directory_language, self.default_language, detect=self.router.needs_language)
-        self.metrics.languages.labels(message.language, message.language_source).inc()
+        self.metrics.child(self.metrics.languages, message.language, message.language_source).inc()
         resolution = Resolution(message.id, "new")
         if self.committer.redis_up:
             try:

@@ -6,11 +6,12 @@ import base64
 import hmac
 
 from gateway.errors import NotFound
+from gateway.macs import mac_for
 from gateway.settings import Settings
 
 
 def _sig(key: bytes, request_id: str) -> str:
-    mac = hmac.digest(key, b"status\x1f" + request_id.encode(), "sha256")[:18]
+    mac = mac_for(key).digest(b"status\x1f" + request_id.encode())[:18]
     return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
 

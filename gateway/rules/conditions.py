@@ -7,7 +7,7 @@ not hold. Explanations quote what the operator wrote or the matched word, never 
 from __future__ import annotations
 
 from collections.abc import Callable, Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -18,21 +18,27 @@ from gateway.models import InboundMessage
 from gateway.rules.text import MAX_SEARCH_CHARS, KeywordMatcher, fold, search, words
 
 
-@dataclass(frozen=True)
 class Facts:
-    """What a rule can look at: the message, the instant it arrived, the district's ad-hoc closures."""
+    """What a rule can look at: the message, the instant it arrived, the district's ad-hoc closures.
 
-    message: InboundMessage
-    now: datetime
-    closures: Set[date]
-    # Folded subject/text and their words, computed once per message however many keyword rules look.
-    folded: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
+    Built once per message on the request path, so a plain slotted class rather than a dataclass.
+    """
+
+    __slots__ = ("closures", "folded", "message", "now")
+
+    def __init__(self, message: InboundMessage, now: datetime, closures: Set[date]) -> None:
+        self.message = message
+        self.now = now
+        self.closures = closures
+        # Folded subject/text and their words, computed once per message however many keyword rules look.
+        self.folded: dict[str, tuple[str, frozenset[str]]] = {}
 
     def folded_text(self, target: str) -> tuple[str, frozenset[str]]:
-        if target not in self.folded:
+        found = self.folded.get(target)
+        if found is None:
             text = fold(_field_text(self.message, target)[:MAX_SEARCH_CHARS])
-            self.folded[target] = (text, words(text))
-        return self.folded[target]
+            found = self.folded[target] = (text, words(text))
+        return found
 
 
 def _school(m: InboundMessage) -> str | None:

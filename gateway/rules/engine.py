@@ -29,6 +29,9 @@ class Decision:
     matches: tuple[Match, ...]
 
 
+DEFAULT_RULE_IDS = ("default",)
+
+
 def default_route(message: InboundMessage, backend: str) -> Route:
     school = message.requester.campus or message.campus
     return Route(
@@ -36,7 +39,7 @@ def default_route(message: InboundMessage, backend: str) -> Route:
         backend=backend,
         category=message.category,
         tags=(message.channel,) + ((school,) if school else ()),
-        rule_ids=("default",),
+        rule_ids=DEFAULT_RULE_IDS,
     )
 
 
@@ -70,16 +73,22 @@ class _Draft:
 def evaluate(
     rules: RuleSet, message: InboundMessage, default_backend: str, closures: Set[date], now: datetime | None = None
 ) -> Decision:
-    """Route one message. Pure: no I/O; `now` defaults to when the message arrived."""
-    base = default_route(message, default_backend)
+    """Route one message. Pure: no I/O; `now` defaults to when the message arrived.
+
+    On the request path for every message, so the default route's values are taken directly rather
+    than through a second Route, and only the final Route is validated.
+    """
+    school = message.requester.campus or message.campus
     facts = Facts(message, now or message.received_at, closures)
-    draft = _Draft(base.queue, base.backend, base.priority, base.category, rules.default_sla, base.auto_reply_template)
-    tags = list(base.tags)
+    category = message.category
+    draft = _Draft(category or "general", default_backend, Priority.NORMAL, category, rules.default_sla, "received")
+    tags: list[str] = [message.channel, school] if school else [message.channel]
     matches: list[Match] = []
     i = 0
+    ordered = rules.rules
     # Validation refuses backward `continue` targets, so i only grows and this always ends.
-    while i < len(rules.rules):
-        rule = rules.rules[i]
+    while i < len(ordered):
+        rule = ordered[i]
         reasons = rule.match(facts)
         if reasons is None:
             i += 1
@@ -100,6 +109,6 @@ def evaluate(
         auto_reply_template=draft.reply,
         drop=draft.drop,
         incident_id=draft.incident,
-        rule_ids=tuple(m.rule_id for m in matches) or ("default",),
+        rule_ids=tuple([m.rule_id for m in matches]) if matches else DEFAULT_RULE_IDS,
     )
     return Decision(route, tuple(matches))

@@ -46,8 +46,14 @@ def _spaced(char: str) -> bool:
 _WORD = re.compile(r"\w+")
 
 
+# Every ASCII byte that is not a word character (what `\w` does not match) -> a space.
+_ASCII_NON_WORD = bytes(b if chr(b).isalnum() or b == 0x5F or b > 0x7F else 0x20 for b in range(256))
+
+
 def words(folded: str) -> frozenset[str]:
-    """The words of a folded text, for the keyword pre-check."""
+    """The words of a folded text, for the keyword pre-check (the same words as a `\\w+` scan finds)."""
+    if folded.isascii():  # most requests: a byte translate and a split cost a quarter of a regex scan
+        return frozenset(folded.encode().translate(_ASCII_NON_WORD).decode().split())
     return frozenset(_WORD.findall(folded))
 
 
@@ -88,7 +94,7 @@ class KeywordMatcher:
     def find_folded(self, folded: str, present: frozenset[str]) -> str | None:
         """The first keyword found in an already folded text whose words are `present`."""
         for kw in self._spaced:
-            if all(w in present for w in kw.words) and (kw.exact is None or kw.exact.search(folded)):
+            if present.issuperset(kw.words) and (kw.exact is None or kw.exact.search(folded)):
                 return kw.text
         for kw_text in self._unspaced:
             if kw_text in folded:
