@@ -52,6 +52,10 @@ class WebformChannel:
         self.conf: WebformSettings = settings.channels.webform
         self.blobs = blobs
         self.key = settings.signing_key()
+        self.categories = [c.id for c in self.conf.categories]
+        self.schools = [s.id for s in self.conf.schools]
+        self.languages = list(self.conf.languages)
+        self.labels = {c.id: c.label for c in self.conf.categories}
         self.sources = [_source(n, s) for n, s in self.conf.sources.items() if s.configured]
         off = [n for n, s in self.conf.sources.items() if not s.configured]
         for n in off:
@@ -79,9 +83,9 @@ class WebformChannel:
         try:
             return parse_submission(
                 payload,
-                categories=[c.id for c in self.conf.categories],
-                schools=[s.id for s in self.conf.schools],
-                languages=list(self.conf.languages),
+                categories=self.categories,
+                schools=self.schools,
+                languages=self.languages,
                 default_language=self.settings.default_language,
                 max_file_bytes=self.conf.max_attachment_bytes,
             )
@@ -91,7 +95,7 @@ class WebformChannel:
 
     def to_message(self, fields: FormFields, source: str, provider_id: str | None) -> InboundMessage:
         attachments = tuple(self.blobs.put(f.data, f.filename) for f in fields.files)
-        label = next((c.label for c in self.conf.categories if c.id == fields.category), {})
+        label = self.labels.get(fields.category, {})
         subject = fields.subject or label.get(fields.language) or label.get("en") or fields.category
         return InboundMessage(
             id=new_id(),

@@ -184,6 +184,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app[K.TEMPLATES] = page_env()
     app[K.SIGNING_KEY] = settings.signing_key()
     app.cleanup_ctx.append(_background)
+    for name in app[K.CHANNELS]:
+        # A plain route per enabled channel is one dictionary look-up; the pattern below still answers the rest.
+        app.router.add_post(f"/hooks/{name}", named_hook(name))
     app.router.add_post("/hooks/{channel}", hook)
     for slack_path in ("/hooks/slack/events", "/hooks/slack/commands", "/hooks/slack/interactive"):
         app.router.add_post(slack_path, slack_hook)

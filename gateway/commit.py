@@ -179,8 +179,8 @@ class Committer:
         now = _rq_time(datetime.now(UTC))
         messages = [self._entry(c) for c in unique]
         common = {m["queue_key"]: self._template(m["queue"]).flat for m in messages}
-        # Defaults are left out of the job's payload: the worker's model fills them in again.
-        data = [JobTemplate.data(c.model_dump_json(exclude_defaults=True)) for c in unique]
+        # Whole: leaving defaults out would save Redis some bytes but cost pydantic a comparison per field.
+        data = [JobTemplate.data(c.model_dump_json()) for c in unique]
         answers = await self.script(
             keys=[],
             args=[

@@ -6,7 +6,7 @@ Also the single error middleware that maps gateway.errors to responses.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ class InboundRequest:
     method: str
     path: str
     public_url: str
-    headers: dict[str, str]
+    headers: Mapping[str, str]  # looked up by lower-case name (see `header`)
     query: dict[str, str]
     raw_body: bytes
     remote: str = ""
@@ -77,8 +77,8 @@ async def to_inbound(request: web.Request, limit: int, base_url: str) -> Inbound
         method=request.method,
         path=request.path,
         public_url=public_url(request, base_url),
-        headers={k.lower(): v for k, v in request.headers.items()},
-        query=dict(request.query),
+        headers=request.headers,  # case-insensitive already: no copy
+        query=dict(request.query) if request.query_string else {},
         raw_body=body,
         remote=request.remote or "",
     )

@@ -58,13 +58,22 @@ class Router:
         self.backend = settings.backends.default
         self.path = settings.routing.rules_path(settings.source_file)
         self._stamp = _stamp(self.path)
+        # Whether a rule routes on the text's language, so intake must detect it before routing.
+        self.needs_language = False
         self.rules = load_ruleset(settings)
         self.closures: frozenset[date] = frozenset()
 
     @property
-    def needs_language(self) -> bool:
-        """Whether a rule routes on the text's language, so intake must detect it before routing."""
-        return any(isinstance(c, OneOf) and c.field == "language" for rule in self.rules.rules for c in rule.conditions)
+    def rules(self) -> RuleSet:
+        return self._rules
+
+    @rules.setter
+    def rules(self, rules: RuleSet) -> None:
+        self._rules = rules
+        # Asked for every message on the request path, so answered once per rule set.
+        self.needs_language = any(
+            isinstance(c, OneOf) and c.field == "language" for rule in rules.rules for c in rule.conditions
+        )
 
     def route(self, message: InboundMessage) -> Route:
         """The route for a message, on the request path: in memory only."""
