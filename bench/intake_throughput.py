@@ -448,14 +448,16 @@ def cpu_usage(a: CpuSnapshot, b: CpuSnapshot, seconds: float, layout: Layout) ->
     if layout.server_cpu is not None and layout.load_cpu is not None:
         server_core = per_s(b.cores.get(layout.server_cpu, 0) - a.cores.get(layout.server_cpu, 0))
         load_core = per_s(b.cores.get(layout.load_cpu, 0) - a.cores.get(layout.load_cpu, 0))
-        ours = sum(v for k, v in out.items() if k != "wrk_cpu")
+        # Redis counts on the core it was pinned to (`--redis-with-load` puts it with wrk).
+        on_load = {"wrk_cpu", "redis_cpu"} if layout.redis_with_load else {"wrk_cpu"}
+        ours = sum(v for k, v in out.items() if k not in on_load)
         out["server_core_busy"] = server_core
         out["server_core_steal"] = per_s(b.steal.get(layout.server_cpu, 0) - a.steal.get(layout.server_cpu, 0))
         out["load_core_busy"] = load_core
         # What else ran there: the kernel's share of loopback networking, any other job on the machine, and time
         # the hypervisor gave to other guests (steal).
         out["server_core_other"] = round(max(0.0, server_core - ours), 3)
-        out["load_core_other"] = round(max(0.0, load_core - out.get("wrk_cpu", 0.0)), 3)
+        out["load_core_other"] = round(max(0.0, load_core - sum(out.get(k, 0.0) for k in on_load)), 3)
     return out
 
 
