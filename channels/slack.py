@@ -18,6 +18,8 @@ from urllib.parse import parse_qs
 import redis.asyncio as aioredis
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.async_authorize import AsyncAuthorize
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
@@ -95,14 +97,22 @@ def to_ack(resp: BoltResponse) -> AckResponse:
     return AckResponse(status=resp.status, body=resp.body.encode(), content_type=ctype)
 
 
-async def _authorize(context: dict[str, object]) -> AuthorizeResult:
-    # The workspace was decided from the signature and the team before bolt saw the request: no API call.
-    collected = context["intake"]
-    assert isinstance(collected, Collected)
-    ws = collected.workspace
-    return AuthorizeResult(
-        enterprise_id=None, team_id=ws.team or None, bot_token=ws.token, bot_user_id=ws.bot_user_id or None
-    )
+class _Authorize(AsyncAuthorize):
+    """The workspace was decided from the signature and the team before bolt saw the request: no API call.
+
+    An AsyncAuthorize object, not a function: bolt calls it directly instead of injecting keyword arguments.
+    """
+
+    def __init__(self) -> None:  # AsyncAuthorize's own is untyped and does nothing
+        pass
+
+    async def __call__(self, *, context: AsyncBoltContext, **_: str | None) -> AuthorizeResult:
+        collected = context["intake"]
+        assert isinstance(collected, Collected)
+        ws = collected.workspace
+        return AuthorizeResult(
+            enterprise_id=None, team_id=ws.team or None, bot_token=ws.token, bot_user_id=ws.bot_user_id or None
+        )
 
 
 class SlackChannel:
@@ -129,7 +139,7 @@ class SlackChannel:
             # Assistant threads and workflow steps are not ours: their middleware only costs time per request.
             attaching_conversation_kwargs_enabled=False,
             attaching_function_token_enabled=False,
-            authorize=_authorize,
+            authorize=_Authorize(),
             client=AsyncWebClient(base_url=self.conf.api_url),
         )
         register(self)
