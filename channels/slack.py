@@ -18,7 +18,10 @@ from urllib.parse import parse_qs
 import redis.asyncio as aioredis
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.async_authorize import AsyncAuthorize
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import build_normalized_headers, extract_content_type
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -90,19 +93,43 @@ def parse_body(raw: bytes, content_type: str) -> dict[str, object] | None:
     return body if isinstance(body, dict) else None
 
 
+def bolt_request(req: InboundRequest, body: dict[str, object], collected: Collected) -> AsyncBoltRequest:
+    """Bolt's request; a body bolt would parse as JSON is handed over already parsed.
+
+    For such a body (bolt's test: content type exactly application/json, or a body starting with `{`)
+    parse_body ran the same json.loads on the same text, so the dict is the one bolt would make. Bolt
+    takes a dict only with mode="socket_mode", which changes nothing else here: it skips bolt's
+    request verification (off: verified above) and lets a lazy listener copy the dict instead of
+    parsing again. Any other body goes to bolt as text, to be parsed by bolt's own rules as before.
+    """
+    headers = build_normalized_headers(dict(req.headers))
+    context: dict[str, object] = {"intake": collected}
+    if extract_content_type(headers) == "application/json" or req.raw_body.startswith(b"{"):
+        return AsyncBoltRequest(body=body, query=req.query, headers=headers, context=context, mode="socket_mode")
+    return AsyncBoltRequest(body=req.raw_body.decode("utf-8"), query=req.query, headers=headers, context=context)
+
+
 def to_ack(resp: BoltResponse) -> AckResponse:
     ctype = (resp.headers.get("content-type") or ["text/plain"])[0].split(";", 1)[0]
     return AckResponse(status=resp.status, body=resp.body.encode(), content_type=ctype)
 
 
-async def _authorize(context: dict[str, object]) -> AuthorizeResult:
-    # The workspace was decided from the signature and the team before bolt saw the request: no API call.
-    collected = context["intake"]
-    assert isinstance(collected, Collected)
-    ws = collected.workspace
-    return AuthorizeResult(
-        enterprise_id=None, team_id=ws.team or None, bot_token=ws.token, bot_user_id=ws.bot_user_id or None
-    )
+class _Authorize(AsyncAuthorize):
+    """The workspace was decided from the signature and the team before bolt saw the request: no API call.
+
+    An AsyncAuthorize object, not a function: bolt calls it directly instead of injecting keyword arguments.
+    """
+
+    def __init__(self) -> None:  # AsyncAuthorize's own is untyped and does nothing
+        pass
+
+    async def __call__(self, *, context: AsyncBoltContext, **_: str | None) -> AuthorizeResult:
+        collected = context["intake"]
+        assert isinstance(collected, Collected)
+        ws = collected.workspace
+        return AuthorizeResult(
+            enterprise_id=None, team_id=ws.team or None, bot_token=ws.token, bot_user_id=ws.bot_user_id or None
+        )
 
 
 class SlackChannel:
@@ -129,7 +156,7 @@ class SlackChannel:
             # Assistant threads and workflow steps are not ours: their middleware only costs time per request.
             attaching_conversation_kwargs_enabled=False,
             attaching_function_token_enabled=False,
-            authorize=_authorize,
+            authorize=_Authorize(),
             client=AsyncWebClient(base_url=self.conf.api_url),
         )
         register(self)
@@ -203,10 +230,7 @@ class SlackChannel:
                 raise Unauthorized("this Slack workspace is not configured")
             ws = found
         collected = Collected(ws)
-        bolt_req = AsyncBoltRequest(
-            body=req.raw_body.decode("utf-8"), query=req.query, headers=dict(req.headers), context={"intake": collected}
-        )
-        resp = await self.bolt.async_dispatch(bolt_req)
+        resp = await self.bolt.async_dispatch(bolt_request(req, body, collected))
         if resp.status == 404 and not collected.handled:
             # No listener for this kind of payload: answering 404 or 500 would make Slack retry it forever.
             why = event_fields(body)
