@@ -1,5 +1,10 @@
 # The two commands a new machine needs: `make run` and `make test`.
-PY ?= python3
+# The interpreter for the virtual environment. Debian's CPython is built with profile-guided and
+# link-time optimization; a pyenv or plain source build usually is not, and runs the request path
+# markedly slower (bench/README.md). So the distribution's python3.11 is preferred when it can make a
+# venv; PY=... still picks another.
+DISTRO_PY := /usr/bin/python3.11
+PY ?= $(shell $(DISTRO_PY) -c 'import venv, ensurepip' >/dev/null 2>&1 && echo $(DISTRO_PY) || echo python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -7,7 +12,7 @@ STAMP := $(VENV)/.installed
 .PHONY: run test lint typecheck pytest system bench clean
 
 $(STAMP): pyproject.toml
-	$(PY) -m venv $(VENV)
+	$(PY) -m venv --clear $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)

@@ -978,6 +978,8 @@ def report(
         "meets_targets": ratio >= plan.mode.target_ratio and p99 < plan.mode.target_p99_ms and non_2xx == 0,
         "git": git,
         "python": platform.python_version(),
+        # Which build: a distribution's (optimized) CPython or a pyenv/source one changes every number here.
+        "python_home": str(Path(os.path.realpath(sys.executable)).parent),
         "cpus": os.cpu_count(),
         "generate_s": round(gw.requests.generate_s, 2),
     }
