@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from gateway import keys
 from gateway.models import InboundMessage
 from gateway.redis_conn import text
+from gateway.sender_lookups import SenderLookups
 from gateway.sms_ledger import phone_digest
 
 THREAD_KEY_TTL_S = 2 * 366 * 86400  # a family may answer last year's thread
@@ -62,6 +63,7 @@ class ConversationResolver:
         self.client = client
         self.backend = default_backend
         self.continuity_window_s = continuity_window_s
+        self.senders = SenderLookups(client)
 
     async def resolve(self, m: InboundMessage) -> Resolution:
         h = m.thread_hints
@@ -92,20 +94,18 @@ class ConversationResolver:
         """Evidence 4: the sender's latest conversation on this district number, if still open and recent."""
         if m.thread_hints.force_new:
             return Resolution(m.id, "new_by_keyword")
-        latest = await self.client.get(continuity_key(m))
+        latest = await self.senders.latest(continuity_key(m))  # grouped with the other texts arriving now
         if latest is None:
             return Resolution(m.id, "new")
-        conv_id = text(latest)
-        status, last = await self.client.hmget(keys.conversation(conv_id), ["status", "last_activity"])
-        if text(status or "") in CLOSED_STATUSES:
+        if latest.status in CLOSED_STATUSES:
             return Resolution(m.id, "new_after_resolved")
         try:
-            idle = (m.received_at - datetime.fromisoformat(text(last or ""))).total_seconds()
+            idle = (m.received_at - datetime.fromisoformat(latest.last_activity)).total_seconds()
         except ValueError:
             return Resolution(m.id, "new")
         if idle > self.continuity_window_s:
             return Resolution(m.id, "new")
-        return Resolution(conv_id, "sender_continuity")
+        return Resolution(latest.conversation, "sender_continuity")
 
     async def is_participant(self, conv: str, sender: str) -> bool:
         who = normalize_address(sender)

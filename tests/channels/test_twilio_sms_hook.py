@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 import pytest
 import redis
+from twilio.request_validator import RequestValidator
 
 from channels.twilio import TwilioVerifier
 from gateway.errors import Forbidden
@@ -17,6 +18,7 @@ from gateway.models import Commitment
 from gateway.settings import TwilioSettings
 from tests.channels.twilio_support import (
     ACCOUNT_SID,
+    AUTH_TOKEN,
     PARENT,
     PUBLIC,
     SERVICE,
@@ -57,6 +59,48 @@ def test_twilios_published_test_vector_is_accepted() -> None:
     bad = InboundRequest("POST", "/myapp.php", url, {"x-twilio-signature": "RSOYDt4T1cUTdK1PDd93/VVr8B8X"}, {}, body)
     with pytest.raises(Forbidden):
         verifier.verified_params(bad)
+
+
+SIGNED_SHAPES = [
+    ("https://intake.district.example.org/hooks/twilio/sms", {"Body": "The bus is late", "From": PARENT}),
+    ("https://intake.district.example.org/hooks/twilio/sms", {}),
+    ("https://intake.district.example.org/hooks/twilio/sms?lang=es&x=1", {"Body": "", "NumMedia": "0"}),
+    ("https://intake.district.example.org:8443/hooks/twilio/sms", {"Body": "¿Llegó el autobús? 你好 🚌"}),
+    ("http://intake.district.example.org/hooks/twilio/sms", {"b": "1", "B": "2", "a": "", "Body": "a+b=c&d"}),
+]
+
+
+@pytest.mark.parametrize(("url", "params"), SIGNED_SHAPES)
+def test_the_signature_we_compute_is_the_one_twilios_sdk_computes(url: str, params: dict[str, str]) -> None:
+    conf = TwilioSettings.model_validate(
+        {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "numbers": {"main": {"number": "+18005551212"}}}
+    )
+    verifier = TwilioVerifier(conf)
+    assert verifier.signature_for(url, params) == RequestValidator(AUTH_TOKEN).compute_signature(url, params)
+    assert verifier.signature_for(url, params) == signature(url, params)  # the second time from the cached URL
+
+
+@pytest.mark.parametrize(
+    ("signed_url", "public_url"),
+    [
+        (
+            "https://intake.district.example.org:443/hooks/twilio/sms",
+            "https://intake.district.example.org/hooks/twilio/sms",
+        ),
+        (
+            "https://intake.district.example.org/hooks/twilio/sms",
+            "https://intake.district.example.org:443/hooks/twilio/sms",
+        ),
+    ],
+)
+def test_a_signature_over_the_url_with_or_without_its_default_port_passes(signed_url: str, public_url: str) -> None:
+    conf = TwilioSettings.model_validate(
+        {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "numbers": {"main": {"number": "+18005551212"}}}
+    )
+    params = sms()
+    headers = {"x-twilio-signature": signature(signed_url, params), "content-type": "application/x-www-form-urlencoded"}
+    req = InboundRequest("POST", "/hooks/twilio/sms", public_url, headers, {}, urlencode(params).encode())
+    assert TwilioVerifier(conf).verified_params(req) == params
 
 
 async def test_a_signed_text_is_committed_and_answered_with_empty_twiml(

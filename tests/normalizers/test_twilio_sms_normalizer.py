@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 import pytest
 
 from normalizers.twilio_sms import (
@@ -126,3 +128,32 @@ def test_bodies_that_are_not_form_or_json_are_refused() -> None:
         parse_form(b"\xff\xfe")
     with pytest.raises(InvalidPayload):
         parse_json(b"[1, 2]")
+
+
+FORM_BODIES = [
+    b"",
+    b"Body=Hello+world&From=%2B15552013344",
+    b"Body=&NumMedia=0",
+    b"Body=a%3Db%26c&X=1=2",
+    b"Body=%C2%BFLleg%C3%B3%3F",
+    b"Body=%E4%BD%A0%E5%A5%BD+%F0%9F%9A%8C",
+    b"Body=%ff%fe+broken+escape&To=%2",
+    b"A=1&A=2",
+    b"%42ody=renamed+key&B+C=space+in+name",
+    "Body=raw ü and +".encode(),
+]
+MALFORMED_FORMS = [b"Body", b"Body=1&&To=2", b"Body=1&", b"&", b"Body=1&To"]
+
+
+@pytest.mark.parametrize("body", FORM_BODIES)
+def test_form_bodies_read_as_urllib_reads_them(body: bytes) -> None:
+    text = body.decode()
+    assert parse_form(body) == dict(parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text)))
+
+
+@pytest.mark.parametrize("body", MALFORMED_FORMS)
+def test_form_bodies_with_a_field_without_a_value_are_refused(body: bytes) -> None:
+    with pytest.raises(ValueError):
+        parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=True)  # urllib refuses them too
+    with pytest.raises(InvalidPayload):
+        parse_form(body)
