@@ -42,11 +42,14 @@ REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
 
 
 class GroupCommitter:
-    def __init__(self, committer: Committer, spool: Spool, metrics: Metrics, max_batch: int) -> None:
+    def __init__(
+        self, committer: Committer, spool: Spool, metrics: Metrics, max_batch: int, in_flight: int = 1
+    ) -> None:
         self.committer = committer
         self.spool = spool
         self.metrics = metrics
         self.max_batch = max_batch
+        self.in_flight = in_flight
         self._pending: list[tuple[Commitment, asyncio.Future[CommitResult]]] = []
         self._wakeup = asyncio.Event()
         # The spool is touched from one thread only, so its writes are serialized.
@@ -69,13 +72,26 @@ class GroupCommitter:
         return await fut
 
     async def run(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._pending:
-                batch = self._pending[: self.max_batch]
-                del self._pending[: self.max_batch]
-                await self._commit_batch(batch)
+        slots = asyncio.Semaphore(self.in_flight)
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                while self._pending:
+                    await slots.acquire()
+                    batch = self._pending[: self.max_batch]
+                    del self._pending[: self.max_batch]
+                    if not batch:  # another round trip took them while this one waited for a slot
+                        slots.release()
+                        break
+                    task = asyncio.create_task(self._commit_batch(batch))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                    task.add_done_callback(lambda _: slots.release())
+        finally:
+            for task in running:
+                task.cancel()
 
     async def _commit_batch(self, batch: list[tuple[Commitment, asyncio.Future[CommitResult]]]) -> None:
         items = [c for c, _ in batch]

@@ -44,6 +44,7 @@ def build_runtime(settings: Settings, spool_name: str, metrics: Metrics | None =
         Spool(settings.path_in_data(spool_name)),
         metrics,
         settings.server.commit_batch_max,
+        settings.server.commits_in_flight,
     )
     resolver = ConversationResolver(
         aredis, settings.backends.default, settings.channels.twilio.conversation_window_days * 86400

@@ -8,6 +8,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from gateway.settings import Settings
 from tests.conftest import Gateway, form, start_gateway
 from tests.support.gateway import intake
@@ -128,3 +130,33 @@ async def test_an_acknowledged_message_survives_a_redis_crash(gateway: Gateway, 
     redis_server.start()
     assert redis_server.client().llen("rq:queue:deliver-builtin") == 1
     assert os.path.getsize(next((redis_server.dir / "appendonlydir").glob("*.incr.aof"))) > 0
+
+
+@pytest.mark.parametrize("in_flight", [1, 2])
+async def test_commit_round_trips_in_flight_are_bounded_by_the_setting(
+    settings: Settings, redis_server: RedisServer, in_flight: int
+) -> None:
+    """A message that just missed a batch starts its own round trip while one is in flight, up to the limit."""
+    server_settings = settings.server.model_copy(update={"commits_in_flight": in_flight})
+    patient = settings.redis.model_copy(update={"socket_timeout_s": 5.0})  # the pause is not an outage
+    tuned = settings.model_copy(update={"server": server_settings, "redis": patient})
+    server, http = await start_gateway(tuned)
+    gw = Gateway(server, http, tuned)
+    admin = redis_server.client()
+    try:
+        assert (await gw.post_form(form(message="warm up"), key="warm")).status == 202
+        admin.execute_command("CLIENT", "PAUSE", "1000", "WRITE")  # commit scripts wait inside Redis
+        posts = []
+        for i in range(3):
+            posts.append(asyncio.create_task(gw.post_form(form(message=f"paused {i}"), key=f"paused-{i}")))
+            await asyncio.sleep(0.15)  # each arrives after the previous one's batch was sent
+        blocked = int(admin.info("clients")["blocked_clients"])
+        answers = await asyncio.gather(*posts)
+        assert blocked == in_flight
+        assert [r.status for r in answers] == [202] * 3
+        assert len({(await r.json())["request_id"] for r in answers}) == 3
+        assert spool_rows(tuned) == 0  # committed to Redis once the pause ended, not spooled
+    finally:
+        admin.close()
+        await http.close()
+        await server.close()
