@@ -20,6 +20,7 @@ from datetime import datetime
 import redis.asyncio as aioredis
 
 from gateway import keys
+from gateway.key_reads import KeyReads
 from gateway.models import InboundMessage
 from gateway.redis_conn import text
 from gateway.sender_lookups import SenderLookups
@@ -64,6 +65,7 @@ class ConversationResolver:
         self.backend = default_backend
         self.continuity_window_s = continuity_window_s
         self.senders = SenderLookups(client)
+        self.reads = KeyReads(client)
 
     async def resolve(self, m: InboundMessage) -> Resolution:
         h = m.thread_hints
@@ -78,11 +80,10 @@ class ConversationResolver:
         if h.conversation_id and h.thread_ts:
             candidates.append(("provider_thread", keys.provider_thread(m.channel, h.conversation_id, h.thread_ts)))
         if candidates:
-            found = await self.client.mget([k for _, k in candidates])
-            for (evidence, _), conv in zip(candidates, found, strict=True):
-                if conv is None:
+            found = await self.reads.get([k for _, k in candidates])
+            for (evidence, _), conv_id in zip(candidates, found, strict=True):
+                if conv_id is None:
                     continue
-                conv_id = text(conv)
                 if evidence in ("reply_token", "subject_token") and not await self.is_participant(conv_id, m.sender):
                     continue  # a token alone never lets a stranger into someone else's conversation
                 return Resolution(conv_id, evidence)
