@@ -66,7 +66,11 @@ class EmbeddedRedis:
             "--daemonize", "no",
             "--logfile", str(self.dir / "redis.log"),
         ]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)  # noqa: S603
+        # Its own session: a Ctrl-C reaches the whole foreground process group at once, and Redis must
+        # outlive the web process and the worker, which still write while they stop. `stop` ends it last.
+        self.proc = subprocess.Popen(  # noqa: S603
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
