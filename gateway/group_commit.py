@@ -24,17 +24,11 @@ from gateway.errors import Unavailable
 from gateway.metrics import Metrics
 from gateway.models import Commitment
 from gateway.spool import Spool
+from gateway.tasks import being_cancelled
 
 log = logging.getLogger("intake.commit")
 
 T = TypeVar("T")
-
-
-def _being_cancelled() -> bool:
-    """redis-py can surface a cancellation as a ConnectionError mid-command; a task being cancelled
-    must stop rather than treat it as Redis going away."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
 
 
 REDIS_DOWN_BACKOFF_S = 1.0
@@ -141,7 +135,7 @@ class GroupCommitter:
                     for c in items
                 ]
             except REDIS_ERRORS as exc:
-                if _being_cancelled():
+                if being_cancelled():
                     raise asyncio.CancelledError from exc
                 self._mark_down()
                 log.warning("redis unreachable: spooling locally", extra={"error": type(exc).__name__})
@@ -158,7 +152,7 @@ class GroupCommitter:
             try:
                 moved = await self.drain_now()
             except REDIS_ERRORS as exc:
-                if _being_cancelled():
+                if being_cancelled():
                     raise asyncio.CancelledError from exc
                 self._mark_down()
                 continue

@@ -18,6 +18,7 @@ from typing import TypeVar
 from aioimaplib import aioimaplib
 
 from gateway.settings import MailServer
+from gateway.tasks import cancel_and_wait
 
 T = TypeVar("T")
 
@@ -68,13 +69,14 @@ class ImapSession:
         try:
             done, _ = await asyncio.wait({task, lost}, timeout=limit_s or self.server.timeout_s,
                                          return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+        except asyncio.CancelledError:
+            task.cancel()  # never leave a command running on its own after its caller has gone
+            raise
         finally:
             lost.cancel()
         if task in done:
             return task.result()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        await cancel_and_wait(task)
         raise ImapError(f"{what}: {'connection lost' if self._lost.is_set() else 'timed out'}")
 
     @property
@@ -220,8 +222,9 @@ class ImapSession:
                 raise
             changed = False  # the polling safety net: nothing pushed in time, look anyway
         finally:
-            if not self._lost.is_set():
-                self.imap.idle_done()
+            # Not self.imap: raising "not connected" here would turn a cancellation into an ImapError.
+            if self.client is not None and not self._lost.is_set():
+                self.client.idle_done()
         await self._call("DONE", idle)
         return changed
 

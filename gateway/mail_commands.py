@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import mailbox
 import signal
@@ -16,6 +15,7 @@ from gateway.mail_poller import MailboxPoller
 from gateway.routing import refresh_forever
 from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
+from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger("intake.mail")
 
@@ -36,11 +36,7 @@ async def _with_runtime(settings: Settings, spool: str) -> tuple[Runtime, list[a
 
 
 async def _stop(rt: Runtime, tasks: list[asyncio.Task[None]]) -> None:
-    for t in tasks:
-        t.cancel()
-    for t in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await t
+    await cancel_and_wait(*tasks)
     await rt.close()
 
 
@@ -59,11 +55,7 @@ async def run_mail(settings: Settings) -> None:
     try:
         await stop.wait()
     finally:
-        for t in running:
-            t.cancel()
-        for t in running:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await cancel_and_wait(*running)
         await _stop(rt, tasks)
 
 

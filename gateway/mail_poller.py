@@ -25,6 +25,7 @@ from gateway.metrics import Metrics
 from gateway.models import utcnow
 from gateway.pipeline import Pipeline
 from gateway.settings import EmailSettings, Mailbox
+from gateway.tasks import being_cancelled, cancel_and_wait
 
 log = logging.getLogger("intake.mail")
 
@@ -71,11 +72,12 @@ class MailboxPoller:
                 await self.redis.hincrby(keys.mail_health(self.name), "login_failures", 1)
                 log.warning("mailbox login failed", extra={"mailbox": self.name})
             except (ImapError, OSError, TimeoutError, IntakeError, LostLock) as exc:
+                # A library may turn our own cancellation into one of these: then stop, never reconnect.
+                if being_cancelled():
+                    raise asyncio.CancelledError from exc
                 await self._note_error(exc)
             finally:
-                keeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await keeper
+                await cancel_and_wait(keeper)
                 await self.session.close()
                 with contextlib.suppress(Exception):
                     await self.lock.release()
@@ -175,8 +177,4 @@ async def run_all(pollers: list[MailboxPoller], until: Callable[[], Awaitable[No
         else:
             await asyncio.gather(*tasks)
     finally:
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await cancel_and_wait(*tasks)

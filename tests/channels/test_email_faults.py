@@ -40,7 +40,12 @@ async def polling(*pollers: MailboxPoller) -> AsyncIterator[None]:
     finally:
         for t in tasks:
             t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # A poller must stop when cancelled (Ctrl-C on `intake mail`): fail fast, with where it hung.
+        _, pending = await asyncio.wait(tasks, timeout=15)
+        assert not pending, f"a poller ignored its cancellation: {[t.get_stack() for t in pending]}"
+        for t in tasks:
+            if not t.cancelled():
+                t.exception()
 
 
 def count(dovecot: Dovecot, folder: str) -> int:

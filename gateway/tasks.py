@@ -1,0 +1,35 @@
+"""Stopping background tasks without swallowing the caller's own cancellation.
+
+`task.cancel(); with suppress(CancelledError): await task` has a trap: if the caller is itself being
+cancelled while it waits, the suppress eats the caller's CancelledError too, and a loop that should
+stop runs on. `asyncio.wait` never raises the awaited task's outcome, only the caller's own
+cancellation, so it separates the two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+log = logging.getLogger("intake.tasks")
+
+
+def being_cancelled() -> bool:
+    """True when the current task has a cancellation pending, even if a library turned the
+    CancelledError into another exception on the way (redis-py surfaces it as a ConnectionError)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def cancel_and_wait(*tasks: asyncio.Future[Any]) -> None:
+    """Cancel the tasks and wait until each has finished. The caller's own cancellation propagates."""
+    live = {t for t in tasks if not t.done()}
+    for t in live:
+        t.cancel()
+    if live:
+        await asyncio.wait(live)
+    for t in tasks:
+        # Retrieve every outcome so asyncio never reports an exception nobody read.
+        if not t.cancelled() and (exc := t.exception()) is not None:
+            log.warning("a stopped task had failed", extra={"error": type(exc).__name__})
