@@ -24,7 +24,7 @@ from gateway.errors import Unavailable
 from gateway.metrics import Metrics
 from gateway.models import Commitment
 from gateway.spool import Spool
-from gateway.tasks import being_cancelled
+from gateway.tasks import being_cancelled, stop_if_cancelled
 
 log = logging.getLogger("intake.commit")
 
@@ -156,6 +156,7 @@ class GroupCommitter:
                     raise asyncio.CancelledError from exc
                 self._mark_down()
                 continue
+            stop_if_cancelled()
             if moved:
                 log.info("spool drained", extra={"count": moved, "left": self.spool.depth})
 

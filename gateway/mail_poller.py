@@ -25,7 +25,7 @@ from gateway.metrics import Metrics
 from gateway.models import utcnow
 from gateway.pipeline import Pipeline
 from gateway.settings import EmailSettings, Mailbox
-from gateway.tasks import being_cancelled, cancel_and_wait
+from gateway.tasks import being_cancelled, cancel_and_wait, stop_if_cancelled
 
 log = logging.getLogger("intake.mail")
 
@@ -62,6 +62,7 @@ class MailboxPoller:
         """Hold the mailbox's lock and poll; on any failure reconnect with capped, jittered backoff."""
         await self.redis.hset(keys.mail_health(self.name), "started_at", utcnow().isoformat())
         while True:
+            stop_if_cancelled()
             if not await self.lock.acquire(blocking=False):
                 await asyncio.sleep(LOCK_TTL_S / 4)  # another instance polls this mailbox
                 continue
@@ -95,6 +96,7 @@ class MailboxPoller:
         while True:
             await asyncio.sleep(LOCK_TTL_S / 3)
             await self.lock.reacquire()
+            stop_if_cancelled()
 
     async def _session(self) -> None:
         await self.session.connect()
@@ -103,6 +105,7 @@ class MailboxPoller:
             await self.session.ensure_folder(folder)
         while True:
             await self.pass_once()
+            stop_if_cancelled()
             self._delay = 1.0  # a good pass: the next failure starts the backoff over
             await self.session.wait_for_news(min(self.conf.poll_interval_s, self.conf.idle_renew_s))
 

@@ -9,7 +9,6 @@ and the previous rules keep running.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from datetime import date, datetime
@@ -25,6 +24,7 @@ from gateway.rules.engine import Decision, evaluate
 from gateway.rules.loader import RulesError, load_rules
 from gateway.rules.model import RuleSet
 from gateway.settings import BackendSettings, Settings
+from gateway.tasks import being_cancelled, stop_if_cancelled
 from gateway.templating import TEMPLATE_DIR
 
 log = logging.getLogger("intake.rules")
@@ -106,7 +106,12 @@ async def refresh_forever(router: Router, client: aioredis.Redis, interval_s: fl
     loop = asyncio.get_running_loop()
     while True:
         await loop.run_in_executor(None, router.reload_if_changed)
-        # Redis away: the closures we knew stay in force.
-        with contextlib.suppress(redis.RedisError, OSError):
+        try:
             router.closures = frozenset(await closures_async(client))
+        except (redis.RedisError, OSError) as exc:
+            # redis-py may report our own cancellation as a ConnectionError: stop, as asked.
+            if being_cancelled():
+                raise asyncio.CancelledError from exc
+            # Redis away: the closures we knew stay in force.
+        stop_if_cancelled()
         await asyncio.sleep(interval_s)

@@ -33,3 +33,14 @@ async def cancel_and_wait(*tasks: asyncio.Future[Any]) -> None:
         # Retrieve every outcome so asyncio never reports an exception nobody read.
         if not t.cancelled() and (exc := t.exception()) is not None:
             log.warning("a stopped task had failed", extra={"error": type(exc).__name__})
+
+
+def stop_if_cancelled() -> None:
+    """Raise CancelledError when the current task was asked to stop but an awaited call returned anyway.
+
+    redis-py (8.1 here, and redis/redis-py#2028 before it) can swallow a cancellation that lands while it
+    opens a connection: the command returns normally and the task's loop would run on for ever. Every
+    loop that awaits Redis calls this after the await.
+    """
+    if being_cancelled():
+        raise asyncio.CancelledError

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
+import aiohttp
 import pytest
+import redis.asyncio as aioredis
+from aiohttp.test_utils import TestServer
 
-from gateway.tasks import being_cancelled, cancel_and_wait
+from gateway.app import SHUTDOWN_STEP_S, create_app
+from gateway.settings import Settings
+from gateway.tasks import being_cancelled, cancel_and_wait, stop_if_cancelled
+from tests.support.redis_server import RedisServer
 
 
 async def slow_to_stop(stopped: asyncio.Event) -> None:
@@ -77,3 +84,41 @@ async def test_a_cancellation_turned_into_another_error_is_still_seen() -> None:
     task.cancel()
     await asyncio.wait({task})
     assert seen == [True]
+
+
+async def test_a_loop_over_redis_stops_when_cancelled_even_where_redis_py_swallows_it(
+    redis_server: RedisServer,
+) -> None:
+    """redis-py can return normally from a command whose task was cancelled while it connected;
+    a loop that checks after each await still stops, wherever the cancellation lands."""
+    outcomes = []
+    for delay in [0, 0.0001, 0.0003, 0.0006, 0.001, 0.002, 0.004] * 3:
+        client = aioredis.Redis.from_url(redis_server.url)
+
+        async def poll(client: aioredis.Redis = client) -> None:
+            while True:
+                await client.hgetall("anything")
+                stop_if_cancelled()
+                await asyncio.sleep(0.5)
+
+        task = asyncio.create_task(poll())
+        await asyncio.sleep(delay)
+        task.cancel()
+        _, pending = await asyncio.wait({task}, timeout=2)
+        outcomes.append(not pending and task.cancelled())
+        if pending:
+            task.cancel()
+        await client.aclose()
+    assert all(outcomes)
+
+
+async def test_the_web_app_shuts_down_at_once_right_after_it_started(settings: Settings) -> None:
+    """The routing refresh task used to be mid-connect to Redis at shutdown, lose its cancellation,
+    and hold every stop for the whole shutdown step."""
+    server = TestServer(create_app(settings), host="127.0.0.1")
+    await server.start_server()
+    async with aiohttp.ClientSession() as http, http.get(server.make_url("/healthz")) as resp:
+        assert resp.status == 200
+    started = time.monotonic()
+    await server.close()
+    assert time.monotonic() - started < SHUTDOWN_STEP_S / 2
