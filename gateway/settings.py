@@ -33,9 +33,9 @@ class ServerSettings(Strict):
     max_body_bytes: int = Field(1_048_576, gt=0)
     # Group commit: how many concurrent messages one Redis round trip may carry.
     commit_batch_max: int = Field(256, ge=1, le=5000)
-    # How many of those round trips may be in flight at once: a message that just missed a batch starts
-    # its own commit without waiting for the one in flight to finish.
-    commits_in_flight: int = Field(2, ge=1, le=16)
+    # How many of those round trips may be in flight at once. More lets a message that just missed a
+    # batch start its own commit, at the price of smaller batches: one fsync and one script per batch.
+    commits_in_flight: int = Field(1, ge=1, le=16)
 
 
 class RedisSettings(Strict):
