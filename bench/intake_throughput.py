@@ -476,7 +476,9 @@ class RedisInfo:
 
 
 @contextmanager
-def redis_server(directory: Path, transport: str, cpu: int | None) -> Iterator[tuple[redis.Redis, RedisInfo]]:
+def redis_server(
+    directory: Path, transport: str, cpu: int | None, aof_rewrite: bool = True
+) -> Iterator[tuple[redis.Redis, RedisInfo]]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise BenchError("redis-server is missing: `make bench` installs it (apt-get install redis-server)")
@@ -491,6 +493,8 @@ def redis_server(directory: Path, transport: str, cpu: int | None) -> Iterator[t
         url = f"redis://127.0.0.1:{port}/0"
     cmd = [binary, *listen, "--dir", str(directory), "--appendonly", "yes", "--appendfsync", "always",
            "--save", "", "--logfile", str(directory / "redis.log")]  # fmt: skip
+    if not aof_rewrite:
+        cmd += ["--auto-aof-rewrite-percentage", "0"]
     log = directory / "redis.stdout"
     with running(pinned(cmd, cpu), log) as proc:
         client = redis.Redis.from_url(url, socket_timeout=10)
@@ -516,6 +520,10 @@ def redis_server(directory: Path, transport: str, cpu: int | None) -> Iterator[t
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def redis_forks(client: redis.Redis) -> int:
+    return int(client.info("stats").get("total_forks", 0))
 
 
 def count_keys(client: redis.Redis, pattern: str = DEDUPE_PATTERN) -> int:
@@ -682,6 +690,7 @@ class Plan:
     rounds: int
     work: Path
     redis_transport: str
+    aof_rewrite: bool
     profile: Path | None
     profile_rate: int
     profile_gil: bool
@@ -771,6 +780,7 @@ class GatewayRun:
     batches: int
     batched: int
     counters: dict[str, int]  # /metrics counters over the window: committed, duplicates, spooled, rejected
+    forks: int  # Redis forks (AOF rewrites) during the window: each copies the whole dataset on the server's core
 
     @property
     def per_s(self) -> float:
@@ -797,6 +807,7 @@ class Gateway:
             raise BenchError(f"all {self.requests.count} distinct requests were used: raise --requests")
         before_len = settle(self.client, self.queue)
         before = scrape(self.port)
+        forks_before = redis_forks(self.client)
         watch = {"gateway": self.pid, "redis": self.redis.pid} if measure else None
         profile = measure and not self.profiled
         with profiling(self.plan, self.pid, seconds) if profile else nullcontext():
@@ -818,6 +829,7 @@ class Gateway:
             int(delta(before, after, "intake_commit_batch_size_count")),
             int(delta(before, after, "intake_commit_batch_size_sum")),
             counters,
+            redis_forks(self.client) - forks_before,
         )
         if measure:
             say(f"gateway: {run.per_s:,.0f} commits/s, p99 {result.ms('p99')} ms, cpu {result.cpu}")
@@ -832,7 +844,10 @@ class Gateway:
 
 @contextmanager
 def gateway(plan: Plan, requests: RequestSet) -> Iterator[Gateway]:
-    with redis_server(plan.work / "redis", plan.redis_transport, plan.layout.redis_cpu) as (client, info):
+    with redis_server(plan.work / "redis", plan.redis_transport, plan.layout.redis_cpu, plan.aof_rewrite) as (
+        client,
+        info,
+    ):
         say(f"redis-server {info.version} at {info.url}: appendonly {info.appendonly}, appendfsync {info.appendfsync}")
         port = free_port()
         config = write_gateway_config(plan, info.url, port)
@@ -895,6 +910,7 @@ def round_summary(bare: WrkResult, gw: GatewayRun) -> dict[str, Any]:
         "p99_ms": gw.result.ms("p99"),
         "bare_p99_ms": bare.ms("p99"),
         "mean_batch_size": round(gw.batched / gw.batches, 2) if gw.batches else None,
+        "redis_forks": gw.forks,
         "contended": contended(bare) or contended(gw.result),
     }
 
@@ -968,6 +984,8 @@ def report(
         "appendonly": gw.redis.appendonly,
         "appendfsync": gw.redis.appendfsync,
         "redis_transport": plan.redis_transport,
+        "aof_rewrite": plan.aof_rewrite,
+        "redis_forks_in_window": sum(g.forks for g in runs),
         "redis_dir_fs": filesystem_of(plan.work),
         "distinct_requests": gw.requests.count,
         "distinct_exhausted": any(r.wrapped for r in results),
@@ -1016,6 +1034,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--redis-with-load",
         action="store_true",
         help="run redis-server on the load cpu (Redis as a separate shared service) instead of the server's",
+    )
+    p.add_argument(
+        "--aof-rewrite",
+        action="store_true",
+        help="keep Redis's automatic AOF rewrite on. Off by default: the bench has no worker, so its dataset only "
+        "grows, and a rewrite in the window forks Redis and copies that whole backlog on the server's core "
+        "(bench/README.md); redis_forks_in_window counts them",
     )
     p.add_argument("--no-pin", action="store_true", help="do not pin anything to a cpu")
     p.add_argument(
@@ -1101,6 +1126,7 @@ def main(argv: list[str] | None = None, stdout: TextIO = sys.stdout) -> int:
                 rounds=args.rounds,
                 work=work,
                 redis_transport=args.redis_transport,
+                aof_rewrite=args.aof_rewrite,
                 profile=args.profile.resolve() if args.profile else None,
                 profile_rate=args.profile_rate,
                 profile_gil=args.profile_gil,

@@ -179,8 +179,9 @@ class Committer:
         now = _rq_time(datetime.now(UTC))
         messages = [self._entry(c) for c in unique]
         common = {m["queue_key"]: self._template(m["queue"]).flat for m in messages}
-        # Whole: leaving defaults out would save Redis some bytes but cost pydantic a comparison per field.
-        data = [JobTemplate.data(c.model_dump_json()) for c in unique]
+        # Defaults left out: half the bytes that Redis writes to its AOF, fsyncs, and later rewrites, for
+        # about 2 µs of pydantic comparisons; the worker's model_validate puts them back.
+        data = [JobTemplate.data(c.model_dump_json(exclude_defaults=True)) for c in unique]
         answers = await self.script(
             keys=[],
             args=[
