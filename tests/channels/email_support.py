@@ -16,6 +16,7 @@ from gateway.blobs import BlobStore
 from gateway.mail_poller import MailboxPoller
 from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
+from gateway.tasks import cancel_and_wait
 from tests.mail_fixtures import IMAP_PASSWORD, IMAP_USER
 from tests.support.dovecot import Dovecot
 from tests.support.gateway import settings_from, write_config
@@ -99,8 +100,5 @@ async def running_poller(config: Path) -> AsyncIterator[Poller]:
         yield Poller(rt, poller, settings)
     finally:
         await poller.session.close()
-        for t in tasks:
-            t.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await cancel_and_wait(*tasks)
         await rt.close()
