@@ -5,7 +5,8 @@ In one run and under the same load (wrk, N concurrent connections, a distinct si
 1. the bare app (bench/bare_app.py: reads the body, answers 200) -> bare_per_s, the ceiling of one
    Python process on this core;
 2. the gateway (`python -m gateway.cli --config X serve`, the web process only) with its own
-   redis-server at `appendonly yes`, `appendfsync always` -> committed_per_s, counted in Redis (the
+   redis-server at `appendonly yes`, `appendfsync always` (automatic AOF rewrite off unless
+   --aof-rewrite: with no worker the dataset only grows) -> committed_per_s, counted in Redis (the
    growth of the deliver queue during the measured window), not from the HTTP answers.
 
 The server under test (and, for the gateway, its redis-server) runs on one core, wrk on the other.
@@ -477,7 +478,10 @@ class RedisInfo:
 
 @contextmanager
 def redis_server(
-    directory: Path, transport: str, cpu: int | None, aof_rewrite: bool = True
+    directory: Path,
+    transport: str,
+    cpu: int | None,
+    aof_rewrite: bool = True,  # Redis's default
 ) -> Iterator[tuple[redis.Redis, RedisInfo]]:
     binary = shutil.which("redis-server")
     if binary is None:

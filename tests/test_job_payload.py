@@ -6,7 +6,6 @@ import typing
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel
-from pydantic_core import PydanticUndefined
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
@@ -45,9 +44,9 @@ def test_every_nullable_field_of_a_job_defaults_to_none() -> None:
     wrong = []
     for model in found:
         for name, field in model.model_fields.items():
+            # A nullable field that is required, has a factory or another default would not come back as None.
             if type(None) in typing.get_args(field.annotation) and field.default is not None:
-                has_default = field.default is not PydanticUndefined or field.default_factory is not None
-                wrong.append(f"{model.__name__}.{name} defaults to {field.default if has_default else 'nothing'}")
+                wrong.append(f"{model.__name__}.{name}")
     assert wrong == []
 
 
