@@ -24,6 +24,9 @@ from normalizers.email import ParsedEmail, UnparseableEmail, parse_email, screen
 
 Kind = Literal["request", "loop", "bounce", "quarantine"]
 
+# A mail naming more people than this in To and Cc is a mass mailing: nobody on it joins its thread by replying.
+MAX_COPIED = 10
+
 
 @dataclass(frozen=True)
 class MailDecision:
@@ -45,6 +48,12 @@ def message_id_domain(conf: EmailSettings) -> str:
 def plus_address(address: str, token: str) -> str:
     local, _, domain = address.partition("@")
     return f"{local}+{token.lower()}@{domain}"
+
+
+def unplussed(address: str) -> str:
+    """help+k7qm2xpa@district.org -> help@district.org"""
+    local, at, domain = address.partition("@")
+    return local.partition("+")[0] + at + domain
 
 
 class EmailIntake:
@@ -109,10 +118,19 @@ class EmailIntake:
                 references=parsed.references,
                 subject_token=parsed.subject_token,
                 reply_token=parsed.plus_token,
+                copied=() if automatic else self._copied(parsed),
             ),
             flags=Flags(auto_reply=automatic, unverified_sender=unverified),
             raw_ref=raw_ref,
         )
+
+    def _copied(self, parsed: ParsedEmail) -> tuple[str, ...]:
+        """The people besides the sender and us that a mail names in To and Cc, who may answer on its thread.
+
+        Nobody for a mass mailing (more than MAX_COPIED names): its readers are each other's strangers."""
+        named = (a for a in (*parsed.to, *parsed.cc) if a and a != parsed.from_addr)
+        others = dict.fromkeys(a for a in named if unplussed(a) not in self.own_addresses)
+        return tuple(others) if len(others) <= MAX_COPIED else ()
 
     def _files(self, parsed: ParsedEmail) -> tuple[Attachment, ...]:
         """Every file comes back: kept in the blob store, or listed on the ticket with why it was not."""

@@ -35,7 +35,7 @@ from gateway.conversations import (
     normalize_address,
     reply_token_for,
 )
-from gateway.models import Commitment
+from gateway.models import Commitment, InboundMessage
 from gateway.settings import Settings
 from gateway.sms_ledger import phone_digest
 
@@ -71,7 +71,7 @@ for i, m in ipairs(batch) do
     redis.call('RPUSH', m.queue_key, m.job_id)
     queues[m.queue_key] = true
     redis.call('RPUSH', m.timeline_key, m.timeline)
-    if m.participant ~= '' then redis.call('SADD', m.participants_key, m.participant) end
+    if #m.participants > 0 then redis.call('SADD', m.participants_key, unpack(m.participants)) end
     if m.reply_token_key ~= '' then redis.call('SET', m.reply_token_key, m.conversation, 'EX', ARGV[4], 'NX') end
     -- A provider thread (Slack team:channel + root ts) belongs to the first conversation that used it.
     if m.thread_key ~= '' then redis.call('SET', m.thread_key, m.conversation, 'EX', ARGV[4], 'NX') end
@@ -254,8 +254,7 @@ class Committer:
             "timeline_key": keys.timeline(conversation),
             "timeline": orjson.dumps({"at": at, "event": "received", "request_id": m.id}).decode(),
             "participants_key": keys.participants(conversation),
-            # A conversation's first sender is already its hash's `sender`, which is_participant reads too.
-            "participant": normalize_address(m.sender) if m.sender and not new_conversation else "",
+            "participants": participants(m, new_conversation),
             "reply_token_key": keys.reply_token(reply_token_for(conversation)) if new_conversation else "",
             "message_id": mid,
             "message_id_key": keys.message_id(mid) if mid else "",
@@ -265,6 +264,14 @@ class Committer:
             "sender_convs_key": keys.sms_sender_conversations(phone_digest(m.sender)) if by_sender else "",
             "opened": m.received_at.timestamp(),
         }
+
+
+def participants(m: InboundMessage, new_conversation: bool) -> list[str]:
+    """Who this message adds to its conversation's participants: its sender (a conversation's first sender is
+    already its hash's `sender`, which is_participant reads too) and whom an email was openly addressed to."""
+    added = [normalize_address(m.sender)] if m.sender and not new_conversation else []
+    added += (normalize_address(a) for a in m.thread_hints.copied)
+    return added
 
 
 def _text(value: object) -> str:

@@ -4,7 +4,9 @@ Evidence is tried in order (DESIGN.md section 4); the first that holds wins, and
 recorded on the request so an operator can ask why:
 1. a reply token we issued (plus-address, or the [#ticket] tag in a subject), only when the sender
    is already a participant of that conversation;
-2. In-Reply-To, then References (newest first), against every Message-ID we received or sent;
+2. In-Reply-To, then References (newest first), against every Message-ID we received or sent, again
+   only for a participant (its first sender, anyone who wrote on it, anyone a mail on it was openly
+   addressed to) or for district staff the directory knows;
 3. a provider's thread (Slack: the team, channel and thread root ts) that a conversation already owns;
 4. SMS and voice: the same sender on the same district number continues its latest conversation while
    that is still open and active within the window ("sender_continuity"); after it was resolved or
@@ -45,6 +47,10 @@ def normalize_address(addr: str) -> str:
     return addr.strip().lower()
 
 
+# Evidence that names a conversation but not who may write on it: it holds only for the conversation's participants.
+# Everyone who got one newsletter quotes the same Message-ID (Zammad #5064); a provider thread is not on this list
+# because a Slack workspace's members are all staff.
+PARTICIPANTS_ONLY = ("reply_token", "subject_token", "in_reply_to", "references")
 CONTINUITY_CHANNELS = ("sms", "voice")
 CLOSED_STATUSES = ("resolved", "closed")
 
@@ -84,8 +90,8 @@ class ConversationResolver:
             for (evidence, _), conv_id in zip(candidates, found, strict=True):
                 if conv_id is None:
                     continue
-                if evidence in ("reply_token", "subject_token") and not await self.is_participant(conv_id, m.sender):
-                    continue  # a token alone never lets a stranger into someone else's conversation
+                if evidence in PARTICIPANTS_ONLY and not await self.may_join(conv_id, m):
+                    continue  # a token or a quoted Message-ID alone never lets a stranger into another's conversation
                 return Resolution(conv_id, evidence)
         if continues_by_sender(m):
             return await self.by_sender(m)
@@ -107,6 +113,15 @@ class ConversationResolver:
         if idle > self.continuity_window_s:
             return Resolution(m.id, "new")
         return Resolution(latest.conversation, "sender_continuity")
+
+    async def may_join(self, conv: str, m: InboundMessage) -> bool:
+        """A participant, or district staff the directory knows (answering a family from their own mail client).
+
+        Staff may join on a quoted Message-ID only: a reply token is the family's, and a tag in a subject is
+        easy to copy."""
+        if m.requester.role == "staff" and m.thread_hints.in_reply_to is not None:
+            return True
+        return await self.is_participant(conv, m.sender)
 
     async def is_participant(self, conv: str, sender: str) -> bool:
         who = normalize_address(sender)

@@ -54,6 +54,8 @@ class ThreadHints(Frozen):
     subject_token: str | None = None
     reply_token: str | None = None
     force_new: bool = False  # the sender asked for a new request (an SMS keyword such as NEW)
+    # Whom an email was openly addressed to besides us (To, Cc): they may answer on its thread. Empty for bulk mail.
+    copied: tuple[str, ...] = ()
 
 
 class Flags(Frozen):
