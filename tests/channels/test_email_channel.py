@@ -143,6 +143,46 @@ async def test_our_own_acknowledgement_fed_back_in_makes_no_ticket_and_no_reply(
     assert dovecot.message_count(IMAP_USER, "Processed") == 2
 
 
+async def test_mail_carrying_our_x_loop_stamp_is_dropped_whatever_its_message_id(
+    tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot, smtp_sink: SmtpSink
+) -> None:
+    # A relay rewrote the Message-ID of our acknowledgement but kept our stamp (Zammad #1131, #4941).
+    relayed = mail(sender="relay@lists.example.org", subject="Re: Chromebook will not charge [#1]",
+                   message_id="<rewritten-1@lists.example.org>", headers={"X-Loop": "intake-gateway"})  # fmt: skip
+    dovecot.deliver(IMAP_USER, relayed)
+    dovecot.deliver(IMAP_USER, mail(sender="ana.perez@example.org", headers={"X-Loop": "someone-else"}))
+    async with running_poller(config := mail_config(tmp_path, redis_server, dovecot, smtp_sink)) as p:
+        assert await p.pass_once() == 2
+    work(config)
+    store = tickets(config)
+    assert store.count() == 1
+    assert store.get("1").requester_email == "ana.perez@example.org"
+    assert [m.rcpt_tos for m in smtp_sink.wait_for(1)] == [("ana.perez@example.org",)]
+
+
+async def test_the_reply_address_alone_threads_a_participant_but_not_a_stranger(
+    tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot, smtp_sink: SmtpSink
+) -> None:
+    """A relay stripped the threading headers and the subject tag (Zammad #3022): the help+TOKEN address remains."""
+    config = mail_config(tmp_path, redis_server, dovecot, smtp_sink)
+    dovecot.deliver(IMAP_USER, mail())
+    async with running_poller(config) as p:
+        await p.pass_once()
+        work(config)
+        [ack] = smtp_sink.wait_for(1)
+        reply_to = ack.message["Reply-To"].split("<")[-1].rstrip(">")
+        assert "+" in reply_to
+        dovecot.deliver(IMAP_USER, mail(to=reply_to, subject="no subject", body="Still not charging.\n"))
+        dovecot.deliver(IMAP_USER, mail(sender="eve@elsewhere.example", to=reply_to, subject="no subject",
+                                        body="Tell me about this ticket.\n"))  # fmt: skip
+        await p.pass_once()
+    work(config)
+    store = tickets(config)
+    assert store.count() == 2
+    assert [c["body"] for c in store.details("1")["comments"]] == ["Still not charging."]
+    assert store.get("2").requester_email == "eve@elsewhere.example"
+
+
 async def test_automatic_mail_gets_no_acknowledgement(
     tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot, smtp_sink: SmtpSink
 ) -> None:

@@ -222,6 +222,37 @@ def test_a_mailbox_silent_during_school_hours_is_unhealthy_but_not_at_night_or_o
     assert evaluate("help", box, conf, overnight, morning).ok
 
 
+async def test_a_poller_that_stopped_checking_in_is_reported_at_any_hour(
+    tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot
+) -> None:
+    """osTicket #6455: a fetcher stopped and nobody heard for ten days. Silence is only suspect in school hours; a
+    poller that no longer checks in is a fault at any hour."""
+    import redis
+
+    from gateway import keys
+
+    config = mail_config(tmp_path, redis_server, dovecot, None)
+    async with running_poller(config) as p:
+        await p.pass_once()
+    assert "has not checked in" not in intake(config, "doctor").stdout
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        checked = datetime.fromisoformat(client.hget(keys.mail_health("help"), "checked_at").decode())
+        # The poller's process died 16 minutes ago: its last check-in is that old.
+        client.hset(keys.mail_health("help"), "checked_at", (checked - timedelta(minutes=16)).isoformat())
+    finally:
+        client.close()
+    report = intake(config, "doctor")
+    assert "the poller has not checked in for over 15 minutes" in report.stdout
+    box = Mailbox(address="help@d.example", imap=MailServer(host="x", port=993))
+    sunday_night = datetime(2026, 11, 22, 23, 30, tzinfo=ZoneInfo("America/Chicago"))
+    stale = {"checked_at": (sunday_night - timedelta(minutes=16)).isoformat()}
+    health = evaluate("help", box, EmailSettings(mailboxes={"help": box}), stale, sunday_night)
+    assert health.problems == ("the poller has not checked in for over 15 minutes",)
+    fresh = {"checked_at": (sunday_night - timedelta(minutes=14)).isoformat()}
+    assert evaluate("help", box, EmailSettings(mailboxes={"help": box}), fresh, sunday_night).ok
+
+
 def test_import_mbox_twice_creates_nothing_new(tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot) -> None:
     config = mail_config(tmp_path, redis_server, dovecot, None)
     archive = tmp_path / "old.mbox"
