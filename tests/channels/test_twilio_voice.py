@@ -102,3 +102,24 @@ async def test_twilios_transcription_is_added_to_the_voicemails_request(
         "Transcription of the voicemail: The bus at Elm and 4th never came"
         in intake(config, "tickets", "show", "1").stdout
     )
+
+
+async def test_the_same_recording_callback_three_times_at_once_is_one_voicemail(
+    tmp_path: Path, redis_server: RedisServer, standin: TwilioStandIn
+) -> None:
+    """Twilio retries a callback that timed out (Chatwoot #15450): a retried voicemail is one request, one text."""
+    import asyncio
+
+    recording = sid("RE")
+    url = standin.recording_url(recording, WAV)
+    config = twilio_config(tmp_path, redis_server, standin)
+    done = call(CallStatus="completed", RecordingSid=recording, RecordingUrl=url, RecordingDuration="11")
+    async with sms_gateway(config) as gw:
+        answers = await asyncio.gather(*(gw.post("/hooks/twilio/voice/recording?lang=en", done) for _ in range(3)))
+        assert [status for status, _ in answers] == [200, 200, 200]
+        assert (await gw.post("/hooks/twilio/voice/recording?lang=en", done))[0] == 200  # a later retry too
+    work(config)
+    assert len(tickets(config)) == 1
+    assert len(texts(standin)) == 1
+    r = redis_server.client()
+    assert len(list(r.scan_iter("ig:req:*"))) == 1
