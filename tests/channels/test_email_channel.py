@@ -93,6 +93,33 @@ async def test_a_reply_to_our_acknowledgement_lands_on_the_ticket_even_with_a_ne
     assert [c["body"] for c in comments] == ["It charges now with another cable."]
 
 
+async def test_a_reply_to_a_staff_members_outlook_message_still_finds_the_ticket_by_an_older_reference(
+    tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot, smtp_sink: SmtpSink
+) -> None:
+    """Chatwoot #10028: staff answered from Outlook, so the family's reply quotes a Message-ID we never saw."""
+    config = mail_config(tmp_path, redis_server, dovecot, smtp_sink)
+    dovecot.deliver(IMAP_USER, mail(message_id="<first-ask@example.org>"))
+    async with running_poller(config) as p:
+        await p.pass_once()
+        work(config)
+        [ack] = smtp_sink.wait_for(1)
+        outlook = "<BN7PR11MB2609.namprd11.prod.outlook.com>"
+        thread = f"<first-ask@example.org> {ack.message['Message-ID']} {outlook}"
+        reply = mail(subject="RE: your Chromebook", body="Thank you, I will bring it Monday.\n",
+                     headers={"In-Reply-To": outlook, "References": thread})  # fmt: skip
+        dovecot.deliver(IMAP_USER, reply)
+        # Another mail client keeps only the first message of the thread.
+        dovecot.deliver(IMAP_USER, mail(subject="Chromebook", body="Also the charger is missing.\n",
+                                        headers={"References": "<first-ask@example.org>"}))  # fmt: skip
+        await p.pass_once()
+    work(config)
+    store = tickets(config)
+    assert store.count() == 1
+    assert sorted(c["body"] for c in store.details("1")["comments"]) == [
+        "Also the charger is missing.", "Thank you, I will bring it Monday.",
+    ]  # fmt: skip
+
+
 async def test_the_subject_tag_threads_a_participant_but_not_a_stranger(
     tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot, smtp_sink: SmtpSink
 ) -> None:
