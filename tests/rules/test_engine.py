@@ -107,6 +107,29 @@ def test_the_shipped_rules_file_is_valid_and_keeps_the_default_route_for_an_ordi
     assert router.route(message(text="I'm locked out of my account")).priority is Priority.URGENT
 
 
+def test_the_shipped_winter_break_stops_the_response_clock() -> None:
+    """Chatwoot #6467, #14009: clocks ran over winter break. The shipped .ics export's break counts as closed."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from gateway.rules.loader import load_rules
+    from gateway.sla import due_times
+    from gateway.templating import TEMPLATE_DIR
+    from tests.support.gateway import REPO
+
+    zone = ZoneInfo("America/Chicago")
+    rules = load_rules(REPO / "config" / "rules.yaml", zone=zone, backends={"builtin"}, templates=TEMPLATE_DIR)
+    friday_before_break = datetime(2026, 12, 18, 15, 0, tzinfo=zone)  # 1.5 business hours left that day
+    due = due_times(rules, "standard", Priority.NORMAL, "general", friday_before_break, set())
+    # Winter break is 2026-12-21 to 2027-01-01; 2027-01-02 is a Saturday. 8 h: 1.5 on Friday, 6.5 on Monday.
+    assert due.first_response == datetime(2027, 1, 4, 14, 0, tzinfo=zone)
+    assert due.resolution == datetime(2027, 1, 8, 10, 0, tzinfo=zone)  # 40 h: 1.5 + 9 + 9 + 9 + 9 + 2.5
+    # The single days of the same file count too (Memorial Day, a Monday).
+    friday_before_memorial_day = datetime(2027, 5, 28, 15, 0, tzinfo=zone)
+    due = due_times(rules, "standard", Priority.NORMAL, "general", friday_before_memorial_day, set())
+    assert due.first_response == datetime(2027, 6, 1, 14, 0, tzinfo=zone)
+
+
 def test_a_worker_sees_a_changed_rules_file_after_its_reload_interval(tmp_path: Path) -> None:
     rules = write_rules(tmp_path, "rules:\n  - {id: a, when: {channel: sms}, then: {queue: first}}\n")
     config = write_config(
