@@ -60,7 +60,15 @@ local common = cjson.decode(ARGV[5])
 local queues = {}
 local out = {}
 for i, m in ipairs(batch) do
-  if redis.call('EXISTS', m.dedupe, m.job_key) > 0 then
+  -- An email's Message-ID is remembered as long as threads are (ARGV[4]), past the dedupe window: mail
+  -- restored to the inbox or an archive imported again months later is still a duplicate.
+  local seen
+  if m.message_id ~= '' then
+    seen = redis.call('EXISTS', m.dedupe, m.job_key, m.message_id_key)
+  else
+    seen = redis.call('EXISTS', m.dedupe, m.job_key)
+  end
+  if seen > 0 then
     out[i] = '0' .. (redis.call('GET', m.dedupe) or m.request_id)
   else
     redis.call('SET', m.dedupe, m.request_id, 'EX', ARGV[3])

@@ -268,6 +268,29 @@ def test_import_mbox_twice_creates_nothing_new(tmp_path: Path, redis_server: Red
     assert ticket_count(config) == 25
 
 
+def test_mail_seen_before_stays_a_duplicate_after_the_dedupe_window(
+    tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot
+) -> None:
+    """Chatwoot #12054: old mail came back as new conversations. An archive imported again months later (past
+    `redis.dedupe_ttl_days`) is still recognised by its Message-IDs, which are kept as long as threads are."""
+    config = mail_config(tmp_path, redis_server, dovecot, None)
+    archive = tmp_path / "old.mbox"
+    box = mailbox.mbox(archive)
+    for i in range(5):
+        box.add(mail(subject=f"archived {i}"))
+    box.close()
+    assert "5 new, 0 duplicate" in intake(config, "import-mbox", str(archive)).stdout
+    assert ticket_count(config) == 5
+    client = redis_server.client()
+    claims = list(client.scan_iter("ig:dedupe:*"))
+    finished_jobs = list(client.scan_iter("rq:job:deliver-*"))
+    assert len(claims) == 5
+    client.delete(*claims, *finished_jobs)  # what the dedupe window and rq's result_ttl do in time
+    again = intake(config, "import-mbox", str(archive))
+    assert "0 new, 5 duplicate" in again.stdout, again.stdout + again.stderr[-2000:]
+    assert ticket_count(config) == 5
+
+
 def test_import_reads_a_maildir_too(tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot) -> None:
     config = mail_config(tmp_path, redis_server, dovecot, None)
     folder = mailbox.Maildir(tmp_path / "Maildir")
