@@ -24,7 +24,6 @@ from gateway.settings import TwilioNumber, TwilioSettings
 # The library logs every request's URL and query (phone numbers) at INFO: keep it to warnings.
 _quiet = logging.getLogger("intake.twilio.http")
 _quiet.setLevel(logging.WARNING)
-API_TIMEOUT_S = 15.0
 
 # Errors after which sending again can never succeed: the number is marked and the ticket says so.
 OPTED_OUT = 21610
@@ -34,7 +33,7 @@ PERMANENT_ERRORS = {21211, 21214, 21408, 21610, 21612, 21614, 30003, 30004, 3000
 class BaseUrlHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twilio ships no type hints
     """TwilioHttpClient sending every request to `base` instead of https://<product>.twilio.com."""
 
-    def __init__(self, base: str, timeout: float = API_TIMEOUT_S, ca_file: str = "") -> None:
+    def __init__(self, base: str, timeout: float, ca_file: str = "") -> None:
         super().__init__(timeout=timeout, logger=_quiet)
         parts = urlsplit(base)
         self.scheme, self.netloc = parts.scheme, parts.netloc
@@ -60,9 +59,9 @@ class BaseUrlHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twilio ships
 
 def client(conf: TwilioSettings) -> Client:
     if conf.api_base_url:
-        http = BaseUrlHttpClient(conf.api_base_url, ca_file=conf.ca_file)
+        http = BaseUrlHttpClient(conf.api_base_url, conf.api_timeout_s, ca_file=conf.ca_file)
     else:
-        http = TwilioHttpClient(timeout=API_TIMEOUT_S)
+        http = TwilioHttpClient(timeout=conf.api_timeout_s)
     return Client(conf.account_sid, conf.auth_token.get_secret_value(), http_client=http)
 
 

@@ -210,6 +210,8 @@ class TwilioSettings(Strict):
     api_base_url: str = ""  # empty: Twilio's own API; a regional edge or a local stand-in otherwise
     # A private CA for api_base_url and media hosts (a stand-in's test certificate); empty: the system's CAs.
     ca_file: str = ""
+    # How long one API call may take. Past it a send counts as ambiguous: the retry first asks Twilio for the text.
+    api_timeout_s: float = Field(15.0, gt=0)
     numbers: dict[str, TwilioNumber] = Field(default_factory=dict)
     opt_out_words: list[str] = Field(
         default_factory=lambda: [

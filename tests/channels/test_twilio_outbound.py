@@ -88,6 +88,22 @@ async def test_an_ambiguous_failure_is_looked_up_before_sending_again(
     assert r.hget(keys.sms_message(sid), "event") == b"received"
 
 
+async def test_a_send_that_times_out_after_twilio_took_it_is_looked_up_and_never_sent_twice(
+    tmp_path: Path, redis_server: RedisServer, standin: TwilioStandIn
+) -> None:
+    """Chatwoot #15920: a send that timed out was dropped. Ours is retried, and since Twilio may have taken it (here it
+    did, then answered too late) the retry finds the text instead of sending a second one."""
+    standin.failures = [Failure(201, delay_s=3.0)]  # created, and its 201 comes after the client gave up
+    config = twilio_config(tmp_path, redis_server, standin, api_timeout_s=1.0)
+    async with sms_gateway(config) as gw:
+        await text_in(gw, "The bus did not come")
+    work(config)
+    assert len(standin.created()) == 1
+    assert len(standin.messages) == 1
+    assert [r.method for r in standin.requests] == ["POST", "GET"]
+    assert redis_server.client().hget(keys.sms_message(standin.messages[0]["sid"]), "event") == b"received"
+
+
 async def test_a_number_that_opted_out_at_the_carrier_goes_to_the_ledger_and_is_not_retried(
     tmp_path: Path, redis_server: RedisServer, standin: TwilioStandIn
 ) -> None:

@@ -41,6 +41,7 @@ class Failure:
     status: int
     code: int = 0
     create_anyway: bool = False  # the message is created, but the answer is lost (an ambiguous failure)
+    delay_s: float = 0.0  # answer only after this long; Failure(201, delay_s=...) is a success that comes too late
 
 
 @dataclass
@@ -142,7 +143,10 @@ class TwilioStandIn:
             return _error(401, 20003, "Authenticate")
         messages = API.format(account=self.account_sid) + "/Messages.json"
         if request.path == messages and request.method == "POST":
-            return self._create(form)
+            delay = self.failures[0].delay_s if self.failures else 0.0
+            answer = self._create(form)
+            await asyncio.sleep(delay)
+            return answer
         if request.path == messages and request.method == "GET":
             return self._list(request.query.get("To", ""))
         path = request.path.removesuffix(".json")
@@ -155,7 +159,8 @@ class TwilioStandIn:
 
     def _create(self, form: dict[str, str]) -> web.Response:
         failure = self.failures.pop(0) if self.failures else None
-        if failure is not None and not failure.create_anyway:
+        failed = failure is not None and failure.status >= 400  # a 201 with a delay: a slow success
+        if failure is not None and failed and not failure.create_anyway:
             return _error(failure.status, failure.code or 20500, "scripted failure")
         sid = self.next_sids.pop(0) if self.next_sids else "SM" + secrets.token_hex(16)
         now = format_datetime(utcnow())
@@ -168,7 +173,7 @@ class TwilioStandIn:
             "uri": f"{API.format(account=self.account_sid)}/Messages/{sid}.json", "subresource_uris": {},
         }  # fmt: skip
         self.messages.append(message)
-        if failure is not None:
+        if failure is not None and failed:
             return _error(failure.status, failure.code or 20500, "scripted failure after create")
         return web.json_response(message, status=201)
 
