@@ -61,6 +61,16 @@ def failed_recipients(delivery_status: Iterable[Message]) -> list[str]:
     return failed
 
 
+# Local parts that say nobody reads the answers: no-reply, do_not_reply, noreply-123, bounces+abc, mailer-daemon.
+_NO_REPLY = re.compile(r"(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer[-_.]?daemon|postmaster|bounces?)(?:[-_.]\w*)?")
+
+
+def is_no_reply(address: str) -> bool:
+    """An address that takes no answers (alerts+noreply@..., DoNotReply@...): mail to it bounces or is dropped."""
+    local = address.rsplit("@", 1)[0].lower()
+    return any(_NO_REPLY.fullmatch(part) for part in local.split("+"))
+
+
 def detect(
     headers: Headers,
     *,

@@ -18,6 +18,7 @@ from gateway.conversations import THREAD_KEY_TTL_S
 from gateway.models import Reply, utcnow
 from gateway.redis_conn import text
 from gateway.settings import Settings
+from normalizers.email_flags import is_no_reply
 
 log = logging.getLogger("intake.email.out")
 
@@ -44,6 +45,8 @@ def send_email_reply(r: redis.Redis, settings: Settings, reply: Reply, delivery_
         return "suppressed: one of our own mailboxes"
     if r.hexists(keys.MAIL_UNDELIVERABLE, recipient):
         return "suppressed: the address bounced"
+    if is_no_reply(recipient):
+        return "suppressed: a no-reply address"
     automatic = reply.event in AUTOMATIC_EVENTS
     if automatic and not _within_budget(r, recipient, delivery_key, conf.auto_replies_per_day, settings):
         return "suppressed: daily budget of automatic replies spent"

@@ -333,6 +333,26 @@ async def test_a_status_update_goes_out_by_email_in_the_requesters_language(
     assert ack.message["Message-ID"] in resolved.message["References"]
 
 
+async def test_a_no_reply_sender_gets_a_ticket_but_never_a_mail(
+    tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot, smtp_sink: SmtpSink
+) -> None:
+    """Chatwoot #5131, Zammad #2923: help desks answering no-reply addresses. Their content still reaches the desk."""
+    config = mail_config(tmp_path, redis_server, dovecot, smtp_sink)
+    senders = ["Gradebook <no-reply@grades.vendor.example>", "DoNotReply@bus-tracker.example",
+               "alerts+noreply@forms.example", "bounces+1234@mailer.example", "ana.perez@example.org"]  # fmt: skip
+    for i, sender in enumerate(senders):
+        dovecot.deliver(IMAP_USER, mail(sender=sender, subject=f"Notice {i}"))
+    async with running_poller(config) as p:
+        await p.pass_once()
+    work(config)
+    for ticket in range(1, 6):
+        intake(config, "tickets", "update", str(ticket), "--status", "resolved", "--comment", "Handled.")
+    work(config)
+    assert tickets(config).count() == 5
+    sent = smtp_sink.wait_for(2)
+    assert {m.rcpt_tos for m in sent} == {("ana.perez@example.org",)}  # her acknowledgement and update only
+
+
 async def test_automatic_replies_per_address_are_capped_per_day(
     tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot, smtp_sink: SmtpSink
 ) -> None:

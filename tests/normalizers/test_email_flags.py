@@ -6,7 +6,7 @@ import pytest
 
 from gateway.blobs import FORBIDDEN, sniff
 from normalizers.email import ParsedPart, parse_email, screen_files
-from normalizers.email_flags import dmarc_fail_from
+from normalizers.email_flags import dmarc_fail_from, is_no_reply
 
 BORDER = "mx.district.example.org"
 
@@ -169,3 +169,24 @@ def test_limits_in_megabytes_read_as_megabytes() -> None:
     assert screen([big], max_file_bytes=25_000_000, max_total_bytes=50_000_000) == [
         ("scan.pdf", False, "larger than 25 MB")
     ]
+
+
+@pytest.mark.parametrize(
+    ("address", "no_reply"),
+    [
+        ("no-reply@grades.vendor.example", True),
+        ("NoReply@district.example", True),
+        ("noreply-4821@notify.example", True),
+        ("do_not_reply@bus.example", True),
+        ("DoNotReply@bus.example", True),
+        ("alerts+noreply@forms.example", True),
+        ("bounces+1234@mailer.example", True),
+        ("MAILER-DAEMON@mx.example", True),
+        ("noah.reply@example.org", False),
+        ("noreen@example.org", False),
+        ("replies@district.example", False),
+        ("ana.perez+school@example.org", False),
+    ],
+)
+def test_no_reply_addresses_are_told_from_people(address: str, no_reply: bool) -> None:
+    assert is_no_reply(address) is no_reply
