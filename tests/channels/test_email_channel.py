@@ -313,6 +313,34 @@ async def test_smtp_down_replies_wait_and_retry_and_tickets_are_unaffected(
     assert len(smtp_sink.wait_for(1)) == 1
 
 
+async def test_a_relay_that_never_answers_times_out_and_the_reply_waits_for_replay(
+    tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot, smtp_sink: SmtpSink
+) -> None:
+    """Chatwoot #15920: a send that hung was dropped. Ours times out (`timeout_s`), retries, then waits for replay."""
+    import time
+
+    from tests.channels.email_support import BORDER, mailbox_conf
+    from tests.support.gateway import write_config
+
+    box = mailbox_conf(dovecot, smtp_sink)
+    box["smtp"]["timeout_s"] = 1
+    email = {"mailboxes": {"help": box}, "border_host": BORDER, "poll_interval_s": 0.5}
+    config = write_config(tmp_path, redis_server.url, channels={"email": email})
+    dovecot.deliver(IMAP_USER, mail())
+    async with running_poller(config) as p:
+        await p.pass_once()
+    smtp_sink.hang()
+    started = time.monotonic()
+    work(config)  # the first try and two retries, each cut off after 1 s
+    assert time.monotonic() - started < 60  # a guard against a hang, far above the ~5 s it takes
+    assert smtp_sink.stalled_connections == 3
+    assert tickets(config).count() == 1
+    smtp_sink.up()
+    assert "replayed 1 job(s)" in intake(config, "replay").stdout
+    work(config)
+    assert len(smtp_sink.wait_for(1)) == 1
+
+
 async def test_a_status_update_goes_out_by_email_in_the_requesters_language(
     tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot, smtp_sink: SmtpSink
 ) -> None:

@@ -6,10 +6,12 @@ process (an rq worker, `intake up`) sends to it like to any relay.
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import hmac
 import logging
+import socket
 import ssl
 import tempfile
 import threading
@@ -102,11 +104,14 @@ class SmtpSink:
         self._failures: list[str] = []
         self._attempts = 0
         self._controller: Controller | None = None
+        self._silent: socket.socket | None = None
+        self._stalled: list[socket.socket] = []
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     def up(self) -> None:
-        """Accept connections on `port` (again, after `down()`)."""
+        """Accept connections on `port` (again, after `down()` or `hang()`)."""
+        self._stop_hanging()
         assert self._controller is None, "SMTP sink already up"
         controller = Controller(
             _Handler(self),
@@ -125,9 +130,42 @@ class SmtpSink:
 
     def down(self) -> None:
         """Close the port and drop open sessions, as a relay that goes away. Messages stay recorded."""
+        self._stop_hanging()
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+
+    def hang(self) -> None:
+        """Take connections on `port` and never say a word, as a relay that stalls before its greeting."""
+        self.down()
+        self._silent = socket.create_server((self.host, self.port), backlog=16)
+        threading.Thread(target=self._hold, args=(self._silent,), daemon=True).start()
+
+    @property
+    def stalled_connections(self) -> int:
+        """Connections taken while hanging."""
+        with self._changed:
+            return len(self._stalled)
+
+    def _hold(self, server: socket.socket) -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:  # closed by _stop_hanging
+                return
+            with self._changed:
+                self._stalled.append(conn)
+
+    def _stop_hanging(self) -> None:
+        if self._silent is not None:
+            # shutdown() wakes the thread blocked in accept(); close() alone would leave the port listening.
+            with contextlib.suppress(OSError):
+                self._silent.shutdown(socket.SHUT_RDWR)
+            self._silent.close()
+            self._silent = None
+        with self._changed:
+            for conn in self._stalled:
+                conn.close()
 
     @property
     def is_up(self) -> bool:
