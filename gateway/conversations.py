@@ -44,7 +44,12 @@ def reply_token_for(conversation: str) -> str:
 
 
 def normalize_address(addr: str) -> str:
-    return addr.strip().lower()
+    """Who an address is, for participant checks: case-blind, and an email's +tag dropped (ana+school@ is ana@).
+
+    A phone number keeps its leading +."""
+    addr = addr.strip().lower()
+    local, at, domain = addr.rpartition("@")
+    return local.partition("+")[0] + at + domain if at else addr
 
 
 # Evidence that names a conversation but not who may write on it: it holds only for the conversation's participants.

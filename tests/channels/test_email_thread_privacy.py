@@ -82,6 +82,23 @@ async def test_someone_copied_on_a_request_answers_on_its_ticket_and_a_stranger_
     assert store.get("2").requester_email == "eve@elsewhere.example"
 
 
+async def test_the_requester_answering_from_a_plus_address_of_her_own_mailbox_stays_on_her_ticket(
+    tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot, smtp_sink: SmtpSink
+) -> None:
+    config = mail_config(tmp_path, redis_server, dovecot, smtp_sink)
+    ask = "<ask-wifi@example.org>"
+    dovecot.deliver(IMAP_USER, mail(subject="Wi-Fi password", message_id=ask))
+    async with running_poller(config) as p:
+        await p.pass_once()
+        dovecot.deliver(IMAP_USER, mail(sender="Ana Pérez <Ana.Perez+School@example.org>", subject="Re: Wi-Fi",
+                                        body="It works now, thank you.\n", headers=answering(ask)))  # fmt: skip
+        await p.pass_once()
+    work(config)
+    store = tickets(config)
+    assert store.count() == 1
+    assert [c["body"] for c in store.details("1")["comments"]] == ["It works now, thank you."]
+
+
 async def test_a_mass_mailing_copies_nobody_onto_its_ticket(
     tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot, smtp_sink: SmtpSink
 ) -> None:
