@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from channels import enabled_channels
 from channels.slack import SlackChannel
 from gateway import appkeys as K
+from gateway import keys
 from gateway.blobs import BlobStore
 from gateway.clock import Clock, SystemClock
 from gateway.errors import NotFound
@@ -100,6 +101,8 @@ async def readyz(request: web.Request) -> web.Response:
     if redis_ok and settings.channels.email.enabled:
         report = await mailbox_report_async(request.app[K.REDIS], settings)
         body["mailboxes"] = {h.mailbox: {"ok": h.ok, "problems": list(h.problems)} for h in report}
+        # Not a reason to be degraded (every other message still flows), but an operator must see it (Zammad #1033).
+        body["mail_quarantined"] = await request.app[K.REDIS].llen(keys.MAIL_QUARANTINE)
         if not all(h.ok for h in report):
             body["status"] = "degraded"
     # Still 200 when degraded: this process can take messages, so a load balancer must keep sending them.
@@ -121,6 +124,7 @@ async def metrics(request: web.Request) -> web.Response:
         try:
             for h in await mailbox_report_async(request.app[K.REDIS], settings):
                 m.mailbox_healthy.labels(h.mailbox).set(1 if h.ok else 0)
+            m.mail_quarantined.set(await request.app[K.REDIS].llen(keys.MAIL_QUARANTINE))
         except (redis.RedisError, OSError):
             pass  # the gauges keep their last value; intake_redis_up says why
     return web.Response(body=generate_latest(m.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -29,6 +29,11 @@ class Metrics:
             registry=r,
         )
         self.mailbox_healthy = Gauge("intake_mailbox_healthy", "1 when a mailbox is healthy", ["mailbox"], registry=r)
+        self.mail_quarantined = Gauge(
+            "intake_mail_quarantined",
+            "Messages that could not be parsed and wait in quarantine for an operator",
+            registry=r,
+        )
         self.spool_depth = Gauge("intake_spool_depth", "Messages waiting in the local spool", registry=r)
         self.redis_up = Gauge("intake_redis_up", "1 when Redis answered the last commit or probe", registry=r)
         self.directory_lookups = Counter(

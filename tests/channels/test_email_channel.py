@@ -295,6 +295,19 @@ async def test_an_unparseable_message_is_quarantined_and_reported_by_doctor(
     assert "[FAIL] quarantine: 1 message(s) could not be parsed" in doctor.stdout
     work(config)
     assert tickets(config).count() == 1  # one bad message never blocks the rest
+    # Zammad #1033: mail parked where nobody looks. The web process shows it where operators do look.
+    from tests.conftest import start_gateway
+    from tests.support.gateway import settings_from
+
+    server, http = await start_gateway(settings_from(config))
+    try:
+        ready = await (await http.get(server.make_url("/readyz"))).json()
+        metrics = await (await http.get(server.make_url("/metrics"))).text()
+    finally:
+        await http.close()
+        await server.close()
+    assert ready["mail_quarantined"] == 1
+    assert "intake_mail_quarantined 1.0" in metrics
 
 
 async def test_smtp_down_replies_wait_and_retry_and_tickets_are_unaffected(
