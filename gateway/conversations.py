@@ -55,7 +55,8 @@ def normalize_address(addr: str) -> str:
 # Evidence that names a conversation but not who may write on it: it holds only for the conversation's participants.
 # Everyone who got one newsletter quotes the same Message-ID (Zammad #5064); a provider thread is not on this list
 # because a Slack workspace's members are all staff.
-PARTICIPANTS_ONLY = ("reply_token", "subject_token", "in_reply_to", "references")
+QUOTED = ("in_reply_to", "references")
+PARTICIPANTS_ONLY = ("reply_token", "subject_token", *QUOTED)
 CONTINUITY_CHANNELS = ("sms", "voice")
 CLOSED_STATUSES = ("resolved", "closed")
 
@@ -95,7 +96,7 @@ class ConversationResolver:
             for (evidence, _), conv_id in zip(candidates, found, strict=True):
                 if conv_id is None:
                     continue
-                if evidence in PARTICIPANTS_ONLY and not await self.may_join(conv_id, m):
+                if evidence in PARTICIPANTS_ONLY and not await self.may_join(conv_id, m, evidence):
                     continue  # a token or a quoted Message-ID alone never lets a stranger into another's conversation
                 return Resolution(conv_id, evidence)
         if continues_by_sender(m):
@@ -119,12 +120,12 @@ class ConversationResolver:
             return Resolution(m.id, "new")
         return Resolution(latest.conversation, "sender_continuity")
 
-    async def may_join(self, conv: str, m: InboundMessage) -> bool:
+    async def may_join(self, conv: str, m: InboundMessage, evidence: str) -> bool:
         """A participant, or district staff the directory knows (answering a family from their own mail client).
 
         Staff may join on a quoted Message-ID only: a reply token is the family's, and a tag in a subject is
         easy to copy."""
-        if m.requester.role == "staff" and m.thread_hints.in_reply_to is not None:
+        if m.requester.role == "staff" and evidence in QUOTED:
             return True
         return await self.is_participant(conv, m.sender)
 

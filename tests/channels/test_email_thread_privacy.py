@@ -135,8 +135,15 @@ async def test_district_staff_answering_from_outlook_with_the_desk_copied_lands_
                                         body="Bring it to the library at 3pm and we will swap it.\n",
                                         headers=answering(ask)))  # fmt: skip
         await p.pass_once()
+        work(config)  # ticket #1 exists, so its tag names it
+        # Staff quoting a message may answer on its thread; a ticket tag typed into a subject is not enough.
+        dovecot.deliver(IMAP_USER, mail(sender="diego.flores@district.test", subject="RE: [#1] swap list",
+                                        body="Adding this to the swap list.\n",
+                                        headers=answering("<staff-memo-7@district.test>")))  # fmt: skip
+        await p.pass_once()
     work(config)
     store = tickets(config)
-    assert store.count() == 1
+    assert store.count() == 2
+    assert store.get("2").requester_email == "diego.flores@district.test"
     answer = "Bring it to the library at 3pm and we will swap it."
     assert [c["body"] for c in store.details("1")["comments"]] == [answer]
