@@ -17,6 +17,7 @@ from email.utils import format_datetime, formataddr
 from typing import Literal
 
 from gateway.blobs import FORBIDDEN, BlobStore, sniff
+from gateway.conversations import normalize_address
 from gateway.ids import new_id
 from gateway.models import Attachment, Flags, InboundMessage, Requester, ThreadHints, utcnow
 from gateway.settings import EmailSettings, Mailbox
@@ -48,12 +49,6 @@ def message_id_domain(conf: EmailSettings) -> str:
 def plus_address(address: str, token: str) -> str:
     local, _, domain = address.partition("@")
     return f"{local}+{token.lower()}@{domain}"
-
-
-def unplussed(address: str) -> str:
-    """help+k7qm2xpa@district.org -> help@district.org"""
-    local, at, domain = address.partition("@")
-    return local.partition("+")[0] + at + domain
 
 
 class EmailIntake:
@@ -129,7 +124,7 @@ class EmailIntake:
 
         Nobody for a mass mailing (more than MAX_COPIED names): its readers are each other's strangers."""
         named = (a for a in (*parsed.to, *parsed.cc) if a and a != parsed.from_addr)
-        others = dict.fromkeys(a for a in named if unplussed(a) not in self.own_addresses)
+        others = dict.fromkeys(a for a in named if normalize_address(a) not in self.own_addresses)
         return tuple(others) if len(others) <= MAX_COPIED else ()
 
     def _files(self, parsed: ParsedEmail) -> tuple[Attachment, ...]:

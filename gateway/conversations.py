@@ -93,11 +93,14 @@ class ConversationResolver:
             candidates.append(("provider_thread", keys.provider_thread(m.channel, h.conversation_id, h.thread_ts)))
         if candidates:
             found = await self.reads.get([k for _, k in candidates])
+            refused: set[tuple[str, bool]] = set()  # a reply's References mostly name one conversation many times
             for (evidence, _), conv_id in zip(candidates, found, strict=True):
-                if conv_id is None:
+                if conv_id is None or (conv_id, evidence in QUOTED) in refused:
                     continue
                 if evidence in PARTICIPANTS_ONLY and not await self.may_join(conv_id, m, evidence):
-                    continue  # a token or a quoted Message-ID alone never lets a stranger into another's conversation
+                    # A token or a quoted Message-ID alone never lets a stranger into another's conversation.
+                    refused.add((conv_id, evidence in QUOTED))
+                    continue
                 return Resolution(conv_id, evidence)
         if continues_by_sender(m):
             return await self.by_sender(m)

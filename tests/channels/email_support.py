@@ -27,7 +27,8 @@ HELP = "help@district.example.org"
 BORDER = "mx.district.example.org"
 
 
-def mailbox_conf(dovecot: Dovecot, smtp: SmtpSink | None, **extra: Any) -> dict[str, Any]:
+def mailbox_conf(dovecot: Dovecot, smtp: SmtpSink | None, /, **extra: Any) -> dict[str, Any]:
+    """The `help` mailbox on the test Dovecot; `extra` replaces whole keys (`smtp={...}` included)."""
     box: dict[str, Any] = {
         "address": HELP,
         "imap": {"host": dovecot.host, "port": dovecot.port, "security": "none", "user": IMAP_USER,
@@ -42,10 +43,26 @@ def mailbox_conf(dovecot: Dovecot, smtp: SmtpSink | None, **extra: Any) -> dict[
 def mail_config(
     tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot, smtp: SmtpSink | None, **email: Any
 ) -> Path:
+    """`box={...}` overrides mailbox keys, `identity={...}` adds a directory; anything else is channels.email."""
     box_extra = email.pop("box", {})
+    top = {"identity": email.pop("identity")} if "identity" in email else {}
     conf = {"mailboxes": {"help": mailbox_conf(dovecot, smtp, **box_extra)}, "border_host": BORDER,
             "poll_interval_s": 0.5, **email}  # fmt: skip
-    return write_config(tmp_path, redis_server.url, channels={"email": conf})
+    return write_config(tmp_path, redis_server.url, channels={"email": conf}, **top)
+
+
+async def operator_views(config: Path) -> tuple[dict[str, Any], str]:
+    """What a web process started on `config` answers at /readyz (JSON) and /metrics (text)."""
+    from tests.conftest import start_gateway
+
+    server, http = await start_gateway(settings_from(config))
+    try:
+        ready = await (await http.get(server.make_url("/readyz"))).json()
+        metrics = await (await http.get(server.make_url("/metrics"))).text()
+    finally:
+        await http.close()
+        await server.close()
+    return ready, metrics
 
 
 def mail(

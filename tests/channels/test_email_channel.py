@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway import keys
-from tests.channels.email_support import BORDER, HELP, mail, mail_config, running_poller
+from tests.channels.email_support import BORDER, HELP, mail, mail_config, operator_views, running_poller
 from tests.mail_fixtures import IMAP_USER
 from tests.support.dovecot import Dovecot
 from tests.support.gateway import intake
@@ -296,16 +296,7 @@ async def test_an_unparseable_message_is_quarantined_and_reported_by_doctor(
     work(config)
     assert tickets(config).count() == 1  # one bad message never blocks the rest
     # Zammad #1033: mail parked where nobody looks. The web process shows it where operators do look.
-    from tests.conftest import start_gateway
-    from tests.support.gateway import settings_from
-
-    server, http = await start_gateway(settings_from(config))
-    try:
-        ready = await (await http.get(server.make_url("/readyz"))).json()
-        metrics = await (await http.get(server.make_url("/metrics"))).text()
-    finally:
-        await http.close()
-        await server.close()
+    ready, metrics = await operator_views(config)
     assert ready["mail_quarantined"] == 1
     assert "intake_mail_quarantined 1.0" in metrics
 
@@ -332,13 +323,8 @@ async def test_a_relay_that_never_answers_times_out_and_the_reply_waits_for_repl
     """Chatwoot #15920: a send that hung was dropped. Ours times out (`timeout_s`), retries, then waits for replay."""
     import time
 
-    from tests.channels.email_support import BORDER, mailbox_conf
-    from tests.support.gateway import write_config
-
-    box = mailbox_conf(dovecot, smtp_sink)
-    box["smtp"]["timeout_s"] = 1
-    email = {"mailboxes": {"help": box}, "border_host": BORDER, "poll_interval_s": 0.5}
-    config = write_config(tmp_path, redis_server.url, channels={"email": email})
+    smtp = {"host": smtp_sink.host, "port": smtp_sink.port, "security": "none", "timeout_s": 1}
+    config = mail_config(tmp_path, redis_server, dovecot, smtp_sink, box={"smtp": smtp})
     dovecot.deliver(IMAP_USER, mail())
     async with running_poller(config) as p:
         await p.pass_once()

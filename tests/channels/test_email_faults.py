@@ -18,7 +18,7 @@ from gateway.imap import ImapError
 from gateway.mail_health import evaluate
 from gateway.mail_poller import MailboxPoller
 from gateway.settings import EmailSettings, Mailbox, MailServer
-from tests.channels.email_support import mail, mail_config, running_poller
+from tests.channels.email_support import mail, mail_config, operator_views, running_poller
 from tests.mail_fixtures import IMAP_PASSWORD, IMAP_USER
 from tests.support.dovecot import Dovecot
 from tests.support.gateway import intake, settings_from
@@ -304,16 +304,8 @@ def test_import_reads_a_maildir_too(tmp_path: Path, redis_server: RedisServer, d
 async def test_an_unhealthy_mailbox_shows_in_readyz_and_metrics(
     tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot
 ) -> None:
-    from tests.conftest import start_gateway
-
     config = mail_config(tmp_path, redis_server, dovecot, None)
-    server, http = await start_gateway(settings_from(config))
-    try:
-        ready = await (await http.get(server.make_url("/readyz"))).json()
-        metrics = await (await http.get(server.make_url("/metrics"))).text()
-    finally:
-        await http.close()
-        await server.close()
+    ready, metrics = await operator_views(config)
     # No poller has ever checked it: that is exactly the silent failure operators must see.
     assert ready["status"] == "degraded"
     assert ready["mailboxes"]["help"]["ok"] is False

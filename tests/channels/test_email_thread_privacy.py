@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.channels.email_support import BORDER, HELP, mail, mail_config, mailbox_conf, running_poller
+from tests.channels.email_support import HELP, mail, mail_config, running_poller
 from tests.channels.test_email_channel import tickets, work
 from tests.directory_fixtures import csv_settings
 from tests.mail_fixtures import IMAP_USER
 from tests.support.dovecot import Dovecot
-from tests.support.gateway import write_config
 from tests.support.redis_server import RedisServer
 from tests.support.smtp_sink import SmtpSink
 
@@ -124,8 +123,7 @@ async def test_a_mass_mailing_copies_nobody_onto_its_ticket(
 async def test_district_staff_answering_from_outlook_with_the_desk_copied_lands_on_the_ticket(
     tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot, smtp_sink: SmtpSink
 ) -> None:
-    email = {"mailboxes": {"help": mailbox_conf(dovecot, smtp_sink)}, "border_host": BORDER, "poll_interval_s": 0.5}
-    config = write_config(tmp_path, redis_server.url, channels={"email": email}, identity={"csv": csv_settings()})
+    config = mail_config(tmp_path, redis_server, dovecot, smtp_sink, identity={"csv": csv_settings()})
     ask = "<ask-laptop@example.org>"
     dovecot.deliver(IMAP_USER, mail(message_id=ask))
     async with running_poller(config) as p:
