@@ -29,10 +29,10 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.intake_throughput import DEFAULT_CONFIG, redis_server, say
-from gateway.commit import Committer
 from gateway.ids import fingerprint, new_id
 from gateway.models import Commitment, InboundMessage, Requester, Route
 from gateway.settings import Settings, load_settings
+from gateway.store.commit import Committer
 
 TEXT = "The Wi-Fi at Lincoln High is down again and my daughter cannot submit her homework"
 

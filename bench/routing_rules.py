@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from gateway.models import InboundMessage, Requester
-from gateway.routing import Router
+from gateway.routing.router import Router
 from gateway.settings import load_settings
 
 REPO = Path(__file__).resolve().parent.parent

@@ -9,8 +9,8 @@ from channels.slack import SlackChannel
 from channels.twilio import TwilioSmsChannel
 from channels.twilio_voice import TwilioVoiceChannel
 from channels.webform import WebformChannel
-from gateway.blobs import BlobStore
 from gateway.settings import Settings
+from gateway.store.blobs import BlobStore
 
 ChannelFactory = Callable[[Settings, BlobStore], Channel]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from gateway.commit import CommitResult
-from gateway.http import AckResponse, InboundRequest
 from gateway.models import InboundMessage, Reply
+from gateway.server.http import AckResponse, InboundRequest
+from gateway.store.commit import CommitResult
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,11 +16,11 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from typing import Literal
 
-from gateway.blobs import FORBIDDEN, BlobStore, sniff
-from gateway.conversations import normalize_address
 from gateway.ids import new_id
+from gateway.intake.conversations import normalize_address
 from gateway.models import Attachment, Flags, InboundMessage, Requester, ThreadHints, utcnow
 from gateway.settings import EmailSettings, Mailbox
+from gateway.store.blobs import FORBIDDEN, BlobStore, sniff
 from normalizers.email import ParsedEmail, UnparseableEmail, parse_email, screen_files, strip_subject_prefixes
 
 Kind = Literal["request", "loop", "bounce", "quarantine"]

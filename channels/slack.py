@@ -27,14 +27,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from channels.base import Received
 from channels.slack_verify import Workspace, owner, verify, workspaces
-from gateway.blobs import BlobStore
-from gateway.commit import CommitResult
 from gateway.errors import NotFound, Unauthorized
-from gateway.http import AckResponse, InboundRequest
 from gateway.ids import new_id
+from gateway.intake.pipeline import Pipeline
 from gateway.models import Attachment, InboundMessage, Reply, Requester, ThreadHints
-from gateway.pipeline import Pipeline
+from gateway.server.http import AckResponse, InboundRequest
 from gateway.settings import Settings, SlackSettings
+from gateway.store.blobs import BlobStore
+from gateway.store.commit import CommitResult
 from normalizers.slack import Ignored, SlackFields, event_fields, team_of
 
 log = logging.getLogger("intake.channels.slack")

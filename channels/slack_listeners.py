@@ -25,8 +25,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from channels.slack_views import request_modal
 from gateway import keys
-from gateway.redis_conn import text
-from gateway.templating import TemplateMissing, render_reply, reply_env
+from gateway.outbox.templating import TemplateMissing, render_reply, reply_env
+from gateway.store.redis_conn import text
 from normalizers.slack import (
     MODAL_CALLBACK,
     SHORTCUT_CALLBACK,

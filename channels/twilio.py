@@ -20,13 +20,13 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from channels.base import Received
 from channels.twilio_send import send_sms
-from gateway.blobs import BlobStore
-from gateway.commit import CommitResult
 from gateway.errors import BadRequest, Forbidden
-from gateway.http import AckResponse, InboundRequest
 from gateway.ids import new_id
 from gateway.models import Attachment, Flags, InboundMessage, Reply, Requester, ThreadHints
+from gateway.server.http import AckResponse, InboundRequest
 from gateway.settings import Settings, TwilioNumber, TwilioSettings
+from gateway.store.blobs import BlobStore
+from gateway.store.commit import CommitResult
 from normalizers.twilio_sms import (
     InvalidPayload,
     Keywords,

@@ -19,13 +19,13 @@ from rq.serializers import JSONSerializer
 from channels.twilio import TwilioVerifier
 from channels.twilio_send import OPTED_OUT, PERMANENT_ERRORS
 from gateway import keys
-from gateway.commit import job_retry
 from gateway.errors import BadRequest
-from gateway.http import AckResponse, InboundRequest
 from gateway.models import utcnow
-from gateway.redis_conn import sync_client, text
+from gateway.outbox.consent import record_consent_async
+from gateway.server.http import AckResponse, InboundRequest
 from gateway.settings import Settings
-from gateway.sms_ledger import record_consent_async
+from gateway.store.commit import job_retry
+from gateway.store.redis_conn import sync_client, text
 from normalizers.twilio_sms import DELIVERY_ORDER, FINAL_FAILURES, InvalidPayload, delivery_fields
 
 log = logging.getLogger("intake.channels.twilio.status")

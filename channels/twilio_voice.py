@@ -13,13 +13,13 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from channels.base import Received
 from channels.twilio import TwilioVerifier
-from gateway.blobs import BlobStore
-from gateway.commit import CommitResult
 from gateway.errors import BadRequest
-from gateway.http import AckResponse, InboundRequest
 from gateway.ids import new_id
 from gateway.models import Attachment, InboundMessage, Reply, Requester, ThreadHints
+from gateway.server.http import AckResponse, InboundRequest
 from gateway.settings import Settings
+from gateway.store.blobs import BlobStore
+from gateway.store.commit import CommitResult
 from normalizers.twilio_sms import InvalidPayload, is_phone, recording_fields
 
 RECORDING_PATH = "/hooks/twilio/voice/recording"

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 import orjson
 
 from channels.base import Received
-from gateway.blobs import BlobStore
-from gateway.commit import CommitResult
 from gateway.errors import BadRequest, Unauthorized, Unprocessable
-from gateway.http import AckResponse, InboundRequest
 from gateway.ids import new_id
 from gateway.macs import Sha256Mac
 from gateway.models import InboundMessage, Reply, Requester
+from gateway.server.http import AckResponse, InboundRequest
 from gateway.settings import FormSource, Settings, WebformSettings
-from gateway.status_links import status_url
+from gateway.store.blobs import BlobStore
+from gateway.store.commit import CommitResult
+from gateway.web.status_links import status_url
 from normalizers.webform import FormFields, InvalidSubmission, parse_submission
 
 log = logging.getLogger("intake.channels.webform")

@@ -282,7 +282,7 @@ class RoutingSettings(Strict):
 
     def rules_path(self, config_file: str) -> Path:
         if not self.rules_file:
-            return Path(__file__).resolve().parent.parent / "config" / "rules.yaml"
+            return Path(__file__).resolve().parents[1] / "config" / "rules.yaml"
         path = Path(self.rules_file)
         return path if path.is_absolute() or not config_file else Path(config_file).parent / path
 

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from gateway.app import create_app
+from gateway.server.app import create_app
 from gateway.settings import Settings
 from tests.support.gateway import SIGNING_SECRET, TOKEN, settings_from, write_config
 from tests.support.redis_server import RedisServer

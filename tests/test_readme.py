@@ -7,7 +7,7 @@ import re
 from pydantic import BaseModel
 
 from channels import CHANNELS
-from gateway.cli import main
+from gateway.cli.main import main
 from gateway.settings import ENV_OVERRIDES, Settings
 from tests.support.gateway import REPO
 

@@ -7,9 +7,9 @@ from functools import cache
 import jinja2
 import redis
 
-from gateway.redis_conn import sync_client
+from gateway.outbox.templating import reply_env
 from gateway.settings import Settings, load_settings
-from gateway.templating import reply_env
+from gateway.store.redis_conn import sync_client
 from workers.backends import get_backend
 from workers.backends.base import TicketBackend
 from workers.routing_stage import WorkerRules

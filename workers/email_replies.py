@@ -14,10 +14,10 @@ import redis
 from channels.email import Thread, compose, reply_message_id
 from channels.email_send import send
 from gateway import keys
-from gateway.conversations import THREAD_KEY_TTL_S
+from gateway.intake.conversations import THREAD_KEY_TTL_S
 from gateway.models import Reply, utcnow
-from gateway.redis_conn import text
 from gateway.settings import Settings
+from gateway.store.redis_conn import text
 from normalizers.email_flags import is_no_reply
 
 log = logging.getLogger("intake.email.out")

@@ -19,10 +19,10 @@ from typing import Any
 
 from gateway import keys
 from gateway.ids import new_id
-from gateway.incident_match import MatchCriteria
-from gateway.incidents import Incident, IncidentStore, Update
+from gateway.incidents.match import MatchCriteria
+from gateway.incidents.store import Incident, IncidentStore, Update
 from gateway.models import Commitment, InboundMessage, Priority, Route, StatusEvent, TicketStatus, utcnow
-from gateway.redis_conn import text
+from gateway.store.redis_conn import text
 from workers import context
 from workers.backends.builtin import BuiltinBackend
 from workers.incident_link import incident_context, link_conversation

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway import keys
-from gateway.incident_match import Matcher
-from gateway.incidents import Incident, IncidentStore
+from gateway.incidents.match import Matcher
+from gateway.incidents.store import Incident, IncidentStore
+from gateway.incidents.surge import SurgeDetector
 from gateway.models import Commitment, ReplyEvent, utcnow
-from gateway.surge import SurgeDetector
 from workers import context
 from workers.backends.base import TicketBackend
 

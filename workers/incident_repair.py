@@ -19,9 +19,9 @@ from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from gateway import keys
-from gateway.incidents import IncidentStore
-from gateway.outbox import reply_targets
-from gateway.redis_conn import text
+from gateway.incidents.store import IncidentStore
+from gateway.outbox.plan import reply_targets
+from gateway.store.redis_conn import text
 from workers import context
 from workers.jobs import REPLIES_QUEUE
 

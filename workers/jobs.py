@@ -17,12 +17,12 @@ from rq.exceptions import DuplicateJobError
 from rq.serializers import JSONSerializer
 
 from gateway import keys
-from gateway.commit import job_retry
-from gateway.languages import detect_in_worker
+from gateway.intake.languages import detect_in_worker
 from gateway.models import Commitment, Reply, ReplyEvent, StatusEvent, TicketStatus, utcnow
-from gateway.outbox import plan_replies
-from gateway.redis_conn import text
-from gateway.status_links import public_base, short_reference, status_url
+from gateway.outbox.plan import plan_replies
+from gateway.store.commit import job_retry
+from gateway.store.redis_conn import text
+from gateway.web.status_links import public_base, short_reference, status_url
 from workers import context, sms_inbound
 from workers.email_replies import send_email_reply
 from workers.incident_link import acknowledgement

@@ -19,14 +19,14 @@ from typing import Any
 import redis
 
 from gateway import keys
-from gateway.closures import closures
-from gateway.local_time import when
+from gateway.calendars.closures import closures
+from gateway.calendars.local_time import when
 from gateway.models import Commitment, Route
-from gateway.redis_conn import text
-from gateway.routing import Router
-from gateway.rules.model import Group, RuleSet
+from gateway.routing.model import Group, RuleSet
+from gateway.routing.router import Router
+from gateway.routing.sla import clock_member, due_times
 from gateway.settings import Settings
-from gateway.sla import clock_member, due_times
+from gateway.store.redis_conn import text
 
 log = logging.getLogger("intake.routing")
 

@@ -20,8 +20,8 @@ from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
-from gateway.commit import deliver_queue_name
 from gateway.settings import Settings
+from gateway.store.commit import deliver_queue_name
 from workers.backends import BACKENDS
 from workers.jobs import EVENTS_QUEUE, REPLIES_QUEUE
 

@@ -13,9 +13,9 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from gateway import keys
 from gateway.models import Commitment
-from gateway.redis_conn import text
+from gateway.outbox.templating import TEMPLATE_DIR
 from gateway.settings import Settings
-from gateway.templating import TEMPLATE_DIR
+from gateway.store.redis_conn import text
 from normalizers.text import primary_language
 from workers.slack_api import client_for, workspace_for
 

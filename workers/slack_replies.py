@@ -15,10 +15,10 @@ from slack_sdk import WebClient
 
 from channels.slack_views import reply_blocks
 from gateway import keys
-from gateway.conversations import THREAD_KEY_TTL_S
+from gateway.intake.conversations import THREAD_KEY_TTL_S
 from gateway.models import Reply
-from gateway.redis_conn import text
 from gateway.settings import Settings, SlackSettings
+from gateway.store.redis_conn import text
 from workers.slack_api import call, client_for, workspace_for
 
 log = logging.getLogger("intake.slack.out")

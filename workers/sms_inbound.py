@@ -12,12 +12,12 @@ from typing import Any
 
 from channels.twilio import is_consent_event
 from gateway import keys
-from gateway.conversations import CLOSED_STATUSES
 from gateway.ids import new_id
+from gateway.intake.conversations import CLOSED_STATUSES
 from gateway.models import Commitment, InboundMessage, Reply, Requester, Route
-from gateway.redis_conn import text
-from gateway.sms_ledger import ConsentState, phone_digest, record_consent
-from gateway.templating import render_reply
+from gateway.outbox.consent import ConsentState, phone_digest, record_consent
+from gateway.outbox.templating import render_reply
+from gateway.store.redis_conn import text
 from workers import context
 
 log = logging.getLogger("intake.sms.in")

@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 
 from channels.twilio_send import client
 from gateway import keys
-from gateway.blobs import BlobStore
 from gateway.models import Attachment, Commitment, utcnow
-from gateway.safe_fetch import FetchFailed, FetchRefused, fetch
 from gateway.settings import TwilioSettings
+from gateway.store.blobs import BlobStore
+from gateway.store.safe_fetch import FetchFailed, FetchRefused, fetch
 from workers import context
 
 log = logging.getLogger("intake.sms.media")

@@ -27,14 +27,14 @@ from twilio.base.exceptions import TwilioRestException
 
 from channels.twilio_send import OPTED_OUT, PERMANENT_ERRORS, find_sent, is_ambiguous, is_permanent, send_sms
 from gateway import keys
-from gateway.commit import job_retry
 from gateway.errors import DeliveryFailed
 from gateway.models import Reply, utcnow
-from gateway.quiet_hours import hold_until
-from gateway.redis_conn import text
+from gateway.outbox.consent import is_suppressed, phone_digest, record_consent
+from gateway.outbox.quiet_hours import hold_until
+from gateway.outbox.segments import within_budget
 from gateway.settings import Settings, TwilioNumber
-from gateway.sms_ledger import is_suppressed, phone_digest, record_consent
-from gateway.sms_segments import within_budget
+from gateway.store.commit import job_retry
+from gateway.store.redis_conn import text
 from normalizers.twilio_sms import FINAL_FAILURES, is_phone
 
 log = logging.getLogger("intake.sms.out")

@@ -10,11 +10,10 @@ from typing import Any, Protocol, runtime_checkable
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from gateway import appkeys as K
-from gateway.commit import CommitResult
 from gateway.errors import IntakeError, Unprocessable
 from gateway.models import InboundMessage
-from gateway.status_links import make_token
+from gateway.server import appkeys as K
+from gateway.store.commit import CommitResult
 from gateway.web import csrf
 from gateway.web.form_fields import (
     Submission,
@@ -28,6 +27,7 @@ from gateway.web.form_fields import (
 )
 from gateway.web.i18n import Words, choose, from_accept_language
 from gateway.web.render import message_page, page
+from gateway.web.status_links import make_token
 from normalizers.webform import FormFields
 
 log = logging.getLogger("intake.web.form")

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway import appkeys as K
+from gateway.server import appkeys as K
 from gateway.web.assets import CSS_HREF
 from gateway.web.i18n import Words
 from gateway.web.strings import STRINGS

@@ -14,13 +14,13 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from gateway import appkeys as K
 from gateway import keys
 from gateway.errors import NotFound
-from gateway.redis_conn import text
-from gateway.status_links import read_token, short_reference
+from gateway.server import appkeys as K
+from gateway.store.redis_conn import text
 from gateway.web.i18n import Words, choose, from_accept_language
 from gateway.web.render import message_page, page
+from gateway.web.status_links import read_token, short_reference
 
 log = logging.getLogger("intake.web.status")
 

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from channels.email import EmailIntake
-from gateway.blobs import BlobStore
-from gateway.mail_poller import MailboxPoller
-from gateway.runtime import Runtime, build_runtime
+from gateway.intake.runtime import Runtime, build_runtime
+from gateway.mail.poller import MailboxPoller
 from gateway.settings import Settings
+from gateway.store.blobs import BlobStore
 from gateway.tasks import cancel_and_wait
 from tests.mail_fixtures import IMAP_PASSWORD, IMAP_USER
 from tests.support.dovecot import Dovecot

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.imap import ImapError
-from gateway.mail_health import evaluate
-from gateway.mail_poller import MailboxPoller
+from gateway.mail.health import evaluate
+from gateway.mail.imap import ImapError
+from gateway.mail.poller import MailboxPoller
 from gateway.settings import EmailSettings, Mailbox, MailServer
 from tests.channels.email_support import mail, mail_config, operator_views, running_poller
 from tests.mail_fixtures import IMAP_PASSWORD, IMAP_USER

@@ -9,9 +9,9 @@ import pytest
 
 from channels import enabled_channels
 from channels.slack import SlackChannel
-from gateway.blobs import BlobStore
 from gateway.errors import ConfigError
 from gateway.settings import load_settings
+from gateway.store.blobs import BlobStore
 from tests.channels.slack_support import SlackGateway, event, stored_requests
 from tests.conftest import start_gateway
 from tests.support.gateway import REPO, intake, write_config

@@ -7,7 +7,7 @@ from itertools import product
 
 import pytest
 
-from gateway.templating import TEMPLATE_DIR, render_reply, reply_env
+from gateway.outbox.templating import TEMPLATE_DIR, render_reply, reply_env
 
 EVENTS = ["received", "status_changed", "resolved"]
 LANGUAGES = ["en", "es", "vi", "zh"]

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from gateway.safe_fetch import FetchRefused, fetch
+from gateway.store.safe_fetch import FetchRefused, fetch
 from tests.channels.twilio_support import ACCOUNT_SID, AUTH_TOKEN, sid, sms, sms_gateway, twilio_config, work
 from tests.support.gateway import intake
 from tests.support.redis_server import RedisServer

@@ -14,7 +14,7 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
 from gateway import keys
-from gateway.sms_ledger import history, is_suppressed, phone_digest
+from gateway.outbox.consent import history, is_suppressed, phone_digest
 from tests.channels.twilio_support import (
     PARENT,
     sms_gateway,

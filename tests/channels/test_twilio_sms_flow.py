@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway import keys
-from gateway.sms_ledger import history, is_suppressed
+from gateway.outbox.consent import history, is_suppressed
 from tests.channels.twilio_support import (
     MAIN,
     PARENT,

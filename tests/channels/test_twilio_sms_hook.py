@@ -13,8 +13,8 @@ from twilio.request_validator import RequestValidator
 
 from channels.twilio import TwilioVerifier
 from gateway.errors import Forbidden
-from gateway.http import InboundRequest
 from gateway.models import Commitment
+from gateway.server.http import InboundRequest
 from gateway.settings import TwilioSettings
 from tests.channels.twilio_support import (
     ACCOUNT_SID,

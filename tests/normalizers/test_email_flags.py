@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.blobs import FORBIDDEN, sniff
+from gateway.store.blobs import FORBIDDEN, sniff
 from normalizers.email import ParsedPart, parse_email, screen_files
 from normalizers.email_flags import dmarc_fail_from, is_no_reply
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway import keys
-from gateway.rules.model import Group
+from gateway.routing.model import Group
 from tests.support.redis_server import RedisServer
 from workers.routing_stage import pick_assignee
 

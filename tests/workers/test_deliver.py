@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 from gateway import keys
-from gateway.commit import Committer
 from gateway.ids import fingerprint, new_id
 from gateway.models import Commitment, InboundMessage, Requester, Route
-from gateway.redis_conn import async_client
 from gateway.settings import Settings
+from gateway.store.commit import Committer
+from gateway.store.redis_conn import async_client
 from tests.conftest import Gateway, form
 from tests.support.gateway import intake
 from tests.support.redis_server import RedisServer

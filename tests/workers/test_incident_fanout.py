@@ -19,11 +19,11 @@ from rq import Queue, SimpleWorker
 from rq.serializers import JSONSerializer
 
 from gateway import keys
-from gateway.commit import Committer
 from gateway.ids import fingerprint, new_id
-from gateway.incidents import IncidentStore
+from gateway.incidents.store import IncidentStore
 from gateway.models import Commitment, InboundMessage, Requester, Route
-from gateway.redis_conn import async_client
+from gateway.store.commit import Committer
+from gateway.store.redis_conn import async_client
 from tests.conftest import Gateway, form
 from tests.support.gateway import intake, settings_from, start_worker, write_config
 from tests.support.redis_server import RedisServer

@@ -9,7 +9,7 @@ from rq import Queue, SimpleWorker
 from rq.serializers import JSONSerializer
 
 from gateway import keys
-from gateway.incidents import IncidentStore
+from gateway.incidents.store import IncidentStore
 from gateway.settings import Settings
 from tests.conftest import Gateway, form
 from tests.support.gateway import intake

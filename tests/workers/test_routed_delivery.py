@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 
 from gateway import keys
-from gateway.commit import Committer
 from gateway.ids import fingerprint, new_id
 from gateway.models import Commitment, InboundMessage, Route
-from gateway.redis_conn import async_client
-from gateway.routing import Router
+from gateway.routing.router import Router
 from gateway.settings import Settings
+from gateway.store.commit import Committer
+from gateway.store.redis_conn import async_client
 from tests.conftest import Gateway, form, start_gateway
 from tests.support.gateway import intake, settings_from, write_config
 from tests.support.redis_server import RedisServer

@@ -1,0 +1,79 @@
+"""The inbound pipeline: fingerprint -> identity and language -> conversation -> route -> commit, per message."""
+
+from __future__ import annotations
+
+import redis
+
+from gateway.directory.identity import IdentityResolver
+from gateway.ids import fingerprint
+from gateway.intake.conversations import ConversationResolver, Resolution
+from gateway.intake.languages import assign_language
+from gateway.metrics import Metrics
+from gateway.models import Commitment, InboundMessage
+from gateway.routing.router import Router
+from gateway.store.commit import CommitResult
+from gateway.store.group_commit import GroupCommitter
+
+
+class Pipeline:
+    def __init__(
+        self,
+        resolver: ConversationResolver,
+        router: Router,
+        committer: GroupCommitter,
+        metrics: Metrics,
+        *,
+        identity: IdentityResolver | None = None,
+        default_language: str = "en",
+    ) -> None:
+        self.resolver = resolver
+        self.router = router
+        self.committer = committer
+        self.metrics = metrics
+        self.identity = identity
+        self.default_language = default_language
+
+    async def accept(self, message: InboundMessage, content: bytes, *, scope: str | None = None) -> CommitResult:
+        """Commit one message durably (Redis or spool). Returns only once it is safe to acknowledge.
+
+        `scope` replaces the account in the dedupe identity: an email sent to two of our mailboxes is one request.
+        """
+        commitment, _ = await self._prepare(message, content, scope)
+        return await self.committer.submit(commitment)
+
+    async def accept_if_threaded(
+        self, message: InboundMessage, content: bytes, *, scope: str | None = None
+    ) -> CommitResult | None:
+        """Commit only when the message continues a conversation (an out-of-office reply is no new request)."""
+        commitment, resolution = await self._prepare(message, content, scope)
+        if resolution.evidence == "new":
+            return None
+        return await self.committer.submit(commitment)
+
+    async def _prepare(
+        self, message: InboundMessage, content: bytes, scope: str | None
+    ) -> tuple[Commitment, Resolution]:
+        self.metrics.child(self.metrics.received, message.channel).inc()
+        fp = fingerprint(message.channel, scope or message.account, message.provider_id, content)
+        directory_language = None
+        if self.identity is not None:
+            identified = await self.identity.resolve(message)
+            message, directory_language = identified.message, identified.directory_language
+        # Detected here only when a rule routes on it; otherwise the deliver job detects it (languages.py).
+        message = assign_language(message, directory_language, self.default_language, detect=self.router.needs_language)
+        self.metrics.child(self.metrics.languages, message.language, message.language_source).inc()
+        resolution = Resolution(message.id, "new")
+        if self.committer.redis_up:
+            try:
+                resolution = await self.resolver.resolve(message)
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                # Redis went away: the message still gets in (spooled) as a new conversation.
+                resolution = Resolution(message.id, "new")
+        commitment = Commitment(
+            message=message,
+            fingerprint=fp,
+            conversation=resolution.conversation,
+            evidence=resolution.evidence,
+            route=self.router.route(message),
+        )
+        return commitment, resolution

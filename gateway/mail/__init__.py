@@ -1,0 +1,1 @@
+"""Email intake: IMAP, the poller process, mailbox health and archive import."""

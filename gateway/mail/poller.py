@@ -1,0 +1,183 @@
+"""The IMAP poller (`intake mail`): fetch, commit, and only then move, one mailbox at a time per lock.
+
+For each batch: fetch by UID with BODY.PEEK[], decide and commit every message through the same
+pipeline as the webhooks, move the committed ones to the processed folder (the unparseable ones to
+quarantine), then advance the (UIDVALIDITY, last UID) checkpoint. A crash anywhere in between leaves
+the message in the inbox, and the next pass finds it a duplicate and just moves it: one ticket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable
+
+import redis.asyncio as aioredis
+
+from channels.email import EmailIntake, MailDecision
+from gateway import keys
+from gateway.errors import IntakeError
+from gateway.intake.pipeline import Pipeline
+from gateway.mail.imap import ImapError, ImapSession, LoginFailed
+from gateway.metrics import Metrics
+from gateway.models import utcnow
+from gateway.settings import EmailSettings, Mailbox
+from gateway.tasks import being_cancelled, cancel_and_wait, stop_if_cancelled
+
+log = logging.getLogger("intake.mail")
+
+LOCK_TTL_S = 60
+
+
+class LostLock(Exception):
+    pass
+
+
+class MailboxPoller:
+    def __init__(
+        self,
+        name: str,
+        box: Mailbox,
+        conf: EmailSettings,
+        intake: EmailIntake,
+        pipeline: Pipeline,
+        redis: aioredis.Redis,
+        metrics: Metrics,
+    ) -> None:
+        self.name = name
+        self.box = box
+        self.conf = conf
+        self.intake = intake
+        self.pipeline = pipeline
+        self.redis = redis
+        self.metrics = metrics
+        self.session = ImapSession(box.imap)
+        self.lock = redis.lock(keys.mail_lock(name), timeout=LOCK_TTL_S)
+        self._delay = 1.0
+
+    async def run_forever(self) -> None:
+        """Hold the mailbox's lock and poll; on any failure reconnect with capped, jittered backoff."""
+        await self.redis.hset(keys.mail_health(self.name), "started_at", utcnow().isoformat())
+        while True:
+            stop_if_cancelled()
+            if not await self.lock.acquire(blocking=False):
+                await asyncio.sleep(LOCK_TTL_S / 4)  # another instance polls this mailbox
+                continue
+            keeper = asyncio.create_task(self._keep_lock())
+            try:
+                await self._session()
+            except LoginFailed:
+                await self.redis.hincrby(keys.mail_health(self.name), "login_failures", 1)
+                log.warning("mailbox login failed", extra={"mailbox": self.name})
+            except (ImapError, OSError, TimeoutError, IntakeError, LostLock) as exc:
+                # A library may turn our own cancellation into one of these: then stop, never reconnect.
+                if being_cancelled():
+                    raise asyncio.CancelledError from exc
+                await self._note_error(exc)
+            finally:
+                await cancel_and_wait(keeper)
+                await self.session.close()
+                with contextlib.suppress(Exception):
+                    await self.lock.release()
+            await asyncio.sleep(self._delay * (0.5 + random.random()))
+            self._delay = min(self._delay * 2, self.conf.reconnect_max_s)
+
+    async def _note_error(self, exc: BaseException) -> None:
+        log.warning(
+            "mailbox connection failed; reconnecting", extra={"mailbox": self.name, "error": type(exc).__name__}
+        )
+        with contextlib.suppress(Exception):
+            await self.redis.hset(keys.mail_health(self.name), "last_error", type(exc).__name__)
+
+    async def _keep_lock(self) -> None:
+        while True:
+            await asyncio.sleep(LOCK_TTL_S / 3)
+            await self.lock.reacquire()
+            stop_if_cancelled()
+
+    async def _session(self) -> None:
+        await self.session.connect()
+        await self.redis.hset(keys.mail_health(self.name), mapping={"login_failures": 0, "last_error": ""})
+        for folder in (self.box.processed_folder, self.box.quarantine_folder):
+            await self.session.ensure_folder(folder)
+        while True:
+            await self.pass_once()
+            stop_if_cancelled()
+            self._delay = 1.0  # a good pass: the next failure starts the backoff over
+            await self.session.wait_for_news(min(self.conf.poll_interval_s, self.conf.idle_renew_s))
+
+    async def pass_once(self) -> int:
+        """One pass over the inbox: everything after the checkpoint. Returns how many messages were handled."""
+        selected = await self.session.select(self.box.folder)
+        ckpt = await self.redis.hgetall(keys.mail_checkpoint(self.name))
+        last = int(ckpt.get("last_uid", 0))
+        if int(ckpt.get("uidvalidity", 0)) != selected.uidvalidity:
+            # UIDs were renumbered: start over; Message-ID dedupe keeps it from doubling anything.
+            if ckpt:
+                log.warning("UIDVALIDITY changed: rescanning", extra={"mailbox": self.name})
+            last = 0
+        handled = 0
+        uids = await self.session.uids_after(last)
+        for start in range(0, len(uids), self.conf.fetch_batch):
+            chunk = uids[start : start + self.conf.fetch_batch]
+            handled += await self._batch(chunk)
+            await self.redis.hset(
+                keys.mail_checkpoint(self.name), mapping={"uidvalidity": selected.uidvalidity, "last_uid": chunk[-1]}
+            )
+        now = utcnow().isoformat()
+        await self.redis.hset(keys.mail_health(self.name), "checked_at", now)
+        if handled:
+            await self.redis.hset(keys.mail_health(self.name), "last_message_at", now)
+        return handled
+
+    async def _batch(self, uids: list[int]) -> int:
+        raws = await self.session.fetch(uids)
+        decisions = {uid: self.intake.decide(raw, self.name) for uid, raw in raws.items()}
+        # The batch's files become durable together, before anything that refers to them is committed.
+        await asyncio.get_running_loop().run_in_executor(None, self.intake.blobs.sync)
+        await asyncio.gather(*(self._commit(decisions[uid], raws[uid]) for uid in decisions))
+        quarantined = [uid for uid, d in decisions.items() if d.kind == "quarantine"]
+        done = [uid for uid in decisions if uid not in quarantined]
+        await self.session.move(done, self.box.processed_folder)
+        await self.session.move(quarantined, self.box.quarantine_folder)
+        for uid in quarantined:
+            await self._quarantine_note(uid, decisions[uid])
+        return len(decisions)
+
+    async def _commit(self, d: MailDecision, raw: bytes) -> None:
+        if d.kind == "request" and d.message is not None:
+            if d.only_if_threaded:
+                result = await self.pipeline.accept_if_threaded(d.message, raw, scope="email")
+            else:
+                result = await self.pipeline.accept(d.message, raw, scope="email")
+            if result is None:
+                self.metrics.ignored.labels("email", "auto_reply_without_conversation").inc()
+        elif d.kind == "bounce":
+            stamp = utcnow().isoformat()
+            for addr in d.bounced:
+                await self.redis.hset(keys.MAIL_UNDELIVERABLE, addr.lower(), stamp)
+            self.metrics.ignored.labels("email", "bounce").inc()
+        elif d.kind == "loop":
+            self.metrics.ignored.labels("email", "loop").inc()
+
+    async def _quarantine_note(self, uid: int, d: MailDecision) -> None:
+        note = {"mailbox": self.name, "folder": self.box.quarantine_folder, "uid": uid, "reason": d.reason,
+                "at": utcnow().isoformat()}  # fmt: skip
+        await self.redis.lpush(keys.MAIL_QUARANTINE, json.dumps(note))
+        await self.redis.ltrim(keys.MAIL_QUARANTINE, 0, 999)
+        self.metrics.ignored.labels("email", "quarantined").inc()
+        log.warning("message quarantined for an operator", extra={"mailbox": self.name, "uid": uid})
+
+
+async def run_all(pollers: list[MailboxPoller], until: Callable[[], Awaitable[None]] | None = None) -> None:
+    tasks = [asyncio.create_task(p.run_forever(), name=f"mail:{p.name}") for p in pollers]
+    try:
+        if until is not None:
+            await until()
+        else:
+            await asyncio.gather(*tasks)
+    finally:
+        await cancel_and_wait(*tasks)

@@ -1,0 +1,125 @@
+"""Response clocks: due times from SLA policies in business time, and breach counting shared through Redis.
+
+Due times are computed by the deliver worker when the ticket is made (the clock starts when the
+request arrived). Each open clock is a member of one Redis sorted set scored by its due time; a
+first response (any status change) or a resolution removes it. Breaches are found by a sweep that
+any process may run (the web process runs it on every /metrics scrape): one Lua script moves every
+overdue clock to the breach counts, so a clock is counted once however many processes sweep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Set
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Literal
+
+import redis
+import redis.asyncio as aioredis
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from gateway import keys
+from gateway.models import Priority
+from gateway.routing.model import RuleSet
+from gateway.store.redis_conn import text
+
+ClockKind = Literal["first_response", "resolution"]
+
+SWEEP_SCRIPT = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+for _, member in ipairs(due) do
+  if redis.call('ZREM', KEYS[1], member) == 1 then
+    local kind, queue, priority = string.match(member, '^([^|]*)|([^|]*)|([^|]*)|')
+    redis.call('HINCRBY', KEYS[2], queue .. '|' .. priority .. '|' .. kind, 1)
+  end
+end
+return #due
+"""
+
+
+@dataclass(frozen=True)
+class Due:
+    first_response: datetime | None
+    resolution: datetime | None
+
+
+def due_times(
+    rules: RuleSet, policy_name: str | None, priority: Priority, queue: str, start: datetime, closures: Set[date]
+) -> Due:
+    """When the first response and the resolution are due, in the policy's calendar, for the queue's hours."""
+    policy = rules.sla_policies.get(policy_name or "")
+    if policy is None or priority not in policy.targets:
+        return Due(None, None)
+    calendar = rules.calendars[policy.calendar]
+    target = policy.targets[priority]
+
+    def add(minutes: int | None) -> datetime | None:
+        return None if minutes is None else calendar.add_business_minutes(start, minutes, queue, closures)
+
+    return Due(add(target.first_response_minutes), add(target.resolution_minutes))
+
+
+def clock_member(kind: str, queue: str, priority: str, conversation: str) -> str:
+    return f"{kind}|{queue}|{priority}|{conversation}"
+
+
+@dataclass(frozen=True)
+class Moved:
+    conversation: str
+    kind: str
+    due: datetime
+
+
+def reschedule(r: redis.Redis, rules: RuleSet, closures: Set[date]) -> list[Moved]:
+    """Recompute every open clock with today's closures (a snow day declared after tickets were made).
+
+    Each clock's start, policy, priority and queue are on its conversation (written by the worker).
+    `ZADD XX` only moves clocks that are still open: one stopped meanwhile is not brought back.
+    """
+    moved = []
+    for raw in r.zrange(keys.SLA_DUE, 0, -1, withscores=True):
+        member, score = text(raw[0]), float(raw[1])
+        kind, queue, priority, conversation = member.split("|", 3)
+        conv = {text(k): text(v) for k, v in r.hgetall(keys.conversation(conversation)).items()}
+        if not conv.get("clock_start") or priority not in {p.value for p in Priority}:
+            continue
+        due = due_times(
+            rules, conv.get("sla_policy"), Priority(priority), queue,
+            datetime.fromisoformat(conv["clock_start"]), closures,
+        )  # fmt: skip
+        new = due.first_response if kind == "first_response" else due.resolution
+        if new is not None and abs(new.timestamp() - score) >= 1:
+            r.zadd(keys.SLA_DUE, {member: new.timestamp()}, xx=True)
+            moved.append(Moved(conversation, kind, new))
+    return moved
+
+
+async def sweep_breaches(client: aioredis.Redis, now: datetime) -> int:
+    """Count every clock now overdue as a breach, once. Returns how many were found this time."""
+    found = await client.eval(SWEEP_SCRIPT, 2, keys.SLA_DUE, keys.SLA_BREACHES, str(now.timestamp()))
+    return int(found)
+
+
+class BreachCollector(Collector):
+    """intake_sla_breaches_total{queue,priority,kind}, from the counts the sweep keeps in Redis."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str, str], int] = {}
+
+    async def refresh(self, client: aioredis.Redis) -> None:
+        raw = await client.hgetall(keys.SLA_BREACHES)
+        counts = {}
+        for k, v in raw.items():
+            parts = text(k).split("|")
+            if len(parts) == 3:
+                counts[(parts[0], parts[1], parts[2])] = int(text(v))
+        self.counts = counts
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "intake_sla_breaches", "Response clocks that ran past their due time", labels=["queue", "priority", "kind"]
+        )
+        for labels, value in sorted(self.counts.items()):
+            family.add_metric(list(labels), value)
+        yield family

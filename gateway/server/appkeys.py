@@ -1,0 +1,24 @@
+"""Typed application state (aiohttp AppKey), shared by the app and the page handlers."""
+
+from __future__ import annotations
+
+import jinja2
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from channels.base import Channel
+from gateway.intake.pipeline import Pipeline
+from gateway.metrics import Metrics
+from gateway.settings import Settings
+from gateway.store.blobs import BlobStore
+from gateway.store.group_commit import GroupCommitter
+
+SETTINGS = web.AppKey("settings", Settings)
+METRICS = web.AppKey("metrics", Metrics)
+REDIS = web.AppKey("redis", aioredis.Redis)
+CHANNELS = web.AppKey("channels", dict[str, Channel])
+PIPELINE = web.AppKey("pipeline", Pipeline)
+COMMITTER = web.AppKey("committer", GroupCommitter)
+BLOBS = web.AppKey("blobs", BlobStore)
+TEMPLATES = web.AppKey("templates", jinja2.Environment)
+SIGNING_KEY = web.AppKey("signing_key", bytes)
