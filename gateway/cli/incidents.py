@@ -8,6 +8,7 @@ from typing import Any, get_args
 
 import click
 
+from gateway.cli.common import settings
 from gateway.incidents.match import BadCriteria, MatchCriteria, build_criteria, parse_until
 from gateway.incidents.store import Incident, IncidentStore
 from gateway.models import ChannelName, TicketStatus, utcnow
@@ -15,10 +16,9 @@ from gateway.settings import Settings
 
 
 def _setup(ctx: click.Context) -> Settings:
-    from gateway.cli.main import _settings
     from workers import context
 
-    s = _settings(ctx)
+    s = settings(ctx)
     context.configure(s)
     return s
 

@@ -1,4 +1,4 @@
-"""The operators' commands for rules, calendars and staff: `intake rules`, `intake calendar`, `intake staff`."""
+"""`intake rules test`: which rules match a message, why, and what new rules would change."""
 
 from __future__ import annotations
 
@@ -12,43 +12,13 @@ import redis
 
 from gateway import keys
 from gateway.calendars import closures as closure_store
-from gateway.clock import Clock, SystemClock
-from gateway.errors import ConfigError
+from gateway.cli.common import CLOCK, load_router, reachable_redis, settings
 from gateway.ids import new_id
 from gateway.models import Commitment, InboundMessage, Route
 from gateway.routing.engine import Decision
 from gateway.routing.router import Router
-from gateway.routing.sla import reschedule
-from gateway.settings import Settings, load_settings
-from gateway.store.redis_conn import sync_client, text
-
-CLOCK: Clock = SystemClock()
-
-
-def _settings(ctx: click.Context) -> Settings:
-    try:
-        return load_settings(ctx.obj["config"])
-    except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(f"config error: {problem}", err=True)
-        ctx.exit(2)
-        raise
-
-
-def _router(ctx: click.Context, s: Settings) -> Router:
-    try:
-        return Router(s)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(f"rules error: {problem}", err=True)
-        ctx.exit(2)
-        raise
-
-
-def _redis(s: Settings) -> redis.Redis:
-    r = sync_client(s)
-    r.ping()
-    return r
+from gateway.settings import Settings
+from gateway.store.redis_conn import text
 
 
 @click.group()
@@ -102,7 +72,7 @@ def _print_decision(decision: Decision) -> None:
 
 def _closures(s: Settings) -> tuple[frozenset[date], str]:
     try:
-        return frozenset(closure_store.closures(_redis(s))), ""
+        return frozenset(closure_store.closures(reachable_redis(s))), ""
     except (redis.RedisError, OSError):
         return frozenset(), "Redis is not reachable: ad-hoc closures are not known"
 
@@ -123,8 +93,8 @@ def _closures(s: Settings) -> tuple[frozenset[date], str]:
 @click.pass_context
 def rules_test(ctx: click.Context, /, message_file: Path | None, text_: str | None, **opts: Any) -> None:
     """Show which rules match a message, in order, why, and the route that results."""
-    s = _settings(ctx)
-    router = _router(ctx, s)
+    s = settings(ctx)
+    router = load_router(ctx, s)
     as_json, replay = opts.pop("as_json"), opts.pop("replay")
     if replay is not None:
         _replay(s, router, replay, as_json)
@@ -181,7 +151,7 @@ def _stored_requests(r: redis.Redis, s: Settings, n: int) -> list[Commitment]:
 
 def _replay(s: Settings, router: Router, n: int, as_json: bool) -> None:
     try:
-        r = _redis(s)
+        r = reachable_redis(s)
     except (redis.RedisError, OSError):
         raise click.ClickException("Redis is not reachable: the stored requests are there") from None
     router.closures = frozenset(closure_store.closures(r))
@@ -202,128 +172,3 @@ def _replay(s: Settings, router: Router, n: int, as_json: bool) -> None:
         for key, value in c.items():
             if isinstance(value, dict):
                 click.echo(f"    {key}: {value['was']} -> {value['now']}")
-
-
-@click.group()
-def calendar() -> None:
-    """Ad-hoc closures (snow days) and the calendars' holidays."""
-
-
-def _day(s: Settings, today: bool, on: str | None) -> date:
-    if today == bool(on):
-        raise click.UsageError("give exactly one of --today or --date YYYY-MM-DD")
-    if today:
-        return CLOCK.now().astimezone(s.zone).date()
-    try:
-        return date.fromisoformat(str(on))
-    except ValueError:
-        raise click.BadParameter(f"{on!r} is not a date like 2027-01-12", param_hint="--date") from None
-
-
-@calendar.command("close")
-@click.option("--today", is_flag=True, help="Today, in the district's time zone.")
-@click.option("--date", "on", default=None, help="A date, YYYY-MM-DD.")
-@click.option("--reason", required=True, help='Said to operators, e.g. "Snow day".')
-@click.pass_context
-def calendar_close(ctx: click.Context, today: bool, on: str | None, reason: str) -> None:
-    """Close the district for a day: clocks pause, rules with during_closure apply. Every process sees it."""
-    s = _settings(ctx)
-    day = _day(s, today, on)
-    r = _redis(s)
-    closure_store.close(r, day, reason)
-    click.echo(f"closed {day.isoformat()}: {reason}")
-    _move_clocks(ctx, s, r)
-
-
-@calendar.command("open")
-@click.option("--today", is_flag=True)
-@click.option("--date", "on", default=None, help="A date, YYYY-MM-DD.")
-@click.pass_context
-def calendar_open(ctx: click.Context, today: bool, on: str | None) -> None:
-    """Remove an ad-hoc closure."""
-    s = _settings(ctx)
-    day = _day(s, today, on)
-    r = _redis(s)
-    if closure_store.reopen(r, day):
-        click.echo(f"{day.isoformat()} is open again")
-        _move_clocks(ctx, s, r)
-    else:
-        click.echo(f"{day.isoformat()} was not closed")
-
-
-def _move_clocks(ctx: click.Context, s: Settings, r: redis.Redis) -> None:
-    """Open tickets' clocks pause on the new closure (or run again when it is lifted), on the ticket too."""
-    from workers.backends.builtin import BuiltinBackend
-
-    moved = reschedule(r, _router(ctx, s).rules, set(closure_store.closures(r)))
-    store: BuiltinBackend | None = None
-    for m in moved:
-        conv = {text(k): text(v) for k, v in r.hgetall(keys.conversation(m.conversation)).items()}
-        if conv.get("backend") == "builtin" and conv.get("ticket_ref"):
-            store = store or BuiltinBackend.from_settings(s)
-            store.set_due(conv["ticket_ref"], m.kind, m.due)
-    click.echo(f"{len(moved)} open response clock(s) moved")
-
-
-@calendar.command("list")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def calendar_list(ctx: click.Context, as_json: bool) -> None:
-    """Ad-hoc closures, and the holidays of each calendar from today on."""
-    s = _settings(ctx)
-    router = _router(ctx, s)
-    today = CLOCK.now().astimezone(s.zone).date()
-    closed = {d.isoformat(): reason for d, reason in closure_store.closures(_redis(s)).items()}
-    holidays = {
-        name: {d.isoformat(): why for d, why in sorted(cal.holidays.items()) if d >= today}
-        for name, cal in router.rules.calendars.items()
-    }
-    if as_json:
-        click.echo(json.dumps({"closures": closed, "holidays": holidays}, indent=2))
-        return
-    click.echo("closures:" if closed else "closures: none")
-    for day, reason in closed.items():
-        click.echo(f"  {day}  {reason}")
-    for name, days in holidays.items():
-        click.echo(f"calendar {name}: {len(days)} holiday(s) ahead")
-        for day, why in days.items():
-            click.echo(f"  {day}  {why}")
-
-
-@click.group()
-def staff() -> None:
-    """People in assignee groups: mark someone away so balancing skips them."""
-
-
-@staff.command("away")
-@click.argument("name")
-@click.pass_context
-def staff_away(ctx: click.Context, name: str) -> None:
-    """Skip NAME when assigning new tickets, until `intake staff back NAME`."""
-    _redis(_settings(ctx)).sadd(keys.ASSIGN_AWAY, name)
-    click.echo(f"{name} is away: new tickets go to the others")
-
-
-@staff.command("back")
-@click.argument("name")
-@click.pass_context
-def staff_back(ctx: click.Context, name: str) -> None:
-    """NAME takes new tickets again."""
-    _redis(_settings(ctx)).srem(keys.ASSIGN_AWAY, name)
-    click.echo(f"{name} is back")
-
-
-@staff.command("list")
-@click.pass_context
-def staff_list(ctx: click.Context) -> None:
-    """Each group's members, who is away, and their open tickets."""
-    s = _settings(ctx)
-    router = _router(ctx, s)
-    r = _redis(s)
-    away = {text(x) for x in r.smembers(keys.ASSIGN_AWAY)}
-    for group in router.rules.groups.values():
-        open_counts = {text(k): int(text(v)) for k, v in r.hgetall(keys.assign_open(group.name)).items()}
-        click.echo(f"{group.name} ({group.balance}):")
-        for member in group.members:
-            mark = "  away" if member in away else ""
-            click.echo(f"  {member:<24} open {open_counts.get(member, 0)}{mark}")

@@ -1,0 +1,54 @@
+"""What every `intake` command shares: loading settings (and the rules) with errors an operator can act on."""
+
+from __future__ import annotations
+
+import click
+import redis
+
+from gateway.clock import Clock, SystemClock
+from gateway.errors import ConfigError
+from gateway.routing.router import Router, load_ruleset
+from gateway.settings import Settings, load_settings
+from gateway.store.redis_conn import sync_client
+
+# Commands ask this clock for "now": a test gives the commands a fixed one instead of patching time.
+CLOCK: Clock = SystemClock()
+
+
+def fail_on_config(ctx: click.Context, exc: ConfigError, label: str = "config error") -> None:
+    for problem in exc.problems:
+        click.echo(f"{label}: {problem}", err=True)
+    ctx.exit(2)
+
+
+def settings(ctx: click.Context) -> Settings:
+    """The settings from --config / INTAKE_CONFIG; exit 2 naming file, key and fix when they are wrong."""
+    try:
+        return load_settings(ctx.obj["config"])
+    except ConfigError as exc:
+        fail_on_config(ctx, exc)
+        raise  # unreachable; keeps mypy sure of the return type
+
+
+def checked(ctx: click.Context) -> Settings:
+    """Settings whose rules file is valid too: a process never starts on rules it cannot apply."""
+    s = settings(ctx)
+    try:
+        load_ruleset(s)
+    except ConfigError as exc:
+        fail_on_config(ctx, exc, "rules error")
+    return s
+
+
+def load_router(ctx: click.Context, s: Settings) -> Router:
+    try:
+        return Router(s)
+    except ConfigError as exc:
+        fail_on_config(ctx, exc, "rules error")
+        raise
+
+
+def reachable_redis(s: Settings) -> redis.Redis:
+    r = sync_client(s)
+    r.ping()
+    return r

@@ -1,0 +1,55 @@
+"""The operator's checks: `intake check-config`, `doctor` and `replay`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from gateway.cli.common import checked, settings
+
+
+@click.command("check-config")
+@click.pass_context
+def check_config(ctx: click.Context) -> None:
+    """Validate the configuration and the rules; print every problem with file, line or key, and what is wrong."""
+    from gateway.directory.identity import csv_problems
+
+    s = checked(ctx)
+    problems = csv_problems(s.identity, source_file=s.source_file) if s.identity.csv else []
+    for problem in problems:
+        click.echo(f"config error: {problem}", err=True)
+    if problems:
+        ctx.exit(2)
+    click.echo(f"{s.source_file}: ok")
+    click.echo(f"{s.routing.rules_path(s.source_file)}: ok")
+
+
+@click.command()
+@click.pass_context
+def replay(ctx: click.Context) -> None:
+    """Put every dead-lettered job back on its queue."""
+    from gateway.store.redis_conn import sync_client
+    from workers.runner import replay as replay_jobs
+
+    s = settings(ctx)
+    count = replay_jobs(sync_client(s), s)
+    click.echo(f"replayed {count} job(s)")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def doctor(ctx: click.Context, as_json: bool) -> None:
+    """Check Redis durability, the spool, the dead-letter list and the directory."""
+    from gateway.cli.doctor import diagnose
+
+    s = settings(ctx)
+    report = diagnose(s)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        for check in report["checks"]:
+            mark = "ok  " if check["ok"] else "FAIL"
+            click.echo(f"[{mark}] {check['name']}: {check['detail']}")
+    ctx.exit(0 if report["ok"] else 1)

@@ -1,0 +1,138 @@
+"""The processes: `intake serve`, `worker`, `mail`, `up` (all of them on the embedded default) and `import-mbox`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gateway.cli.common import checked, settings
+from gateway.errors import ConfigError
+from gateway.logs import setup_logging
+
+log = logging.getLogger("intake.cli")
+
+
+@click.command()
+@click.pass_context
+def serve(ctx: click.Context) -> None:
+    """Run the web process (webhooks, form, status pages, metrics)."""
+    from aiohttp import web
+
+    from gateway.server.app import create_app
+    from gateway.server.eventloop import new_event_loop, settle_heap
+
+    s = checked(ctx)
+    setup_logging(s.logging.level)
+    log.info("serving", extra={"host": s.server.host, "port": s.server.port})
+    loop = new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        app = create_app(s)
+    except ConfigError as exc:  # a directory export that cannot be read at start
+        for problem in exc.problems:
+            click.echo(f"config error: {problem}", err=True)
+        ctx.exit(2)
+    settle_heap()
+    web.run_app(app, host=s.server.host, port=s.server.port, print=None, access_log=None, loop=loop)
+
+
+@click.command()
+@click.option("--burst", is_flag=True, help="Work until the queues are empty, then exit.")
+@click.pass_context
+def worker(ctx: click.Context, burst: bool) -> None:
+    """Run an rq worker on the gateway's queues (deliver, events, replies)."""
+    from gateway.store.redis_conn import sync_client
+    from workers import context
+    from workers.runner import run_worker
+
+    s = checked(ctx)
+    setup_logging(s.logging.level)
+    context.configure(s)
+    run_worker(sync_client(s), s, burst=burst)
+
+
+@click.command()
+@click.pass_context
+def mail(ctx: click.Context) -> None:
+    """Run the IMAP poller for the configured mailboxes (one poller per mailbox across instances)."""
+    from gateway.mail.commands import run_mail
+
+    s = checked(ctx)
+    setup_logging(s.logging.level)
+    if not s.channels.email.enabled:
+        click.echo("no mailboxes are configured (channels.email.mailboxes): nothing to poll", err=True)
+        ctx.exit(1)
+    asyncio.run(run_mail(s))
+
+
+@click.command("import-mbox")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--mailbox", "account", default=None, help="The account to file the mail under (default: first mailbox).")
+@click.pass_context
+def import_mbox(ctx: click.Context, path: Path, account: str | None) -> None:
+    """Feed an mbox file or a Maildir through the pipeline. Running it twice creates nothing new."""
+    from gateway.mail.commands import archive_size, import_archive
+
+    s = settings(ctx)
+    setup_logging("WARNING")
+    account = account or next(iter(s.channels.email.mailboxes), "import")
+    total = archive_size(path)
+    with click.progressbar(length=total, label=f"importing {total} messages", file=sys.stderr) as bar:
+        counts = asyncio.run(import_archive(s, path, account, bar.update))
+    click.echo(", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
+@click.command()
+@click.pass_context
+def up(ctx: click.Context) -> None:
+    """Everything in one process group: embedded Redis (unless REDIS_URL), the web process and a worker."""
+    from gateway.store.embedded_redis import EmbeddedRedis
+
+    s = checked(ctx)
+    setup_logging(s.logging.level)
+    embedded = None if s.redis.url else EmbeddedRedis(s)
+    if embedded:
+        try:
+            embedded.start()
+        except ConfigError as exc:
+            for problem in exc.problems:
+                click.echo(f"error: {problem}", err=True)
+            ctx.exit(2)
+    base = [sys.executable, "-m", "gateway.cli"] + (["--config", ctx.obj["config"]] if ctx.obj["config"] else [])
+    roles = ["serve", "worker"] + (["mail"] if s.channels.email.enabled else [])
+    children = [subprocess.Popen([*base, role]) for role in roles]  # noqa: S603
+    click.echo(f"Intake Gateway on http://{s.server.host}:{s.server.port}/form  (Ctrl-C stops everything)")
+    stopping = False
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while not stopping and all(c.poll() is None for c in children):
+            time.sleep(0.2)
+    finally:
+        for c in children:
+            if c.poll() is None:
+                c.send_signal(signal.SIGTERM)
+        for c in children:
+            try:
+                c.wait(15)
+            except subprocess.TimeoutExpired:
+                c.kill()
+        if embedded:
+            embedded.stop()
+    failed = [c.args for c in children if c.returncode not in (0, -signal.SIGTERM, None)]
+    if failed and not stopping:
+        click.echo("a gateway process stopped unexpectedly; everything was shut down", err=True)
+        ctx.exit(1)

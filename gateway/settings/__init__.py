@@ -1,0 +1,55 @@
+"""Settings: `config/gateway.yaml`, validated once at start, one module per concern.
+
+Everything is re-exported here: `from gateway.settings import Settings, load_settings` is all a caller needs.
+"""
+
+from gateway.settings.backends import BackendSettings, BuiltinBackendSettings
+from gateway.settings.base import Strict
+from gateway.settings.channels import ChannelSettings
+from gateway.settings.email import EmailSettings, Mailbox, MailServer
+from gateway.settings.identity import CsvColumns, CsvSource, IdentitySettings, LdapAttributes, LdapSettings
+from gateway.settings.loader import DEFAULT_CONFIG, ENV_OVERRIDES, load_settings
+from gateway.settings.model import Settings
+from gateway.settings.service import (
+    IncidentSettings,
+    JobSettings,
+    LoggingSettings,
+    RedisSettings,
+    RoutingSettings,
+    ServerSettings,
+)
+from gateway.settings.slack import SlackSettings, SlackWorkspace
+from gateway.settings.twilio import TwilioNumber, TwilioSettings
+from gateway.settings.webform import Choice, FormSource, WebformSettings
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "ENV_OVERRIDES",
+    "BackendSettings",
+    "BuiltinBackendSettings",
+    "ChannelSettings",
+    "Choice",
+    "CsvColumns",
+    "CsvSource",
+    "EmailSettings",
+    "FormSource",
+    "IdentitySettings",
+    "IncidentSettings",
+    "JobSettings",
+    "LdapAttributes",
+    "LdapSettings",
+    "LoggingSettings",
+    "MailServer",
+    "Mailbox",
+    "RedisSettings",
+    "RoutingSettings",
+    "ServerSettings",
+    "Settings",
+    "SlackSettings",
+    "SlackWorkspace",
+    "Strict",
+    "TwilioNumber",
+    "TwilioSettings",
+    "WebformSettings",
+    "load_settings",
+]

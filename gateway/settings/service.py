@@ -1,0 +1,66 @@
+"""The service's own knobs: the HTTP server, Redis, jobs, routing reloads, incidents and logging."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from gateway.settings.base import Strict
+
+
+class ServerSettings(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    public_base_url: str = ""
+    max_body_bytes: int = Field(1_048_576, gt=0)
+    # Group commit: how many concurrent messages one Redis round trip may carry.
+    commit_batch_max: int = Field(256, ge=1, le=5000)
+    # How many of those round trips may be in flight at once. More lets a message that just missed a
+    # batch start its own commit, at the price of smaller batches: one fsync and one script per batch.
+    commits_in_flight: int = Field(1, ge=1, le=16)
+
+
+class RedisSettings(Strict):
+    url: str = ""  # empty: the embedded redis-server under data_dir
+    dedupe_ttl_days: int = Field(30, ge=1)
+    socket_timeout_s: float = Field(2.0, gt=0)
+
+
+class JobSettings(Strict):
+    retry_intervals: list[int] = Field(default_factory=lambda: [10, 60, 300, 900])
+    timeout_s: int = Field(120, gt=0)
+
+    @field_validator("retry_intervals")
+    @classmethod
+    def _non_negative(cls, v: list[int]) -> list[int]:
+        if not v or any(i < 0 for i in v):
+            raise ValueError("expected a non-empty list of seconds >= 0, e.g. [10, 60, 300]")
+        return v
+
+
+class RoutingSettings(Strict):
+    # Empty: the shipped config/rules.yaml. A relative path is read from gateway.yaml's folder.
+    rules_file: str = ""
+    # How often a running process looks for a changed rules file and for new closures.
+    reload_interval_s: float = Field(2.0, gt=0)
+    # How many delivered requests `intake rules test --replay N` can look back over.
+    replay_keep: int = Field(1000, ge=0)
+
+    def rules_path(self, config_file: str) -> Path:
+        if not self.rules_file:
+            return Path(__file__).resolve().parents[2] / "config" / "rules.yaml"
+        path = Path(self.rules_file)
+        return path if path.is_absolute() or not config_file else Path(config_file).parent / path
+
+
+class IncidentSettings(Strict):
+    # A surge: this many similar requests (one school; a shared keyword or the same category) within the window.
+    surge_threshold: int = Field(10, ge=2)
+    surge_window_minutes: int = Field(15, ge=1)
+    fanout_chunk: int = Field(200, ge=1, le=5000)  # linked requesters one fan-out job handles
+    match_timeout_ms: int = Field(50, ge=1, le=5000)  # most one incident pattern may take on one request
+
+
+class LoggingSettings(Strict):
+    level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
