@@ -7,16 +7,19 @@ with neither configured is off: nothing is accepted on its behalf.
 from __future__ import annotations
 
 import hmac
+import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import orjson
 
-from channels.base import Received
+from channels.base import BaseChannel, HookContext, Received, WorkerServices
+from gateway import keys
 from gateway.errors import BadRequest, Unauthorized, Unprocessable
 from gateway.ids import new_id
 from gateway.macs import Sha256Mac
-from gateway.models import InboundMessage, Reply, Requester
+from gateway.models import InboundMessage, Reply, Requester, utcnow
 from gateway.server.http import AckResponse, InboundRequest
 from gateway.settings import FormSource, Settings, WebformSettings
 from gateway.store.blobs import BlobStore
@@ -42,15 +45,14 @@ def _source(name: str, conf: FormSource) -> _Source:
     return _Source(name, conf.token.get_secret_value().encode(), secret, Sha256Mac(secret) if secret else None)
 
 
-class WebformChannel:
+class WebformChannel(BaseChannel):
     name = "webform"
     max_text_len = 20_000
     rate_per_sec = 0.0  # replies are written to the status page, not sent anywhere
 
     def __init__(self, settings: Settings, blobs: BlobStore) -> None:
-        self.settings = settings
+        super().__init__(settings, blobs)
         self.conf: WebformSettings = settings.channels.webform
-        self.blobs = blobs
         self.key = settings.signing_key()
         self.categories = [c.id for c in self.conf.categories]
         self.schools = [s.id for s in self.conf.schools]
@@ -120,7 +122,19 @@ class WebformChannel:
             attachments=attachments,
         )
 
-    async def receive(self, req: InboundRequest) -> Received:
+    @classmethod
+    def enabled(cls, settings: Settings) -> bool:
+        return settings.channels.webform.enabled
+
+    @classmethod
+    def reply_targets(cls, conversation: Mapping[str, str]) -> list[tuple[str, str]]:
+        """The status page; and email too when the requester left an address."""
+        targets = [(cls.name, conversation.get("sender", ""))]
+        if conversation.get("email"):
+            targets.append(("email", conversation["email"]))
+        return targets
+
+    async def receive(self, req: InboundRequest, hook: HookContext) -> Received:
         source = self.authenticate(req)
         key = req.header("idempotency-key")
         if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
@@ -137,6 +151,12 @@ class WebformChannel:
         rid = results[0].request_id
         return AckResponse.json({"request_id": rid, "status_url": status_url(base, self.key, rid)}, status=202)
 
-    def deliver(self, reply: Reply) -> str:
-        """A web form's replies are published on the requester's status page (see workers.replies)."""
-        return f"status-page:{reply.conversation}"
+    def deliver(self, reply: Reply, key: str, svc: WorkerServices) -> str:
+        """A web form's channel is the requester's status page: the reply is published on its timeline."""
+        entry = {"at": utcnow().isoformat(), "event": "reply", "reply_event": reply.event, "text": reply.text,
+                 "language": reply.language}  # fmt: skip
+        with svc.redis.pipeline() as pipe:  # the entry and its delivery record together: a retry never doubles it
+            pipe.rpush(keys.timeline(reply.conversation), json.dumps(entry))
+            pipe.sadd(keys.deliveries(reply.conversation), key)
+            pipe.execute()
+        return "published"

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ChannelName = Literal["email", "sms", "voice", "webform", "slack", "messenger", "instagram", "whatsapp", "x"]
+# A channel is named by its registry entry (channels/__init__.py): a plug-in brings its own name.
+ChannelName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+# The names operators may write in rules and incident criteria: the channels this release ships or plans.
+KNOWN_CHANNELS = ("email", "sms", "voice", "webform", "slack", "messenger", "instagram", "whatsapp", "x")
 Role = Literal["parent", "student", "staff", "community", "unknown"]
 # Where a message's language came from: lingua on its text, the requester's pick on a form, the directory,
 # the channel's configured language (a mailbox's), or the gateway's default.
@@ -54,6 +58,8 @@ class ThreadHints(Frozen):
     subject_token: str | None = None
     reply_token: str | None = None
     force_new: bool = False  # the sender asked for a new request (an SMS keyword such as NEW)
+    # The channel threads by sender: the same sender on the same account continues their open request (SMS, DMs).
+    sender_continuity: bool = False
     # Whom an email was openly addressed to besides us (To, Cc): they may answer on its thread. Empty for bulk mail.
     copied: tuple[str, ...] = ()
 
@@ -161,6 +167,16 @@ class StatusEvent(Frozen):
     public_comment: str | None = None
     actor: str = "staff"
     at: datetime = Field(default_factory=utcnow)
+    # The system's own id for the change (a webhook's delivery id, a journal id): a redelivery is the same event.
+    delivery_id: str | None = None
+
+    def event_id(self) -> str:
+        """The event's identity: its jobs, timeline entry and replies are keyed by it, so each happens once."""
+        if self.delivery_id:
+            basis = f"{self.backend}\x1fdelivery\x1f{self.delivery_id}"
+        else:
+            basis = f"{self.backend}\x1f{self.ticket_ref}\x1f{self.status.value}\x1f{self.at.isoformat()}"
+        return hashlib.sha256(basis.encode()).hexdigest()[:32]
 
 
 class Commitment(Frozen):

@@ -1,4 +1,4 @@
-"""What a worker process builds once: settings, Redis, backends, templates. Jobs take JSON, build the rest here."""
+"""What a worker process builds once: settings, Redis, backends, channels, templates; jobs build the rest here."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ from functools import cache
 import jinja2
 import redis
 
+from channels import enabled_channels
+from channels.base import Channel
 from gateway.outbox.templating import reply_env
 from gateway.settings import Settings, load_settings
 from gateway.store.redis_conn import sync_client
 from workers.backends import get_backend
 from workers.backends.base import TicketBackend
 from workers.routing_stage import WorkerRules
+from workers.services import Services
 
 _settings: Settings | None = None
 
@@ -23,6 +26,8 @@ def configure(settings: Settings) -> None:
     connection.cache_clear()
     backend.cache_clear()
     rules.cache_clear()
+    channels.cache_clear()
+    services.cache_clear()
 
 
 def settings() -> Settings:
@@ -50,3 +55,18 @@ def templates() -> jinja2.Environment:
 @cache
 def rules() -> WorkerRules:
     return WorkerRules(settings())
+
+
+@cache
+def services() -> Services:
+    return Services(connection(), settings(), backend)
+
+
+@cache
+def channels() -> dict[str, Channel]:
+    """The channels this worker can send on: those the settings switch on."""
+    return enabled_channels(settings(), services().blobs)
+
+
+def channel(name: str) -> Channel | None:
+    return channels().get(name)

@@ -22,16 +22,16 @@ from gateway.ids import new_id
 from gateway.incidents.match import MatchCriteria
 from gateway.incidents.store import Incident, IncidentStore, Update
 from gateway.models import Commitment, InboundMessage, Priority, Route, StatusEvent, TicketStatus, utcnow
+from gateway.store.queues import FANOUT_FUNC
 from gateway.store.redis_conn import text
 from workers import context
-from workers.backends.builtin import BuiltinBackend
 from workers.incident_link import incident_context, link_conversation
 from workers.incident_repair import requeue_lost
-from workers.jobs import EVENTS_QUEUE, enqueue_once, queue_replies
+from workers.queues import EVENTS_QUEUE, enqueue_once
+from workers.replies import queue_replies
 
 log = logging.getLogger("intake.incidents")
 
-FANOUT_FUNC = "workers.incident_jobs.fan_out"
 Clock = Callable[[], datetime]
 # Marking one child takes milliseconds; a lock left by a killed job must not hold its retry up for long.
 CHILD_LOCK_S = 5
@@ -153,9 +153,9 @@ def update_incident(
     if inc.state != "open":
         raise IncidentError(f"incident {incident_id} is {inc.state}; only an open incident can be updated")
     seq, total = store.record_update(incident_id, status, message, clock())
-    backend = context.backend(inc.backend)
-    if isinstance(backend, BuiltinBackend):
-        backend.update_status(inc.parent_ref, status, message or None, actor)
+    context.backend(inc.backend).set_status(
+        inc.parent_ref, status, message or None, actor, f"incident-{incident_id}-{seq}"
+    )
     _enqueue_fanout(incident_id, seq, 0)
     log.info("incident updated", extra={"incident": incident_id, "seq": seq, "children": total})
     return seq, total
@@ -194,7 +194,7 @@ def resume_fanouts() -> int:
 
 
 def _mark_child(store: IncidentStore, inc: Incident, update: Update, conv: str) -> None:
-    """Set the child's status (conversation, timeline, and its ticket in the built-in store) once per update."""
+    """Set the child's status (conversation, timeline, and its ticket in its backend) once per update."""
     # Under the conversation's lock: a fan-out job whose worker died can still be running when its retry starts.
     with store.r.lock(keys.conversation_lock(conv), timeout=CHILD_LOCK_S, blocking_timeout=CHILD_LOCK_WAIT_S):
         _mark_child_locked(store, inc, update, conv)
@@ -207,13 +207,11 @@ def _mark_child_locked(store: IncidentStore, inc: Incident, update: Update, conv
         return
     raw = {text(k): text(v) for k, v in r.hgetall(keys.conversation(conv)).items()}
     ref, backend_name = raw.get("ticket_ref"), raw.get("backend", inc.backend)
-    backend = context.backend(backend_name)
-    if ref and isinstance(backend, BuiltinBackend):
-        last = backend.details(ref)["history"][-1]
-        actor = f"incident {inc.id}"
-        # A retried chunk finds its own entry already written: the store's history is not doubled.
-        if (last["status"], last["comment"] or "", last["actor"]) != (update.status, update.message, actor):
-            backend.update_status(ref, TicketStatus(update.status), update.message or None, actor)
+    if ref:
+        # Keyed by the update and the ticket: a retried chunk finds its own change already made.
+        context.backend(backend_name).set_status(
+            ref, TicketStatus(update.status), update.message or None, f"incident {inc.id}", f"{marker}-{ref}"
+        )
     entry = {"at": utcnow().isoformat(), "event": "status_changed", "status": update.status,
              "incident": inc.id, "seq": update.seq}  # fmt: skip
     if update.message:

@@ -18,12 +18,12 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
+from channels import reply_targets
 from gateway import keys
 from gateway.incidents.store import IncidentStore
-from gateway.outbox.plan import reply_targets
 from gateway.store.redis_conn import text
 from workers import context
-from workers.jobs import REPLIES_QUEUE
+from workers.queues import REPLIES_QUEUE
 
 log = logging.getLogger("intake.incidents")
 

@@ -21,9 +21,8 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
 from gateway.settings import Settings
-from gateway.store.commit import deliver_queue_name
 from workers.backends import BACKENDS
-from workers.jobs import EVENTS_QUEUE, REPLIES_QUEUE
+from workers.queues import EVENTS_QUEUE, REPLIES_QUEUE, GatewayJob, deliver_queue_name
 
 log = logging.getLogger("intake.worker")
 
@@ -33,7 +32,9 @@ def queue_names(settings: Settings) -> list[str]:
 
 
 def queues(connection: redis.Redis, settings: Settings) -> list[Queue]:
-    return [Queue(n, connection=connection, serializer=JSONSerializer) for n in queue_names(settings)]
+    return [
+        Queue(n, connection=connection, serializer=JSONSerializer, job_class=GatewayJob) for n in queue_names(settings)
+    ]
 
 
 def _pid_alive(pid: int) -> bool:
@@ -95,11 +96,22 @@ class GatewayWorker(SimpleWorker):
         reap_dead_local_workers(self.connection, self.queues)
         super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
 
+    # rq listens on a pub/sub channel for its remote commands (stop a job, kill a work horse), which the gateway
+    # never sends. Not listening saves a thread and a connection per worker, and an exit that hung: with
+    # redis-py 8.2, PubSubWorkerThread.stop() joins the thread, and a thread that had already read its own
+    # unsubscribe waits out get_message's 60 s for a subscription that never comes (seen as `intake worker
+    # --burst` taking 60 s at random, and a worker's SIGTERM taking as long).
+    def subscribe(self) -> None:
+        return None
+
+    def unsubscribe(self) -> None:
+        return None
+
 
 def run_worker(connection: redis.Redis, settings: Settings, burst: bool = False) -> bool:
     qs = queues(connection, settings)
     reap_dead_local_workers(connection, qs)
-    worker = GatewayWorker(qs, connection=connection, serializer=JSONSerializer)
+    worker = GatewayWorker(qs, connection=connection, serializer=JSONSerializer, job_class=GatewayJob)
     return bool(worker.work(burst=burst, with_scheduler=True, logging_level=settings.logging.level))
 
 

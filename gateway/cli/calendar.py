@@ -65,15 +65,18 @@ def calendar_open(ctx: click.Context, today: bool, on: str | None) -> None:
 
 def _move_clocks(ctx: click.Context, s: Settings, r: redis.Redis) -> None:
     """Open tickets' clocks pause on the new closure (or run again when it is lifted), on the ticket too."""
-    from workers.backends.builtin import BuiltinBackend
+    from workers.backends import get_backend
+    from workers.backends.base import TicketBackend
 
     moved = reschedule(r, load_router(ctx, s).rules, set(closure_store.closures(r)))
-    store: BuiltinBackend | None = None
+    backends: dict[str, TicketBackend] = {}
     for m in moved:
         conv = {text(k): text(v) for k, v in r.hgetall(keys.conversation(m.conversation)).items()}
-        if conv.get("backend") == "builtin" and conv.get("ticket_ref"):
-            store = store or BuiltinBackend.from_settings(s)
-            store.set_due(conv["ticket_ref"], m.kind, m.due)
+        name, ref = conv.get("backend") or s.backends.default, conv.get("ticket_ref")
+        if ref:
+            if name not in backends:
+                backends[name] = get_backend(name, s)
+            backends[name].set_due(ref, m.kind, m.due)
     click.echo(f"{len(moved)} open response clock(s) moved")
 
 

@@ -31,8 +31,14 @@ def settings(ctx: click.Context) -> Settings:
 
 
 def checked(ctx: click.Context) -> Settings:
-    """Settings whose rules file is valid too: a process never starts on rules it cannot apply."""
+    """Settings whose plug-in sections and rules file are valid too: a process never starts on what it cannot apply."""
+    from channels import section_problems as channel_problems
+    from workers.backends import section_problems as backend_problems
+
     s = settings(ctx)
+    problems = channel_problems(s) + backend_problems(s)
+    if problems:
+        fail_on_config(ctx, ConfigError(problems))
     try:
         load_ruleset(s)
     except ConfigError as exc:

@@ -38,7 +38,7 @@ def diagnose(settings: Settings) -> dict[str, Any]:
         pending = client.llen(keys.pending_outbound("email"))
         checks.append(_check("email outbound", True, f"{pending} reply(ies) waiting for a mailbox that sends"))
         if settings.channels.slack.enabled:
-            from workers.slack_api import workspace_checks
+            from channels.slack.api import workspace_checks
 
             checks.extend(_check(name, ok, detail) for name, ok, detail in workspace_checks(settings.channels.slack))
             pending = client.llen(keys.pending_outbound("slack"))

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, get_args
+from typing import Any
 
 import click
 
 from gateway.cli.common import settings
 from gateway.incidents.match import BadCriteria, MatchCriteria, build_criteria, parse_until
 from gateway.incidents.store import Incident, IncidentStore
-from gateway.models import ChannelName, TicketStatus, utcnow
+from gateway.models import KNOWN_CHANNELS, TicketStatus, utcnow
 from gateway.settings import Settings
 
 
@@ -66,7 +66,7 @@ _what = [
     click.option("--keyword", multiple=True, help="A word that links a request (repeatable)."),
     click.option("--category", multiple=True, help="A request category that links a request (repeatable)."),
     click.option("--school", multiple=True, help="Only requests from this school (repeatable)."),
-    click.option("--channel", multiple=True, type=click.Choice(get_args(ChannelName)), help="Only these channels."),
+    click.option("--channel", multiple=True, type=click.Choice(KNOWN_CHANNELS), help="Only these channels."),
     click.option("--until", default=None, help="HH:MM today (district time zone) or an ISO date-time."),
 ]
 

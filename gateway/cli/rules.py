@@ -129,12 +129,12 @@ def _stored_requests(r: redis.Redis, s: Settings, n: int) -> list[Commitment]:
     from rq.job import Job
     from rq.serializers import JSONSerializer
 
-    from gateway.routing.router import known_backends
-    from gateway.store.commit import deliver_queue_name
+    from gateway.store.queues import deliver_queue_name
+    from workers.backends import BACKENDS
 
     out: list[Commitment] = []
     seen: set[str] = set()
-    for backend in sorted(known_backends(s)):
+    for backend in sorted(BACKENDS):
         waiting = r.lrange(f"rq:queue:{deliver_queue_name(backend)}", 0, -1)
         for job in Job.fetch_many([text(j) for j in reversed(waiting)], connection=r, serializer=JSONSerializer):
             if job is not None and job.args:

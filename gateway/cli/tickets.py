@@ -85,7 +85,7 @@ def tickets_update(ctx: click.Context, ticket_id: str, status: str, comment: str
     """Change a ticket's status; the requester is told on their own channel."""
     from workers import context
     from workers.backends.builtin import UnknownTicket
-    from workers.jobs import publish_status_event
+    from workers.status_events import publish_status_event
 
     s = settings(ctx)
     context.configure(s)

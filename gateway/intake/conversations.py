@@ -8,7 +8,8 @@ recorded on the request so an operator can ask why:
    only for a participant (its first sender, anyone who wrote on it, anyone a mail on it was openly
    addressed to) or for district staff the directory knows;
 3. a provider's thread (Slack: the team, channel and thread root ts) that a conversation already owns;
-4. SMS and voice: the same sender on the same district number continues its latest conversation while
+4. channels that thread by sender (SMS, voicemail, direct messages: the channel sets the message's
+   `sender_continuity` hint): the same sender on the same account continues its latest conversation while
    that is still open and active within the window ("sender_continuity"); after it was resolved or
    closed the text opens a new one ("new_after_resolved"), and a NEW keyword always does ("new_by_keyword");
 5. otherwise a new conversation. Two different senders are never merged on a subject alone.
@@ -57,14 +58,13 @@ def normalize_address(addr: str) -> str:
 # because a Slack workspace's members are all staff.
 QUOTED = ("in_reply_to", "references")
 PARTICIPANTS_ONLY = ("reply_token", "subject_token", *QUOTED)
-CONTINUITY_CHANNELS = ("sms", "voice")
 CLOSED_STATUSES = ("resolved", "closed")
 
 
 def continues_by_sender(m: InboundMessage) -> bool:
     """Whether a message takes part in sender continuity (consent keywords are no request: DESIGN.md 3.3)."""
     f = m.flags
-    return m.channel in CONTINUITY_CHANNELS and not (f.opt_out or f.opt_in or f.help or f.status_request)
+    return m.thread_hints.sender_continuity and not (f.opt_out or f.opt_in or f.help or f.status_request)
 
 
 def continuity_key(m: InboundMessage) -> str:

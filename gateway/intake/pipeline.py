@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import TYPE_CHECKING
+
 import redis
 
 from gateway.directory.identity import IdentityResolver
@@ -12,6 +15,9 @@ from gateway.metrics import Metrics
 from gateway.models import Commitment, InboundMessage
 from gateway.routing.router import Router
 from gateway.store.commit import CommitResult
+
+if TYPE_CHECKING:
+    from channels.base import Received
 from gateway.store.group_commit import GroupCommitter
 
 
@@ -40,6 +46,23 @@ class Pipeline:
         """
         commitment, _ = await self._prepare(message, content, scope)
         return await self.committer.submit(commitment)
+
+    async def accept_received(self, channel: str, received: Received, content: bytes) -> list[CommitResult]:
+        """Commit what one webhook carried: every message, and the threaded-only ones that continue a thread.
+
+        Returns one result per message of `received.messages`, in order, once each is safe to acknowledge.
+        """
+        for reason in received.ignored:
+            self.metrics.ignored.labels(channel, reason).inc()
+        messages = received.messages
+        if len(messages) == 1:  # the common case: no gather, no extra task
+            results = [await self.accept(messages[0], content)]
+        else:
+            results = list(await asyncio.gather(*(self.accept(m, content) for m in messages)))
+        for m in received.threaded_only:
+            if await self.accept_if_threaded(m, content) is None:
+                self.metrics.ignored.labels(channel, "not_our_thread").inc()
+        return results
 
     async def accept_if_threaded(
         self, message: InboundMessage, content: bytes, *, scope: str | None = None

@@ -9,7 +9,7 @@ import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from channels.email import EmailIntake
+from channels.email.intake import EmailIntake
 from gateway.intake.runtime import Runtime, build_runtime
 from gateway.mail.poller import MailboxPoller
 from gateway.routing.router import refresh_forever

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
-from channels.email import EmailIntake, MailDecision
+from channels.email.intake import EmailIntake, MailDecision
 from gateway import keys
 from gateway.errors import IntakeError
 from gateway.intake.pipeline import Pipeline

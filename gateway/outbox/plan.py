@@ -1,28 +1,19 @@
 """The outbox: which replies an event produces, on which channels, in which language.
 
-A reply always goes back out the channel the request came in on. A web form's channel is the
-requester's status page; when the requester also left an email address, the reply is queued for
-email too (kept on the email channel's outbound queue until that channel sends it).
+A reply always goes back out the channel the request came in on; the channel decides what that
+means (a web form's channel is the requester's status page, plus email when they left an address;
+a voicemail is answered by text). The worker asks the channel registry for those targets.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jinja2
 
-from gateway.models import ChannelName, Reply, ReplyEvent
+from gateway.models import Reply, ReplyEvent
 from gateway.outbox.templating import render_reply
-
-
-def reply_targets(conv: dict[str, str]) -> list[tuple[ChannelName, str]]:
-    channel = conv.get("channel", "webform")
-    if channel == "voice":
-        channel = "sms"  # a caller who left a voicemail is answered by text, from the number they called
-    targets: list[tuple[ChannelName, str]] = [(channel, conv.get("sender", ""))]  # type: ignore[list-item]
-    if channel == "webform" and conv.get("email"):
-        targets.append(("email", conv["email"]))
-    return targets
 
 
 def plan_replies(
@@ -32,10 +23,12 @@ def plan_replies(
     event: ReplyEvent,
     context: dict[str, Any],
     default_language: str,
+    targets: Sequence[tuple[str, str]],
 ) -> list[Reply]:
+    """One rendered reply per (channel, recipient) target, in the conversation's language."""
     language = conv.get("language") or default_language
     out = []
-    for channel, recipient in reply_targets(conv):
+    for channel, recipient in targets:
         rendered = render_reply(env, event, channel, language, default_language, context)
         out.append(
             Reply(

@@ -46,14 +46,20 @@ class TemplateMissing(LookupError):
     pass
 
 
+PLAIN = "plain"  # the event's channel-independent wording: a channel with no templates of its own reads these
+
+
 def candidates(event: str, channel: str, language: str, default_language: str) -> list[str]:
-    """templates/<event>/<channel>.<lang>.j2, then the default language, then the language-less one.
+    """templates/<event>/<channel>.<lang>.j2, then the default language, then the language-less one; then the
+    same for the event's plain template, so a new channel works before anyone writes words for it.
 
     A BCP-47 tag is reduced to its language first: es-MX reads the es templates, zh-Hans-CN the zh ones.
     """
     language = language_code(language) or default_language
     default_language = language_code(default_language) or default_language
-    names = [f"{event}/{channel}.{language}.j2", f"{event}/{channel}.{default_language}.j2", f"{event}/{channel}.j2"]
+    names = [
+        f"{event}/{name}.{lang}j2" for name in (channel, PLAIN) for lang in (f"{language}.", f"{default_language}.", "")
+    ]
     return list(dict.fromkeys(names))
 
 

@@ -19,7 +19,7 @@ import regex
 from gateway.calendars.calendar import Calendar, WeeklyHours, parse_hours
 from gateway.calendars.ics import IcsError, read_day_events
 from gateway.errors import ConfigError
-from gateway.models import ChannelName, Priority, Role
+from gateway.models import KNOWN_CHANNELS, Priority, Role
 from gateway.routing.conditions import (
     Condition,
     DuringClosure,
@@ -107,7 +107,9 @@ def minutes(value: Any) -> int | None:
     return int(m.group(1) or 0) * 60 + int(m.group(2) or 0)
 
 
-def load_rules(file: Path, *, zone: ZoneInfo, backends: Set[str], templates: Path) -> RuleSet:
+def load_rules(
+    file: Path, *, zone: ZoneInfo, backends: Set[str], templates: Path, channels: Set[str] = frozenset(KNOWN_CHANNELS)
+) -> RuleSet:
     """Read and validate a rules file. Raises RulesError listing every problem found."""
     try:
         text = file.read_text(encoding="utf-8")
@@ -126,7 +128,7 @@ def load_rules(file: Path, *, zone: ZoneInfo, backends: Set[str], templates: Pat
     default_sla = defaults.get("sla")
     if default_sla is not None and default_sla not in policies:
         r.fail(("defaults", "sla"), f"unknown SLA policy {default_sla!r} (known: {', '.join(policies) or 'none'})")
-    known = _Known(calendars, policies, groups, backends, templates, zone)
+    known = _Known(calendars, policies, groups, backends, templates, zone, channels)
     rules = _rules(r, top.get("rules"), known)
     if r.problems:
         raise RulesError(r.problems)
@@ -224,6 +226,7 @@ class _Known:
     backends: Set[str]
     templates: Path
     zone: ZoneInfo
+    channels: Set[str]
 
 
 def _rules(r: _Reader, raw: Any, known: _Known) -> list[Rule]:
@@ -293,7 +296,7 @@ def _conditions(r: _Reader, raw: Any, path: YPath, rule: str, known: _Known) -> 
 def _condition(r: _Reader, key: str, value: Any, at: YPath, rule: str, known: _Known) -> Condition | None:
     if key in LIST_CONDITIONS:
         words = r.words(value, at, rule)
-        allowed = {"channel": get_args(ChannelName), "role": get_args(Role)}.get(key)
+        allowed = {"channel": sorted(known.channels), "role": get_args(Role)}.get(key)
         for w in words:
             if allowed and w not in allowed:
                 r.fail(at, f"unknown {key} {w!r} (expected one of: {', '.join(allowed)})", rule)

@@ -18,20 +18,27 @@ import redis
 import redis.asyncio as aioredis
 
 from gateway.calendars.closures import closures_async
-from gateway.models import InboundMessage, Route
+from gateway.models import KNOWN_CHANNELS, InboundMessage, Route
 from gateway.outbox.templating import TEMPLATE_DIR
 from gateway.routing.conditions import OneOf
 from gateway.routing.engine import Decision, evaluate
 from gateway.routing.loader import RulesError, load_rules
 from gateway.routing.model import RuleSet
-from gateway.settings import BackendSettings, Settings
+from gateway.settings import Settings
 from gateway.tasks import being_cancelled, stop_if_cancelled
 
 log = logging.getLogger("intake.rules")
 
 
 def known_backends(settings: Settings) -> set[str]:
-    return set(BackendSettings.model_fields) - {"default"}
+    return settings.backends.configured()
+
+
+def known_channels() -> set[str]:
+    """The channel names a rule may test: those this release plans, and every channel in the registry."""
+    from channels import CHANNELS  # the registry names them; routing must not need the channels to load first
+
+    return set(KNOWN_CHANNELS) | set(CHANNELS)
 
 
 def load_ruleset(settings: Settings) -> RuleSet:
@@ -41,6 +48,7 @@ def load_ruleset(settings: Settings) -> RuleSet:
         zone=settings.zone,
         backends=known_backends(settings),
         templates=TEMPLATE_DIR,
+        channels=known_channels(),
     )
 
 

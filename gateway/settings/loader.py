@@ -13,6 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from gateway.errors import ConfigError
+from gateway.settings.base import describe
 from gateway.settings.model import Settings
 
 DEFAULT_CONFIG = Path("config/gateway.yaml")
@@ -86,15 +87,5 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
     try:
         settings = Settings.model_validate(tree)
     except ValidationError as exc:
-        raise ConfigError([_describe(file, err) for err in exc.errors()]) from None
+        raise ConfigError([describe(file, err) for err in exc.errors()]) from None
     return settings.model_copy(update={"source_file": str(file)})
-
-
-def _describe(file: Path, err: Any) -> str:
-    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    if err["type"] == "extra_forbidden":
-        return f"{file}: key {key}: unknown setting (check the spelling; see config/gateway.yaml for the known keys)"
-    got = err.get("input")
-    secret = any(word in key for word in ("token", "secret", "password", "key"))
-    shown = "" if secret or isinstance(got, dict | list) or got is None else f", got {str(got)[:40]!r}"
-    return f"{file}: key {key}: {err['msg']}{shown}"

@@ -24,7 +24,7 @@ import orjson
 import redis
 import redis.asyncio as aioredis
 from rq import Queue
-from rq.job import Job, JobStatus, Retry
+from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from gateway import keys
@@ -38,8 +38,8 @@ from gateway.intake.conversations import (
 from gateway.models import Commitment, InboundMessage
 from gateway.outbox.consent import phone_digest
 from gateway.settings import Settings
+from gateway.store.queues import DELIVER_FUNC, deliver_job_id, deliver_queue_name, job_retry
 
-DELIVER_FUNC = "workers.jobs.deliver"
 # rq's key layout, taken from rq so that it follows rq's.
 JOB_KEY_PREFIX = Job.redis_job_namespace_prefix
 QUEUE_KEY_PREFIX = Queue.redis_queue_namespace_prefix
@@ -105,19 +105,6 @@ class CommitResult:
     request_id: str
     duplicate: bool
     spooled: bool = False
-
-
-def deliver_queue_name(backend: str) -> str:
-    return f"deliver-{backend}"
-
-
-def deliver_job_id(fingerprint: str) -> str:
-    return f"deliver-{fingerprint}"
-
-
-def job_retry(settings: Settings) -> Retry:
-    intervals = settings.jobs.retry_intervals
-    return Retry(max=len(intervals), interval=intervals)
 
 
 def _rq_time(at: datetime) -> str:

@@ -11,7 +11,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
-from channels.email import EmailIntake
+from channels.email.intake import EmailIntake
 from gateway.intake.runtime import Runtime, build_runtime
 from gateway.mail.poller import MailboxPoller
 from gateway.settings import Settings

@@ -12,6 +12,7 @@ from typing import Any
 
 from gateway.models import Commitment, StatusEvent, TicketStatus
 from gateway.settings import Settings
+from workers.backends.base import BaseBackend
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tickets (
@@ -66,16 +67,19 @@ CREATE TABLE IF NOT EXISTS attachments (
 );
 """
 
-# Columns added after the first release: (name, type). Added to an existing database on open.
+# Columns added after the first release: (table, name, type). Added to an existing database on open.
 MIGRATIONS = (
-    ("requester_role", "TEXT NOT NULL DEFAULT 'unknown'"),
-    ("requester_directory_id", "TEXT"),
-    ("assignee", "TEXT"),
-    ("first_response_due", "TEXT"),
-    ("resolution_due", "TEXT"),
-    ("tags", "TEXT NOT NULL DEFAULT ''"),
-    ("rule_ids", "TEXT NOT NULL DEFAULT ''"),
+    ("tickets", "requester_role", "TEXT NOT NULL DEFAULT 'unknown'"),
+    ("tickets", "requester_directory_id", "TEXT"),
+    ("tickets", "assignee", "TEXT"),
+    ("tickets", "first_response_due", "TEXT"),
+    ("tickets", "resolution_due", "TEXT"),
+    ("tickets", "tags", "TEXT NOT NULL DEFAULT ''"),
+    ("tickets", "rule_ids", "TEXT NOT NULL DEFAULT ''"),
+    ("status_history", "idempotency_key", "TEXT"),
 )
+# Built after the migrations, so that an old database has their columns first.
+INDEXES = "CREATE UNIQUE INDEX IF NOT EXISTS status_history_key ON status_history (idempotency_key);"
 
 
 def _now() -> str:
@@ -117,7 +121,9 @@ class UnknownTicket(LookupError):
     pass
 
 
-class BuiltinBackend:
+class BuiltinBackend(BaseBackend):
+    """The first plug-in: tickets in SQLite, worked with `intake tickets`; nothing comes back from outside."""
+
     name = "builtin"
 
     def __init__(self, path: Path, busy_timeout_ms: int = 5000) -> None:
@@ -131,10 +137,11 @@ class BuiltinBackend:
     def _migrate(self) -> None:
         # Checked again inside the write lock: two processes opening an old database add each column once.
         with self._tx() as db:
-            have = {row["name"] for row in db.execute("PRAGMA table_info(tickets)")}
-            for name, kind in MIGRATIONS:
-                if name not in have:
-                    db.execute(f"ALTER TABLE tickets ADD COLUMN {name} {kind}")
+            for table in sorted({table for table, _, _ in MIGRATIONS}):
+                have = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
+                for name, kind in ((n, k) for t, n, k in MIGRATIONS if t == table and n not in have):
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+            db.execute(INDEXES)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BuiltinBackend:
@@ -205,7 +212,7 @@ class BuiltinBackend:
             ],
         )
 
-    def add_comment(self, ref: str, commitment: Commitment, idempotency_key: str) -> str:
+    def add_comment(self, ref: str, commitment: Commitment, idempotency_key: str, *, public: bool = True) -> str:
         m = commitment.message
         with self._tx() as db:
             row = db.execute("SELECT id FROM comments WHERE idempotency_key = ?", (idempotency_key,)).fetchone()
@@ -216,8 +223,8 @@ class BuiltinBackend:
             author = m.requester.display_name or "requester"
             cur = db.execute(
                 "INSERT INTO comments (ticket_id, idempotency_key, author, body, public, created_at)"
-                " VALUES (?, ?, ?, ?, 1, ?)",
-                (int(ref), idempotency_key, author, m.text, at),
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (int(ref), idempotency_key, author, m.text, int(public), at),
             )
             db.execute("UPDATE tickets SET updated_at = ? WHERE id = ?", (at, int(ref)))
             self._attach(db, int(ref), commitment)
@@ -238,16 +245,29 @@ class BuiltinBackend:
 
     # The operators' side of the built-in store (the `intake tickets` commands).
 
-    def update_status(self, ref: str, status: TicketStatus, comment: str | None, actor: str) -> StatusEvent:
+    def set_status(self, ref: str, status: TicketStatus, comment: str | None, actor: str, idempotency_key: str) -> None:
+        self.update_status(ref, status, comment, actor, idempotency_key=idempotency_key)
+
+    def update_status(
+        self, ref: str, status: TicketStatus, comment: str | None, actor: str, idempotency_key: str | None = None
+    ) -> StatusEvent:
         at = datetime.now(UTC)
         with self._tx() as db:
             self._require(db, ref)
+            if idempotency_key is not None:
+                seen = db.execute(
+                    "SELECT at FROM status_history WHERE idempotency_key = ?", (idempotency_key,)
+                ).fetchone()
+                if seen:  # a retried change: the history and comments are not written twice
+                    return StatusEvent(backend=self.name, ticket_ref=ref, status=status, public_comment=comment,
+                                       actor=actor, at=datetime.fromisoformat(seen["at"]))  # fmt: skip
             db.execute(
                 "UPDATE tickets SET status = ?, updated_at = ? WHERE id = ?", (status.value, at.isoformat(), int(ref))
             )
             db.execute(
-                "INSERT INTO status_history (ticket_id, status, comment, actor, at) VALUES (?, ?, ?, ?, ?)",
-                (int(ref), status.value, comment, actor, at.isoformat()),
+                "INSERT INTO status_history (ticket_id, status, comment, actor, at, idempotency_key)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (int(ref), status.value, comment, actor, at.isoformat(), idempotency_key),
             )
             if comment:
                 db.execute(

@@ -20,7 +20,8 @@ from gateway.models import (
     ThreadHints,
 )
 from gateway.settings import Settings
-from gateway.store.commit import Committer, deliver_job_id
+from gateway.store.commit import Committer
+from gateway.store.queues import deliver_job_id
 from tests.support.redis_server import RedisServer
 
 

@@ -1,0 +1,84 @@
+"""The worker's side of an inbound text: consent keywords (no ticket), STATUS, and what follows a ticket.
+
+STOP/START change the consent ledger and send nothing (Twilio's own opt-out handling has already
+answered). HELP answers with the configured help text, STATUS with the sender's open requests. Each
+is still a committed, deduplicated message (idempotent on its MessageSid), never a ticket.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from channels.base import WorkerServices
+from gateway import keys
+from gateway.intake.conversations import CLOSED_STATUSES
+from gateway.models import Commitment, Flags, Reply
+from gateway.outbox.consent import ConsentState, phone_digest, record_consent
+from gateway.outbox.templating import render_reply
+from gateway.store.queues import FETCH_MEDIA_FUNC, REPLIES_QUEUE, SEND_REPLY_FUNC, enqueue_once
+from gateway.store.redis_conn import text
+
+log = logging.getLogger("intake.sms.in")
+
+MEDIA_QUEUE = REPLIES_QUEUE  # fetching is outbound traffic to the provider, beside the replies
+
+
+def is_consent_event(flags: Flags) -> bool:
+    """STOP/START/HELP/STATUS are answered by the gateway itself: no ticket (DESIGN.md 3.3)."""
+    return flags.opt_out or flags.opt_in or flags.help or flags.status_request
+
+
+def handle_keyword(c: Commitment, svc: WorkerServices) -> dict[str, Any] | None:
+    """The outcome for a consent or STATUS message, or None for a message that is a request."""
+    m, f = c.message, c.message.flags
+    if not is_consent_event(f):
+        return None
+    if f.opt_out or f.opt_in:
+        state: ConsentState = "opted_out" if f.opt_out else "opted_in"
+        how = f"keyword {m.text.strip().upper()[:20]}"
+        applied = record_consent(svc.redis, m.sender, state, how, m.account, m.provider_id or m.id)
+        log.info("consent recorded", extra={"state": state, "number": m.account, "applied": applied})
+        return {"consent": state}
+    conf = svc.settings.channels.twilio
+    if f.help:
+        lang = m.language if m.language in conf.help_text else svc.settings.default_language
+        body = conf.help_text.get(lang) or next(iter(conf.help_text.values()), "")
+        _queue(svc, Reply(conversation=c.conversation, channel="sms", recipient=m.sender, event="help",
+                          language=lang, text=body), f"help-{m.id}")  # fmt: skip
+        return {"keyword": "help"}
+    _queue(svc, status_report(c, svc), f"status-{m.id}")
+    return {"keyword": "status"}
+
+
+def status_report(c: Commitment, svc: WorkerServices) -> Reply:
+    """The sender's open requests on every district number, newest first, in their language."""
+    m = c.message
+    r = svc.redis
+    convs = [text(x) for x in r.zrevrange(keys.sms_sender_conversations(phone_digest(m.sender)), 0, 20)]
+    open_requests = []
+    for conv_id in convs:
+        status, ticket = (text(v or "") for v in r.hmget(keys.conversation(conv_id), ["status", "ticket_ref"]))
+        if ticket and status not in CLOSED_STATUSES:
+            open_requests.append({"ticket": ticket, "status": status})
+    rendered = render_reply(
+        svc.templates, "status_report", "sms", m.language, svc.settings.default_language,
+        {"requests": open_requests},
+    )  # fmt: skip
+    return Reply(conversation=c.conversation, channel="sms", recipient=m.sender, event="status_report",
+                 language=rendered.language, text=rendered.text)  # fmt: skip
+
+
+def _queue(svc: WorkerServices, reply: Reply, key: str) -> None:
+    enqueue_once(svc.redis, svc.settings, REPLIES_QUEUE, SEND_REPLY_FUNC, reply.model_dump(mode="json"),
+                 f"reply-{key}-sms", reply.event)  # fmt: skip
+
+
+def after_ticket(c: Commitment, ref: str, svc: WorkerServices) -> None:
+    """After the ticket (or its comment) exists: remember the priority for quiet hours, fetch media in a job."""
+    svc.redis.hset(keys.conversation(c.conversation), "priority", c.route.priority.value)
+    if not any(a.source_url for a in c.message.attachments):
+        return
+    payload = {"commitment": c.model_dump(mode="json"), "ticket": ref}
+    enqueue_once(svc.redis, svc.settings, MEDIA_QUEUE, FETCH_MEDIA_FUNC, payload, f"media-{c.message.id}",
+                 "fetch media")  # fmt: skip

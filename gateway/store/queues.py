@@ -1,0 +1,77 @@
+"""The rq contract between the processes: queue names, job function names, retries, and one way to enqueue.
+
+The web process, the mail poller and the channels' webhooks write jobs that workers run, so the names
+live here, where every side can read them without importing the workers. A job's function is named
+by its dotted path (rq stores the string), and those paths are part of what an upgrade must keep:
+`workers.queues.JOB_ALIASES` maps every name a release ever wrote to the function that runs it now.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import redis
+from rq import Queue, Retry
+from rq.exceptions import DuplicateJobError
+from rq.serializers import JSONSerializer
+
+from gateway.settings import Settings
+
+REPLIES_QUEUE = "replies"
+EVENTS_QUEUE = "events"
+
+DELIVER_FUNC = "workers.jobs.deliver"
+SEND_REPLY_FUNC = "workers.jobs.send_reply"
+STATUS_EVENT_FUNC = "workers.jobs.handle_status_event"
+FANOUT_FUNC = "workers.jobs.fan_out"
+FETCH_MEDIA_FUNC = "workers.jobs.fetch_media"
+NOTE_UNDELIVERED_FUNC = "workers.jobs.note_undelivered"
+
+
+def deliver_queue_name(backend: str) -> str:
+    return f"deliver-{backend}"
+
+
+def deliver_job_id(fingerprint: str) -> str:
+    return f"deliver-{fingerprint}"
+
+
+def job_retry(settings: Settings) -> Retry:
+    intervals = settings.jobs.retry_intervals
+    return Retry(max=len(intervals), interval=intervals)
+
+
+def enqueue_once(
+    connection: redis.Redis,
+    settings: Settings,
+    queue: str,
+    func: str,
+    payload: dict[str, Any],
+    job_id: str,
+    description: str,
+    at: datetime | None = None,
+) -> bool:
+    """Enqueue unless a job with this id already exists (a retried parent job must not double it).
+
+    With `at`, the job waits in rq's scheduler until then (a text held for the end of quiet hours).
+    Returns False when the job existed already.
+    """
+    q = Queue(queue, connection=connection, serializer=JSONSerializer)
+    options: dict[str, Any] = {
+        "job_id": job_id,
+        "retry": job_retry(settings),
+        "job_timeout": settings.jobs.timeout_s,
+        "description": description,
+    }
+    if at is not None:
+        # enqueue_at has no unique flag: the existence check is ours (a job id is only ever reused for one job).
+        if connection.exists(q.job_class.key_for(job_id)):
+            return False
+        q.enqueue_at(at, func, payload, **options)
+        return True
+    try:
+        q.enqueue(func, payload, unique=True, **options)
+    except DuplicateJobError:
+        return False
+    return True

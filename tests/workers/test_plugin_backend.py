@@ -1,0 +1,160 @@
+"""A ticket backend is one module and one registry line: a toy help desk, registered here only, gets the
+requests routed to it, links, statuses and due times through the protocol, and its webhook at
+POST /backends/toy/events tells the family (verified, idempotent on its delivery id). No other change."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from pydantic import BaseModel
+
+from gateway import keys
+from gateway.errors import BadRequest, Unauthorized
+from gateway.models import Commitment, StatusEvent, TicketStatus
+from gateway.server.http import InboundRequest
+from gateway.settings import Settings
+from tests.conftest import Gateway, form, start_gateway
+from tests.support.gateway import intake, settings_from, write_config
+from tests.support.inprocess import work_here
+from tests.support.redis_server import RedisServer
+from workers import backends
+from workers.backends.base import BaseBackend, StatusSource
+
+SECRET = "toy-webhook-secret"
+
+
+class ToySettings(BaseModel):
+    secret: str
+
+
+class ToyDesk(BaseBackend):
+    """A help desk that keeps its tickets in memory and signs its webhooks with HMAC-SHA256 over the body."""
+
+    name = "toy"
+    status_source: ClassVar[frozenset[StatusSource]] = frozenset({"webhook"})
+    settings_model = ToySettings
+    tickets: ClassVar[dict[str, dict[str, Any]]] = {}
+    by_key: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, secret: str) -> None:
+        self.secret = secret.encode()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ToyDesk:
+        return cls(ToySettings.model_validate(settings.backends.section("toy")).secret)
+
+    def create_ticket(self, commitment: Commitment, idempotency_key: str) -> str:
+        if idempotency_key not in self.by_key:
+            ref = f"T-{len(self.tickets) + 1}"
+            self.tickets[ref] = {"subject": commitment.message.subject, "comments": [], "status": "new", "due": {}}
+            self.by_key[idempotency_key] = ref
+        return self.by_key[idempotency_key]
+
+    def add_comment(self, ref: str, commitment: Commitment, idempotency_key: str, *, public: bool = True) -> str:
+        self.tickets[ref]["comments"].append((commitment.message.text, public))
+        return f"{ref}-c{len(self.tickets[ref]['comments'])}"
+
+    def link_child(self, parent_ref: str, child_ref: str) -> None:
+        self.tickets[child_ref]["parent"] = parent_ref
+
+    def fetch_status(self, ref: str) -> TicketStatus:
+        return TicketStatus(self.tickets[ref]["status"])
+
+    def set_status(self, ref: str, status: TicketStatus, comment: str | None, actor: str, idempotency_key: str) -> None:
+        self.tickets[ref]["status"] = status.value
+
+    def set_due(self, ref: str, kind: str, due: datetime) -> None:
+        self.tickets[ref]["due"][kind] = due
+
+    def webhook_events(self, req: InboundRequest) -> list[StatusEvent]:
+        expected = hmac.new(self.secret, req.raw_body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest((req.header("x-toy-signature") or "").encode(), expected.encode()):
+            raise Unauthorized("bad toy signature")
+        try:
+            body = json.loads(req.raw_body)
+            return [StatusEvent(backend="toy", ticket_ref=body["ticket"], status=TicketStatus(body["status"]),
+                                public_comment=body.get("comment"), delivery_id=body["delivery"])]  # fmt: skip
+        except (ValueError, KeyError) as exc:
+            raise BadRequest(f"not a toy event: {exc}") from None
+
+
+@pytest.fixture
+def toy_registered(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setitem(backends.BACKENDS, "toy", ToyDesk)
+    ToyDesk.tickets.clear()
+    ToyDesk.by_key.clear()
+    yield
+
+
+@pytest.fixture
+async def toy_gateway(tmp_path: Path, redis_server: RedisServer, toy_registered: None) -> AsyncIterator[Gateway]:
+    config = write_config(tmp_path, redis_server.url, backends={"default": "toy", "toy": {"secret": SECRET}})
+    settings = settings_from(config)
+    server, http = await start_gateway(settings)
+    yield Gateway(server, http, settings)
+    await http.close()
+    await server.close()
+
+
+async def toy_event(gw: Gateway, body: dict[str, str], secret: str = SECRET) -> int:
+    raw = json.dumps(body).encode()
+    signature = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    async with gw.http.post(gw.base + "/backends/toy/events", data=raw, headers={"X-Toy-Signature": signature}) as r:
+        await r.read()
+        return r.status
+
+
+def timeline(redis_server: RedisServer, request_id: str) -> list[dict[str, Any]]:
+    r = redis_server.client()
+    conv = r.hget(keys.request(request_id), "conversation")
+    assert conv is not None
+    return [json.loads(x) for x in r.lrange(keys.timeline(conv.decode()), 0, -1)]
+
+
+async def test_requests_routed_to_a_registered_backend_become_its_tickets(toy_gateway: Gateway) -> None:
+    resp = await toy_gateway.post_form(form(message="The bus did not come."))
+    assert resp.status == 202
+    work_here(toy_gateway.settings)
+    assert [t["subject"] for t in ToyDesk.tickets.values()] == ["Autobuses y transporte"]
+
+
+async def test_its_webhook_tells_the_family_once_however_often_it_is_delivered(
+    toy_gateway: Gateway, redis_server: RedisServer
+) -> None:
+    rid = (await (await toy_gateway.post_form(form(language="en"))).json())["request_id"]
+    work_here(toy_gateway.settings)
+    event = {"ticket": "T-1", "status": "resolved", "comment": "Route 4 is back.", "delivery": "d-1"}
+    assert [await toy_event(toy_gateway, event) for _ in range(3)] == [200, 200, 200]
+    work_here(toy_gateway.settings)
+    replies = [e for e in timeline(redis_server, rid) if e["event"] == "reply"]
+    assert [e["reply_event"] for e in replies] == ["received", "resolved"]
+    assert "Route 4 is back." in replies[-1]["text"]
+
+
+async def test_a_webhook_with_a_bad_signature_is_refused_and_changes_nothing(
+    toy_gateway: Gateway, redis_server: RedisServer
+) -> None:
+    await toy_gateway.post_form(form())
+    work_here(toy_gateway.settings)
+    event = {"ticket": "T-1", "status": "resolved", "delivery": "d-2"}
+    assert await toy_event(toy_gateway, event, secret="forged") == 401
+    assert redis_server.client().keys("rq:job:event-*") == []
+
+
+async def test_a_backend_without_webhooks_has_no_events_route(gateway: Gateway) -> None:
+    async with gateway.http.post(gateway.base + "/backends/builtin/events", data=b"{}") as r:
+        assert r.status == 404
+
+
+def test_check_config_checks_a_plug_in_backends_own_section(tmp_path: Path, redis_server: RedisServer) -> None:
+    config = write_config(tmp_path, redis_server.url, backends={"toy": {"secret": SECRET}})
+    out = intake(config, "check-config")  # a new process: the toy is not registered there
+    assert out.returncode == 2
+    assert f"{config}: key backends.toy: no such backend (check the spelling; known: builtin)" in out.stderr
