@@ -28,7 +28,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.intake_throughput import DEFAULT_CONFIG, redis_server, say
+from bench.harness import DEFAULT_CONFIG, say
+from bench.harness_redis import redis_server
 from gateway.ids import fingerprint, new_id
 from gateway.models import Commitment, InboundMessage, Requester, Route
 from gateway.settings import Settings, load_settings

@@ -18,360 +18,55 @@ Progress goes to stderr; one JSON line goes to stdout at the end (see bench/READ
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import http.client
-import json
 import os
-import platform
 import re
-import secrets
-import shutil
-import signal
-import socket
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, nullcontext, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 import redis
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-BENCH = REPO / "bench"
-LUA = BENCH / "wrk_signed.lua"
-BARE_APP = BENCH / "bare_app.py"
-DEFAULT_CONFIG = REPO / "config" / "gateway.yaml"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-# The issue's targets: committed messages/s at least 15% of the bare app's requests/s, p99 under 50 ms.
-TARGET_RATIO = 0.15
-TARGET_P99_MS = 50.0
+from bench.harness import (
+    REPO,
+    BenchError,
+    child_env,
+    filesystem_of,
+    free_port,
+    git_head,
+    loadavg_1m,
+    median,
+    median_by_key,
+    print_json,
+    provenance,
+    py_spy_record,
+    running,
+    say,
+    tail,
+    workdir,
+)
+from bench.harness_cpu import pinned
+from bench.harness_redis import RedisInfo, count_keys, deliver_queue, redis_forks, redis_server
+from bench.throughput_load import Layout, Load, WrkResult, choose_layout, run_wrk
+from bench.throughput_modes import MODES, Mode, RequestSet, gateway_config, write_requests
+
+BARE_APP = REPO / "bench" / "bare_app.py"
+# The bare app does not deduplicate, so a short cycle of requests does; the gateway gets at least MIN_DISTINCT.
 BARE_DISTINCT = 10_000
 MIN_DISTINCT = 30_000
-# A share of a measured core used by processes not ours above which the run is flagged as contended.
-CONTENDED_SHARE = 0.25
-# No worker runs during the bench, so every committed message stays on its backend's deliver queue.
-DELIVER_QUEUE_KEY = "rq:queue:deliver-{backend}"
-DEDUPE_PATTERN = "ig:dedupe:*"
-# Environment variables that would override the config we write (DESIGN.md section 10).
-SCRUBBED_ENV = ("INTAKE_", "REDIS_", "PORT", "HOST", "PUBLIC_BASE_URL", "TWILIO_", "SLACK_", "META_", "WHATSAPP_")
-
-
-def say(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-class BenchError(RuntimeError):
-    """The bench could not run (a missing tool, a server that did not start): not a slow result."""
 
 
 # --------------------------------------------------------------------------------------------------
-# Modes: how to make signed requests for one channel, and how to configure the gateway to accept them.
+# Processes: the servers under test answer /healthz when they are up.
 # --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SignedRequest:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-class Mode(ABC):
-    """One channel under load. A new mode = a subclass registered in MODES."""
-
-    name: str
-    path: str
-    # Each channel's issue sets its own targets; the web form's are the defaults.
-    target_ratio: float = TARGET_RATIO
-    target_p99_ms: float = TARGET_P99_MS
-
-    @abstractmethod
-    def gateway_config(self) -> dict[str, Any]:
-        """Overrides merged into config/gateway.yaml (e.g. the channel's signing secret)."""
-
-    def gateway_env(self) -> dict[str, str]:
-        """Extra environment for the gateway process (channels switched on by their secrets)."""
-        return {}
-
-    @abstractmethod
-    def make(self, index: int, run_id: str) -> SignedRequest:
-        """Request number `index`: distinct from every other index, so the gateway sees a new message."""
-
-
-class WebformMode(Mode):
-    """POST /hooks/webform, JSON, `X-Intake-Signature: sha256=<HMAC of the raw body>`, an Idempotency-Key."""
-
-    name = "webform"
-    path = "/hooks/webform"
-    secret = "bench-webform-secret-" + "5f0c2a"
-    categories = ("transportation", "devices", "accounts", "internet", "enrollment", "other")
-    schools = ("district", "lhs", "wms", "jes")
-
-    def gateway_config(self) -> dict[str, Any]:
-        return {
-            "channels": {
-                "webform": {"enabled": True, "sources": {"demo": {"token": "", "signing_secret": self.secret}}}
-            }
-        }
-
-    def make(self, index: int, run_id: str) -> SignedRequest:
-        payload = {
-            "name": f"Parent {index}",
-            "email": f"parent{index}@example.org",
-            "category": self.categories[index % len(self.categories)],
-            "school": self.schools[index % len(self.schools)],
-            "subject": f"Bench request {index}",
-            "message": f"My child's laptop will not connect to the school Wi-Fi (bench {run_id} #{index}).",
-            "language": "en",
-        }
-        body = json.dumps(payload, separators=(",", ":")).encode()
-        signature = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
-        headers = {
-            "Content-Type": "application/json",
-            "X-Intake-Signature": f"sha256={signature}",
-            "Idempotency-Key": f"bench-{run_id}-{index}",
-        }
-        return SignedRequest(self.path, headers, body)
-
-
-class SlackEventsMode(Mode):
-    """POST /hooks/slack/events: Events API message.im envelopes signed v0 (HMAC of `v0:<ts>:<raw body>`)."""
-
-    name = "slack"
-    path = "/hooks/slack/events"
-    secret = "bench-slack-signing-secret-" + "7a3e"
-    team = "T0BENCH001"
-    target_ratio = 0.10
-    target_p99_ms = 100.0
-
-    def gateway_config(self) -> dict[str, Any]:
-        return {
-            "channels": {
-                "slack": {
-                    "signing_secret": self.secret,
-                    "bot_token": "xoxb-bench",
-                    "team_id": self.team,
-                    "api_url": "http://127.0.0.1:9/api/",
-                }
-            }
-        }
-
-    def make(self, index: int, run_id: str) -> SignedRequest:
-        ts = f"{1_700_000_000 + index // 1000}.{index % 1000:06d}"
-        body = json.dumps(
-            {
-                "token": "bench",
-                "team_id": self.team,
-                "api_app_id": "A0BENCH",
-                "type": "event_callback",
-                "event_id": f"Ev{run_id}{index:08d}",
-                "event_time": 1_700_000_000,
-                "event": {
-                    "type": "message",
-                    "channel_type": "im",
-                    "channel": f"D0BENCH{index % 97:03d}",
-                    "user": f"U0BENCH{index % 501:04d}",
-                    "ts": ts,
-                    "text": f"The printer in room {index % 300} is jammed again (bench {run_id} #{index}).",
-                },
-                "authorizations": [{"team_id": self.team, "user_id": "U0BENCHBOT", "is_bot": True}],
-            },
-            separators=(",", ":"),
-        ).encode()
-        # Signed at generation: a run lasts well under Slack's five-minute window.
-        stamp = str(int(time.time()))
-        sig = hmac.new(self.secret.encode(), b"v0:" + stamp.encode() + b":" + body, hashlib.sha256).hexdigest()
-        headers = {
-            "Content-Type": "application/json",
-            "X-Slack-Request-Timestamp": stamp,
-            "X-Slack-Signature": f"v0={sig}",
-        }
-        return SignedRequest(self.path, headers, body)
-
-
-class TwilioSmsMode(Mode):
-    """POST /hooks/twilio/sms, form-encoded, `X-Twilio-Signature` from Twilio's own RequestValidator over the
-    public URL and the sorted parameters; a distinct MessageSid and sender each (so none continues another)."""
-
-    name = "sms"
-    path = "/hooks/twilio/sms"
-    account_sid = "AC" + "be" * 16
-    auth_token = "bench-twilio-token-" + "3d9e71"
-    public = "https://intake.bench.example.org"
-    number = "+15555550100"
-
-    def __init__(self) -> None:
-        from twilio.request_validator import RequestValidator
-
-        self.validator = RequestValidator(self.auth_token)
-
-    def gateway_config(self) -> dict[str, Any]:
-        return {
-            "server": {"public_base_url": self.public},
-            "channels": {
-                "twilio": {
-                    "account_sid": self.account_sid,
-                    "auth_token": self.auth_token,
-                    "numbers": {"main": {"number": self.number, "school": "district", "language": "en"}},
-                }
-            },
-        }
-
-    def params(self, index: int, run_id: str) -> dict[str, str]:
-        sid = "SM" + hashlib.sha256(f"{run_id}-{index}".encode()).hexdigest()[:32]
-        return {
-            "ToCountry": "US", "SmsMessageSid": sid, "NumMedia": "0", "SmsSid": sid, "SmsStatus": "received",
-            "Body": f"The Wi-Fi at school is down again (bench {run_id} #{index})", "FromCountry": "US",
-            "To": self.number, "NumSegments": "1", "MessageSid": sid, "AccountSid": self.account_sid,
-            "From": f"+1555{index % 10_000_000:07d}", "ApiVersion": "2010-04-01",
-        }  # fmt: skip
-
-    def make(self, index: int, run_id: str) -> SignedRequest:
-        from urllib.parse import urlencode
-
-        params = self.params(index, run_id)
-        signature = self.validator.compute_signature(self.public + self.path, params)
-        headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature}
-        return SignedRequest(self.path, headers, urlencode(params).encode())
-
-
-MODES: dict[str, type[Mode]] = {m.name: m for m in (WebformMode, SlackEventsMode, TwilioSmsMode)}
-
-
-@dataclass(frozen=True, slots=True)
-class RequestSet:
-    """A file of signed requests for wrk_signed.lua: path TAB headers (\\x1f-separated) TAB body, one per line."""
-
-    file: Path
-    count: int
-    mean_body_bytes: float
-    generate_s: float
-
-
-def write_requests(mode: Mode, count: int, file: Path) -> RequestSet:
-    t0 = time.perf_counter()
-    run_id = secrets.token_hex(4)
-    total = 0
-    with file.open("w", encoding="utf-8", newline="\n") as out:
-        for i in range(count):
-            r = mode.make(i, run_id)
-            body = r.body.decode()
-            if any(ch in body for ch in "\t\r\n") or any(ch in v for v in r.headers.values() for ch in "\t\r\n\x1f"):
-                raise BenchError(f"mode {mode.name}: request {i} has a tab or newline in its body or headers")
-            headers = "\x1f".join(f"{k}: {v}" for k, v in r.headers.items())
-            out.write(f"{r.path}\t{headers}\t{body}\n")
-            total += len(r.body)
-        # On disk now, not 30 s from now: the kernel writes dirty pages back when they are 30 s old, and this
-        # file (100 MB and more) landing in the first measured round stalled Redis's fsyncs (p99 64-93 ms).
-        out.flush()
-        os.fsync(out.fileno())
-    return RequestSet(file, count, total / max(count, 1), time.perf_counter() - t0)
-
-
-# --------------------------------------------------------------------------------------------------
-# Processes: pinned to a core, in their own session, always stopped.
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Layout:
-    server_cpu: int | None
-    load_cpu: int | None
-    unpinned_because: str = ""
-    # Redis with the server (the whole system on one core) or with wrk (Redis as the separate service
-    # every web process of a deployment shares: DESIGN.md section 9).
-    redis_with_load: bool = False
-
-    @property
-    def redis_cpu(self) -> int | None:
-        return self.load_cpu if self.redis_with_load else self.server_cpu
-
-    @property
-    def pinned(self) -> bool:
-        return self.server_cpu is not None
-
-    def describe(self) -> dict[str, Any]:
-        if not self.pinned:
-            return {"pinned": False, "note": f"nothing pinned: {self.unpinned_because}"}
-        return {
-            "pinned": True,
-            "server_cpu": self.server_cpu,
-            "redis_cpu": self.redis_cpu,
-            "load_cpu": self.load_cpu,
-            "note": (
-                f"gateway (or bare app) on cpu {self.server_cpu}; redis-server and wrk share cpu {self.load_cpu}"
-                if self.redis_with_load
-                else f"gateway (or bare app) and redis-server share cpu {self.server_cpu}; wrk on cpu {self.load_cpu}"
-            ),
-        }
-
-
-def choose_layout(server_cpu: int, load_cpu: int, pin: bool, redis_with_load: bool = False) -> Layout:
-    usable = os.sched_getaffinity(0)
-    if not pin:
-        return Layout(None, None, "--no-pin")
-    if shutil.which("taskset") is None:
-        return Layout(None, None, "taskset (util-linux) is missing")
-    if len(usable) < 2:
-        return Layout(None, None, f"only {len(usable)} usable cpu")
-    if server_cpu not in usable or load_cpu not in usable or server_cpu == load_cpu:
-        raise BenchError(
-            f"--server-cpu {server_cpu} / --load-cpu {load_cpu}: need two distinct cpus of {sorted(usable)}"
-        )
-    return Layout(server_cpu, load_cpu, redis_with_load=redis_with_load)
-
-
-def pinned(cmd: list[str], cpu: int | None) -> list[str]:
-    """taskset before exec, so every thread the process starts later (rq, redis bio threads) is pinned too."""
-    return cmd if cpu is None else ["taskset", "-c", str(cpu), *cmd]
-
-
-def child_env(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED_ENV)}
-    env.update(extra)
-    return env
-
-
-@contextmanager
-def running(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=out, cwd=REPO, env=env, start_new_session=True)
-    try:
-        yield proc
-    finally:
-        stop(proc)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def tail(log: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
 
 
 def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
@@ -396,146 +91,9 @@ def wait_healthy(port: int, proc: subprocess.Popen[bytes], log: Path, what: str,
     raise BenchError(f"{what} did not answer /healthz within {timeout:.0f}s:\n{tail(log)}")
 
 
-def filesystem_of(path: Path) -> str:
-    """The filesystem type holding `path` (an fsync on tmpfs costs nothing, and the numbers would lie)."""
-    best, fstype = "", "?"
-    with suppress(OSError), open("/proc/mounts") as mounts:
-        for line in mounts:
-            parts = line.split()
-            if len(parts) < 3:
-                continue
-            mount, inside = parts[1], str(path.resolve())
-            if (inside == mount or inside.startswith(mount.rstrip("/") + "/")) and len(mount) > len(best):
-                best, fstype = mount, parts[2]
-    return fstype
-
-
 # --------------------------------------------------------------------------------------------------
-# CPU accounting: is the server core saturated, by whom, and is anything else (another job) on it?
+# What the gateway committed: its deliver queue in Redis, and its /metrics.
 # --------------------------------------------------------------------------------------------------
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-@dataclass(frozen=True, slots=True)
-class CpuSnapshot:
-    cores: dict[int, int]  # cpu -> busy ticks (everything but idle and iowait)
-    steal: dict[int, int]  # cpu -> ticks the hypervisor gave to another guest
-    procs: dict[str, int]  # name -> user + system ticks of the whole process (all threads)
-
-
-def cpu_snapshot(pids: dict[str, int]) -> CpuSnapshot:
-    cores: dict[int, int] = {}
-    steal: dict[int, int] = {}
-    with suppress(OSError), open("/proc/stat") as f:
-        for line in f:
-            name, *values = line.split()
-            if name.startswith("cpu") and name != "cpu":
-                # user nice system idle iowait irq softirq steal (guest time is already in user)
-                t = [int(v) for v in values[:8]]
-                cores[int(name[3:])] = t[0] + t[1] + t[2] + t[5] + t[6] + t[7]
-                steal[int(name[3:])] = t[7]
-    procs: dict[str, int] = {}
-    for label, pid in pids.items():
-        with suppress(OSError, ValueError, IndexError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            procs[label] = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return CpuSnapshot(cores, steal, procs)
-
-
-def cpu_usage(a: CpuSnapshot, b: CpuSnapshot, seconds: float, layout: Layout) -> dict[str, float]:
-    """CPU seconds per second of `seconds`: 1.0 is one core fully used."""
-
-    def per_s(ticks: int) -> float:
-        return round(ticks / CLK_TCK / seconds, 3) if seconds > 0 else 0.0
-
-    out = {f"{name}_cpu": per_s(b.procs[name] - a.procs[name]) for name in b.procs if name in a.procs}
-    if layout.server_cpu is not None and layout.load_cpu is not None:
-        server_core = per_s(b.cores.get(layout.server_cpu, 0) - a.cores.get(layout.server_cpu, 0))
-        load_core = per_s(b.cores.get(layout.load_cpu, 0) - a.cores.get(layout.load_cpu, 0))
-        # Redis counts on the core it was pinned to (`--redis-with-load` puts it with wrk).
-        on_load = {"wrk_cpu", "redis_cpu"} if layout.redis_with_load else {"wrk_cpu"}
-        ours = sum(v for k, v in out.items() if k not in on_load)
-        out["server_core_busy"] = server_core
-        out["server_core_steal"] = per_s(b.steal.get(layout.server_cpu, 0) - a.steal.get(layout.server_cpu, 0))
-        out["load_core_busy"] = load_core
-        # What else ran there: the kernel's share of loopback networking, any other job on the machine, and time
-        # the hypervisor gave to other guests (steal).
-        out["server_core_other"] = round(max(0.0, server_core - ours), 3)
-        out["load_core_other"] = round(max(0.0, load_core - sum(out.get(k, 0.0) for k in on_load)), 3)
-    return out
-
-
-# --------------------------------------------------------------------------------------------------
-# Redis, started by the bench: appendonly yes, appendfsync always, no RDB snapshots.
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class RedisInfo:
-    url: str
-    pid: int
-    version: str
-    appendonly: str
-    appendfsync: str
-
-
-@contextmanager
-def redis_server(
-    directory: Path,
-    transport: str,
-    cpu: int | None,
-    aof_rewrite: bool = True,  # Redis's default
-) -> Iterator[tuple[redis.Redis, RedisInfo]]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise BenchError("redis-server is missing: `make bench` installs it (apt-get install redis-server)")
-    directory.mkdir(parents=True, exist_ok=True)
-    sock = directory / "redis.sock"
-    if transport == "unix":
-        listen = ["--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700"]
-        url = f"unix://{sock}?db=0"
-    else:
-        port = free_port()
-        listen = ["--port", str(port), "--bind", "127.0.0.1"]
-        url = f"redis://127.0.0.1:{port}/0"
-    cmd = [binary, *listen, "--dir", str(directory), "--appendonly", "yes", "--appendfsync", "always",
-           "--save", "", "--logfile", str(directory / "redis.log")]  # fmt: skip
-    if not aof_rewrite:
-        cmd += ["--auto-aof-rewrite-percentage", "0"]
-    log = directory / "redis.stdout"
-    with running(pinned(cmd, cpu), log) as proc:
-        client = redis.Redis.from_url(url, socket_timeout=10)
-        deadline = time.monotonic() + 10
-        while True:
-            if proc.poll() is not None:
-                raise BenchError(f"redis-server exited with {proc.returncode}:\n{tail(directory / 'redis.log')}")
-            try:
-                client.ping()
-                break
-            except (redis.ConnectionError, FileNotFoundError):
-                if time.monotonic() > deadline:
-                    raise BenchError("redis-server did not answer PING within 10s") from None
-                time.sleep(0.02)
-        conf = {_text(k): _text(v) for k, v in client.config_get("append*").items()}
-        version = str(client.info("server").get("redis_version", "?"))
-        info = RedisInfo(url, proc.pid, version, conf.get("appendonly", "?"), conf.get("appendfsync", "?"))
-        try:
-            yield client, info
-        finally:
-            client.close()
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def redis_forks(client: redis.Redis) -> int:
-    return int(client.info("stats").get("total_forks", 0))
-
-
-def count_keys(client: redis.Redis, pattern: str = DEDUPE_PATTERN) -> int:
-    return sum(1 for _ in client.scan_iter(match=pattern, count=10_000))
 
 
 def settle(client: redis.Redis, key: str, quiet_s: float = 0.25, limit_s: float = 5.0) -> int:
@@ -550,118 +108,6 @@ def settle(client: redis.Redis, key: str, quiet_s: float = 0.25, limit_s: float 
         last = now
     return last
 
-
-# --------------------------------------------------------------------------------------------------
-# Load: wrk with bench/wrk_signed.lua.
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Load:
-    connections: int
-    threads: int
-    timeout_s: float
-    cpu: int | None
-
-
-@dataclass
-class WrkResult:
-    requests: int
-    duration_s: float
-    non_2xx: int
-    statuses: dict[str, int]
-    errors: dict[str, int]
-    latency_us: dict[str, float]
-    sent: int
-    next_index: int  # the first request line no wrk thread has sent: where the next run starts
-    prepared: int
-    wrapped: int
-    raw: dict[str, Any] = field(repr=False)
-    cpu: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> int:
-        return self.requests - self.non_2xx
-
-    @property
-    def socket_errors(self) -> int:
-        return sum(v for k, v in self.errors.items() if k != "status")
-
-    def ms(self, pct: str) -> float:
-        return round(self.latency_us[pct] / 1000.0, 3)
-
-
-def run_wrk(
-    load: Load,
-    port: int,
-    path: str,
-    requests_file: Path,
-    first: int,
-    duration_s: float,
-    log: Path,
-    watch: dict[str, int] | None = None,
-    layout: Layout | None = None,
-) -> WrkResult:
-    """One wrk run. With `watch` (name -> pid, the server first), also the CPU those processes used under load."""
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        raise BenchError("wrk is missing: `make bench` installs it (apt-get install wrk)")
-    cmd = [
-        wrk, f"-t{load.threads}", f"-c{load.connections}", f"-d{duration_s:g}s", f"--timeout={load.timeout_s:g}s",
-        "-s", str(LUA), f"http://127.0.0.1:{port}{path}", "--", str(requests_file), str(first), str(load.threads),
-    ]  # fmt: skip
-    with subprocess.Popen(
-        pinned(cmd, load.cpu), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO
-    ) as proc:
-        cpu = sample_cpu(proc, {**watch, "wrk": proc.pid}, duration_s, layout) if watch and layout else {}
-        stdout, stderr = proc.communicate()
-    with log.open("a") as f:
-        f.write(f"$ {' '.join(cmd)}\n{stdout}{stderr}\n")
-    line = next((ln for ln in stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
-    if proc.returncode != 0 or line is None:
-        raise BenchError(f"wrk failed (exit {proc.returncode}):\n{stdout[-2000:]}{stderr[-2000:]}")
-    raw = json.loads(line.removeprefix("WRK_JSON "))
-    return WrkResult(
-        requests=raw["requests"],
-        duration_s=raw["duration_us"] / 1e6,
-        non_2xx=raw["non_2xx"],
-        statuses=raw["statuses"],
-        errors=raw["errors"],
-        latency_us=raw["latency_us"],
-        sent=raw["sent"],
-        next_index=raw["next_index"],
-        prepared=raw["prepared"],
-        wrapped=raw["wrapped"],
-        raw=raw,
-        cpu=cpu,
-    )
-
-
-def sample_cpu(
-    wrk: subprocess.Popen[str], watch: dict[str, int], duration_s: float, layout: Layout
-) -> dict[str, float]:
-    """CPU use in the steady middle of the run: from when the server starts working (wrk has read its requests
-    file by then) for 80% of the duration. Per wall-clock second, so 1.0 is one core fully used."""
-    server = next(iter(watch))
-    deadline = time.monotonic() + 120
-    last = cpu_snapshot(watch).procs.get(server, 0)
-    while wrk.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-        now = cpu_snapshot(watch).procs.get(server, 0)
-        if now - last >= 3:  # 30 ms of CPU in 50 ms: the load has started
-            break
-        last = now
-    a, t_a = cpu_snapshot(watch), time.monotonic()
-    end = t_a + duration_s * 0.8
-    while wrk.poll() is None and time.monotonic() < end:
-        time.sleep(0.05)
-    b, t_b = cpu_snapshot(watch), time.monotonic()
-    return {**cpu_usage(a, b, t_b - t_a, layout), "window_s": round(t_b - t_a, 2)}
-
-
-# --------------------------------------------------------------------------------------------------
-# The gateway's /metrics.
-# --------------------------------------------------------------------------------------------------
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([0-9.eE+-]+|NaN|[+-]Inf)$")
 
@@ -736,26 +182,9 @@ def bare_app(plan: Plan, requests: RequestSet) -> Iterator[BareApp]:
 
 
 def write_gateway_config(plan: Plan, redis_url: str, port: int) -> Path:
-    base = yaml.safe_load(DEFAULT_CONFIG.read_text())
-    base["data_dir"] = str(plan.work / "data")
-    base["secret_key"] = "bench-" + secrets.token_hex(16)
-    base["redis"]["url"] = redis_url
-    base["server"]["host"] = "127.0.0.1"
-    base["server"]["port"] = port
-    base["server"]["public_base_url"] = f"http://127.0.0.1:{port}"
-    base["logging"]["level"] = "WARNING"
-    _merge(base, plan.mode.gateway_config())
     path = plan.work / "gateway.yaml"
-    path.write_text(yaml.safe_dump(base, allow_unicode=True))
+    path.write_text(yaml.safe_dump(gateway_config(plan.mode, plan.work, redis_url, port), allow_unicode=True))
     return path
-
-
-def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
-    for k, v in extra.items():
-        if isinstance(v, dict) and isinstance(into.get(k), dict):
-            _merge(into[k], v)
-        else:
-            into[k] = v
 
 
 @contextmanager
@@ -764,16 +193,11 @@ def profiling(plan: Plan, pid: int, seconds: float) -> Iterator[None]:
     if plan.profile is None:
         yield
         return
-    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if not Path(spy).exists():
-        raise BenchError("--profile needs py-spy: .venv/bin/pip install py-spy")
-    fmt = "speedscope" if plan.profile.suffix == ".json" else ("raw" if plan.profile.suffix == ".txt" else "flamegraph")
     # --native has to pause the process for each sample; otherwise read it without stopping it.
     flags = ["--native"] if plan.profile_native else ["--nonblocking"]
     if plan.profile_gil:
         flags.append("--gil")
-    cmd = [spy, "record", "--pid", str(pid), "--duration", str(int(seconds + 1)), "--rate", str(plan.profile_rate),
-           "--format", fmt, "--output", str(plan.profile), "--threads", *flags]  # fmt: skip
+    cmd = py_spy_record(pid, plan.profile, plan.profile_rate, "--duration", str(int(seconds + 1)), "--threads", *flags)
     with running(pinned(cmd, plan.layout.load_cpu), plan.work / "py-spy.log") as proc:
         yield
         with suppress(subprocess.TimeoutExpired):
@@ -865,7 +289,7 @@ def gateway(plan: Plan, requests: RequestSet) -> Iterator[Gateway]:
         say(f"gateway on :{port} (intake serve, logging WARNING)")
         with running(cmd, log, env=child_env(plan.mode.gateway_env())) as proc:
             wait_healthy(port, proc, log, "gateway")
-            gw = Gateway(plan, requests, client, info, port, proc.pid, log, DELIVER_QUEUE_KEY.format(backend=backend))
+            gw = Gateway(plan, requests, client, info, port, proc.pid, log, deliver_queue(backend))
             yield gw
             if proc.poll() is not None:
                 raise BenchError(f"the gateway exited during the run:\n{tail(log)}")
@@ -874,30 +298,6 @@ def gateway(plan: Plan, requests: RequestSet) -> Iterator[Gateway]:
 # --------------------------------------------------------------------------------------------------
 # The JSON line.
 # --------------------------------------------------------------------------------------------------
-
-
-def contended(result: WrkResult) -> bool:
-    """Another job took a real share of a core we measured on: the numbers are not only this code's."""
-    return any(result.cpu.get(k, 0.0) > CONTENDED_SHARE for k in ("server_core_other", "load_core_other"))
-
-
-def git(*args: str) -> str:
-    return subprocess.run(["git", *args], capture_output=True, text=True, cwd=REPO, check=True).stdout.strip()
-
-
-def git_head() -> str:
-    """The commit measured, with "+dirty" when tracked files differ from it."""
-    try:
-        head = git("rev-parse", "--short", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.CalledProcessError):
-        return "?"
-    return head + ("+dirty" if dirty else "")
-
-
-def median_cpu(results: list[WrkResult]) -> dict[str, float]:
-    keys_ = sorted({k for r in results for k in r.cpu})
-    return {k: round(statistics.median(r.cpu[k] for r in results if k in r.cpu), 3) for k in keys_}
 
 
 def cpu_us_per(result: WrkResult, process: str, per_s: float) -> float | None:
@@ -919,7 +319,7 @@ def round_summary(bare: WrkResult, gw: GatewayRun) -> dict[str, Any]:
         "bare_p99_ms": bare.ms("p99"),
         "mean_batch_size": round(gw.batched / gw.batches, 2) if gw.batches else None,
         "redis_forks": gw.forks,
-        "contended": contended(bare) or contended(gw.result),
+        "contended": bare.contended or gw.result.contended,
     }
 
 
@@ -935,14 +335,14 @@ def report(
     results = [g.result for g in runs]
 
     def med(key: str) -> float:
-        return round(float(statistics.median(r[key] for r in rounds)), 4 if key == "ratio" else 3)
+        return median((r[key] for r in rounds), 4 if key == "ratio" else 3)
 
     def med_or_none(key: str) -> float | None:
         values = [r[key] for r in rounds if r[key] is not None]
-        return round(float(statistics.median(values)), 1) if values else None
+        return median(values, 1) if values else None
 
     def med_ms(pct: str, of: list[WrkResult]) -> float:
-        return round(statistics.median(r.ms(pct) for r in of), 3)
+        return median(r.ms(pct) for r in of)
 
     batches = sum(g.batches for g in runs)
     ratio, p99 = med("ratio"), med("p99_ms")
@@ -973,7 +373,7 @@ def report(
         "rounds": len(rounds),
         "measured_s": round(sum(r.duration_s for r in results), 3),
         "committed": sum(g.committed for g in runs),
-        "gateway_2xx_per_s": round(statistics.median(r.ok / r.duration_s for r in results), 1),
+        "gateway_2xx_per_s": median((r.ok / r.duration_s for r in results), 1),
         "gateway_cpu_us_per_msg": med_or_none("gateway_cpu_us_per_msg"),
         "bare_cpu_us_per_req": med_or_none("bare_cpu_us_per_req"),
         "mean_batch_size": round(sum(g.batched for g in runs) / batches, 2) if batches else None,
@@ -983,10 +383,10 @@ def report(
         "bare_p50_ms": med_ms("p50", bares),
         "bare_p99_ms": med_ms("p99", bares),
         "bare_non_2xx": sum(b.non_2xx for b in bares),
-        "cpu": median_cpu(results),
-        "bare_cpu": median_cpu(bares),
+        "cpu": median_by_key(r.cpu for r in results),
+        "bare_cpu": median_by_key(b.cpu for b in bares),
         "contended": any(r["contended"] for r in rounds),
-        "loadavg_1m": round(os.getloadavg()[0], 2),
+        "loadavg_1m": loadavg_1m(),
         "layout": plan.layout.describe(),
         "redis_version": gw.redis.version,
         "appendonly": gw.redis.appendonly,
@@ -1002,11 +402,7 @@ def report(
         "profiled": plan.profile is not None,
         "targets": {"ratio_min": plan.mode.target_ratio, "p99_ms_max": plan.mode.target_p99_ms},
         "meets_targets": ratio >= plan.mode.target_ratio and p99 < plan.mode.target_p99_ms and non_2xx == 0,
-        "git": git,
-        "python": platform.python_version(),
-        # Which build: a distribution's (optimized) CPython or a pyenv/source one changes every number here.
-        "python_home": str(Path(os.path.realpath(sys.executable)).parent),
-        "cpus": os.cpu_count(),
+        **provenance(git, python_home=True),
         "generate_s": round(gw.requests.generate_s, 2),
     }
     if len(rounds) > 1:
@@ -1076,16 +472,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-@contextmanager
-def workdir(path: Path | None) -> Iterator[Path]:
-    if path is not None:
-        path.mkdir(parents=True, exist_ok=True)
-        yield path.resolve()
-        return
-    with tempfile.TemporaryDirectory(prefix="intake-bench-") as tmp:
-        yield Path(tmp)
-
-
 def bench(plan: Plan, distinct: int, git: str) -> dict[str, Any]:
     with ExitStack() as stack:
         # The bare app does not deduplicate: a short cycle of requests of the same shape will do.
@@ -1123,7 +509,7 @@ def main(argv: list[str] | None = None, stdout: TextIO = sys.stdout) -> int:
         if layout.load_cpu is not None:
             os.sched_setaffinity(0, {layout.load_cpu})  # this process mostly sleeps; keep it off the server's core
         git = git_head()  # before the servers start: the code they run
-        with workdir(args.workdir) as work:
+        with workdir(args.workdir, "intake-bench-") as work:
             say(f"working in {work}")
             plan = Plan(
                 mode=MODES[args.mode](),
@@ -1152,7 +538,7 @@ def main(argv: list[str] | None = None, stdout: TextIO = sys.stdout) -> int:
         say("warning: other jobs took a large share of the measured cores (cpu.*_core_other): rerun when quiet")
     if out["non_2xx"]:
         say(f"warning: {out['non_2xx']} non-2xx answers from the gateway: {out['non_2xx_by_status']}")
-    print(json.dumps(out, separators=(", ", ": ")), file=stdout, flush=True)
+    print_json(out, stdout)
     return 1 if args.check and not out["meets_targets"] else 0
 
 

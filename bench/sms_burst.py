@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import secrets
 import sqlite3
 import sys
 import tempfile
@@ -30,22 +29,13 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.intake_throughput import (
-    DEFAULT_CONFIG,
-    REPO,
-    BenchError,
-    TwilioSmsMode,
-    _merge,
-    child_env,
-    free_port,
-    redis_server,
-    running,
-    say,
-    wait_healthy,
-)
+from bench.harness import REPO, BenchError, child_env, free_port, running, say
+from bench.harness_redis import deliver_queue, redis_server
+from bench.intake_throughput import wait_healthy
+from bench.throughput_modes import TwilioSmsMode, gateway_config
 from tests.support.twilio_api import TwilioStandIn
 
-DELIVER_QUEUE = "rq:queue:deliver-builtin"
+DELIVER_QUEUE = deliver_queue()
 
 
 async def burst(port: int, mode: TwilioSmsMode, texts: int, concurrency: int, run_id: str) -> dict[str, Any]:
@@ -98,13 +88,7 @@ def one_run(workdir: Path, texts: int, workers: int, concurrency: int, timeout_s
         stack.callback(api.stop)
         client, info = stack.enter_context(redis_server(workdir / "redis", "unix", None))
         port = free_port()
-        base = yaml.safe_load(DEFAULT_CONFIG.read_text())
-        base["data_dir"] = str(workdir / "data")
-        base["secret_key"] = "bench-" + secrets.token_hex(16)
-        base["redis"]["url"] = info.url
-        base["server"].update(host="127.0.0.1", port=port)
-        base["logging"]["level"] = "WARNING"
-        _merge(base, mode.gateway_config())
+        base = gateway_config(mode, workdir, info.url, port)
         base["channels"]["twilio"].update(api_base_url=api.base_url, ca_file=str(api.ca_file), quiet_hours="",
                                           sends_per_second_per_number=1000)  # fmt: skip
         config = workdir / "gateway.yaml"
