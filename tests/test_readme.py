@@ -49,6 +49,13 @@ def test_every_channel_is_documented() -> None:
     assert [c for c in CHANNELS if f"| `{c}` |" not in README] == []
 
 
+def test_the_channels_table_is_one_table() -> None:
+    """A blank line inside a Markdown table ends it: the rows after it render as loose text."""
+    section = README[README.index("## Channels") :]
+    block = section[section.index("| channel |") :].split("\n\n", 1)[0]
+    assert [c for c in CHANNELS if f"| `{c}` |" not in block] == []
+
+
 def test_the_two_commands_come_first() -> None:
     assert README.index("make run") < README.index("## Using it")
     assert README.index("make test") < README.index("## Using it")
