@@ -216,3 +216,8 @@ def surge_window(signature: str) -> str:
 def surge_proposed(signature: str) -> str:
     """Held while a proposal for this signature is fresh, so one surge makes one proposal."""
     return f"{PREFIX}:surge:proposed:{signature}"
+
+
+# Ticket backends: pacing shared by every worker (workers/backends/pacing.py).
+def backend_bucket(backend: str) -> str:
+    return f"{PREFIX}:backend:{backend}:bucket"

@@ -61,6 +61,13 @@ class TicketBackend(Protocol):
         """Everything changed since `checkpoint` (empty: start now), in one query; and the next checkpoint."""
         ...
 
+    def check(self) -> list[str]:
+        """What `intake check-config` and `intake doctor` report: credentials, and that mapped queues exist.
+
+        Empty when all is well; each problem names what is wrong and what to fix. Never raises.
+        """
+        ...
+
 
 class BackendClass(Protocol):
     """A registry entry: the backend's class, asked whether the settings switch it on before it is built."""
@@ -93,3 +100,6 @@ class BaseBackend:
 
     def poll_changes(self, checkpoint: str) -> tuple[list[StatusEvent], str]:
         return [], checkpoint
+
+    def check(self) -> list[str]:
+        return []
