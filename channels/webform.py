@@ -90,6 +90,7 @@ class WebformChannel(BaseChannel):
                 languages=self.languages,
                 default_language=self.settings.default_language,
                 max_file_bytes=self.conf.max_attachment_bytes,
+                phones=self.settings.identity.phones,
             )
         except InvalidSubmission as exc:
             extra = {"valid": exc.valid} if exc.valid else {}

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote
 
+from normalizers.phone import is_e164
 from normalizers.text import clean_text
 
 Keyword = Literal["opt_out", "opt_in", "help", "status", "new"]
 MAX_MEDIA = 10  # Twilio delivers at most 10 media items per MMS
 _SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _SPACE = re.compile(r"\s+")
 # Twilio's delivery states in the order a message moves through them; a later one never goes back.
 DELIVERY_ORDER = {
@@ -177,7 +177,7 @@ def recording_fields(params: Mapping[str, str]) -> RecordingFields:
 
 def is_phone(value: str) -> bool:
     """A caller id that is a real E.164 number (Twilio sends 'Anonymous' or a client id otherwise)."""
-    return bool(_E164.match(value))
+    return is_e164(value)
 
 
 def _fold(text: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from normalizers.phone import to_e164
+from normalizers.phone import US, PhoneRules
 from normalizers.text import clean_text, primary_language
 
 EMAIL = re.compile(r"^[^@\s<>\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
@@ -76,6 +76,7 @@ def parse_submission(
     languages: list[str],
     default_language: str,
     max_file_bytes: int,
+    phones: PhoneRules = US,
 ) -> FormFields:
     """Validate and normalize one submission. Raises InvalidSubmission naming each bad field."""
     if not isinstance(payload, dict):
@@ -97,7 +98,7 @@ def parse_submission(
     email = p.email or None
     if email and not EMAIL.match(email):
         problems["email"] = "not an email address"
-    phone = to_e164(p.phone) if p.phone else None
+    phone = phones.e164(p.phone) if p.phone else None
     if p.phone and not phone:
         problems["phone"] = "not a phone number"
     if not email and not p.phone:

@@ -68,6 +68,8 @@ class Calendar:
     hours: WeeklyHours
     departments: Mapping[str, WeeklyHours] = field(default_factory=dict)
     holidays: Mapping[date, str] = field(default_factory=dict)
+    # Parts of days that are closed (an early release from 13:00), by local date, as UTC instants.
+    closed_spans: Mapping[date, tuple[tuple[datetime, datetime], ...]] = field(default_factory=dict)
 
     def week(self, department: str | None) -> WeeklyHours:
         return self.departments.get(department or "", self.hours)
@@ -89,7 +91,7 @@ class Calendar:
                 else datetime.combine(day, end, self.zone)
             ).astimezone(UTC)
             out.append((a, b))
-        return out
+        return _without(out, self.closed_spans.get(day, ()))
 
     def is_open(self, at: datetime, department: str | None, closures: Set[date]) -> bool:
         """Whether the department (or the calendar, for one without hours of its own) is open at `at`."""
@@ -120,3 +122,39 @@ class Calendar:
                     return begin + left
                 left -= b - begin
         return None
+
+
+def _without(
+    windows: list[tuple[datetime, datetime]], spans: tuple[tuple[datetime, datetime], ...]
+) -> list[tuple[datetime, datetime]]:
+    """The open windows with the closed spans cut out of them."""
+    for s, e in spans:
+        cut: list[tuple[datetime, datetime]] = []
+        for a, b in windows:
+            if e <= a or b <= s:
+                cut.append((a, b))
+                continue
+            if a < s:
+                cut.append((a, s))
+            if e < b:
+                cut.append((e, b))
+        windows = cut
+    return windows
+
+
+def spans_by_day(
+    spans: list[tuple[datetime, datetime]], zone: ZoneInfo
+) -> dict[date, tuple[tuple[datetime, datetime], ...]]:
+    """Closed spans split at local midnights, keyed by the local date each part falls on."""
+    out: dict[date, list[tuple[datetime, datetime]]] = {}
+    for start, end in spans:
+        day = start.astimezone(zone).date()
+        while True:
+            midnight = datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
+            out.setdefault(day, []).append(
+                (max(start, datetime.combine(day, time(0), zone).astimezone(UTC)), min(end, midnight))
+            )
+            if end <= midnight:
+                break
+            day += timedelta(days=1)
+    return {d: tuple(sorted(v)) for d, v in out.items()}

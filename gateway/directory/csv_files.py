@@ -20,7 +20,7 @@ from gateway.directory.base import Entry, Kind
 from gateway.intake.languages import language_code
 from gateway.models import Role
 from gateway.settings import CsvSource
-from normalizers.phone import to_e164
+from normalizers.phone import US, PhoneRules
 
 log = logging.getLogger("intake.directory.csv")
 
@@ -57,7 +57,7 @@ def _role(source: CsvSource, raw: str) -> Role:
     return lowered if lowered in ROLES else source.role  # type: ignore[return-value]
 
 
-def read_source(source: CsvSource, default_country: str) -> list[Entry]:
+def read_source(source: CsvSource, rules: PhoneRules) -> list[Entry]:
     """Every row of one export as an Entry. Raises OSError, csv.Error, UnicodeDecodeError or BadExport."""
     cols = source.columns
     with open(source.path, newline="", encoding="utf-8-sig") as f:
@@ -72,9 +72,7 @@ def read_source(source: CsvSource, default_country: str) -> list[Entry]:
         for n, row in enumerate(reader, start=2):
             ident = (row.get(cols.id) or "").strip() or f"{Path(source.path).name}:{n}"
             emails = tuple(dict.fromkeys(v.strip().lower() for c in cols.email if (v := row.get(c) or "").strip()))
-            phones = tuple(
-                dict.fromkeys(p for c in cols.phone if (p := to_e164(row.get(c) or "", default_country)) is not None)
-            )
+            phones = tuple(dict.fromkeys(p for c in cols.phone if (p := rules.e164(row.get(c) or "")) is not None))
             if not emails and not phones:
                 continue
             entries.append(
@@ -101,12 +99,12 @@ class CsvDirectory:
     def __init__(
         self,
         sources: list[CsvSource],
-        default_country: str = "1",
+        phones: PhoneRules = US,
         check_every_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sources = sources
-        self.default_country = default_country
+        self.phones = phones
         self.check_every_s = check_every_s
         self.clock = clock
         self._loaded: dict[str, _Loaded] = {}
@@ -129,7 +127,7 @@ class CsvDirectory:
                 if old is not None and mtime in (old.mtime_ns if old.error is None else None, old.failed_mtime_ns):
                     continue
                 try:
-                    entries = read_source(source, self.default_country)
+                    entries = read_source(source, self.phones)
                 except (OSError, csv.Error, ValueError) as exc:
                     why = str(exc) if isinstance(exc, BadExport) else type(exc).__name__
                     changed |= self._failed(source, why, mtime)

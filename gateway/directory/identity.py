@@ -24,7 +24,7 @@ from gateway.errors import ConfigError
 from gateway.metrics import Metrics
 from gateway.models import InboundMessage
 from gateway.settings import IdentitySettings
-from normalizers.phone import to_e164
+from normalizers.phone import US, PhoneRules
 
 log = logging.getLogger("intake.identity")
 
@@ -39,7 +39,7 @@ class Identified:
     match: Match | None = None
 
 
-def lookup_keys(message: InboundMessage, default_country: str = "1") -> list[tuple[Kind, str]]:
+def lookup_keys(message: InboundMessage, phones: PhoneRules = US) -> list[tuple[Kind, str]]:
     """The addresses to look up, most specific first: the channel's email, phone, then the sender itself."""
     keys: list[tuple[Kind, str]] = []
     r = message.requester
@@ -47,7 +47,7 @@ def lookup_keys(message: InboundMessage, default_country: str = "1") -> list[tup
         if raw and _EMAIL in raw:
             keys.append(("email", raw.strip().lower()))
     for raw in (r.phone, message.sender if _EMAIL not in message.sender else None):
-        phone = to_e164(raw, default_country) if raw else None
+        phone = phones.e164(raw) if raw else None
         if phone:
             keys.append(("phone", phone))
     return list(dict.fromkeys(keys))
@@ -83,7 +83,7 @@ class IdentityResolver:
         *,
         timeout_s: float,
         retry_after_s: float,
-        default_country: str = "1",
+        phones: PhoneRules = US,
         clock: Callable[[], float] = time.monotonic,
         metrics: Metrics | None = None,
     ) -> None:
@@ -92,7 +92,7 @@ class IdentityResolver:
         self.cache = cache
         self.timeout_s = timeout_s
         self.retry_after_s = retry_after_s
-        self.default_country = default_country
+        self.phones = phones
         self.clock = clock
         self._down_until: dict[str, float] = {}
         self._in_flight: dict[str, int] = {}
@@ -108,20 +108,20 @@ class IdentityResolver:
             return None
         directories: list[Directory] = []
         if conf.csv:
-            csv_directory = CsvDirectory(conf.csv, conf.default_country, conf.reload_check_s)
+            csv_directory = CsvDirectory(conf.csv, conf.phones, conf.reload_check_s)
             problems = csv_problems(conf, csv_directory, source_file)
             if problems:
                 raise ConfigError(problems)
             directories.append(csv_directory)
         if conf.ldap.url:
-            directories.append(LdapDirectory(conf.ldap, conf.default_country))
+            directories.append(LdapDirectory(conf.ldap, conf.phones))
         cache = LookupCache(conf.cache_ttl_s, conf.negative_cache_ttl_s, conf.cache_max_entries)
         return cls(
             directories,
             cache,
             timeout_s=conf.ldap.timeout_ms / 1000,
             retry_after_s=conf.ldap.retry_after_s,
-            default_country=conf.default_country,
+            phones=conf.phones,
             metrics=metrics,
         )
 
@@ -129,7 +129,7 @@ class IdentityResolver:
         """The message with its Requester filled in (or unchanged), within `timeout_s` whatever the directories do."""
         self._refresh_files()
         deadline = self.clock() + self.timeout_s
-        for kind, value in lookup_keys(message, self.default_country):
+        for kind, value in lookup_keys(message, self.phones):
             for directory in self.directories:
                 match = await self._find(directory, kind, value, deadline)
                 if match is not None:
@@ -217,7 +217,7 @@ class IdentityResolver:
 
 def csv_problems(conf: IdentitySettings, directory: CsvDirectory | None = None, source_file: str = "") -> list[str]:
     """At start, an export that cannot be read is a configuration error (later, its last good rows are kept)."""
-    directory = directory or CsvDirectory(conf.csv, conf.default_country)
+    directory = directory or CsvDirectory(conf.csv, conf.phones)
     files = directory.health()["files"]
     assert isinstance(files, dict)
     where = f"{source_file}: " if source_file else ""
@@ -233,14 +233,14 @@ def directory_report(conf: IdentitySettings) -> list[tuple[str, bool, str]]:
     """(name, ok, detail) per configured directory, for `intake doctor`: rows loaded, LDAP reachable and bound."""
     out: list[tuple[str, bool, str]] = []
     if conf.csv:
-        csv_health = CsvDirectory(conf.csv, conf.default_country).health()
+        csv_health = CsvDirectory(conf.csv, conf.phones).health()
         files = csv_health["files"]
         assert isinstance(files, dict)
         problems = [f"{path}: {f['error']}" for path, f in files.items() if not f["ok"]]
         detail = f"{csv_health['rows']} row(s) from {len(files)} file(s)" + "".join(f"\n    {p}" for p in problems)
         out.append(("directory csv", bool(csv_health["ok"]), detail))
     if conf.ldap.url:
-        ldap = LdapDirectory(conf.ldap, conf.default_country)
+        ldap = LdapDirectory(conf.ldap, conf.phones)
         try:
             ldap_health = ldap.health()
         finally:

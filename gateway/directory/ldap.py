@@ -22,7 +22,7 @@ from gateway.directory.base import DirectoryUnavailable, Entry, Kind
 from gateway.intake.languages import language_code
 from gateway.models import Role
 from gateway.settings import LdapSettings
-from normalizers.phone import to_e164
+from normalizers.phone import US, PhoneRules
 
 log = logging.getLogger("intake.directory.ldap")
 
@@ -63,9 +63,9 @@ class LdapDirectory:
     name = "ldap"
     blocking = True
 
-    def __init__(self, conf: LdapSettings, default_country: str = "1") -> None:
+    def __init__(self, conf: LdapSettings, phones: PhoneRules = US) -> None:
         self.conf = conf
-        self.default_country = default_country
+        self.phones = phones
         socket_timeout = conf.timeout_ms / 1000 * SOCKET_TIMEOUT_FACTOR
         tls = None
         if conf.url.startswith("ldaps://") or conf.ca_file:
@@ -169,7 +169,7 @@ class LdapDirectory:
 
     def _entry(self, result: dict[str, Any]) -> Entry:
         a, attrs = self.conf.attributes, result.get("attributes") or {}
-        phones = (to_e164(p, self.default_country) for attr in a.phone for p in _values(attrs, attr))
+        phones = (self.phones.e164(p) for attr in a.phone for p in _values(attrs, attr))
         return Entry(
             id=(_first(attrs, a.id) if a.id else None) or str(result.get("dn", "")),
             display_name=_first(attrs, a.display_name) or "",

@@ -9,15 +9,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Set
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import regex
 
-from gateway.calendars.calendar import Calendar, WeeklyHours, parse_hours
-from gateway.calendars.ics import IcsError, read_day_events
+from gateway.calendars.calendar import Calendar, WeeklyHours, parse_hours, spans_by_day
+from gateway.calendars.ics import IcsError, read_ics
 from gateway.errors import ConfigError
 from gateway.models import KNOWN_CHANNELS, Priority, Role
 from gateway.routing.conditions import (
@@ -152,15 +152,37 @@ def _calendars(r: _Reader, raw: Any, district_zone: ZoneInfo) -> dict[str, Calen
             for dept, h in r.mapping(c.get("departments"), (*path, "departments"), None).items()
         }
         holidays = _holidays(r, c.get("holidays"), (*path, "holidays"))
-        for i, ics in enumerate(c.get("ics") or []):
-            ics_file = r.file.parent / str(ics)
+        spans: list[tuple[datetime, datetime]] = []
+        for i, entry in enumerate(c.get("ics") or []):
+            at: YPath = (*path, "ics", i)
+            ics_file, timed_closed = _ics_entry(r, entry, at)
+            if ics_file is None:
+                continue
             try:
-                for event in read_day_events(ics_file):
-                    holidays.update(dict.fromkeys(event.days(), event.summary or "holiday"))
+                events = read_ics(ics_file)
             except (OSError, IcsError) as exc:
-                r.fail((*path, "ics", i), str(exc) if isinstance(exc, IcsError) else f"cannot read {ics_file}")
-        out[str(name)] = Calendar(str(name), zone, hours, departments, holidays)
+                r.fail(at, str(exc) if isinstance(exc, IcsError) else f"cannot read {ics_file}")
+                continue
+            for event in events.days:
+                holidays.update(dict.fromkeys(event.days(), event.summary or "holiday"))
+            if timed_closed:
+                spans += [(e.start, e.end) for e in events.timed]
+        out[str(name)] = Calendar(str(name), zone, hours, departments, holidays, spans_by_day(spans, zone))
     return out
+
+
+def _ics_entry(r: _Reader, entry: Any, at: YPath) -> tuple[Path | None, bool]:
+    """An `ics:` entry: a path (all-day events close whole days), or {file, timed_events: skip | closed}."""
+    if isinstance(entry, str):
+        return r.file.parent / entry, False
+    spec = r.mapping(entry, at, ("file", "timed_events"))
+    if not isinstance(spec.get("file"), str):
+        r.fail(at, "expected a path, or a mapping with `file` (a path) and optional `timed_events`")
+        return None, False
+    timed = spec.get("timed_events", "skip")
+    if timed not in ("skip", "closed"):
+        r.fail((*at, "timed_events"), f"expected skip or closed, got {timed!r}")
+    return r.file.parent / spec["file"], timed == "closed"
 
 
 def _hours(r: _Reader, raw: Any, path: YPath) -> WeeklyHours:

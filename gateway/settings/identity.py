@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from gateway.models import Role
 from gateway.settings.base import Strict
+from normalizers.phone import PhoneRules
 
 
 class CsvColumns(Strict):
@@ -73,6 +74,23 @@ class IdentitySettings(Strict):
     # How often the CSV files' modification times are checked; a changed file is reloaded in the background.
     reload_check_s: float = Field(5.0, gt=0)
     default_country: str = Field("1", pattern=r"^[1-9]\d{0,2}$")
+    # Regions (ISO 3166 codes, e.g. MX, VN) to read a number in when it is no real number of the district's own
+    # country and no international number written without its +. Empty: such a number is refused.
+    phone_regions: list[str] = Field(default_factory=list)
+
+    @field_validator("phone_regions")
+    @classmethod
+    def _regions(cls, v: list[str]) -> list[str]:
+        from phonenumbers import SUPPORTED_REGIONS
+
+        unknown = [r for r in v if r.upper() not in SUPPORTED_REGIONS]
+        if unknown:
+            raise ValueError(f"unknown region(s) {', '.join(unknown)}: expected ISO 3166 codes such as MX, VN, CN, GT")
+        return [r.upper() for r in v]
+
+    @property
+    def phones(self) -> PhoneRules:
+        return PhoneRules(self.default_country, self.phone_regions)
 
     @property
     def enabled(self) -> bool:

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from normalizers.phone import to_e164
+from normalizers.phone import PhoneRules, to_e164
 from normalizers.text import clean_text, primary_language
 from normalizers.webform import InvalidSubmission, parse_submission
 
@@ -93,3 +93,12 @@ def test_not_an_object() -> None:
     with pytest.raises(InvalidSubmission) as err:
         parse_submission(["a", "list"], **CHOICES)  # type: ignore[arg-type]
     assert err.value.fields == {"body": "expected a JSON object"}
+
+
+def test_a_phone_on_the_form_is_read_with_the_districts_regions() -> None:
+    payload = {"phone": "090 123 4567", "category": "devices", "message": "Screen cracked"}
+    vietnam = PhoneRules("1", ["VN"])
+    assert parse_submission(payload, **CHOICES, phones=vietnam).phone == "+84901234567"  # type: ignore[arg-type]
+    with pytest.raises(InvalidSubmission) as refused:
+        parse_submission(payload, **CHOICES)  # type: ignore[arg-type]
+    assert refused.value.fields == {"phone": "not a phone number"}

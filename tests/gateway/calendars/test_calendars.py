@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from gateway.calendars.calendar import Calendar, parse_hours
-from gateway.calendars.ics import IcsError, read_day_events
+from gateway.calendars.ics import IcsError, read_day_events, read_ics
 from gateway.calendars.local_time import when
+from gateway.outbox.templating import TEMPLATE_DIR
+from gateway.routing.loader import load_rules
 from tests.support.gateway import REPO
 
 ZONE = ZoneInfo("America/Chicago")
@@ -77,10 +79,10 @@ def test_a_calendar_closed_forever_gives_no_due_time_instead_of_looping() -> Non
 def test_a_google_export_gives_its_all_day_events_and_skips_timed_ones() -> None:
     events = read_day_events(PAYLOADS / "google_export.ics")
     assert [(e.first, e.last, e.summary) for e in events] == [
-        (date(2026, 12, 21), date(2027, 1, 1), "Winter Break"),
         (date(2026, 11, 26), date(2026, 11, 27), "Thanksgiving Break; no school"),
+        (date(2026, 12, 21), date(2027, 1, 1), "Winter Break"),
     ]
-    assert len(events[0].days()) == 12  # DTEND is exclusive
+    assert len(events[1].days()) == 12  # DTEND is exclusive
 
 
 def test_an_outlook_export_is_read_despite_its_time_zone_rules() -> None:
@@ -91,9 +93,51 @@ def test_an_outlook_export_is_read_despite_its_time_zone_rules() -> None:
     ]
 
 
-def test_a_repeating_all_day_event_is_refused_naming_its_line() -> None:
-    with pytest.raises(IcsError, match=r"repeating.ics:8: repeating all-day events"):
-        read_day_events(PAYLOADS / "repeating.ics")
+def test_a_repeating_all_day_event_closes_every_one_of_its_days() -> None:
+    fridays = [e.first for e in read_day_events(PAYLOADS / "repeating.ics", today=date(2027, 1, 1))]
+    assert fridays[:3] == [date(2027, 1, 8), date(2027, 1, 15), date(2027, 1, 22)]
+    assert all(d.weekday() == 4 for d in fridays)
+
+
+def test_a_weekly_early_release_with_an_exception_and_a_break_from_a_google_export() -> None:
+    events = read_ics(PAYLOADS / "early_release.ics", today=date(2026, 12, 1))
+    wednesdays = [e.start.astimezone(ZONE) for e in events.timed]
+    assert wednesdays[0] == at("2026-09-02 13:00") and wednesdays[-1] == at("2027-06-02 13:00")
+    assert at("2026-11-25 13:00") not in wednesdays  # EXDATE: the Wednesday before Thanksgiving is a full day
+    assert at("2026-11-18 13:00") in wednesdays and at("2026-12-02 13:00") in wednesdays
+    assert all(e.end - e.start == timedelta(hours=4) for e in events.timed)  # across the DST change too
+    assert [(e.first, e.last) for e in events.days] == [
+        (date(2027, 1, 4), date(2027, 1, 4)),  # the first Monday of three months: RRULE;COUNT=3
+        (date(2027, 2, 1), date(2027, 2, 1)),
+        (date(2027, 3, 1), date(2027, 3, 1)),
+        (date(2027, 3, 15), date(2027, 3, 19)),  # Spring Break, five days
+    ]
+
+
+def test_an_early_release_stops_the_clock_from_one_oclock_except_on_its_exception(tmp_path: Path) -> None:
+    (tmp_path / "early_release.ics").write_text((PAYLOADS / "early_release.ics").read_text())
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "calendars:\n  district:\n    hours: {mon-fri: '07:30-16:30'}\n"
+        "    ics:\n      - {file: early_release.ics, timed_events: closed}\n"
+    )
+    cal = load_rules(rules, zone=ZONE, backends={"builtin"}, templates=TEMPLATE_DIR).calendars["district"]
+    # Wednesday 2 December from noon: 60 open minutes before the early release, the other 30 on Thursday.
+    assert cal.add_business_minutes(at("2026-12-02 12:00"), 90, None, set()) == at("2026-12-03 08:00")
+    assert not cal.is_open(at("2026-12-02 14:00"), None, set())
+    # Wednesday 25 November is the exception: open all afternoon.
+    assert cal.add_business_minutes(at("2026-11-25 12:00"), 90, None, set()) == at("2026-11-25 13:30")
+    assert cal.is_open(at("2026-11-25 14:00"), None, set())
+    assert cal.holidays[date(2027, 3, 17)] == "Spring Break"
+
+
+def test_timed_events_of_a_plain_ics_entry_close_nothing(tmp_path: Path) -> None:
+    (tmp_path / "google.ics").write_text((PAYLOADS / "google_export.ics").read_text())
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("calendars:\n  district:\n    hours: {mon-fri: '07:30-16:30'}\n    ics: [google.ics]\n")
+    cal = load_rules(rules, zone=ZONE, backends={"builtin"}, templates=TEMPLATE_DIR).calendars["district"]
+    assert cal.is_open(at("2026-12-08 17:30").replace(hour=16, minute=0), None, set())  # the board meeting day
+    assert cal.closed_spans == {}
 
 
 @pytest.mark.parametrize(
