@@ -21,8 +21,10 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
 from gateway.settings import Settings
+from workers import context
 from workers.backends import BACKENDS
 from workers.queues import EVENTS_QUEUE, REPLIES_QUEUE, GatewayJob, deliver_queue_name
+from workers.retention import sweep_if_due
 
 log = logging.getLogger("intake.worker")
 
@@ -94,6 +96,9 @@ class GatewayWorker(SimpleWorker):
 
     def run_maintenance_tasks(self) -> None:
         reap_dead_local_workers(self.connection, self.queues)
+        forgotten = sweep_if_due(self.connection, context.settings())
+        if forgotten is not None and forgotten.conversations:
+            log.info("retention sweep", extra=forgotten.summary())
         super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
 
     # rq listens on a pub/sub channel for its remote commands (stop a job, kill a work horse), which the gateway

@@ -8,6 +8,7 @@ from gateway.cli.calendar import calendar
 from gateway.cli.incidents import incident
 from gateway.cli.operations import check_config, doctor, replay
 from gateway.cli.processes import import_mbox, mail, serve, up, worker
+from gateway.cli.retention import purge
 from gateway.cli.rules import rules
 from gateway.cli.staff import staff
 from gateway.cli.tickets import tickets
@@ -36,6 +37,7 @@ COMMANDS = (
     calendar,
     staff,
     incident,
+    purge,
 )
 for command in COMMANDS:
     main.add_command(command)

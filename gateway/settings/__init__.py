@@ -10,6 +10,7 @@ from gateway.settings.email import EmailSettings, Mailbox, MailServer
 from gateway.settings.identity import CsvColumns, CsvSource, IdentitySettings, LdapAttributes, LdapSettings
 from gateway.settings.loader import DEFAULT_CONFIG, ENV_OVERRIDES, load_settings
 from gateway.settings.model import Settings
+from gateway.settings.retention import RetentionSettings
 from gateway.settings.service import (
     IncidentSettings,
     JobSettings,
@@ -42,6 +43,7 @@ __all__ = [
     "MailServer",
     "Mailbox",
     "RedisSettings",
+    "RetentionSettings",
     "RoutingSettings",
     "ServerSettings",
     "Settings",

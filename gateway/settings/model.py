@@ -13,6 +13,7 @@ from gateway.settings.backends import BackendSettings
 from gateway.settings.base import Strict
 from gateway.settings.channels import ChannelSettings
 from gateway.settings.identity import IdentitySettings
+from gateway.settings.retention import RetentionSettings
 from gateway.settings.service import (
     IncidentSettings,
     JobSettings,
@@ -37,6 +38,7 @@ class Settings(Strict):
     incidents: IncidentSettings = Field(default_factory=lambda: IncidentSettings())
     logging: LoggingSettings = Field(default_factory=lambda: LoggingSettings())
     identity: IdentitySettings = Field(default_factory=lambda: IdentitySettings())
+    retention: RetentionSettings = Field(default_factory=lambda: RetentionSettings())
     source_file: str = Field("", exclude=True)
 
     @field_validator("timezone")

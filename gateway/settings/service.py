@@ -30,6 +30,9 @@ class RedisSettings(Strict):
 class JobSettings(Strict):
     retry_intervals: list[int] = Field(default_factory=lambda: [10, 60, 300, 900])
     timeout_s: int = Field(120, gt=0)
+    # A dead-lettered job holds the request it was carrying (contact details included): kept this long for
+    # `intake replay`, then rq forgets it.
+    failure_ttl_days: int = Field(30, ge=1)
 
     @field_validator("retry_intervals")
     @classmethod

@@ -91,6 +91,16 @@ class BlobStore:
     def get(self, key: str) -> bytes:
         return self.path_for(key).read_bytes()
 
+    def delete(self, key: str) -> int:
+        """Remove a stored file (a records request); 1 when there was one."""
+        path = self.path_for(key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return 0
+        _fsync_dir(path.parent)
+        return 1
+
 
 def _fsync_dir(directory: Path) -> None:
     """A rename is durable only once the directory holding the new name is synced."""

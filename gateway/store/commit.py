@@ -127,6 +127,7 @@ class JobTemplate:
                 serializer=JSONSerializer,
                 retry=job_retry(settings),
                 timeout=settings.jobs.timeout_s,
+                failure_ttl=settings.jobs.failure_ttl_days * 86400,
                 description="template",
             )
         finally:

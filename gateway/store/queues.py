@@ -62,6 +62,7 @@ def enqueue_once(
         "job_id": job_id,
         "retry": job_retry(settings),
         "job_timeout": settings.jobs.timeout_s,
+        "failure_ttl": settings.jobs.failure_ttl_days * 86400,
         "description": description,
     }
     if at is not None:

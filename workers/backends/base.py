@@ -7,6 +7,8 @@ rescheduling and status sync all go through this protocol.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, Literal, Protocol
 
@@ -20,6 +22,14 @@ from gateway.settings import Settings
 # How status and staff answers come back from a ticket system: its own webhooks, at
 # POST /backends/<name>/events, or polling by the `intake sync` process (one poller across instances).
 StatusSource = Literal["webhook", "polling"]
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """What a backend removed for a records request: how many tickets, and the blob keys no ticket uses any more."""
+
+    tickets: int = 0
+    blob_keys: tuple[str, ...] = ()
 
 
 class TicketBackend(Protocol):
@@ -68,6 +78,11 @@ class TicketBackend(Protocol):
         """
         ...
 
+    def forget_requester(self, emails: Sequence[str], phones: Sequence[str], conversations: Sequence[str]) -> Forgotten:
+        """A family's records request: remove the tickets this gateway keeps for them (their addresses, or the
+        conversations given). A system that keeps its own records returns nothing: the district purges it there."""
+        ...
+
 
 class BackendClass(Protocol):
     """A registry entry: the backend's class, asked whether the settings switch it on before it is built."""
@@ -103,3 +118,6 @@ class BaseBackend:
 
     def check(self) -> list[str]:
         return []
+
+    def forget_requester(self, emails: Sequence[str], phones: Sequence[str], conversations: Sequence[str]) -> Forgotten:
+        return Forgotten()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,7 +12,7 @@ from typing import Any
 
 from gateway.models import Commitment, StatusEvent, TicketStatus
 from gateway.settings import Settings
-from workers.backends.base import BaseBackend
+from workers.backends.base import BaseBackend, Forgotten
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tickets (
@@ -312,6 +312,42 @@ class BuiltinBackend(BaseBackend):
                 dict(r) for r in db.execute("SELECT * FROM attachments WHERE ticket_id = ? ORDER BY id", (int(ref),))
             ]
         return {"ticket": ticket.__dict__, "comments": comments, "history": history, "attachments": files}
+
+    def forget_requester(self, emails: Sequence[str], phones: Sequence[str], conversations: Sequence[str]) -> Forgotten:
+        """Delete their tickets and everything on them; the files no other ticket uses are returned for removal."""
+        emails = [e.lower() for e in emails]
+        values_by_column = (("lower(requester_email)", emails), ("requester_phone", list(phones)),
+                            ("conversation", list(conversations)))  # fmt: skip
+        with self._tx() as db:
+            db.execute("PRAGMA secure_delete=ON")  # freed pages are zeroed: the text is gone from the file too
+            clauses, args = [], []
+            for column, values in values_by_column:
+                if values:
+                    clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+                    args += values
+            if not clauses:
+                return Forgotten()
+            where = " OR ".join(clauses)
+            ids = [row["id"] for row in db.execute(f"SELECT id FROM tickets WHERE {where}", args)]  # noqa: S608
+            if not ids:
+                return Forgotten()
+            marks = ",".join("?" * len(ids))
+            stored = {
+                row["storage_key"]
+                for row in db.execute(
+                    f"SELECT storage_key FROM attachments WHERE ticket_id IN ({marks}) AND storage_key IS NOT NULL",  # noqa: S608
+                    ids,
+                )
+            }
+            for table in ("comments", "status_history", "attachments"):
+                db.execute(f"DELETE FROM {table} WHERE ticket_id IN ({marks})", ids)  # noqa: S608
+            db.execute(f"UPDATE tickets SET parent_id = NULL WHERE parent_id IN ({marks})", ids)  # noqa: S608
+            db.execute(f"DELETE FROM tickets WHERE id IN ({marks})", ids)  # noqa: S608
+            still = {
+                row["storage_key"]
+                for row in db.execute("SELECT DISTINCT storage_key FROM attachments WHERE storage_key IS NOT NULL")
+            }
+        return Forgotten(len(ids), tuple(sorted(stored - still)))
 
     def count(self) -> int:
         with self._db() as db:
