@@ -156,6 +156,22 @@ def voice_call(call_sid: str) -> str:
     return f"{PREFIX}:voice:call:{call_sid}"
 
 
+# Social channels (Messenger, Instagram, WhatsApp, X). Senders appear only as digests.
+def social_send(delivery_key: str) -> str:
+    """What happened to one reply job on a social channel: how it went out (or why not), once."""
+    return f"{PREFIX}:social:send:{delivery_key}"
+
+
+def social_profile(channel: str, sender_digest: str) -> str:
+    """A social sender's cached profile name (Messenger, Instagram), with an expiry."""
+    return f"{PREFIX}:social:profile:{channel}:{sender_digest}"
+
+
+def meta_message(message_id: str) -> str:
+    """A WhatsApp message we sent: its conversation, the reply it carried and its delivery state (forward only)."""
+    return f"{PREFIX}:meta:msg:{message_id}"
+
+
 # Incidents (parent/child): gateway/incidents.py and gateway/surge.py.
 INCIDENT_SEQ = f"{PREFIX}:incident:seq"
 INCIDENTS = f"{PREFIX}:incidents"  # every incident id, scored by when it was opened or proposed

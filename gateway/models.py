@@ -62,6 +62,10 @@ class ThreadHints(Frozen):
     sender_continuity: bool = False
     # Whom an email was openly addressed to besides us (To, Cc): they may answer on its thread. Empty for bulk mail.
     copied: tuple[str, ...] = ()
+    # Where sender continuity looks for the sender's latest conversation; None: the account. A channel whose senders
+    # share an address space with another's (a WhatsApp number is a phone number) names its own, so a family's
+    # WhatsApp conversation never continues their SMS one on a district number of the same name.
+    continuity_scope: str | None = None
 
 
 class Flags(Frozen):
@@ -149,6 +153,9 @@ class Reply(Frozen):
     text: str
     html: str | None = None
     not_before: datetime | None = None
+    # A person wrote its words (a staff member's public comment), not the gateway: Meta lets such a reply out
+    # with the HUMAN_AGENT tag for 7 days, never an automatic one.
+    by_person: bool = False
 
 
 class TicketStatus(StrEnum):

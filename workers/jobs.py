@@ -47,3 +47,8 @@ def fetch_media(payload: dict[str, Any]) -> dict[str, int]:
 def note_undelivered(payload: dict[str, Any]) -> str:
     """A note on the ticket that the family did not get a reply (workers/notes.py)."""
     return notes.note_undelivered(payload)
+
+
+def note(payload: dict[str, Any]) -> str:
+    """An internal note a channel wrote for staff on the conversation's ticket (workers/notes.py)."""
+    return notes.note(payload)

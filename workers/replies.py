@@ -42,8 +42,12 @@ def reply_context(conv_id: str, conv: dict[str, str], extra: dict[str, Any]) -> 
     }
 
 
-def queue_replies(conv_id: str, event: ReplyEvent, event_key: str, extra: dict[str, Any]) -> int:
-    """Queue an event's reply on each of a conversation's channels; job ids derive from event_key, so once each."""
+def queue_replies(
+    conv_id: str, event: ReplyEvent, event_key: str, extra: dict[str, Any], *, by_person: bool = False
+) -> int:
+    """Queue an event's reply on each of a conversation's channels; job ids derive from event_key, so once each.
+
+    `by_person`: the reply carries words a person wrote (a staff comment), not only the gateway's."""
     r = context.connection()
     conv = {text(k): text(v) for k, v in r.hgetall(keys.conversation(conv_id)).items()}
     replies = plan_replies(
@@ -54,6 +58,7 @@ def queue_replies(conv_id: str, event: ReplyEvent, event_key: str, extra: dict[s
         reply_context(conv_id, conv, extra),
         context.settings().default_language,
         reply_targets(conv),
+        by_person=by_person,
     )
     queued = 0
     for reply in replies:

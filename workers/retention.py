@@ -2,7 +2,8 @@
 
 What a conversation owns in Redis, and is removed with it: its hash, timeline, Message-ID list and
 every Message-ID key that points at it, participants, delivery marks, its reply-token, provider-thread
-and sender-continuity keys, its ticket mapping, its response clocks, and the records of its requests.
+and sender-continuity keys, its ticket mapping, its response clocks, the records of its requests, and
+any record a channel kept of a send and named on the timeline (`owned_key`).
 rq keeps a dead-lettered job (and the request it carries) for `jobs.failure_ttl_days`, a finished one
 for minutes; the copies kept for `intake rules test --replay` are dropped after `retention.days`.
 
@@ -91,7 +92,8 @@ def _owned_keys(r: redis.Redis, conv: str, fields_: dict[str, str]) -> tuple[lis
                                           fields_["provider_thread"]))  # fmt: skip
     sender = fields_.get("sender", "")
     if sender:
-        latest = keys.sms_latest(fields_.get("account", ""), phone_digest(sender))
+        scope = fields_.get("continuity_scope") or fields_.get("account", "")
+        latest = keys.sms_latest(scope, phone_digest(sender))
         if text(r.get(latest) or "") == conv:
             owned.append(latest)
     if fields_.get("ticket_ref"):
@@ -99,11 +101,17 @@ def _owned_keys(r: redis.Redis, conv: str, fields_: dict[str, str]) -> tuple[lis
     requests = {fields_.get("first_request", conv)}
     for raw in r.lrange(keys.timeline(conv), 0, -1):
         try:
-            rid = json.loads(raw).get("request_id")
+            entry = json.loads(raw)
         except ValueError:
             continue
-        if rid:
-            requests.add(str(rid))
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("request_id"):
+            requests.add(str(entry["request_id"]))
+        # A record a channel keeps of one of its sends (a WhatsApp message awaiting its receipts) goes with it.
+        owned_key = entry.get("owned_key")
+        if isinstance(owned_key, str) and owned_key.startswith(f"{keys.PREFIX}:"):
+            owned.append(owned_key)
     return owned, sorted(requests)
 
 

@@ -59,5 +59,7 @@ def handle_status_event(payload: dict[str, Any]) -> str:
         if ev.status is not TicketStatus.NEW:
             stop_clocks(r, conv_id, resolved=ev.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED))
     kind: ReplyEvent = "resolved" if ev.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED) else "status_changed"
-    queue_replies(conv_id, kind, f"{kind}-{eid}", {"status": ev.status.value, "comment": ev.public_comment or ""})
+    # A public comment is a person's answer to the family; a bare status change is the gateway's own words.
+    queue_replies(conv_id, kind, f"{kind}-{eid}", {"status": ev.status.value, "comment": ev.public_comment or ""},
+                  by_person=bool(ev.public_comment))  # fmt: skip
     return eid

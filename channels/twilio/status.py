@@ -21,6 +21,7 @@ from gateway import keys
 from gateway.errors import BadRequest
 from gateway.models import utcnow
 from gateway.outbox.consent import record_consent_async
+from gateway.outbox.receipts import FORWARD_ONLY
 from gateway.server.http import AckResponse, InboundRequest
 from gateway.settings import Settings
 from gateway.store.queues import NOTE_UNDELIVERED_FUNC, REPLIES_QUEUE, enqueue_once
@@ -30,18 +31,6 @@ from normalizers.twilio_sms import DELIVERY_ORDER, FINAL_FAILURES, InvalidPayloa
 log = logging.getLogger("intake.channels.twilio.status")
 
 MESSAGE_TTL_S = 60 * 86400
-
-# KEYS[1]: the message hash. ARGV: status, its rank, error code, time. Creates the hash when the
-# callback beats our own record of the send (the sender fills in the rest with HSETNX/HSET).
-FORWARD_ONLY = """
-local cur = tonumber(redis.call('HGET', KEYS[1], 'rank') or '-1')
-if tonumber(ARGV[2]) <= cur then
-  return {'stale', redis.call('HGET', KEYS[1], 'status') or ''}
-end
-redis.call('HSET', KEYS[1], 'status', ARGV[1], 'rank', ARGV[2], 'error', ARGV[3], 'updated_at', ARGV[4])
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-return {'applied', ARGV[1]}
-"""
 
 
 class DeliveryStatusHook:

@@ -68,7 +68,7 @@ def continues_by_sender(m: InboundMessage) -> bool:
 
 
 def continuity_key(m: InboundMessage) -> str:
-    return keys.sms_latest(m.account, phone_digest(m.sender))
+    return keys.sms_latest(m.thread_hints.continuity_scope or m.account, phone_digest(m.sender))
 
 
 class ConversationResolver:

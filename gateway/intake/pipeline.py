@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import redis
 
 from gateway.directory.identity import IdentityResolver
 from gateway.ids import fingerprint
-from gateway.intake.conversations import ConversationResolver, Resolution
+from gateway.intake.conversations import ConversationResolver, Resolution, continues_by_sender, continuity_key
 from gateway.intake.languages import assign_language
 from gateway.metrics import Metrics
 from gateway.models import Commitment, InboundMessage
@@ -58,11 +59,27 @@ class Pipeline:
         if len(messages) == 1:  # the common case: no gather, no extra task
             results = [await self.accept(messages[0], content)]
         else:
-            results = list(await asyncio.gather(*(self.accept(m, content) for m in messages)))
+            results = await self._accept_in_sender_order(messages, content)
         for m in received.threaded_only:
             if await self.accept_if_threaded(m, content) is None:
                 self.metrics.ignored.labels(channel, "not_our_thread").inc()
         return results
+
+    async def _accept_in_sender_order(self, messages: Sequence[InboundMessage], content: bytes) -> list[CommitResult]:
+        """Commit a webhook's messages: those of one sender on one account in order, each after the one before
+        it is committed, so the second continues the conversation the first opened (a Meta batch carries several
+        messages of one person); different senders' messages at the same time."""
+        lanes: dict[str, list[int]] = {}
+        for i, m in enumerate(messages):
+            lanes.setdefault(continuity_key(m) if continues_by_sender(m) else f"#{i}", []).append(i)
+        results: list[CommitResult | None] = [None] * len(messages)
+
+        async def lane(indexes: list[int]) -> None:
+            for i in indexes:
+                results[i] = await self.accept(messages[i], content)
+
+        await asyncio.gather(*(lane(indexes) for indexes in lanes.values()))
+        return [r for r in results if r is not None]
 
     async def accept_if_threaded(
         self, message: InboundMessage, content: bytes, *, scope: str | None = None

@@ -24,8 +24,13 @@ def plan_replies(
     context: dict[str, Any],
     default_language: str,
     targets: Sequence[tuple[str, str]],
+    *,
+    by_person: bool = False,
 ) -> list[Reply]:
-    """One rendered reply per (channel, recipient) target, in the conversation's language."""
+    """One rendered reply per (channel, recipient) target, in the conversation's language.
+
+    `by_person`: a person wrote the event's words (a staff comment), so a channel may treat it as a person's reply.
+    """
     language = conv.get("language") or default_language
     out = []
     for channel, recipient in targets:
@@ -39,6 +44,7 @@ def plan_replies(
                 language=rendered.language,
                 subject=rendered.subject,
                 text=rendered.text,
+                by_person=by_person,
             )
         )
     return out

@@ -220,6 +220,8 @@ class Committer:
                 conv += ("email", requester.email)
             if m.category:
                 conv += ("category", m.category)
+            if hints.continuity_scope:
+                conv += ("continuity_scope", hints.continuity_scope)  # retention finds the continuity key by it
             if hints.conversation_id:
                 # Where replies go back: the provider's conversation, and the thread root when there is one.
                 conv += ("provider_conversation", hints.conversation_id, "provider_thread", hints.thread_ts or "")

@@ -27,6 +27,7 @@ STATUS_EVENT_FUNC = "workers.jobs.handle_status_event"
 FANOUT_FUNC = "workers.jobs.fan_out"
 FETCH_MEDIA_FUNC = "workers.jobs.fetch_media"
 NOTE_UNDELIVERED_FUNC = "workers.jobs.note_undelivered"
+NOTE_FUNC = "workers.jobs.note"
 
 
 def deliver_queue_name(backend: str) -> str:

@@ -6,8 +6,10 @@ connect to the very address we checked (no second lookup an attacker's DNS could
 with TLS verified against the host name. A refusal happens before any connection is attempted.
 
 Hosts in `trusted_hosts` skip the public-address rule: that is the operator's explicit choice for the
-configured API base (a regional edge on a private link, or a local stand-in in tests). Credentials go
-only to the first host, never to a redirect's. Size and total time are capped.
+configured API base (a regional edge on a private link, or a local stand-in in tests). An allowed host
+written with a leading dot (`.fbcdn.net`) allows its subdomains, for a provider whose CDN hosts vary.
+Credentials (Basic, or a bearer token) go only to the first host, never to a redirect's. Size and total
+time are capped.
 """
 
 from __future__ import annotations
@@ -34,7 +36,13 @@ class FetchRefused(Exception):
 
 
 class FetchFailed(Exception):
-    """The fetch was allowed but did not succeed (an HTTP error, a timeout): worth retrying."""
+    """The fetch was allowed but did not succeed (an HTTP error, a timeout): worth retrying.
+
+    `status` is the HTTP status when the server answered one (an expired media link answers 404)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +66,20 @@ def resolve(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+def is_allowed(host: str, allowed_hosts: frozenset[str]) -> bool:
+    """The host is listed, or is a subdomain of a listed `.domain`."""
+    if host in allowed_hosts:
+        return True
+    return any(h.startswith(".") and host.endswith(h) and len(host) > len(h) for h in allowed_hosts)
+
+
 def check(url: str, allowed_hosts: frozenset[str], trusted_hosts: frozenset[str]) -> tuple[str, int, str]:
     """(host, port, address to connect to) for an allowed URL; FetchRefused before any connection otherwise."""
     parts = urlsplit(url)
     if parts.scheme != "https":
         raise FetchRefused("only https is fetched")
     host = (parts.hostname or "").lower()
-    if host not in allowed_hosts:
+    if not is_allowed(host, allowed_hosts):
         raise FetchRefused("the host is not one of the provider's")
     try:
         port = parts.port or 443
@@ -82,6 +97,7 @@ def fetch(
     allowed_hosts: frozenset[str],
     trusted_hosts: frozenset[str] = frozenset(),
     auth: tuple[str, str] | None = None,
+    bearer: str = "",
     max_bytes: int,
     timeout_s: float,
     ca_file: str = "",
@@ -96,12 +112,14 @@ def fetch(
         headers = {"User-Agent": "intake-gateway", "Accept": "*/*"}
         if auth and host == first_host:
             headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        elif bearer and host == first_host:
+            headers["Authorization"] = f"Bearer {bearer}"
         status, location, body = _get(context, host, port, address, _path(url), headers, deadline, max_bytes)
         if status in REDIRECTS and location:
             url = urljoin(url, location)
             continue
         if status != 200:
-            raise FetchFailed(f"HTTP {status}")
+            raise FetchFailed(f"HTTP {status}", status=status)
         return Fetched(body, url)
     raise FetchRefused("too many redirects")
 
