@@ -18,8 +18,11 @@ CHANNELS = sorted({f.name.split(".", 1)[0] for e in EVENTS for f in (TEMPLATE_DI
 LANGUAGES = list(REPLY_LANGUAGES)
 STATUSES = ["new", "open", "in_progress", "waiting", "resolved", "closed"]
 NO_TICKET_EVENTS = {"opted_out", "help"}  # about the channel, not about one request
-# Events that only some channels have (SMS answers the STATUS keyword); every other event is on every channel.
-CHANNEL_EVENTS = {"status_report": {"sms"}}
+# Events that only some channels have (the STATUS keyword: SMS, and the plain words the chat channels read);
+# every other event is on every channel.
+CHANNEL_EVENTS = {"status_report": {"sms", "plain"}}
+# Channels that write no templates of their own: they read the plain ones for every event, STATUS's answer included.
+PLAIN_READERS = ("messenger", "instagram", "whatsapp", "x")
 CASES = [
     (e, c, lang)
     for e, c, lang in product(EVENTS, CHANNELS, LANGUAGES)
@@ -74,6 +77,15 @@ def test_every_event_has_every_language_for_every_channel(event: str, channel: s
     assert detect_language(prose) in (language, None)
     if len(prose) > 80:
         assert detect_language(prose) == language
+
+
+@pytest.mark.parametrize(("event", "channel", "language"), list(product(EVENTS, PLAIN_READERS, LANGUAGES)))
+def test_the_chat_channels_answer_every_event_in_every_language_in_the_plain_words(
+    event: str, channel: str, language: str
+) -> None:
+    rendered = render_reply(reply_env(), event, channel, language, "en", CONTEXT)
+    assert rendered.template == f"{event}/plain.{language}.j2"
+    assert rendered.text and not LEFTOVER.search(rendered.text)
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
