@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from channels.base import Channel, ChannelClass
 from channels.email.channel import EmailChannel
+from channels.meta.channel import InstagramChannel, MessengerChannel, MetaWebhook, WhatsAppChannel
 from channels.slack.channel import SlackChannel
 from channels.twilio.sms import TwilioSmsChannel
 from channels.twilio.voice import TwilioVoiceChannel
 from channels.webform import WebformChannel
+from channels.x.channel import XChannel
 from gateway.settings import Settings
 from gateway.settings.plugins import section_problems as section_problems_of
 from gateway.settings.plugins import unknown_section
@@ -23,6 +25,11 @@ CHANNELS: dict[str, ChannelClass] = {
     "slack": SlackChannel,
     "sms": TwilioSmsChannel,
     "voice": TwilioVoiceChannel,
+    "meta": MetaWebhook,
+    "messenger": MessengerChannel,
+    "instagram": InstagramChannel,
+    "whatsapp": WhatsAppChannel,
+    "x": XChannel,
 }
 
 

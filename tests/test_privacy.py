@@ -214,3 +214,85 @@ async def test_the_sms_and_voice_channels_log_no_phone_numbers_bodies_or_signatu
                    AUTH_TOKEN, good_signature):  # fmt: skip
         leaks = [line[:300] for line in logs.splitlines() if secret in line]
         assert leaks == [], f"a log line carries {secret[:12]}..."
+
+
+async def test_the_meta_and_x_channels_log_no_bodies_ids_names_tokens_or_signatures(
+    tmp_path: Path, redis_server: RedisServer, captured: io.StringIO
+) -> None:
+    import time
+
+    from tests.channels.meta_support import (
+        APP_SECRET,
+        PAGE_TOKEN,
+        PSID,
+        VERIFY_TOKEN,
+        WA_TOKEN,
+        fb_text,
+        messenger,
+        meta_config,
+        meta_gateway,
+        sign,
+        wa_text,
+        whatsapp,
+    )
+    from tests.channels.x_support import (
+        ACCESS_SECRET,
+        ACCESS_TOKEN,
+        CONSUMER_KEY,
+        CONSUMER_SECRET,
+        USER_TOKEN,
+        dm,
+        x_gateway,
+        x_settings,
+        x_sign,
+    )
+    from tests.support.meta_api import Failure, MetaStandIn
+    from tests.support.x_api import XStandIn
+
+    log = tmp_path / "processes.log"
+    wa_id, x_user, name = "15558675309", "2244999001", "Rosa Quintanilla"
+    meta_api = MetaStandIn(tmp_path).start()
+    x_api = XStandIn(CONSUMER_KEY, CONSUMER_SECRET, ACCESS_TOKEN, ACCESS_SECRET, USER_TOKEN).start()
+    try:
+        meta_api.media["1480000000000001"] = (b"\xff\xd8\xff\xe0" + b"\x00" * 50, "image/jpeg")
+        meta_api.expire_next_urls = 1
+        meta_api.profiles[PSID] = {"first_name": "Rosa", "last_name": "Quintanilla"}
+        meta_api.failures = [Failure(503, 2)]  # failures log too: they must not leak
+        x_api.closed_to.add(x_user)
+        config = meta_config(tmp_path, redis_server, meta_api, channels={"x": x_settings(x_api)})
+        photo = {"from": wa_id, "id": "wamid.privacy-photo", "timestamp": str(int(time.time())), "type": "image",
+                 "image": {"id": "1480000000000001", "mime_type": "image/jpeg", "caption": "locker 4471"}}  # fmt: skip
+        old = time.time() - 30 * 3600
+        async with meta_gateway(config) as gw:
+            body = json.dumps(whatsapp(wa_text(BODY, sender=wa_id), photo, name=name, sender=wa_id)).encode()
+            assert (await gw.post_raw(body))[0] == 200
+            assert (await gw.post_raw(body, signature=sign(body, "wrong")))[0] == 403
+            assert (await gw.post(messenger(fb_text(BODY + " (messenger)", at=old))))[0] == 200
+            handshake = {"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "77"}
+            async with gw.http.get(gw.base + "/hooks/meta", params=handshake) as resp:
+                assert resp.status == 200
+            intake(config, "worker", "--burst", log=log)
+            intake(config, "tickets", "update", "2", "--status", "in_progress", "--comment", COMMENT, log=log)
+            intake(config, "worker", "--burst", log=log)
+            wamid = meta_api.sends("whatsapp")[-1].message_id
+            failed = {"id": wamid, "status": "failed", "timestamp": "1", "recipient_id": wa_id,
+                      "errors": [{"code": 131026, "title": "Message undeliverable"}]}  # fmt: skip
+            assert (await gw.post(whatsapp(statuses=[failed])))[0] == 200
+        async with x_gateway(config) as xgw:
+            x_body = json.dumps(dm(BODY, sender=x_user)).encode()
+            assert (await xgw.post_raw(x_body))[0] == 200
+            assert (await xgw.post_raw(x_body, signature=x_sign(x_body, "wrong")))[0] == 403
+        intake(config, "worker", "--burst", log=log)
+        meta_signature, x_signature = sign(body), x_sign(x_body)
+    finally:
+        meta_api.stop()
+        x_api.stop()
+    logs = captured.getvalue() + log.read_text()
+    for expected in ("meta reply sent", "media URL expired", "meta send refused", "whatsapp receipt",
+                     "x reply refused", "request refused"):  # fmt: skip
+        assert expected in logs, f"{expected!r} was not logged: the test would prove nothing"
+    for secret in (BODY, "locker 4471", COMMENT, name, "Quintanilla", wa_id, f"+{wa_id}", PSID, x_user,
+                   "rosa_alvarez_atx", APP_SECRET, VERIFY_TOKEN, PAGE_TOKEN, WA_TOKEN, CONSUMER_SECRET, ACCESS_TOKEN,
+                   ACCESS_SECRET, meta_signature, x_signature, wamid):  # fmt: skip
+        leaks = [line[:300] for line in logs.splitlines() if secret in line]
+        assert leaks == [], f"a log line carries {secret[:12]}..."

@@ -34,6 +34,17 @@ def test_every_setting_is_documented() -> None:
     assert missing == []
 
 
+def test_every_setting_of_a_plug_in_channel_is_documented() -> None:
+    keys = [
+        f"channels.{name}.{key}"
+        for name, cls in CHANNELS.items()
+        if cls.settings_model is not None
+        for key in setting_keys(cls.settings_model)
+    ]
+    assert keys, "no plug-in channel brings settings: the test would prove nothing"
+    assert [k for k in keys if f"`{k}`" not in README] == []
+
+
 def test_every_environment_variable_is_documented() -> None:
     values = "\n".join(line for line in CONFIG.splitlines() if not line.lstrip().startswith("#"))
     used = set(re.findall(r"\$\{([A-Z_]+)", values)) | set(ENV_OVERRIDES) | {"INTAKE_CONFIG"}
