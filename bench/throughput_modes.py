@@ -193,7 +193,46 @@ class TwilioSmsMode(Mode):
         return SignedRequest(self.path, headers, urlencode(params).encode())
 
 
-MODES: dict[str, type[Mode]] = {m.name: m for m in (WebformMode, SlackEventsMode, TwilioSmsMode)}
+class MetaWhatsAppMode(Mode):
+    """POST /hooks/meta: WhatsApp Cloud API webhooks with one text message each, `X-Hub-Signature-256: sha256=<hex
+    HMAC-SHA256 of the raw body>` with the app secret; a distinct wamid and sender each (so none continues another)."""
+
+    name = "meta"
+    path = "/hooks/meta"
+    app_secret = "bench-meta-app-secret-" + "c41d"
+    number_id = "106540000000001"
+
+    def gateway_config(self) -> dict[str, Any]:
+        return {
+            "channels": {
+                "meta": {
+                    "app_secret": self.app_secret,
+                    "verify_token": "bench-verify",
+                    "graph_url": "https://127.0.0.1:9/v21.0",
+                    "numbers": {"main": {"phone_number_id": self.number_id, "token": "bench-token", "language": "en"}},
+                }
+            }
+        }
+
+    def make(self, index: int, run_id: str) -> SignedRequest:
+        sender = f"1555{index % 10_000_000:07d}"
+        wamid = "wamid." + hashlib.sha256(f"{run_id}-{index}".encode()).hexdigest()[:40]
+        value = {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15555550199", "phone_number_id": self.number_id},
+            "contacts": [{"profile": {"name": f"Parent {index}"}, "wa_id": sender}],
+            "messages": [{"from": sender, "id": wamid, "timestamp": str(int(time.time())), "type": "text",
+                          "text": {"body": f"The Wi-Fi at school is down again (bench {run_id} #{index})"}}],
+        }  # fmt: skip
+        change = {"field": "messages", "value": value}
+        payload = {"object": "whatsapp_business_account", "entry": [{"id": "102290000000001", "changes": [change]}]}
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        signature = hmac.new(self.app_secret.encode(), body, hashlib.sha256).hexdigest()
+        headers = {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={signature}"}
+        return SignedRequest(self.path, headers, body)
+
+
+MODES: dict[str, type[Mode]] = {m.name: m for m in (WebformMode, SlackEventsMode, TwilioSmsMode, MetaWhatsAppMode)}
 
 
 @dataclass(frozen=True, slots=True)
