@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from pydantic import BaseModel
+from redis.exceptions import RedisError
 
 from channels.base import BaseChannel, Handled, HookContext, HookRoute, Received, WorkerServices
 from channels.meta import graph
@@ -31,7 +32,7 @@ from channels.meta.settings import MetaSettings, meta_settings
 from channels.meta.verify import check_signature, handshake
 from channels.social.keywords import answer_status, chat_keywords
 from gateway import keys
-from gateway.errors import BadRequest
+from gateway.errors import BadRequest, Unavailable
 from gateway.models import Commitment, Reply
 from gateway.outbox.consent import phone_digest
 from gateway.server.http import AckResponse, InboundRequest
@@ -83,7 +84,11 @@ class MetaWebhook(BaseChannel):
             account, entry = self.accounts.account(m.product, m.account_id)
             messages.append(to_message(m, account, entry, self.words, self.conf.graph_url))
         if batch.statuses:
-            await apply_receipts(hook.redis, self.settings, batch.statuses)
+            try:
+                await apply_receipts(hook.redis, self.settings, batch.statuses)
+            except (RedisError, OSError):
+                # A receipt can wait in no spool: Meta delivers the whole POST again later, its messages once each.
+                raise Unavailable("the receipts could not be recorded: retry") from None
         ignored = [*batch.ignored, *(["receipt"] * len(batch.statuses))]
         return Received(messages, _OK, ignored=ignored)
 

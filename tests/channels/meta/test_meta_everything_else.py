@@ -9,6 +9,13 @@ import secrets
 import time
 from pathlib import Path
 
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from channels.meta.replies import send_meta_reply
+from channels.meta.settings import meta_settings
+from gateway import keys
+from gateway.models import Reply
 from tests.channels.meta_support import (
     NUMBER_ID,
     PARENT_WA,
@@ -25,9 +32,10 @@ from tests.channels.meta_support import (
 )
 from tests.channels.twilio_support import PUBLIC, sms_gateway, text_in, twilio_settings
 from tests.directory_fixtures import csv_settings
-from tests.support.gateway import intake
+from tests.support.gateway import intake, settings_from
 from tests.support.meta_api import MetaStandIn
 from tests.support.redis_server import RedisServer
+from tests.support.smtp_sink import SmtpSink
 from tests.support.twilio_api import TwilioStandIn
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 300
@@ -171,3 +179,28 @@ async def test_the_acknowledgement_of_a_message_keeps_to_the_window_of_its_own_s
         if json.loads(e)["event"] == "reply_decision"
     )
     assert ways == ["free_form", "not_deliverable"]
+
+
+def test_outside_the_window_an_email_the_conversation_has_is_the_other_way(
+    tmp_path: Path, redis_server: RedisServer, smtp_sink: SmtpSink
+) -> None:
+    # Today only a conversation that carries an email address has one (the directory gives none for a phone).
+    smtp = {"host": smtp_sink.host, "port": smtp_sink.port, "security": "none", "timeout_s": 5}
+    imap = {"host": "127.0.0.1", "port": 9, "security": "none", "user": "help", "password": "x"}  # never polled
+    mailbox = {"address": "help@district.example.org", "imap": imap, "smtp": smtp}
+    config = meta_config(tmp_path, redis_server, channels={"email": {"mailboxes": {"help": mailbox}}})
+    settings = settings_from(config)
+    r = redis_server.client()
+    conv = {"channel": "whatsapp", "account": "main", "sender": f"+{PARENT_WA}", "email": "lan.tran@example.net",
+            "ticket_ref": "7", "subject": "Lunch card", "last_activity": "2020-01-01T00:00:00+00:00"}  # fmt: skip
+    r.hset(keys.conversation("C1"), mapping=conv)
+    reply = Reply(conversation="C1", channel="whatsapp", recipient=f"+{PARENT_WA}", event="resolved",
+                  text="Your request #7 is resolved. Card replaced.", by_person=True)  # fmt: skip
+    outcome = send_meta_reply(r, settings, meta_settings(settings), reply, "reply-resolved-1-whatsapp")
+    assert outcome == "sent by email"
+    [job] = Queue("replies", connection=r, serializer=JSONSerializer).jobs[:1]
+    assert job.args[0]["channel"] == "email" and job.args[0]["recipient"] == "lan.tran@example.net"
+    assert job.args[0]["subject"] == "Lunch card [#7]"
+    work(config)
+    [mail] = smtp_sink.wait_for(1)
+    assert mail.rcpt_tos == ("lan.tran@example.net",) and b"Card replaced." in mail.raw

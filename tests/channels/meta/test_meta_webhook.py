@@ -159,6 +159,15 @@ async def test_redis_down_gives_the_spool_then_one_ticket_each(gw: MetaGateway, 
     assert len(tickets(gw.config)) == 2
 
 
+async def test_receipts_that_cannot_be_recorded_ask_meta_to_deliver_again(
+    gw: MetaGateway, redis_server: RedisServer
+) -> None:
+    redis_server.stop(kill=True)
+    assert (await gw.post_raw((PAYLOADS / "whatsapp_statuses.json").read_bytes()))[0] == 503
+    redis_server.start()
+    assert (await gw.post_raw((PAYLOADS / "whatsapp_statuses.json").read_bytes()))[0] == 200
+
+
 def _spooled(gw: MetaGateway) -> int:
     db = sqlite3.connect(gw.settings.path_in_data("spool.sqlite3"))
     try:
