@@ -14,7 +14,7 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from channels.meta.settings import MetaSettings, _Entry
+from channels.meta.settings import MetaEntry, MetaSettings
 from channels.social.keywords import Classified, classify
 from gateway.ids import new_id
 from gateway.models import Attachment, Flags, InboundMessage, Requester, ThreadHints
@@ -53,7 +53,7 @@ class Accounts:
     def __init__(self, conf: MetaSettings) -> None:
         self.by_id: dict[tuple[Product, str], str] = {}
         self.first: dict[Product, str] = {}
-        self.entries: dict[tuple[Product, str], _Entry] = {}
+        self.entries: dict[tuple[Product, str], MetaEntry] = {}
         pages: tuple[Product, Product] = ("messenger", "instagram")
         for name, page in conf.active_pages().items():
             for product in pages:
@@ -67,7 +67,7 @@ class Accounts:
             self.first.setdefault("whatsapp", name)
             self.entries[("whatsapp", name)] = number
 
-    def account(self, product: Product, account_id: str) -> tuple[str, _Entry | None]:
+    def account(self, product: Product, account_id: str) -> tuple[str, MetaEntry | None]:
         name = self.by_id.get((product, account_id))
         if name is None:
             name = self.first.get(product)
@@ -88,7 +88,9 @@ def attachment(m: MetaMessage, i: int, media: Media, graph_url: str) -> Attachme
                       kept=False, reason="being fetched", source_url=source)  # fmt: skip
 
 
-def to_message(m: MetaMessage, account: str, entry: _Entry | None, words: Keywords, graph_url: str) -> InboundMessage:
+def to_message(
+    m: MetaMessage, account: str, entry: MetaEntry | None, words: Keywords, graph_url: str
+) -> InboundMessage:
     said: Classified = classify(words, m.text) if not m.media else Classified(m.text, False, False, None)
     product = PRODUCT_NAMES[m.product]
     attachments = tuple(attachment(m, i, media, graph_url) for i, media in enumerate(m.media))

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from channels.base import WorkerServices
 from channels.meta import graph
 from channels.meta.graph import GraphError
+from channels.meta.inbound import PRODUCT_NAMES
 from channels.meta.settings import MetaSettings, meta_settings
 from gateway import keys
 from gateway.models import Attachment, Commitment, utcnow
@@ -91,7 +92,8 @@ def fetch_media(c: Commitment, ref: str, svc: WorkerServices) -> dict[str, int]:
         stored = svc.blobs.put(data, a.filename)
         files.append(stored.model_copy(update={"filename": a.filename}))
         kept += 1
-    message = c.message.model_copy(update={"text": f"Files sent with the {c.message.channel} message",
+    product = PRODUCT_NAMES.get(c.message.channel, c.message.channel)
+    message = c.message.model_copy(update={"text": f"Files sent with the {product} message",
                                            "attachments": tuple(files)})  # fmt: skip
     svc.comment(ref, c.model_copy(update={"message": message}), f"media-{c.message.id}")
     entry = {"at": utcnow().isoformat(), "event": "media_fetched", "request_id": c.message.id, "kept": kept,

@@ -23,7 +23,7 @@ import redis
 from channels.meta import graph
 from channels.meta.graph import GraphError
 from channels.meta.inbound import PRODUCT_NAMES, recipient_id
-from channels.meta.settings import MetaSettings, WhatsAppTemplate, _Entry
+from channels.meta.settings import MetaEntry, MetaSettings, WhatsAppTemplate
 from channels.meta.window import META_WAYS, Decision, Way, decide
 from channels.social.sending import conversation, flag, note_for_staff, outcome_of, record, set_flag
 from gateway import keys
@@ -106,7 +106,9 @@ def _fit(body: str, limit: int) -> str:
     return body if len(body) <= limit else body[: limit - 1] + "…"
 
 
-def send_on_meta(conf: MetaSettings, product: str, entry: _Entry, way: Way, reply: Reply, conv: dict[str, str]) -> str:
+def send_on_meta(
+    conf: MetaSettings, product: str, entry: MetaEntry, way: Way, reply: Reply, conv: dict[str, str]
+) -> str:
     """One send through the Graph API; the message id Meta gave it. Raises GraphError."""
     token = entry.token.get_secret_value()
     to = recipient_id(reply.recipient)

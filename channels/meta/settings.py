@@ -29,7 +29,7 @@ def _as_text(v: object) -> object:
     return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
 
 
-class _Entry(Strict):
+class MetaEntry(Strict):
     token: SecretStr = SecretStr("")
     school: str = "district"
     department: str = "general"
@@ -45,7 +45,7 @@ class _Entry(Strict):
         return bool(self.token.get_secret_value())
 
 
-class MetaPage(_Entry):
+class MetaPage(MetaEntry):
     """A Facebook page: its Messenger conversations, and those of the Instagram account linked to it."""
 
     page_id: str = Field("", pattern=r"^\d*$")
@@ -64,7 +64,7 @@ class MetaPage(_Entry):
         return self
 
 
-class WhatsAppNumber(_Entry):
+class WhatsAppNumber(MetaEntry):
     """A WhatsApp Business number on the Cloud API."""
 
     phone_number_id: str = Field("", pattern=r"^\d*$")
