@@ -10,6 +10,7 @@ from channels import CHANNELS
 from gateway.cli.main import main
 from gateway.settings import ENV_OVERRIDES, Settings
 from tests.support.gateway import REPO
+from workers.backends import BACKENDS
 
 README = (REPO / "README.md").read_text()
 CONFIG = (REPO / "config" / "gateway.yaml").read_text()
@@ -32,6 +33,18 @@ def setting_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
 def test_every_setting_is_documented() -> None:
     missing = [k for k in setting_keys(Settings) if f"`{k}`" not in README]
     assert missing == []
+
+
+def test_every_setting_a_backend_plug_in_brings_is_documented() -> None:
+    """A plug-in's own `backends.<name>` section is checked against its model at start, so it is documented too."""
+    keys = [
+        f"backends.{name}.{key}"
+        for name, cls in BACKENDS.items()
+        if cls.settings_model is not None
+        for key in setting_keys(cls.settings_model)
+    ]
+    assert keys, "no plug-in brings a section: the test would prove nothing"
+    assert [k for k in keys if f"`{k}`" not in README] == []
 
 
 def test_every_environment_variable_is_documented() -> None:
