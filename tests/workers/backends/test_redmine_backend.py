@@ -4,11 +4,14 @@ wrong."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from gateway import keys
 from gateway.ids import new_id
 from gateway.models import TicketStatus
 from tests.redmine_fixtures import Staff
@@ -17,8 +20,15 @@ from tests.support.holding_proxy import HoldingProxy
 from tests.support.redis_server import RedisServer
 from tests.support.redmine import RedmineServer
 from tests.workers.backends.redmine_support import commitment, redmine_config
-from workers.backends.errors import BackendRefused
+from workers.backends.errors import (
+    BackendAuthFailed,
+    BackendError,
+    BackendRateLimited,
+    BackendRefused,
+    BackendUnavailable,
+)
 from workers.backends.redmine import RedmineBackend
+from workers.backends.redmine.client import RedmineNotFound
 
 
 def backend(tmp_path: Path, redis_server: RedisServer, redmine: RedmineServer, **section: object) -> RedmineBackend:
@@ -137,3 +147,74 @@ def test_check_is_empty_when_all_is_well_and_names_each_problem_otherwise(
         "backends.redmine: url (REDMINE_URL): cannot reach Redmine at http://127.0.0.1:9: "
         "GET /users/current.json: ConnectionError"
     ]
+
+
+class Answering:
+    """A stand-in for Redmine (or the proxy in front of it) that answers every request with one scripted reply."""
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        reply = (status, headers, body)
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status, headers, body = reply
+                self.send_response(status)
+                for k, v in {"Content-Length": str(len(body)), **headers}.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "kind", "message"),
+    [
+        (429, {"Retry-After": "7"}, b"", BackendRateLimited, "GET /issues.json: 429 too many requests"),
+        (503, {}, b"<h1>Maintenance</h1>", BackendUnavailable, "GET /issues.json: 503 Service Unavailable"),
+        (502, {}, b"", BackendUnavailable, "GET /issues.json: 502 Bad Gateway"),
+        (500, {}, b"", BackendUnavailable, "GET /issues.json: 500 Internal Server Error"),
+        (401, {}, b"", BackendAuthFailed, "GET /issues.json: 401: Redmine refused the API key"),
+        (403, {}, b"", BackendAuthFailed, "GET /issues.json: 403: Redmine refused the API key"),
+        (404, {}, b"", RedmineNotFound, "GET /issues.json: 404: not found, or not visible to the API user"),
+        (422, {"Content-Type": "application/json"}, b'{"errors":["Subject cannot be blank"]}', BackendRefused,
+         "GET /issues.json: Subject cannot be blank"),
+        (200, {"Content-Type": "text/html"}, b"<html>Sign in</html>", BackendUnavailable,
+         "GET /issues.json: JSONDecodeError"),
+    ],
+)  # fmt: skip
+def test_each_answer_is_the_kind_of_failure_the_worker_acts_on(
+    tmp_path: Path, redis_server: RedisServer, redmine: RedmineServer,
+    status: int, headers: dict[str, str], body: bytes, kind: type[BackendError], message: str,
+) -> None:  # fmt: skip
+    standin = Answering(status, headers, body)
+    try:
+        with pytest.raises(kind) as failed:
+            backend(tmp_path, redis_server, redmine, url=standin.url).find(new_id())
+    finally:
+        standin.stop()
+    assert failed.value.message.startswith(message)
+    if isinstance(failed.value, BackendRateLimited):
+        assert failed.value.retry_after_s == 7.0
+
+
+def test_every_call_takes_a_token_from_the_bucket_all_workers_share(
+    tmp_path: Path, redis_server: RedisServer, redmine: RedmineServer
+) -> None:
+    one_a_minute = {"requests_per_minute": 1}  # a bucket of one token, refilled once a minute
+    worker = backend(tmp_path, redis_server, redmine, **one_a_minute)
+    other_worker = backend(tmp_path, redis_server, redmine, **one_a_minute)
+    assert worker.find(new_id()) is None  # the one token
+    for desk in (worker, other_worker):
+        with pytest.raises(BackendRateLimited, match="paced"):
+            desk.find(new_id())
+    assert redis_server.client().exists(keys.backend_bucket("redmine"))
