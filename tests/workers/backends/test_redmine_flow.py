@@ -4,6 +4,9 @@ between Redmine's 201 and our record still leaves exactly one issue.
 
 Status comes back by polling: the `intake sync` process is another branch's work, so each test polls with the
 backend's own `poll_changes` and publishes the events with `workers.status_events.publish_status_event`, as it will.
+Texts are worked by the real `intake worker` process (the registry line is all it takes); the form's test runs the
+same worker in the test process, which spares a Python start per step. (Not with texts: the Twilio client's pooled
+connections would outlive the stand-in.)
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from gateway.settings import load_settings
 from gateway.store.blobs import sniff
 from tests.channels.twilio_support import ACCOUNT_SID, AUTH_TOKEN, PARENT, SPANISH, sms_gateway, text_in, texts, work
 from tests.conftest import Gateway, form, start_gateway
 from tests.redmine_fixtures import Staff, redmine_section
-from tests.support.gateway import intake, settings_from, start_worker, write_config
+from tests.support.gateway import REPO, intake, settings_from, start_worker, write_config
 from tests.support.holding_proxy import HoldingProxy
+from tests.support.inprocess import work_here
 from tests.support.redis_server import RedisServer
 from tests.support.redmine import RedmineServer
 from tests.support.twilio_api import TwilioStandIn
@@ -108,8 +113,6 @@ async def test_staff_answering_in_redmine_reaches_the_family_by_text_in_spanish_
 
     again, _ = poll_and_publish(settings, checkpoint, ref)
     assert again == []  # read once, told once
-    work(config)
-    assert len(texts(standin)) == 2
     assert all("RR.HH." not in t["Body"] for t in texts(standin))
 
 
@@ -125,7 +128,7 @@ async def test_staff_resolving_the_issue_shows_on_the_requesters_status_page(
         resp = await gw.post_form(form(attachments=[photo]))
         assert resp.status == 202
         status_url = (await resp.json())["status_url"]
-        work(config)
+        work_here(settings)
         [rid] = request_ids(redis_server)
         ref = str(staff.issues_for(rid)[0].id)
         [attached] = staff.issue(ref).attachments
@@ -137,7 +140,7 @@ async def test_staff_resolving_the_issue_shows_on_the_requesters_status_page(
         assert [(e.status.value, e.public_comment) for e in events] == [
             ("resolved", "La ruta 4 vuelve a pasar a las 7:10.")
         ]
-        work(config)
+        work_here(settings)
         page = await gw.http.get(gw.base + urlsplit(status_url).path)  # status_url names the public address
         html = await page.text()
     finally:
@@ -185,10 +188,23 @@ async def test_a_worker_killed_between_redmines_201_and_our_record_still_makes_e
     assert [m for m, path in proxy.seen if path.startswith("/issues.json?") and searched in path] == ["GET", "GET"]
 
 
-def test_the_backend_is_on_for_the_worker_only_with_url_key_and_project(
-    tmp_path: Path, redis_server: RedisServer, redmine: RedmineServer
+def test_the_backend_switches_on_from_the_environment_alone() -> None:
+    shipped = REPO / "config" / "gateway.yaml"
+    env = {"REDMINE_URL": "https://redmine.district.example.org", "REDMINE_API_KEY": "k" * 40,
+           "REDMINE_PROJECT": "helpdesk"}  # fmt: skip
+    assert RedmineBackend.enabled(load_settings(shipped, env=env))
+    for missing in env:
+        assert not RedmineBackend.enabled(load_settings(shipped, env={k: v for k, v in env.items() if k != missing}))
+
+
+def test_a_bad_redmine_section_stops_the_gateway_naming_the_file_the_key_and_the_fix(
+    tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    on = settings_from(redmine_config(tmp_path, redis_server, redmine))
-    assert RedmineBackend.enabled(on)
-    off = settings_from(write_config(tmp_path, redis_server.url))  # the shipped section, with no REDMINE_* set
-    assert not RedmineBackend.enabled(off)
+    config = write_config(tmp_path, redis_server.url, backends={"redmine": {"url": "redmine.district.example.org",
+                                                                            "statuses": {"resolved": []}}})  # fmt: skip
+    out = intake(config, "check-config")
+    assert out.returncode == 2
+    assert f"{config}: key backends.redmine.url: Value error, expected the Redmine URL, starting with https://" in (
+        out.stderr
+    )
+    assert f"{config}: key backends.redmine.statuses.resolved" in out.stderr
