@@ -17,7 +17,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# System packages the tests talk to for real. Installed only when missing.
+# System packages the tests talk to for real. Installed only when missing. Redmine (for the redmine backend's
+# tests) runs on Rails' own server, WEBrick from Debian's Ruby: installed without its recommended Passenger, so
+# no web server comes with it.
 system:
 	@missing=""; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
@@ -28,6 +30,11 @@ system:
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@if ! dpkg -s redmine redmine-sqlite ruby-webrick >/dev/null 2>&1; then \
+		echo "installing: redmine redmine-sqlite ruby-webrick"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			redmine redmine-sqlite ruby-webrick >/dev/null; \
 	fi
 
 run: $(STAMP)

@@ -14,9 +14,11 @@ import pytest
 
 from gateway.logs import JsonFormatter, mask
 from tests.conftest import Gateway, form
+from tests.redmine_fixtures import Staff
 from tests.support.dovecot import Dovecot
 from tests.support.gateway import SIGNING_SECRET, TOKEN, intake
 from tests.support.redis_server import RedisServer
+from tests.support.redmine import RedmineServer
 from tests.support.smtp_sink import SmtpSink
 
 NAME = "Marisol Quintanilla-Okafor"
@@ -296,3 +298,34 @@ async def test_the_meta_and_x_channels_log_no_bodies_ids_names_tokens_or_signatu
                    ACCESS_SECRET, meta_signature, x_signature, wamid):  # fmt: skip
         leaks = [line[:300] for line in logs.splitlines() if secret in line]
         assert leaks == [], f"a log line carries {secret[:12]}..."
+
+
+async def test_the_redmine_backend_logs_no_requester_text_answers_or_keys(
+    tmp_path: Path, redis_server: RedisServer, redmine: RedmineServer, staff: Staff, captured: io.StringIO
+) -> None:
+    from tests.conftest import start_gateway
+    from tests.support.gateway import settings_from
+    from tests.workers.backends.redmine_support import poll_and_publish, redmine_config, request_ids
+
+    log = tmp_path / "processes.log"
+    config = redmine_config(tmp_path, redis_server, redmine)
+    settings = settings_from(config)
+    server, http = await start_gateway(settings)
+    try:
+        payload = form(name=NAME, email=EMAIL, phone=PHONE_RAW, message=BODY)
+        assert (await Gateway(server, http, settings).post_form(payload)).status == 202
+    finally:
+        await http.close()
+        await server.close()
+    intake(config, "worker", "--burst", log=log)
+    [rid] = request_ids(redis_server)
+    ref = str(staff.issues_for(rid)[0].id)
+    _, checkpoint = poll_and_publish(settings, "", ref)
+    staff.answer(ref, COMMENT)
+    events, _ = poll_and_publish(settings, checkpoint, ref)
+    intake(config, "worker", "--burst", log=log)
+    logs = captured.getvalue() + log.read_text()
+    assert len(events) == 1 and "ticket created" in logs and "/issues.json" in logs, "proves nothing"
+    for secret in (NAME, EMAIL, PHONE, PHONE_RAW, "867-5309", BODY, "locker 4471", COMMENT,
+                   redmine.facts["api_key"], redmine.facts["staff_key"]):  # fmt: skip
+        assert secret not in logs, f"a log line carries {secret[:12]}..."

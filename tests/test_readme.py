@@ -10,6 +10,7 @@ from channels import CHANNELS
 from gateway.cli.main import main
 from gateway.settings import ENV_OVERRIDES, Settings
 from tests.support.gateway import REPO
+from workers.backends import BACKENDS
 
 README = (REPO / "README.md").read_text()
 CONFIG = (REPO / "config" / "gateway.yaml").read_text()
@@ -42,6 +43,18 @@ def test_every_setting_of_a_plug_in_channel_is_documented() -> None:
         for key in setting_keys(cls.settings_model)
     ]
     assert keys, "no plug-in channel brings settings: the test would prove nothing"
+    assert [k for k in keys if f"`{k}`" not in README] == []
+
+
+def test_every_setting_a_backend_plug_in_brings_is_documented() -> None:
+    """A plug-in's own `backends.<name>` section is checked against its model at start, so it is documented too."""
+    keys = [
+        f"backends.{name}.{key}"
+        for name, cls in BACKENDS.items()
+        if cls.settings_model is not None
+        for key in setting_keys(cls.settings_model)
+    ]
+    assert keys, "no plug-in brings a section: the test would prove nothing"
     assert [k for k in keys if f"`{k}`" not in README] == []
 
 
