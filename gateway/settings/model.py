@@ -20,6 +20,7 @@ from gateway.settings.service import (
     RedisSettings,
     RoutingSettings,
     ServerSettings,
+    SyncSettings,
 )
 
 
@@ -35,6 +36,7 @@ class Settings(Strict):
     backends: BackendSettings = Field(default_factory=lambda: BackendSettings())
     routing: RoutingSettings = Field(default_factory=lambda: RoutingSettings())
     incidents: IncidentSettings = Field(default_factory=lambda: IncidentSettings())
+    sync: SyncSettings = Field(default_factory=lambda: SyncSettings())
     logging: LoggingSettings = Field(default_factory=lambda: LoggingSettings())
     identity: IdentitySettings = Field(default_factory=lambda: IdentitySettings())
     source_file: str = Field("", exclude=True)
