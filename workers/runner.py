@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from types import TracebackType
+from typing import Any
 
 import redis
 from rq import Queue, SimpleWorker, Worker
@@ -22,6 +24,7 @@ from rq.serializers import JSONSerializer
 
 from gateway.settings import Settings
 from workers.backends import BACKENDS
+from workers.backends.errors import BackendRefused
 from workers.queues import EVENTS_QUEUE, REPLIES_QUEUE, GatewayJob, deliver_queue_name
 
 log = logging.getLogger("intake.worker")
@@ -108,10 +111,24 @@ class GatewayWorker(SimpleWorker):
         return None
 
 
+def dead_letter_refusals(job: Job, exc_type: type[BaseException] | None, exc: BaseException | None,
+                         tb: TracebackType | None) -> bool:  # fmt: skip
+    """A ticket system's refusal (a 4xx saying what is wrong) cannot get better by retrying: dead-letter it now.
+
+    rq runs this before it decides about a retry; with no tries left the job goes to the failed registry with
+    the system's own message, which `intake doctor` and `intake replay` show.
+    """
+    if isinstance(exc, BackendRefused):
+        job.retries_left = 0
+        log.warning("ticket system refused a request: dead-lettered", extra={"backend": exc.backend, "job": job.id})
+    return True
+
+
 def run_worker(connection: redis.Redis, settings: Settings, burst: bool = False) -> bool:
     qs = queues(connection, settings)
     reap_dead_local_workers(connection, qs)
-    worker = GatewayWorker(qs, connection=connection, serializer=JSONSerializer, job_class=GatewayJob)
+    worker = GatewayWorker(qs, connection=connection, serializer=JSONSerializer, job_class=GatewayJob,
+                           exception_handlers=[dead_letter_refusals])  # fmt: skip
     return bool(worker.work(burst=burst, with_scheduler=True, logging_level=settings.logging.level))
 
 
@@ -123,12 +140,29 @@ def dead_letters(connection: redis.Redis, settings: Settings) -> list[tuple[str,
     return out
 
 
-def replay(connection: redis.Redis, settings: Settings) -> int:
-    """Put every dead-lettered job back on its queue. Jobs are idempotent, so replay never doubles."""
-    count = 0
+def failure_reason(connection: redis.Redis, job_id: str) -> str:
+    """The last line of a dead-lettered job's error, e.g. `BackendRefused: rt: ticket.create: 422 no queue 'X'`."""
+    try:
+        result: Any = Job.fetch(job_id, connection=connection, serializer=JSONSerializer).latest_result()
+    except NoSuchJobError:
+        return "(the job is gone)"
+    lines = [line for line in str(getattr(result, "exc_string", "") or "").splitlines() if line.strip()]
+    if not lines:
+        return "(no error recorded)"
+    head, sep, tail = lines[-1].strip().partition(": ")
+    return f"{head.rsplit('.', 1)[-1]}{sep}{tail}"[:400]
+
+
+def replay(connection: redis.Redis, settings: Settings) -> list[tuple[str, str, str]]:
+    """Put every dead-lettered job back on its queue; (queue, job id, why it had failed) for each.
+
+    Jobs are idempotent, so replay never doubles.
+    """
+    out = []
     for q in queues(connection, settings):
         registry = FailedJobRegistry(queue=q)
         for jid in registry.get_job_ids():
+            reason = failure_reason(connection, jid)
             registry.requeue(jid)
-            count += 1
-    return count
+            out.append((q.name, jid, reason))
+    return out

@@ -33,8 +33,10 @@ def replay(ctx: click.Context) -> None:
     from workers.runner import replay as replay_jobs
 
     s = settings(ctx)
-    count = replay_jobs(sync_client(s), s)
-    click.echo(f"replayed {count} job(s)")
+    replayed = replay_jobs(sync_client(s), s)
+    click.echo(f"replayed {len(replayed)} job(s)")
+    for queue, job_id, reason in replayed:
+        click.echo(f"  {queue} {job_id}: had failed with {reason}")
 
 
 @click.command()
