@@ -29,12 +29,12 @@ from workers.backends.errors import BackendAuthFailed, BackendRateLimited, Backe
 from workers.backends.pacing import PacingTimeout
 from workers.circuit import held
 from workers.incident_link import acknowledgement
+from workers.locks import conversation_lock
 from workers.replies import queue_replies
 from workers.routing_stage import plan_ticket, remember_routed, reply_context, start_clocks
 
 log = logging.getLogger("intake.jobs")
 
-CONVERSATION_LOCK_S = 60
 PENDING = {"queued", "scheduled", "started", "deferred"}
 
 
@@ -90,7 +90,7 @@ def _deliver(
     r: redis.Redis, c: Commitment, channel: Channel | None, rules: RuleSet, backend: TicketBackend
 ) -> dict[str, Any] | Any:
     conv_key = keys.conversation(c.conversation)
-    with r.lock(keys.conversation_lock(c.conversation), timeout=CONVERSATION_LOCK_S, blocking_timeout=30):
+    with conversation_lock(r, c.conversation):
         done, made = r.hmget(keys.request(c.message.id), ["ticket_ref", "created"])
         existing = r.hget(conv_key, "ticket_ref")
         created = done is None and existing is None

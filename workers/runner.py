@@ -9,7 +9,6 @@ retry the job or move it to the failed registry (our dead-letter list). Nothing 
 from __future__ import annotations
 
 import logging
-import os
 import socket
 from types import TracebackType
 from typing import Any
@@ -25,6 +24,7 @@ from rq.serializers import JSONSerializer
 from gateway.settings import Settings
 from workers.backends import BACKENDS
 from workers.backends.errors import BackendRefused
+from workers.locks import pid_alive
 from workers.queues import EVENTS_QUEUE, REPLIES_QUEUE, GatewayJob, deliver_queue_name
 
 log = logging.getLogger("intake.worker")
@@ -40,16 +40,6 @@ def queues(connection: redis.Redis, settings: Settings) -> list[Queue]:
     ]
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def reap_dead_local_workers(connection: redis.Redis, qs: list[Queue]) -> int:
     """Expire started-registry entries whose worker, on this host, no longer exists. Returns how many."""
     host = socket.gethostname()
@@ -59,7 +49,7 @@ def reap_dead_local_workers(connection: redis.Redis, qs: list[Queue]) -> int:
         for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False):
             execution = Execution.fetch(execution_id, job_id, connection)
             worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + execution.worker_name, connection)
-            dead = worker is None or (worker.hostname == host and worker.pid is not None and not _pid_alive(worker.pid))
+            dead = worker is None or (worker.hostname == host and worker.pid is not None and not pid_alive(worker.pid))
             if dead and _never_started(connection, job_id):
                 # Killed between claiming the job and its work horse starting it: rq's cleanup skips a job
                 # that is not STARTED and drops its entry, which would lose it. It never ran: queue it again.
