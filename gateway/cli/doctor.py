@@ -22,7 +22,7 @@ def _check(name: str, ok: bool, detail: str) -> dict[str, Any]:
 def backend_checks(client: redis.Redis, settings: Settings) -> list[dict[str, Any]]:
     """Each enabled ticket system: its own check (credentials, mapped queues), its circuit, what waits on it."""
     from rq import Queue
-    from rq.registry import ScheduledJobRegistry
+    from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
     from gateway.store.queues import deliver_queue_name
     from workers.backends import enabled_backends
@@ -33,7 +33,8 @@ def backend_checks(client: redis.Redis, settings: Settings) -> list[dict[str, An
         problems = cls.from_settings(settings).check()
         state = state_from(name, client.hgetall(keys.backend_circuit(name)))
         queue = Queue(deliver_queue_name(name), connection=client)
-        waiting = queue.count + ScheduledJobRegistry(queue=queue).count  # type: ignore[no-untyped-call]
+        held = ScheduledJobRegistry(queue=queue).count  # type: ignore[no-untyped-call]
+        waiting = queue.count + held + StartedJobRegistry(queue=queue).count
         detail = "; ".join(problems) or "ok"
         if not state.ok:
             detail = f"{state.describe()}; {detail}"

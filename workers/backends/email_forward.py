@@ -138,7 +138,7 @@ class EmailForwardBackend(BaseBackend):
         for header, value in (("Request-Id", m.id), ("Conversation", c.conversation), ("Channel", m.channel),
                               ("Queue", mapped.queue), ("Priority", str(mapped.priority)),
                               ("Category", mapped.category), ("School", mapped.school),
-                              ("Language", m.language), ("Tags", " ".join(route.tags))):  # fmt: skip
+                              ("Language", who.locale), ("Tags", " ".join(route.tags))):  # fmt: skip
             if value:
                 msg[f"X-Intake-{header}"] = value
         msg.set_content(note if note is not None else self._body(c, mapped.queue))

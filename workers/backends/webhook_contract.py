@@ -73,7 +73,7 @@ def _files(attachments: tuple[Attachment, ...], read: Callable[[Attachment], byt
 def requester(c: Commitment) -> dict[str, Any]:
     who = c.message.requester
     return {"name": who.display_name, "email": who.email, "phone": who.phone, "role": who.role,
-            "school": c.message.campus or who.campus, "language": c.message.language,
+            "school": c.message.campus or who.campus, "language": who.locale,
             "directory_id": who.directory_id}  # fmt: skip
 
 
