@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import socket
-from types import TracebackType
 from typing import Any
 
 import redis
@@ -23,7 +22,7 @@ from rq.serializers import JSONSerializer
 
 from gateway.settings import Settings
 from workers.backends import BACKENDS
-from workers.backends.errors import BackendRefused
+from workers.backends.errors import BackendError, BackendRefused
 from workers.locks import pid_alive
 from workers.queues import EVENTS_QUEUE, REPLIES_QUEUE, GatewayJob, deliver_queue_name
 
@@ -85,6 +84,23 @@ class GatewayWorker(SimpleWorker):
     killed worker's job is found by `reap_dead_local_workers`. Scale out by running more workers.
     """
 
+    def handle_exception(self, job: Job, *exc_info: Any) -> None:
+        """A ticket system's error: logged by kind and system only, never with its words (they may quote a
+        requester); a refusal (a 4xx that says what is wrong) is dead-lettered now, since retrying cannot help.
+
+        rq calls this before it decides about a retry. The full message stays in the failed job's result,
+        where `intake doctor` and `intake replay` show it, masked.
+        """
+        exc = exc_info[1] if len(exc_info) > 1 else None
+        if not isinstance(exc, BackendError):
+            super().handle_exception(job, *exc_info)
+            return
+        refused = isinstance(exc, BackendRefused)
+        if refused:
+            job.retries_left = 0
+        log.warning("ticket system call failed" + (": dead-lettered" if refused else ""),
+                    extra={"backend": exc.backend, "error": type(exc).__name__, "job": job.id})  # fmt: skip
+
     def run_maintenance_tasks(self) -> None:
         reap_dead_local_workers(self.connection, self.queues)
         super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
@@ -101,24 +117,10 @@ class GatewayWorker(SimpleWorker):
         return None
 
 
-def dead_letter_refusals(job: Job, exc_type: type[BaseException] | None, exc: BaseException | None,
-                         tb: TracebackType | None) -> bool:  # fmt: skip
-    """A ticket system's refusal (a 4xx saying what is wrong) cannot get better by retrying: dead-letter it now.
-
-    rq runs this before it decides about a retry; with no tries left the job goes to the failed registry with
-    the system's own message, which `intake doctor` and `intake replay` show.
-    """
-    if isinstance(exc, BackendRefused):
-        job.retries_left = 0
-        log.warning("ticket system refused a request: dead-lettered", extra={"backend": exc.backend, "job": job.id})
-    return True
-
-
 def run_worker(connection: redis.Redis, settings: Settings, burst: bool = False) -> bool:
     qs = queues(connection, settings)
     reap_dead_local_workers(connection, qs)
-    worker = GatewayWorker(qs, connection=connection, serializer=JSONSerializer, job_class=GatewayJob,
-                           exception_handlers=[dead_letter_refusals])  # fmt: skip
+    worker = GatewayWorker(qs, connection=connection, serializer=JSONSerializer, job_class=GatewayJob)
     return bool(worker.work(burst=burst, with_scheduler=True, logging_level=settings.logging.level))
 
 

@@ -10,6 +10,7 @@ import redis
 
 from gateway import keys
 from gateway.directory.identity import directory_report
+from gateway.logs import mask
 from gateway.mail.health import mailbox_report
 from gateway.settings import Settings
 from gateway.store.redis_conn import check_durability, sync_client, text
@@ -35,9 +36,9 @@ def backend_checks(client: redis.Redis, settings: Settings) -> list[dict[str, An
         queue = Queue(deliver_queue_name(name), connection=client)
         held = ScheduledJobRegistry(queue=queue).count  # type: ignore[no-untyped-call]
         waiting = queue.count + held + StartedJobRegistry(queue=queue).count
-        detail = "; ".join(problems) or "ok"
+        detail = mask("; ".join(problems) or "ok")
         if not state.ok:
-            detail = f"{state.describe()}; {detail}"
+            detail = f"{mask(state.describe())}; {detail}"
         detail += f"; {waiting} request(s) waiting to be delivered"
         checks.append(_check(f"backend {name}", not problems and state.ok, detail))
         if "polling" in cls.status_source:
@@ -45,7 +46,7 @@ def backend_checks(client: redis.Redis, settings: Settings) -> list[dict[str, An
             failing = int(health.get("failures") or 0)
             sync = f"last good poll {health.get('ok_at') or 'never'}"
             if failing:
-                sync += f"; {failing} failed poll(s) in a row ({health.get('error', '')})"
+                sync += f"; {failing} failed poll(s) in a row ({mask(health.get('error', ''))})"
             checks.append(_check(f"status sync {name}", not failing and bool(health.get("ok_at")), sync))
     return checks
 
@@ -66,7 +67,7 @@ def diagnose(settings: Settings) -> dict[str, Any]:
         checks.append(_check("durability", d.ok, "; ".join(d.problems) or detail))
         dead = dead_letters(client, settings)
         detail = f"{len(dead)} job(s) failed every try, or were refused; `intake replay` once fixed"
-        detail += "".join(f"\n    {q} {jid}: {failure_reason(client, jid)}" for q, jid in dead[:20])
+        detail += "".join(f"\n    {q} {jid}: {mask(failure_reason(client, jid))}" for q, jid in dead[:20])
         checks.append(_check("dead letters", not dead, detail))
         checks.extend(backend_checks(client, settings))
         pending = client.llen(keys.pending_outbound("email"))

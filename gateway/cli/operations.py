@@ -35,6 +35,7 @@ def check_config(ctx: click.Context) -> None:
 @click.pass_context
 def replay(ctx: click.Context) -> None:
     """Put every dead-lettered job back on its queue."""
+    from gateway.logs import mask
     from gateway.store.redis_conn import sync_client
     from workers.runner import replay as replay_jobs
 
@@ -42,7 +43,7 @@ def replay(ctx: click.Context) -> None:
     replayed = replay_jobs(sync_client(s), s)
     click.echo(f"replayed {len(replayed)} job(s)")
     for queue, job_id, reason in replayed:
-        click.echo(f"  {queue} {job_id}: had failed with {reason}")
+        click.echo(f"  {queue} {job_id}: had failed with {mask(reason)}")
 
 
 @click.command()

@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway import keys
 from gateway.clock import Clock
 from gateway.incidents.metrics import refresh_incident_metrics
+from gateway.logs import mask
 from gateway.mail.health import mailbox_report_async
 from gateway.routing.sla import BreachCollector, sweep_breaches
 from gateway.server import appkeys as K
@@ -53,7 +54,7 @@ async def readyz(request: web.Request) -> web.Response:
         # A ticket system that is down or refuses our credentials: its requests are held, none lost, but an
         # operator must see it (an expired token would otherwise wait silently).
         states = [state_from(name, await request.app[K.REDIS].hgetall(keys.backend_circuit(name))) for name in outside]
-        body["backends"] = {s.backend: {"ok": s.ok, "state": s.kind, "problem": s.message} for s in states}
+        body["backends"] = {s.backend: {"ok": s.ok, "state": s.kind, "problem": mask(s.message)} for s in states}
         if not all(s.ok for s in states):
             body["status"] = "degraded"
     # Still 200 when degraded: this process can take messages, so a load balancer must keep sending them.

@@ -6,7 +6,9 @@ kinds in `workers/backends/errors.py`, so the worker decides from the kind alone
 - 429: BackendRateLimited with its Retry-After (seconds or an HTTP date; None when it sent none);
 - 401, 403: BackendAuthFailed;
 - any other 4xx (and a redirect, which a JSON API never means): BackendRefused with the system's own message.
-Messages name the action and the status, never the URL (a hook URL often carries a secret) or the body we sent.
+Messages name the action and the status, never the URL (a hook URL often carries a secret) or the body we sent;
+the system's own words are kept only where an operator needs them (a refusal, refused credentials), and the
+worker never logs them (workers/runner.py): they are shown, masked, by intake doctor and intake replay.
 """
 
 from __future__ import annotations
@@ -137,13 +139,14 @@ def raise_for_status(backend: str, action: str, answer: Answer) -> None:
     status = answer.status
     if 200 <= status < 300:
         return
-    message = f"{action}: {status} {error_message(answer)}"
+    # An outage's or a rate limit's page says nothing an operator needs, and may say anything: only the status.
     if status == 429:
-        raise BackendRateLimited(backend, message, retry_after(answer.headers.get("retry-after")))
+        raise BackendRateLimited(backend, f"{action}: 429", retry_after(answer.headers.get("retry-after")))
+    if status in (408, 425) or status >= 500:
+        raise BackendUnavailable(backend, f"{action}: {status}")
+    message = f"{action}: {status} {error_message(answer)}"
     if status in (401, 403):
         raise BackendAuthFailed(backend, message)
-    if status in (408, 425) or status >= 500:
-        raise BackendUnavailable(backend, message)
     if 300 <= status < 400:
         raise BackendRefused(backend, f"{action}: {status} redirected: check the URL")
     raise BackendRefused(backend, message)
