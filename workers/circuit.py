@@ -101,6 +101,10 @@ class Circuit:
             return Admission(None, probe=True)
         return Admission(float(self.conf.hold_initial_s))  # another job is asking right now
 
+    def release_probe(self) -> None:
+        """The probe made no call after all: let the next job probe."""
+        self.r.delete(self.probe_key)
+
     def succeeded(self) -> None:
         """The system answered (a 2xx, or a 4xx that proves it is up): close the circuit if it was open."""
         if self.r.delete(self.key, self.probe_key):

@@ -14,6 +14,7 @@ import logging
 from typing import Any, cast
 
 import redis
+from rq import Retry
 from rq.job import Job
 
 from channels.base import Channel, Handled
@@ -82,6 +83,10 @@ def deliver(payload: dict[str, Any]) -> dict[str, Any] | Any:
         raise  # a try is spent only when the system looked up: a request it chokes on still ends dead-lettered
     except PacingTimeout:
         return held(float(context.settings().backends.outages.hold_initial_s))
+    if isinstance(outcome, Retry):  # held before calling (a follow-up waiting for its ticket): the system said nothing
+        if admission.probe:
+            circuit.release_probe()
+        return outcome
     circuit.succeeded()
     return outcome
 
