@@ -21,9 +21,11 @@ from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
 from gateway import keys
+from tests.channels.twilio_support import sms_gateway, text_in
 from tests.conftest import Gateway, form, start_gateway
 from tests.support.gateway import intake, settings_from, start_worker
 from tests.support.redis_server import RedisServer
+from tests.support.twilio_api import TwilioStandIn
 from tests.support.webhook_receiver import Scripted, WebhookReceiver
 from tests.workers.backends.webhook_support import wait_until, webhook_config
 
@@ -199,3 +201,22 @@ def test_check_config_and_doctor_reach_the_receiver_and_name_what_is_wrong(
     assert "backend webhook: ping: 403 this secret is not ours (INTAKE_WEBHOOK_URL, INTAKE_WEBHOOK_SECRET)" in (
         refused.stderr
     )
+
+
+async def test_a_follow_up_held_with_its_request_becomes_a_comment_on_the_ticket_the_request_opens(
+    tmp_path: Path, redis_server: RedisServer, receiver: WebhookReceiver, standin: TwilioStandIn
+) -> None:
+    """Held requests come back in any order; a follow-up that comes back first waits for its ticket."""
+    config = webhook_config(tmp_path, redis_server, receiver, standin)
+    receiver.down = True
+    async with sms_gateway(config) as gw:
+        await text_in(gw, "The bus did not come")
+        await text_in(gw, "It came 40 minutes late")
+    with running_worker(config, tmp_path / "worker.log"):
+        wait_until("both are held a while", lambda: len(refused_creates(receiver)) >= 4, timeout=120)
+        receiver.down = False
+        wait_until("the follow-up is on the ticket", lambda: bool(receiver.tickets and receiver.comments("WH-1")))
+    [ticket] = receiver.tickets.values()
+    assert ticket["create"]["text"] == "The bus did not come"
+    assert [c["text"] for c in receiver.comments("WH-1")] == ["It came 40 minutes late"]
+    assert failed(redis_server) == []
