@@ -237,3 +237,33 @@ def surge_proposed(signature: str) -> str:
 # Ticket backends: pacing shared by every worker (workers/backends/pacing.py).
 def backend_bucket(backend: str) -> str:
     return f"{PREFIX}:backend:{backend}:bucket"
+
+
+def backend_circuit(backend: str) -> str:
+    """A ticket system found out of order (down, rate-limiting us, refusing our credentials): kind, since, until."""
+    return f"{PREFIX}:backend:{backend}:circuit"
+
+
+def backend_probe(backend: str) -> str:
+    """Held by the one job that tries an out-of-order system again, so the others wait for its answer."""
+    return f"{PREFIX}:backend:{backend}:probe"
+
+
+def status_events(conv_id: str) -> str:
+    """Hash: a status event's id -> what it told the family (a status change, an answer, nothing): decided once."""
+    return f"{PREFIX}:conv:{conv_id}:status_events"
+
+
+# Status sync (`intake sync`): one poller per polling ticket system across every instance.
+def sync_checkpoint(backend: str) -> str:
+    """Where the last poll of a system stopped: its own cursor (a time, a journal id), as the backend wrote it."""
+    return f"{PREFIX}:sync:{backend}:checkpoint"
+
+
+def sync_lock(backend: str) -> str:
+    return f"{PREFIX}:sync:{backend}:lock"
+
+
+def sync_health(backend: str) -> str:
+    """The poller's record of a system: last good poll, last error, failures in a row."""
+    return f"{PREFIX}:sync:{backend}:health"

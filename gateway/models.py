@@ -133,6 +133,7 @@ class Route(Frozen):
 ReplyEvent = Literal[
     "received",
     "status_changed",
+    "answer",  # a public answer by staff in the ticket system, with no change of status
     "resolved",
     "csat",
     "after_hours",

@@ -7,16 +7,17 @@ import hmac
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gateway.logs import JsonFormatter, mask
-from tests.conftest import Gateway, form
+from tests.conftest import Gateway, form, start_gateway
 from tests.redmine_fixtures import Staff
 from tests.support.dovecot import Dovecot
-from tests.support.gateway import SIGNING_SECRET, TOKEN, intake
+from tests.support.gateway import SIGNING_SECRET, TOKEN, intake, settings_from, write_config
 from tests.support.redis_server import RedisServer
 from tests.support.redmine import RedmineServer
 from tests.support.smtp_sink import SmtpSink
@@ -86,6 +87,7 @@ async def test_a_full_run_logs_none_of_the_personal_values_or_secrets(
         ("from marisol@example.net", "marisol@example.net"),
         ("Authorization: Bearer abc.def.ghi", "abc.def.ghi"),
         ("X-Intake-Signature: sha256=0123abcd", "0123abcd"),
+        ("X-Intake-Signature: t=1764000000,v1=9f8e7d6c5b4a", "9f8e7d6c5b4a"),
         ("https://x/?token=s3cr3t&a=1", "s3cr3t"),
         ("GET /Messages.json?To=%2B15558675309&PageSize=50", "15558675309"),
         ('"GET /status/01M81F4Y.qiSYkS-frvWO HTTP/1.1"', "qiSYkS-frvWO"),
@@ -329,3 +331,67 @@ async def test_the_redmine_backend_logs_no_requester_text_answers_or_keys(
     for secret in (NAME, EMAIL, PHONE, PHONE_RAW, "867-5309", BODY, "locker 4471", COMMENT,
                    redmine.facts["api_key"], redmine.facts["staff_key"]):  # fmt: skip
         assert secret not in logs, f"a log line carries {secret[:12]}..."
+
+
+async def test_the_ticket_systems_log_no_personal_values_secrets_or_signatures(
+    tmp_path: Path, redis_server: RedisServer, smtp_sink: SmtpSink, captured: io.StringIO
+) -> None:
+    """The webhook and email backends through success, outage, refusal and refused credentials; events signed
+    and forged; doctor, replay and check-config: nothing personal, no secret, no signature, no hook URL key."""
+    from rq import Queue
+    from rq.registry import ScheduledJobRegistry
+
+    from tests.channels.twilio_support import ACCOUNT_SID, AUTH_TOKEN, sms, sms_gateway
+    from tests.support.twilio_api import TwilioStandIn
+    from tests.support.webhook_receiver import Scripted, WebhookReceiver, signed_event
+    from tests.workers.backends.webhook_support import SECRET, post_event, wait_until, webhook_config
+
+    log = tmp_path / "processes.log"
+    hook_key = "hookkey-5b2c9e1d"
+    receiver = WebhookReceiver(SECRET, tmp_path).start()
+    api = TwilioStandIn(ACCOUNT_SID, AUTH_TOKEN, tmp_path).start()
+    try:
+        config = webhook_config(tmp_path, redis_server, receiver, api, url=f"{receiver.url}?key={hook_key}")
+        async with sms_gateway(config) as gw:
+            assert (await gw.post("/hooks/twilio/sms", sms(BODY, From=PHONE)))[0] == 200
+            receiver.script = [Scripted(503, "ticket.create", {"error": f"down, {NAME} will fix"})]
+            intake(config, "worker", "--burst", log=log)
+            intake(config, "doctor", log=log)
+            held = ScheduledJobRegistry(queue=Queue("deliver-webhook", connection=redis_server.client()))
+            wait_until("the held request is due", lambda: bool(held.get_jobs_to_schedule(int(time.time()))))
+            receiver.script = [Scripted(422, "ticket.create", {"error": f"no requester {EMAIL}"})]
+            intake(config, "worker", "--burst", log=log)
+            intake(config, "replay", log=log)
+            intake(config, "worker", "--burst", log=log)
+            statuses = [await post_event(gw.http, gw.base, delivery_id="p-1", ticket_ref="WH-1", status="open",
+                                         comment=COMMENT, public=True),
+                        await post_event(gw.http, gw.base, secret="forged", delivery_id="p-2", ticket_ref="WH-1",
+                                         status="resolved")]  # fmt: skip
+            body, headers = signed_event(SECRET, delivery_id="p-3", ticket_ref="WH-1", status="nope")
+            async with gw.http.post(gw.base + "/backends/webhook/events", data=body, headers=headers) as resp:
+                statuses.append(resp.status)
+            intake(config, "worker", "--burst", log=log)
+            receiver.credentials_refused = True
+            intake(config, "check-config", log=log)
+        (tmp_path / "email").mkdir()
+        forward = write_config(tmp_path / "email", redis_server.url, backends={"default": "email", "email": {
+            "forward_to": "desk@desk.example.com", "from_address": "help@district.example.org",
+            "smtp": {"host": smtp_sink.host, "port": smtp_sink.port, "security": "none"}}})  # fmt: skip
+        server, http = await start_gateway(settings_from(forward))
+        try:
+            await Gateway(server, http, settings_from(forward)).post_form(form(name=NAME, email=EMAIL, message=BODY))
+        finally:
+            await http.close()
+            await server.close()
+        intake(forward, "worker", "--burst", log=log)
+    finally:
+        receiver.stop()
+        api.stop()
+    logs = captured.getvalue() + log.read_text()
+    assert statuses == [200, 401, 400]
+    assert len(receiver.tickets) == 1 and len(smtp_sink.wait_for(1)) >= 1
+    assert "ticket system out of order" in logs and "dead-lettered" in logs, "the failures did not run: proves nothing"
+    for secret in (NAME, EMAIL, PHONE, PHONE[2:], BODY, "locker 4471", COMMENT, SECRET, hook_key, AUTH_TOKEN,
+                   headers["X-Intake-Signature"].split("v1=")[1]):  # fmt: skip
+        leaks = [line[:300] for line in logs.splitlines() if secret in line]
+        assert leaks == [], f"a log line carries {secret[:12]}..."

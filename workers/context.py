@@ -14,6 +14,7 @@ from gateway.settings import Settings, load_settings
 from gateway.store.redis_conn import sync_client
 from workers.backends import get_backend
 from workers.backends.base import TicketBackend
+from workers.circuit import Circuit
 from workers.routing_stage import WorkerRules
 from workers.services import Services
 
@@ -25,6 +26,7 @@ def configure(settings: Settings) -> None:
     _settings = settings
     connection.cache_clear()
     backend.cache_clear()
+    circuit.cache_clear()
     rules.cache_clear()
     channels.cache_clear()
     services.cache_clear()
@@ -45,6 +47,13 @@ def connection() -> redis.Redis:
 @cache
 def backend(name: str) -> TicketBackend:
     return get_backend(name, settings())
+
+
+@cache
+def circuit(name: str) -> Circuit:
+    """The backend's outage circuit; a probe holds its lease at most as long as a job may run."""
+    s = settings()
+    return Circuit(connection(), name, s.backends.outages, probe_lease_s=s.jobs.timeout_s)
 
 
 @cache

@@ -2,7 +2,9 @@
 
 The channel takes its turn twice: `prepare` before the ticket (a profile lookup, or an answer with
 no ticket at all, such as a consent keyword), and `after_ticket` once the ticket exists (fetching
-media). Every write is idempotent, so a retried job never doubles a ticket, a comment or a reply.
+media). Every write is idempotent, so a retried job never doubles a ticket, a comment or a reply:
+the ticket system's write is recorded on the request, and a retry that finds it recorded only
+finishes what came after it (the acknowledgement).
 """
 
 from __future__ import annotations
@@ -12,28 +14,41 @@ import logging
 from typing import Any, cast
 
 import redis
+from rq import Retry
+from rq.job import Job
 
-from channels.base import Handled
+from channels.base import Channel, Handled
 from gateway import keys
 from gateway.intake.languages import detect_in_worker
 from gateway.models import Commitment, ReplyEvent, TicketStatus, utcnow
+from gateway.routing.model import RuleSet
+from gateway.store.queues import deliver_job_id
 from gateway.store.redis_conn import text
 from workers import context
+from workers.backends.base import TicketBackend
+from workers.backends.errors import BackendAuthFailed, BackendRateLimited, BackendRefused, BackendUnavailable
+from workers.backends.pacing import PacingTimeout
+from workers.circuit import held
 from workers.incident_link import acknowledgement
+from workers.locks import conversation_lock
 from workers.replies import queue_replies
 from workers.routing_stage import plan_ticket, remember_routed, reply_context, start_clocks
 
 log = logging.getLogger("intake.jobs")
 
-CONVERSATION_LOCK_S = 60
+PENDING = {"queued", "scheduled", "started", "deferred"}
 
 
 def _timeline(pipe: redis.client.Pipeline, conv_id: str, entry: dict[str, Any]) -> None:
     pipe.rpush(keys.timeline(conv_id), json.dumps({"at": utcnow().isoformat(), **entry}))
 
 
-def deliver(payload: dict[str, Any]) -> dict[str, Any]:
-    """Create the ticket (or add a comment to the conversation's ticket), then queue the acknowledgement."""
+def deliver(payload: dict[str, Any]) -> dict[str, Any] | Any:
+    """Create the ticket (or add a comment to the conversation's ticket), then queue the acknowledgement.
+
+    Returns rq's Retry instead while the ticket system is out of order (workers/circuit.py): the request is
+    held without spending a try. A refusal (BackendRefused) is raised and dead-lettered at once (runner.py).
+    """
     c = Commitment.model_validate(payload)
     r = context.connection()
     c = _with_detected_language(r, c)
@@ -46,11 +61,49 @@ def deliver(payload: dict[str, Any]) -> dict[str, Any]:
     rules = context.rules().current()
     if c.route.drop:
         return _drop(r, c)
-    backend = context.backend(c.route.backend)
+    # A follow-up goes where its conversation's ticket is, whatever today's rules would pick.
+    target = text(r.hget(keys.conversation(c.conversation), "backend") or "") or c.route.backend
+    circuit = context.circuit(target)
+    admission = circuit.admit()
+    if admission.hold_s is not None:
+        log.info("request held: its ticket system is out of order",
+                 extra={"request_id": c.message.id, "backend": target, "hold_s": round(admission.hold_s)})  # fmt: skip
+        return held(admission.hold_s)
+    try:
+        outcome = _deliver(r, c, channel, rules, context.backend(target))
+    except BackendRefused:
+        circuit.succeeded()  # the system answered: it is up, it just will not take this request
+        raise
+    except (BackendRateLimited, BackendAuthFailed) as exc:
+        return held(circuit.failed(exc))
+    except BackendUnavailable as exc:
+        wait = circuit.failed(exc)
+        if admission.probe:
+            return held(wait)
+        raise  # a try is spent only when the system looked up: a request it chokes on still ends dead-lettered
+    except PacingTimeout:
+        return held(float(context.settings().backends.outages.hold_initial_s))
+    if isinstance(outcome, Retry):  # held before calling (a follow-up waiting for its ticket): the system said nothing
+        if admission.probe:
+            circuit.release_probe()
+        return outcome
+    circuit.succeeded()
+    return outcome
+
+
+def _deliver(
+    r: redis.Redis, c: Commitment, channel: Channel | None, rules: RuleSet, backend: TicketBackend
+) -> dict[str, Any] | Any:
     conv_key = keys.conversation(c.conversation)
-    with r.lock(f"{keys.PREFIX}:lock:conv:{c.conversation}", timeout=CONVERSATION_LOCK_S, blocking_timeout=30):
+    with conversation_lock(r, c.conversation):
+        done, made = r.hmget(keys.request(c.message.id), ["ticket_ref", "created"])
         existing = r.hget(conv_key, "ticket_ref")
-        if existing is not None:
+        created = done is None and existing is None
+        if done is not None:
+            # A retry of a job whose ticket write is recorded: finish what came after it, write nothing again.
+            ref, created = text(done), made is not None
+            c = plan_ticket(r, c, rules) if created else c
+        elif existing is not None:
             ref = text(existing)
             backend.add_comment(ref, c, idempotency_key=c.message.id)
             with r.pipeline() as pipe:
@@ -58,21 +111,37 @@ def deliver(payload: dict[str, Any]) -> dict[str, Any]:
                 pipe.hset(keys.request(c.message.id), "ticket_ref", ref)
                 pipe.execute()
             log.info("comment added", extra={"request_id": c.message.id, "backend": backend.name, "ticket": ref})
-            if channel is not None:
-                channel.after_ticket(c, ref, context.services())
-            return {"ticket": ref, "created": False}
-        routed = c
-        c = plan_ticket(r, c, rules)
-        ref = backend.create_ticket(c, idempotency_key=c.message.id)
-        with r.pipeline() as pipe:
-            pipe.hset(conv_key, mapping={"ticket_ref": ref, "backend": backend.name, "status": TicketStatus.NEW.value})
-            pipe.set(keys.ticket(backend.name, ref), c.conversation)
-            pipe.hset(keys.request(c.message.id), "ticket_ref", ref)
-            _timeline(pipe, c.conversation, {"event": "ticket_created", "ticket": ref, "rules": list(c.route.rule_ids)})
-            start_clocks(pipe, c)
-            pipe.execute()
+        elif c.conversation != c.message.id and _first_still_pending(r, c.conversation):
+            # Held jobs come back in any order: a follow-up waits for the request that opens its ticket.
+            return held(float(context.settings().backends.outages.hold_initial_s))
+        else:
+            ref, c = _create(r, c, rules, backend)
+    if not created:
+        if channel is not None:
+            channel.after_ticket(c, ref, context.services())
+        return {"ticket": ref, "created": False}
+    return _acknowledge(r, c, channel, rules, ref)
+
+
+def _create(r: redis.Redis, c: Commitment, rules: RuleSet, backend: TicketBackend) -> tuple[str, Commitment]:
+    """The ticket, recorded on the conversation and the request; returns its ref and the planned commitment."""
+    routed = c
+    c = plan_ticket(r, c, rules)
+    ref = backend.create_ticket(c, idempotency_key=c.message.id)
+    with r.pipeline() as pipe:
+        pipe.hset(keys.conversation(c.conversation),
+                  mapping={"ticket_ref": ref, "backend": backend.name, "status": TicketStatus.NEW.value})  # fmt: skip
+        pipe.set(keys.ticket(backend.name, ref), c.conversation)
+        pipe.hset(keys.request(c.message.id), mapping={"ticket_ref": ref, "created": "1"})
+        _timeline(pipe, c.conversation, {"event": "ticket_created", "ticket": ref, "rules": list(c.route.rule_ids)})
+        start_clocks(pipe, c)
+        pipe.execute()
     remember_routed(r, routed, context.settings().routing.replay_keep)
     log.info("ticket created", extra={"request_id": c.message.id, "backend": backend.name, "ticket": ref})
+    return ref, c
+
+
+def _acknowledge(r: redis.Redis, c: Commitment, channel: Channel | None, rules: RuleSet, ref: str) -> dict[str, Any]:
     if channel is not None:
         channel.after_ticket(c, ref, context.services())
     ack = acknowledgement(c, ref)  # a request that belongs to an open incident is linked and told its status
@@ -90,6 +159,16 @@ def deliver(payload: dict[str, Any]) -> dict[str, Any]:
         extra = {"request_id": c.message.id, "evidence": c.evidence, **reply_context(c, rules, utcnow(), r)}
         queue_replies(c.conversation, event, ack.key, extra)
     return {"ticket": ref, "created": True}
+
+
+def _first_still_pending(r: redis.Redis, conv_id: str) -> bool:
+    """Whether the conversation's first request still waits for its own deliver job (queued, held, running)."""
+    first = r.hget(keys.conversation(conv_id), "first_request")
+    fingerprint = r.hget(keys.request(text(first)), "fingerprint") if first is not None else None
+    if fingerprint is None:
+        return False
+    status = r.hget(Job.key_for(deliver_job_id(text(fingerprint))), "status")
+    return text(status or "") in PENDING
 
 
 def _with_detected_language(r: redis.Redis, c: Commitment) -> Commitment:

@@ -15,8 +15,11 @@ from workers import context, incident_jobs, notes, replies, status_events
 from workers import deliver as delivering
 
 
-def deliver(payload: dict[str, Any]) -> dict[str, Any]:
-    """A committed request: its ticket or comment, then its acknowledgement (workers/deliver.py)."""
+def deliver(payload: dict[str, Any]) -> dict[str, Any] | Any:
+    """A committed request: its ticket or comment, then its acknowledgement (workers/deliver.py).
+
+    While its ticket system is out of order it returns rq's Retry: held for later, no try spent.
+    """
     return delivering.deliver(payload)
 
 

@@ -9,8 +9,8 @@ retry the job or move it to the failed registry (our dead-letter list). Nothing 
 from __future__ import annotations
 
 import logging
-import os
 import socket
+from typing import Any
 
 import redis
 from rq import Queue, SimpleWorker, Worker
@@ -23,6 +23,8 @@ from rq.serializers import JSONSerializer
 from gateway.settings import Settings
 from workers import context
 from workers.backends import BACKENDS
+from workers.backends.errors import BackendError, BackendRefused
+from workers.locks import pid_alive
 from workers.queues import EVENTS_QUEUE, REPLIES_QUEUE, GatewayJob, deliver_queue_name
 from workers.retention import sweep_if_due
 
@@ -39,16 +41,6 @@ def queues(connection: redis.Redis, settings: Settings) -> list[Queue]:
     ]
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def reap_dead_local_workers(connection: redis.Redis, qs: list[Queue]) -> int:
     """Expire started-registry entries whose worker, on this host, no longer exists. Returns how many."""
     host = socket.gethostname()
@@ -58,7 +50,7 @@ def reap_dead_local_workers(connection: redis.Redis, qs: list[Queue]) -> int:
         for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False):
             execution = Execution.fetch(execution_id, job_id, connection)
             worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + execution.worker_name, connection)
-            dead = worker is None or (worker.hostname == host and worker.pid is not None and not _pid_alive(worker.pid))
+            dead = worker is None or (worker.hostname == host and worker.pid is not None and not pid_alive(worker.pid))
             if dead and _never_started(connection, job_id):
                 # Killed between claiming the job and its work horse starting it: rq's cleanup skips a job
                 # that is not STARTED and drops its entry, which would lose it. It never ran: queue it again.
@@ -94,6 +86,23 @@ class GatewayWorker(SimpleWorker):
     killed worker's job is found by `reap_dead_local_workers`. Scale out by running more workers.
     """
 
+    def handle_exception(self, job: Job, *exc_info: Any) -> None:
+        """A ticket system's error: logged by kind and system only, never with its words (they may quote a
+        requester); a refusal (a 4xx that says what is wrong) is dead-lettered now, since retrying cannot help.
+
+        rq calls this before it decides about a retry. The full message stays in the failed job's result,
+        where `intake doctor` and `intake replay` show it, masked.
+        """
+        exc = exc_info[1] if len(exc_info) > 1 else None
+        if not isinstance(exc, BackendError):
+            super().handle_exception(job, *exc_info)
+            return
+        refused = isinstance(exc, BackendRefused)
+        if refused:
+            job.retries_left = 0
+        log.warning("ticket system call failed" + (": dead-lettered" if refused else ""),
+                    extra={"backend": exc.backend, "error": type(exc).__name__, "job": job.id})  # fmt: skip
+
     def run_maintenance_tasks(self) -> None:
         reap_dead_local_workers(self.connection, self.queues)
         forgotten = sweep_if_due(self.connection, context.settings())
@@ -128,12 +137,29 @@ def dead_letters(connection: redis.Redis, settings: Settings) -> list[tuple[str,
     return out
 
 
-def replay(connection: redis.Redis, settings: Settings) -> int:
-    """Put every dead-lettered job back on its queue. Jobs are idempotent, so replay never doubles."""
-    count = 0
+def failure_reason(connection: redis.Redis, job_id: str) -> str:
+    """The last line of a dead-lettered job's error, e.g. `BackendRefused: rt: ticket.create: 422 no queue 'X'`."""
+    try:
+        result: Any = Job.fetch(job_id, connection=connection, serializer=JSONSerializer).latest_result()
+    except NoSuchJobError:
+        return "(the job is gone)"
+    lines = [line for line in str(getattr(result, "exc_string", "") or "").splitlines() if line.strip()]
+    if not lines:
+        return "(no error recorded)"
+    head, sep, tail = lines[-1].strip().partition(": ")
+    return f"{head.rsplit('.', 1)[-1]}{sep}{tail}"[:400]
+
+
+def replay(connection: redis.Redis, settings: Settings) -> list[tuple[str, str, str]]:
+    """Put every dead-lettered job back on its queue; (queue, job id, why it had failed) for each.
+
+    Jobs are idempotent, so replay never doubles.
+    """
+    out = []
     for q in queues(connection, settings):
         registry = FailedJobRegistry(queue=q)
         for jid in registry.get_job_ids():
+            reason = failure_reason(connection, jid)
             registry.requeue(jid)
-            count += 1
-    return count
+            out.append((q.name, jid, reason))
+    return out

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, cast
+
+import redis
 
 from gateway import keys
 from gateway.models import ReplyEvent, StatusEvent, TicketStatus, utcnow
@@ -12,11 +14,14 @@ from gateway.store.queues import STATUS_EVENT_FUNC
 from gateway.store.redis_conn import text
 from workers import context
 from workers.incident_jobs import update_from_parent_event
+from workers.locks import conversation_lock
 from workers.queues import EVENTS_QUEUE, enqueue_once
 from workers.replies import queue_replies
 from workers.routing_stage import stop_clocks
 
 log = logging.getLogger("intake.jobs")
+
+NOTHING = "nothing"  # the event changes nothing the requester can see
 
 
 def event_id(event: StatusEvent) -> str:
@@ -31,7 +36,13 @@ def publish_status_event(event: StatusEvent) -> str:
 
 
 def handle_status_event(payload: dict[str, Any]) -> str:
-    """A ticket changed in a backend: update the conversation and tell the requester on their channel."""
+    """A ticket changed in a backend: update the conversation and tell the requester on their channel.
+
+    What the family is told is decided once per event and kept, so a redelivered or retried event says the
+    same thing again at most (and its replies' job ids make even that once): a new status (with the staff's
+    public comment, if any), a public answer with no change of status (`answer`), or nothing at all (an
+    internal note, or a change we already know).
+    """
     ev = StatusEvent.model_validate(payload)
     r = context.connection()
     conv_raw = r.get(keys.ticket(ev.backend, ev.ticket_ref))
@@ -44,22 +55,40 @@ def handle_status_event(payload: dict[str, Any]) -> str:
         return "ignored"
     conv_id = text(conv_raw)
     eid = event_id(ev)
-    marker = f"status-{eid}"
-    # Check, then write the status, the timeline entry and the marker in one transaction: run twice, written once.
-    if not r.sismember(keys.deliveries(conv_id), marker):
-        entry: dict[str, Any] = {"at": utcnow().isoformat(), "event": "status_changed", "status": ev.status.value,
-                                 "event_id": eid}  # fmt: skip
-        if ev.public_comment:
-            entry["comment"] = ev.public_comment
-        with r.pipeline() as pipe:
-            pipe.hset(keys.conversation(conv_id), "status", ev.status.value)
-            pipe.rpush(keys.timeline(conv_id), json.dumps(entry))
-            pipe.sadd(keys.deliveries(conv_id), marker)
-            pipe.execute()
-        if ev.status is not TicketStatus.NEW:
-            stop_clocks(r, conv_id, resolved=ev.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED))
-    kind: ReplyEvent = "resolved" if ev.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED) else "status_changed"
+    with conversation_lock(r, conv_id):
+        kind = _record(r, conv_id, ev, eid)
+    if kind == NOTHING:
+        log.info("status event with nothing new for the requester", extra={"backend": ev.backend, "event": eid})
+        return eid
+    reply_kind = cast(ReplyEvent, kind)
     # A public comment is a person's answer to the family; a bare status change is the gateway's own words.
-    queue_replies(conv_id, kind, f"{kind}-{eid}", {"status": ev.status.value, "comment": ev.public_comment or ""},
+    queue_replies(conv_id, reply_kind, f"{kind}-{eid}", {"status": ev.status.value, "comment": ev.public_comment or ""},
                   by_person=bool(ev.public_comment))  # fmt: skip
     return eid
+
+
+def _record(r: redis.Redis, conv_id: str, ev: StatusEvent, eid: str) -> str:
+    """Decide what the event tells the family and write it on the conversation, once (under its lock)."""
+    decided = r.hget(keys.status_events(conv_id), eid)
+    if decided is not None:
+        return text(decided)
+    closing = ev.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED)
+    if r.sismember(keys.deliveries(conv_id), f"status-{eid}"):
+        return "resolved" if closing else "status_changed"  # recorded by a release that told every event
+    changed = text(r.hget(keys.conversation(conv_id), "status") or "") != ev.status.value
+    told = "resolved" if closing else "status_changed"
+    kind = told if changed else ("answer" if ev.public_comment else NOTHING)
+    entry: dict[str, Any] = {"at": utcnow().isoformat(), "event": "status_changed" if changed else "answer",
+                             "status": ev.status.value, "event_id": eid}  # fmt: skip
+    if ev.public_comment:
+        entry["comment"] = ev.public_comment
+    with r.pipeline() as pipe:
+        if changed:
+            pipe.hset(keys.conversation(conv_id), "status", ev.status.value)
+        if kind != NOTHING:
+            pipe.rpush(keys.timeline(conv_id), json.dumps(entry))
+        pipe.hset(keys.status_events(conv_id), eid, kind)
+        pipe.execute()
+    if changed and ev.status is not TicketStatus.NEW:
+        stop_clocks(r, conv_id, resolved=closing)
+    return kind

@@ -10,17 +10,49 @@ import redis
 
 from gateway import keys
 from gateway.directory.identity import directory_report
+from gateway.logs import mask
 from gateway.mail.health import mailbox_report
 from gateway.settings import Settings
-from gateway.store.redis_conn import check_durability, sync_client
+from gateway.store.redis_conn import check_durability, sync_client, text
 
 
 def _check(name: str, ok: bool, detail: str) -> dict[str, Any]:
     return {"name": name, "ok": ok, "detail": detail}
 
 
+def backend_checks(client: redis.Redis, settings: Settings) -> list[dict[str, Any]]:
+    """Each enabled ticket system: its own check (credentials, mapped queues), its circuit, what waits on it."""
+    from rq import Queue
+    from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+
+    from gateway.store.queues import deliver_queue_name
+    from workers.backends import enabled_backends
+    from workers.circuit import state_from
+
+    checks = []
+    for name, cls in enabled_backends(settings).items():
+        problems = cls.from_settings(settings).check()
+        state = state_from(name, client.hgetall(keys.backend_circuit(name)))
+        queue = Queue(deliver_queue_name(name), connection=client)
+        held = ScheduledJobRegistry(queue=queue).count  # type: ignore[no-untyped-call]
+        waiting = queue.count + held + StartedJobRegistry(queue=queue).count
+        detail = mask("; ".join(problems) or "ok")
+        if not state.ok:
+            detail = f"{mask(state.describe())}; {detail}"
+        detail += f"; {waiting} request(s) waiting to be delivered"
+        checks.append(_check(f"backend {name}", not problems and state.ok, detail))
+        if "polling" in cls.status_source:
+            health = {text(k): text(v) for k, v in client.hgetall(keys.sync_health(name)).items()}
+            failing = int(health.get("failures") or 0)
+            sync = f"last good poll {health.get('ok_at') or 'never'}"
+            if failing:
+                sync += f"; {failing} failed poll(s) in a row ({mask(health.get('error', ''))})"
+            checks.append(_check(f"status sync {name}", not failing and bool(health.get("ok_at")), sync))
+    return checks
+
+
 def diagnose(settings: Settings) -> dict[str, Any]:
-    from workers.runner import dead_letters
+    from workers.runner import dead_letters, failure_reason
 
     checks = []
     client = sync_client(settings)
@@ -34,7 +66,10 @@ def diagnose(settings: Settings) -> dict[str, Any]:
         detail = f"appendonly={d.appendonly} appendfsync={d.appendfsync} (redis {d.version})"
         checks.append(_check("durability", d.ok, "; ".join(d.problems) or detail))
         dead = dead_letters(client, settings)
-        checks.append(_check("dead letters", not dead, f"{len(dead)} job(s) failed every try; `intake replay`"))
+        detail = f"{len(dead)} job(s) failed every try, or were refused; `intake replay` once fixed"
+        detail += "".join(f"\n    {q} {jid}: {mask(failure_reason(client, jid))}" for q, jid in dead[:20])
+        checks.append(_check("dead letters", not dead, detail))
+        checks.extend(backend_checks(client, settings))
         pending = client.llen(keys.pending_outbound("email"))
         checks.append(_check("email outbound", True, f"{pending} reply(ies) waiting for a mailbox that sends"))
         if settings.channels.slack.enabled:

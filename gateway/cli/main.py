@@ -7,7 +7,7 @@ import click
 from gateway.cli.calendar import calendar
 from gateway.cli.incidents import incident
 from gateway.cli.operations import check_config, doctor, replay
-from gateway.cli.processes import import_mbox, mail, serve, up, worker
+from gateway.cli.processes import import_mbox, mail, serve, sync, up, worker
 from gateway.cli.retention import purge
 from gateway.cli.rules import rules
 from gateway.cli.staff import staff
@@ -28,6 +28,7 @@ COMMANDS = (
     serve,
     worker,
     mail,
+    sync,
     import_mbox,
     up,
     tickets,

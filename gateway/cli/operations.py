@@ -12,29 +12,38 @@ from gateway.cli.common import checked, settings
 @click.command("check-config")
 @click.pass_context
 def check_config(ctx: click.Context) -> None:
-    """Validate the configuration and the rules; print every problem with file, line or key, and what is wrong."""
+    """Validate the configuration and the rules, and reach each ticket system; name every problem and its fix."""
     from gateway.directory.identity import csv_problems
+    from workers.backends import enabled_backends
 
     s = checked(ctx)
     problems = csv_problems(s.identity, source_file=s.source_file) if s.identity.csv else []
+    # Each enabled ticket system is reached: its credentials, and that every queue the map names exists.
+    reached = {name: cls.from_settings(s).check() for name, cls in enabled_backends(s).items()}
+    problems += [f"backend {name}: {problem}" for name, found in reached.items() for problem in found]
     for problem in problems:
         click.echo(f"config error: {problem}", err=True)
     if problems:
         ctx.exit(2)
     click.echo(f"{s.source_file}: ok")
     click.echo(f"{s.routing.rules_path(s.source_file)}: ok")
+    for name in reached:
+        click.echo(f"backend {name}: ok")
 
 
 @click.command()
 @click.pass_context
 def replay(ctx: click.Context) -> None:
     """Put every dead-lettered job back on its queue."""
+    from gateway.logs import mask
     from gateway.store.redis_conn import sync_client
     from workers.runner import replay as replay_jobs
 
     s = settings(ctx)
-    count = replay_jobs(sync_client(s), s)
-    click.echo(f"replayed {count} job(s)")
+    replayed = replay_jobs(sync_client(s), s)
+    click.echo(f"replayed {len(replayed)} job(s)")
+    for queue, job_id, reason in replayed:
+        click.echo(f"  {queue} {job_id}: had failed with {mask(reason)}")
 
 
 @click.command()

@@ -1,4 +1,4 @@
-"""The processes: `intake serve`, `worker`, `mail`, `up` (all of them on the embedded default) and `import-mbox`."""
+"""The processes: `intake serve`, `worker`, `mail`, `sync`, `up` (all of them on the embedded default), import-mbox."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import click
 from gateway.cli.common import checked, settings
 from gateway.errors import ConfigError
 from gateway.logs import setup_logging
+from gateway.settings import Settings
 
 log = logging.getLogger("intake.cli")
 
@@ -73,6 +74,38 @@ def mail(ctx: click.Context) -> None:
     asyncio.run(run_mail(s))
 
 
+@click.command()
+@click.pass_context
+def sync(ctx: click.Context) -> None:
+    """Poll the ticket systems that send no webhooks for status changes and staff answers (one poller for all)."""
+    import threading
+
+    from workers import context
+    from workers.status_sync import polling_backends, sync_main
+
+    s = checked(ctx)
+    setup_logging(s.logging.level)
+    context.configure(s)
+    backends = polling_backends(s)
+    if not backends:
+        click.echo("no enabled ticket system is polled for status (RT, Redmine): nothing to do", err=True)
+        ctx.exit(1)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda signum, frame: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = sync_main(s, stop, backends)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    ctx.exit(code)
+
+
+def polls_status(s: Settings) -> bool:
+    from workers.backends import enabled_backends
+
+    return any("polling" in cls.status_source for cls in enabled_backends(s).values())
+
+
 @click.command("import-mbox")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--mailbox", "account", default=None, help="The account to file the mail under (default: first mailbox).")
@@ -93,7 +126,8 @@ def import_mbox(ctx: click.Context, path: Path, account: str | None) -> None:
 @click.command()
 @click.pass_context
 def up(ctx: click.Context) -> None:
-    """Everything in one process group: embedded Redis (unless REDIS_URL), the web process and a worker."""
+    """Everything in one process group: embedded Redis (unless REDIS_URL), the web process, a worker, and the mail
+    poller and status sync when something needs them."""
     from gateway.store.embedded_redis import EmbeddedRedis
 
     s = checked(ctx)
@@ -107,7 +141,7 @@ def up(ctx: click.Context) -> None:
                 click.echo(f"error: {problem}", err=True)
             ctx.exit(2)
     base = [sys.executable, "-m", "gateway.cli"] + (["--config", ctx.obj["config"]] if ctx.obj["config"] else [])
-    roles = ["serve", "worker"] + (["mail"] if s.channels.email.enabled else [])
+    roles = ["serve", "worker"] + (["mail"] if s.channels.email.enabled else []) + (["sync"] if polls_status(s) else [])
     children = [subprocess.Popen([*base, role]) for role in roles]  # noqa: S603
     click.echo(f"Intake Gateway on http://{s.server.host}:{s.server.port}/form  (Ctrl-C stops everything)")
     stopping = False

@@ -31,7 +31,11 @@ log = logging.getLogger("intake.rules")
 
 
 def known_backends(settings: Settings) -> set[str]:
-    return settings.backends.configured()
+    """The backends a rule may name: those the settings switch on (a rule naming one that is off would strand
+    its requests on a queue nothing delivers)."""
+    from workers.backends import enabled_backends  # the registry decides; routing must not need it to load first
+
+    return set(enabled_backends(settings))
 
 
 def known_channels() -> set[str]:

@@ -22,6 +22,8 @@ CHANNELS = web.AppKey("channels", dict[str, Channel])
 HOOK = web.AppKey("hook", HookContext)
 # The enabled ticket systems whose status comes back by webhook, by name.
 BACKEND_HOOKS = web.AppKey("backend_hooks", dict[str, TicketBackend])
+# The enabled ticket systems other than the built-in store: their circuits show in /readyz.
+OUTSIDE_BACKENDS = web.AppKey("outside_backends", tuple[str, ...])
 SYNC_REDIS = web.AppKey("sync_redis", redis.Redis)  # for the few writes made in a thread (rq enqueues)
 PIPELINE = web.AppKey("pipeline", Pipeline)
 COMMITTER = web.AppKey("committer", GroupCommitter)

@@ -12,10 +12,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway import keys
 from gateway.clock import Clock
 from gateway.incidents.metrics import refresh_incident_metrics
+from gateway.logs import mask
 from gateway.mail.health import mailbox_report_async
 from gateway.routing.sla import BreachCollector, sweep_breaches
 from gateway.server import appkeys as K
 from gateway.server.openapi import openapi_document
+from workers.circuit import state_from
 
 CLOCK = web.AppKey("clock", Clock)
 BREACHES = web.AppKey("sla_breaches", BreachCollector)
@@ -46,6 +48,14 @@ async def readyz(request: web.Request) -> web.Response:
         # Not a reason to be degraded (every other message still flows), but an operator must see it (Zammad #1033).
         body["mail_quarantined"] = await request.app[K.REDIS].llen(keys.MAIL_QUARANTINE)
         if not all(h.ok for h in report):
+            body["status"] = "degraded"
+    outside = request.app[K.OUTSIDE_BACKENDS]
+    if redis_ok and outside:
+        # A ticket system that is down or refuses our credentials: its requests are held, none lost, but an
+        # operator must see it (an expired token would otherwise wait silently).
+        states = [state_from(name, await request.app[K.REDIS].hgetall(keys.backend_circuit(name))) for name in outside]
+        body["backends"] = {s.backend: {"ok": s.ok, "state": s.kind, "problem": mask(s.message)} for s in states}
+        if not all(s.ok for s in states):
             body["status"] = "degraded"
     # Still 200 when degraded: this process can take messages, so a load balancer must keep sending them.
     return web.json_response(body, status=200)

@@ -3,7 +3,7 @@
 Everything is re-exported here: `from gateway.settings import Settings, load_settings` is all a caller needs.
 """
 
-from gateway.settings.backends import BackendSettings, BuiltinBackendSettings
+from gateway.settings.backends import BackendSettings, BuiltinBackendSettings, OutageSettings
 from gateway.settings.base import Strict
 from gateway.settings.channels import ChannelSettings
 from gateway.settings.email import EmailSettings, Mailbox, MailServer
@@ -18,6 +18,7 @@ from gateway.settings.service import (
     RedisSettings,
     RoutingSettings,
     ServerSettings,
+    SyncSettings,
 )
 from gateway.settings.slack import SlackSettings, SlackWorkspace
 from gateway.settings.twilio import TwilioNumber, TwilioSettings
@@ -42,6 +43,7 @@ __all__ = [
     "LoggingSettings",
     "MailServer",
     "Mailbox",
+    "OutageSettings",
     "RedisSettings",
     "RetentionSettings",
     "RoutingSettings",
@@ -50,6 +52,7 @@ __all__ = [
     "SlackSettings",
     "SlackWorkspace",
     "Strict",
+    "SyncSettings",
     "TwilioNumber",
     "TwilioSettings",
     "WebformSettings",

@@ -1,4 +1,4 @@
-"""The `backends:` section: the default ticket system and each one's settings."""
+"""The `backends:` section: the default ticket system, each one's settings, and how outages are ridden out."""
 
 from __future__ import annotations
 
@@ -13,12 +13,24 @@ class BuiltinBackendSettings(Strict):
     busy_timeout_ms: int = Field(5000, ge=0)
 
 
+class OutageSettings(Strict):
+    """How deliveries wait for a ticket system that is down, slowing us down, or refusing our credentials.
+
+    While a system is out, its requests are held (not spent against `jobs.retry_intervals`) and one job at
+    a time probes it, first after `hold_initial_s`, then twice as long each time, up to `hold_max_s`.
+    """
+
+    hold_initial_s: int = Field(5, ge=1)
+    hold_max_s: int = Field(300, ge=1)
+    # A 429 without Retry-After (Zendesk's per-user limit sends none): wait this long, doubling up to hold_max_s.
+    rate_limit_wait_s: int = Field(30, ge=1)
+    # A system that refused our credentials is tried again this often, so a fixed token is noticed by itself.
+    auth_recheck_s: int = Field(300, ge=1)
+
+
 class BackendSettings(WithPluginSections):
     """`default` names where requests go unless a rule says otherwise; each other key is one backend's section."""
 
     default: str = "builtin"
     builtin: BuiltinBackendSettings = Field(default_factory=lambda: BuiltinBackendSettings())
-
-    def configured(self) -> set[str]:
-        """The backends a rule may name: the built-in store, the default, and every section in the file."""
-        return {"builtin", self.default, *self.plugin_sections()}
+    outages: OutageSettings = Field(default_factory=lambda: OutageSettings())

@@ -21,6 +21,7 @@ from gateway.settings.service import (
     RedisSettings,
     RoutingSettings,
     ServerSettings,
+    SyncSettings,
 )
 
 
@@ -36,6 +37,7 @@ class Settings(Strict):
     backends: BackendSettings = Field(default_factory=lambda: BackendSettings())
     routing: RoutingSettings = Field(default_factory=lambda: RoutingSettings())
     incidents: IncidentSettings = Field(default_factory=lambda: IncidentSettings())
+    sync: SyncSettings = Field(default_factory=lambda: SyncSettings())
     logging: LoggingSettings = Field(default_factory=lambda: LoggingSettings())
     identity: IdentitySettings = Field(default_factory=lambda: IdentitySettings())
     retention: RetentionSettings = Field(default_factory=lambda: RetentionSettings())

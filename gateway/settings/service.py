@@ -1,4 +1,4 @@
-"""The service's own knobs: the HTTP server, Redis, jobs, routing reloads, incidents and logging."""
+"""The service's own knobs: the HTTP server, Redis, jobs, routing reloads, incidents, status sync and logging."""
 
 from __future__ import annotations
 
@@ -63,6 +63,16 @@ class IncidentSettings(Strict):
     surge_window_minutes: int = Field(15, ge=1)
     fanout_chunk: int = Field(200, ge=1, le=5000)  # linked requesters one fan-out job handles
     match_timeout_ms: int = Field(50, ge=1, le=5000)  # most one incident pattern may take on one request
+
+
+class SyncSettings(Strict):
+    """`intake sync`: status and staff answers polled from ticket systems that send no webhooks (RT, Redmine)."""
+
+    # How often each polling system is asked what changed since the checkpoint. A staff answer reaches the
+    # family within this plus the time a reply takes to go out: under a minute with the default.
+    interval_s: float = Field(20.0, gt=0)
+    # After a failed poll the next one waits twice as long each time, up to this.
+    backoff_max_s: float = Field(300.0, gt=0)
 
 
 class LoggingSettings(Strict):

@@ -25,7 +25,7 @@ from gateway.web.status_links import read_token, short_reference
 log = logging.getLogger("intake.web.status")
 
 # The timeline also holds internal bookkeeping; only these events are meant for the requester.
-PUBLIC_EVENTS = frozenset({"received", "ticket_created", "comment_added", "reply", "status_changed"})
+PUBLIC_EVENTS = frozenset({"received", "ticket_created", "comment_added", "reply", "status_changed", "answer"})
 MAX_ENTRIES = 200
 
 
@@ -79,6 +79,9 @@ def describe(entry: dict[str, Any], words: Words) -> dict[str, str]:
         item["text"] = words.fmt("ev_ticket_created", ticket=entry.get("ticket", ""))
     elif event == "status_changed":
         item["text"] = words.fmt("ev_status_changed", status=words.status(str(entry.get("status", ""))))
+        item["comment"] = str(entry.get("comment") or "")
+    elif event == "answer":  # staff answered in the ticket system, quoted as they wrote it
+        item["text"] = words.ev_answer
         item["comment"] = str(entry.get("comment") or "")
     else:
         item["text"] = getattr(words, f"ev_{event}")

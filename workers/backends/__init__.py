@@ -6,15 +6,21 @@ SLA rescheduling, the events webhook and status sync all loop over this dict.
 
 from __future__ import annotations
 
+from typing import Any
+
 from gateway.settings import Settings
 from gateway.settings.plugins import section_problems as section_problems_of
 from gateway.settings.plugins import unknown_section
 from workers.backends.base import BackendClass, TicketBackend
 from workers.backends.builtin import BuiltinBackend
+from workers.backends.email_forward import EmailForwardBackend
 from workers.backends.redmine import RedmineBackend
+from workers.backends.webhook import WebhookBackend
 
 BACKENDS: dict[str, BackendClass] = {
     "builtin": BuiltinBackend,
+    "webhook": WebhookBackend,
+    "email": EmailForwardBackend,
     "redmine": RedmineBackend,
 }
 
@@ -32,18 +38,44 @@ def enabled_backends(settings: Settings) -> dict[str, BackendClass]:
     return {name: cls for name, cls in BACKENDS.items() if cls.enabled(settings)}
 
 
+def sets_something(raw: Any) -> bool:
+    """Whether a section says anything: config/gateway.yaml ships every system's section with `${VAR:-}` values."""
+    if isinstance(raw, dict):
+        return any(sets_something(v) for v in raw.values())
+    if isinstance(raw, list):
+        return any(sets_something(v) for v in raw)
+    return raw not in ("", None)
+
+
+def _off(settings: Settings, name: str, cls: BackendClass | None) -> str:
+    hint = getattr(cls, "switch_on", "") or f"fill in its backends.{name} section"
+    return f"the {name} backend is not switched on ({hint})"
+
+
 def section_problems(settings: Settings) -> list[str]:
-    """Every `backends.<name>` section a plug-in brings, checked against that backend's own settings model."""
+    """Every `backends.<name>` section a plug-in brings, checked against that backend's own settings model.
+
+    A section for a system this installation has no module for is an error only when it sets something:
+    the shipped file has an empty section for every system the gateway supports, ready to fill in.
+    """
     problems: list[str] = []
+    source = settings.source_file
     for name, raw in settings.backends.plugin_sections().items():
         cls = BACKENDS.get(name)
         if cls is None:
-            problems.append(unknown_section(settings.source_file, "backends", name, sorted(BACKENDS)))
-        else:
-            problems += section_problems_of(settings.source_file, "backends", name, cls.settings_model, raw)
-    if settings.backends.default not in BACKENDS:
+            if sets_something(raw):
+                problems.append(unknown_section(source, "backends", name, sorted(BACKENDS)))
+            continue
+        found = section_problems_of(source, "backends", name, cls.settings_model, raw)
+        problems += found
+        if not found and cls.enabled(settings):
+            problems += getattr(cls, "config_problems", lambda s: [])(settings)
+    default = settings.backends.default
+    if default not in BACKENDS:
         problems.append(
-            f"{settings.source_file}: key backends.default: no ticket backend {settings.backends.default!r} "
-            f"(known: {', '.join(sorted(BACKENDS))})"
+            f"{source}: key backends.default: no ticket backend {default!r} (known: {', '.join(sorted(BACKENDS))})"
         )
+    elif not BACKENDS[default].enabled(settings):
+        off = _off(settings, default, BACKENDS[default])
+        problems.append(f"{source}: key backends.default (INTAKE_BACKEND): {off}")
     return problems

@@ -102,10 +102,17 @@ class BaseBackend:
     name: ClassVar[str] = ""
     status_source: ClassVar[frozenset[StatusSource]] = frozenset()
     settings_model: ClassVar[type[BaseModel] | None] = None
+    # What an operator sets to switch the backend on, for the error when a rule or the default names it while off.
+    switch_on: ClassVar[str] = ""
 
     @classmethod
     def enabled(cls, settings: Settings) -> bool:
         return True
+
+    @classmethod
+    def config_problems(cls, settings: Settings) -> list[str]:
+        """What its section cannot say alone (a section it relies on), checked at start; each names file and key."""
+        return []
 
     def set_due(self, ref: str, kind: str, due: datetime) -> None:
         return None  # a system without due-date fields keeps its own clocks; ours still run in Redis

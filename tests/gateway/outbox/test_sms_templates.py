@@ -115,3 +115,17 @@ def test_what_quiet_hours_hold(event: str, priority: str, not_before: str | None
     until = hold_until(now, event=event, priority=priority, urgent=["urgent"], spec="21:00-08:00", zone=zone,
                        not_before=nb)  # fmt: skip
     assert (until is not None) == held
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_staff_answer_by_text_is_quoted_as_written_and_only_a_long_one_is_cut(language: str) -> None:
+    """An answer cannot fit one segment and stay the staff's own words: its wording does, and the words follow
+    whole up to 300 characters (a few segments); a longer answer ends in "..." (the status page has it all)."""
+    context = {"ticket": "9999999", "status": "in_progress", "status_url": "https://x/status/" + "W" * 60}
+    wording = render_reply(reply_env(), "answer", "sms", language, "en", {**context, "comment": ""}).text
+    assert within_budget(wording)
+    answer = "Ñandú’s bus 12 comes at 7:40 tomorrow; the driver knows about Mateo’s stop. " * 3
+    quoted = render_reply(reply_env(), "answer", "sms", language, "en", {**context, "comment": answer.strip()}).text
+    assert answer.strip() in quoted
+    long = render_reply(reply_env(), "answer", "sms", language, "en", {**context, "comment": "W" * 400}).text
+    assert "W" * 297 + "..." in long and "W" * 298 not in long

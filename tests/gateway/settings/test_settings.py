@@ -93,8 +93,8 @@ def test_check_config_command_accepts_a_good_file(tmp_path: Path) -> None:
     path = config_with(tmp_path, yaml.safe_dump({"server": {"port": 9000}}))
     result = intake(path, "check-config")
     assert result.returncode == 0
-    # The configuration, then the rules file it points at (the shipped one here).
-    assert result.stdout.splitlines() == [f"{path}: ok", f"{REPO / 'config' / 'rules.yaml'}: ok"]
+    # The configuration, the rules file it points at (the shipped one here), then each ticket system it reached.
+    assert result.stdout.splitlines() == [f"{path}: ok", f"{REPO / 'config' / 'rules.yaml'}: ok", "backend builtin: ok"]
 
 
 def test_missing_config_file_says_how_to_point_at_one(tmp_path: Path) -> None:

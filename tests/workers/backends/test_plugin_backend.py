@@ -157,5 +157,5 @@ def test_check_config_checks_a_plug_in_backends_own_section(tmp_path: Path, redi
     config = write_config(tmp_path, redis_server.url, backends={"toy": {"secret": SECRET}})
     out = intake(config, "check-config")  # a new process: the toy is not registered there
     assert out.returncode == 2
-    known = ", ".join(sorted(backends.BACKENDS))  # the shipped ones: the toy is not among them
+    known = ", ".join(sorted(backends.BACKENDS))  # the registry of that process: the toy is not in it
     assert f"{config}: key backends.toy: no such backend (check the spelling; known: {known})" in out.stderr
