@@ -46,8 +46,10 @@ def decisions(redis_server: RedisServer) -> list[dict[str, Any]]:
     return sorted(out, key=lambda e: e["at"])
 
 
-def update(config: Path, ticket: str = "1", comment: str | None = "The driver has been told.") -> None:
-    args = ["tickets", "update", ticket, "--status", "in_progress"]
+def update(
+    config: Path, ticket: str = "1", comment: str | None = "The driver has been told.", status: str = "in_progress"
+) -> None:
+    args = ["tickets", "update", ticket, "--status", status]
     assert intake(config, *args, *(["--comment", comment] if comment else [])).returncode == 0
     work(config)
 
@@ -168,7 +170,7 @@ async def test_messenger_uses_the_human_agent_tag_for_a_staff_reply_within_seven
         assert (await gw.post(messenger(fb_text("Enrollment question", at=time.time() - 3 * 24 * HOURS))))[0] == 200
     work(config)
     update(config, comment="Please bring proof of address on Monday.")  # a person wrote it: HUMAN_AGENT
-    update(config, comment=None)  # a bare status change is the gateway's own words: never tagged
+    update(config, comment=None, status="waiting")  # a bare status change is the gateway's own words: never tagged
     [tagged] = meta_api.sends("messenger")
     assert (tagged.body["messaging_type"], tagged.body["tag"]) == ("MESSAGE_TAG", "HUMAN_AGENT")
     assert "proof of address" in tagged.body["message"]["text"]

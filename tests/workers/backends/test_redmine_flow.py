@@ -108,7 +108,9 @@ async def test_staff_answering_in_redmine_reaches_the_family_by_text_in_spanish_
     assert [e.public_comment for e in events] == ["El chofer está enfermo; mañana pasará a las 7:15."]
     work(config)
     _, answer = (t["Body"] for t in texts(standin))
-    assert answer == f"Solicitud #{ref}: recibida. El chofer está enfermo; mañana pasará a las 7:15."
+    assert (
+        answer == f"Solicitud #{ref}, respuesta de la mesa de ayuda: El chofer está enfermo; mañana pasará a las 7:15."
+    )
     assert texts(standin)[1]["To"] == PARENT and texts(standin)[1]["From"] == SPANISH
 
     again, _ = poll_and_publish(settings, checkpoint, ref)
