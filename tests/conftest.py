@@ -18,7 +18,12 @@ from gateway.settings import Settings
 from tests.support.gateway import SIGNING_SECRET, TOKEN, settings_from, write_config
 from tests.support.redis_server import RedisServer
 
-pytest_plugins = ["tests.mail_fixtures", "tests.channels.slack_support", "tests.directory_fixtures"]
+pytest_plugins = [
+    "tests.mail_fixtures",
+    "tests.channels.slack_support",
+    "tests.directory_fixtures",
+    "tests.rt_fixtures",
+]
 
 
 @pytest.fixture

@@ -11,9 +11,11 @@ from gateway.settings.plugins import section_problems as section_problems_of
 from gateway.settings.plugins import unknown_section
 from workers.backends.base import BackendClass, TicketBackend
 from workers.backends.builtin import BuiltinBackend
+from workers.backends.rt import RtBackend
 
 BACKENDS: dict[str, BackendClass] = {
     "builtin": BuiltinBackend,
+    "rt": RtBackend,
 }
 
 
