@@ -77,8 +77,8 @@ def poll(api: RtApi, field: str, checkpoint: str, now: float | None = None) -> t
         txns += api.transactions(query, "Type,Field,OldValue,NewValue,Creator,Created,ObjectId")
     newest = max([last_txn, *(int(t["id"]) for t in txns)])
     answers = [t for t in txns if t["Type"] == "Correspond" and not _ours_or_theirs(t, tickets[str(t["ObjectId"])])]
-    found = _texts(api, [str(t["id"]) for t in answers])
-    texts = {str(t["id"]): found.get(str(t["id"]), "") for t in answers}
+    written = _texts(api, [str(t["id"]) for t in answers])
+    texts = {str(t["id"]): written.get(str(t["id"]), "") for t in answers}
     events: list[StatusEvent] = []
     for ticket_id in ids:
         own = sorted((t for t in txns if str(t["ObjectId"]) == ticket_id), key=lambda t: int(t["id"]))
