@@ -20,6 +20,7 @@ def _check(name: str, ok: bool, detail: str) -> dict[str, Any]:
 
 
 def diagnose(settings: Settings) -> dict[str, Any]:
+    from workers.backends import backend_checks
     from workers.runner import dead_letters
 
     checks = []
@@ -63,4 +64,5 @@ def diagnose(settings: Settings) -> dict[str, Any]:
             db.close()
     checks.append(_check("spool", depth == 0, f"{depth} message(s) waiting to be replayed into Redis"))
     checks.extend(_check(name, ok, detail) for name, ok, detail in directory_report(settings.identity))
+    checks.extend(_check(name, ok, detail) for name, ok, detail in backend_checks(settings))
     return {"ok": all(c["ok"] for c in checks), "checks": checks}

@@ -14,9 +14,11 @@ from gateway.cli.common import checked, settings
 def check_config(ctx: click.Context) -> None:
     """Validate the configuration and the rules; print every problem with file, line or key, and what is wrong."""
     from gateway.directory.identity import csv_problems
+    from workers.backends import backend_checks
 
     s = checked(ctx)
     problems = csv_problems(s.identity, source_file=s.source_file) if s.identity.csv else []
+    problems += [detail for _, ok, detail in backend_checks(s) if not ok]  # each switched-on ticket system, reached
     for problem in problems:
         click.echo(f"config error: {problem}", err=True)
     if problems:
@@ -41,7 +43,7 @@ def replay(ctx: click.Context) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def doctor(ctx: click.Context, as_json: bool) -> None:
-    """Check Redis durability, the spool, the dead-letter list and the directory."""
+    """Check Redis durability, the spool, the dead-letter list, the directory and each ticket system."""
     from gateway.cli.doctor import diagnose
 
     s = settings(ctx)

@@ -43,6 +43,7 @@ API_RIGHTS = ("SeeQueue", "CreateTicket", "ShowTicket", "ModifyTicket", "ReplyTo
 API_GLOBAL_RIGHTS = ("ManageAuthTokens", "AdminUsers")
 STAFF_RIGHTS = (*API_RIGHTS, "OwnTicket")
 START_DEADLINE_S = 120.0
+QUIET_SCRIPS = ("On Create Autoreply To Requestors", "On Correspond Notify Requestors and Ccs")
 
 
 def _perl(value: str) -> str:
@@ -206,6 +207,15 @@ Set($BcryptCost, 4);
 );
 @ACL = ({", ".join(acl)});
 @Final = (sub {{
+  # As the README asks of a district's RT: the gateway answers families on their own channel, so RT mails
+  # requesters nothing itself (its staff notifications stay on).
+  for my $description ({", ".join(_perl(d) for d in QUIET_SCRIPS)}) {{
+    my $scrip = RT::Scrip->new(RT->SystemUser);
+    $scrip->LoadByCols(Description => $description);
+    die "no scrip '$description'" unless $scrip->Id;
+    my ($ok, $msg) = $scrip->SetDisabled(1);
+    die "scrip '$description': $msg" unless $ok;
+  }}
   for my $name ({_perl(API_USER)}, {_perl(STAFF_USER)}) {{
     my $user = RT::User->new(RT->SystemUser);
     $user->Load($name);
@@ -233,10 +243,17 @@ Set($BcryptCost, 4);
         return json.loads(raw) if raw else None
 
     def search(self, query: str, fields: str = "Subject,Status,Queue,Priority,Requestor,CustomFields,Due") -> list[Any]:
-        """Every ticket TicketSQL finds, with `fields`."""
-        params = urllib.parse.urlencode({"query": query, "fields": fields, "per_page": 100, "fields[Queue]": "Name"})
-        found: list[Any] = self.request("GET", f"tickets?{params}")["items"]
-        return found
+        """Every ticket TicketSQL finds (all pages), with `fields`."""
+        found: list[Any] = []
+        page = 1
+        while True:
+            params = urllib.parse.urlencode({"query": query, "fields": fields, "per_page": 100, "page": page,
+                                             "fields[Queue]": "Name"})  # fmt: skip
+            items = self.request("GET", f"tickets?{params}")["items"]
+            found += items
+            if len(items) < 100:
+                return found
+            page += 1
 
     def tickets_for(self, request_id: str) -> list[Any]:
         """The tickets carrying our request id in the custom field (exactly one, when all is well)."""

@@ -32,6 +32,15 @@ def enabled_backends(settings: Settings) -> dict[str, BackendClass]:
     return {name: cls for name, cls in BACKENDS.items() if cls.enabled(settings)}
 
 
+def backend_checks(settings: Settings) -> list[tuple[str, bool, str]]:
+    """Each switched-on backend's own check (credentials, mapped queues), for `intake check-config` and `doctor`."""
+    out = []
+    for name, cls in enabled_backends(settings).items():
+        problems = cls.from_settings(settings).check()
+        out.append((f"backend {name}", not problems, "; ".join(problems) or "reachable; credentials and mapping ok"))
+    return out
+
+
 def section_problems(settings: Settings) -> list[str]:
     """Every `backends.<name>` section a plug-in brings, checked against that backend's own settings model."""
     problems: list[str] = []

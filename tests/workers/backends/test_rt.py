@@ -10,92 +10,33 @@ poller does.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 import signal
-import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from gateway import keys
 from gateway.models import Commitment, InboundMessage, Requester, Route, TicketStatus
-from gateway.settings import Settings
 from gateway.web.status_links import make_token
 from tests.channels.twilio_support import (
-    ACCOUNT_SID,
-    AUTH_TOKEN,
-    PUBLIC,
     SPANISH,
     sms_gateway,
     text_in,
     texts,
-    twilio_settings,
     work,
 )
 from tests.conftest import form, start_gateway
-from tests.support.gateway import settings_from, start_worker, write_config
+from tests.support.gateway import intake, settings_from, start_worker
 from tests.support.holding_proxy import HoldingProxy
 from tests.support.redis_server import RedisServer
 from tests.support.rt import RequestTracker
 from tests.support.twilio_api import TwilioStandIn
-from workers import context
+from tests.workers.backends.rt_support import new_phone, poll_and_publish, request_ids, rt_config, ticket_ref
 from workers.backends.errors import BackendRefused
 from workers.backends.rt import RtBackend, mark
-from workers.status_events import publish_status_event
-
-
-@pytest.fixture
-def standin(tmp_path: Path) -> Iterator[TwilioStandIn]:
-    api = TwilioStandIn(ACCOUNT_SID, AUTH_TOKEN, tmp_path).start()
-    yield api
-    api.stop()
-
-
-def rt_section(rt: RequestTracker, url: str | None = None, **extra: Any) -> dict[str, Any]:
-    conf: dict[str, Any] = {
-        "url": url or rt.url,
-        "token": rt.token,
-        "queue": "General",
-        "map": {"queue": {"transportation": "Transportation"}, "custom_fields": {"school": "School"}},
-    }
-    conf.update(extra)
-    return conf
-
-
-def rt_config(tmp_path: Path, redis_server: RedisServer, rt: RequestTracker, standin: TwilioStandIn | None = None,
-              url: str | None = None, **extra: Any) -> Path:  # fmt: skip
-    overrides: dict[str, Any] = {"backends": {"default": "rt", "rt": rt_section(rt, url, **extra)}}
-    if standin is not None:
-        overrides["server"] = {"public_base_url": PUBLIC}
-        overrides["channels"] = {"twilio": twilio_settings(standin)}
-    return write_config(tmp_path, redis_server.url, **overrides)
-
-
-def new_phone() -> str:
-    return "+1555" + str(secrets.randbelow(9_000_000) + 1_000_000)
-
-
-def request_ids(redis_server: RedisServer) -> list[str]:
-    r = redis_server.client()
-    return sorted(k.decode().removeprefix(keys.request("")) for k in r.scan_iter(keys.request("*")))
-
-
-def ticket_ref(redis_server: RedisServer, request_id: str) -> str:
-    ref = redis_server.client().hget(keys.request(request_id), "ticket_ref")
-    assert ref is not None, "the worker recorded no ticket for the request"
-    return ref.decode()
-
-
-def poll_and_publish(settings: Settings, backend: RtBackend, checkpoint: str) -> tuple[list[Any], str]:
-    """What the sync process does: RT's changes since the checkpoint, published as status events."""
-    events, checkpoint = backend.poll_changes(checkpoint)
-    context.configure(settings)
-    for event in events:
-        publish_status_event(event)
-    return events, checkpoint
 
 
 def commitment(key: str, text: str, *, phone: str | None = None, queue: str = "transportation") -> Commitment:
@@ -326,5 +267,17 @@ def test_rt_switches_on_from_the_environment_alone(tmp_path: Path) -> None:
     assert "key backends.rt" in problem and "RT_TOKEN" in problem
 
 
-def _deadline(seconds: float) -> float:
-    return time.monotonic() + seconds
+def test_check_config_and_doctor_reach_rt_and_name_a_missing_queue(
+    tmp_path: Path, redis_server: RedisServer, rt_server: RequestTracker
+) -> None:
+    (tmp_path / "good").mkdir()
+    (tmp_path / "wrong").mkdir()
+    good = rt_config(tmp_path / "good", redis_server, rt_server)
+    assert intake(good, "check-config").returncode == 0
+    doctor = json.loads(intake(good, "doctor", "--json").stdout)
+    assert {c["name"]: c["ok"] for c in doctor["checks"]}["backend rt"] is True
+
+    wrong = rt_config(tmp_path / "wrong", redis_server, rt_server, map={"queue": {"it": "Tech Support"}})
+    out = intake(wrong, "check-config")
+    assert out.returncode == 2
+    assert "backends.rt: RT has no queue 'Tech Support'" in out.stderr
