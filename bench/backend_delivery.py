@@ -47,7 +47,7 @@ from bench.intake_throughput import wait_healthy
 from gateway import keys
 from tests.support.rt import REQUEST_FIELD, RequestTracker
 
-SECRET = "bench-webform-secret"
+SECRET = "bench-webform-secret"  # noqa: S105 (a throwaway secret for the bench's own gateway)
 
 
 def fields(i: int, run: str) -> dict[str, Any]:
@@ -106,7 +106,7 @@ def gateway_run(rt: RequestTracker, work: Path, requests: int, workers: int, tim
         client, info = stack.enter_context(redis_server(work / "redis", "unix", None))
         port = free_port()
         conf = yaml.safe_load((REPO / "config" / "gateway.yaml").read_text())
-        conf.update(data_dir=str(work / "data"), secret_key="bench-secret-key")
+        conf.update(data_dir=str(work / "data"), secret_key="bench-secret-key")  # noqa: S106
         conf["redis"]["url"] = info.url
         conf["server"]["port"] = port
         conf["logging"]["level"] = "WARNING"
