@@ -61,6 +61,7 @@ def fields(i: int, run: str) -> dict[str, Any]:
 def ceiling(rt: RequestTracker, requests: int, workers: int) -> float:
     """Tickets a second from bare REST2 POSTs at the gateway's concurrency."""
     todo = list(range(requests))
+    made = Counter[str]()
 
     def post_all(shard: list[int]) -> None:
         with httpx2.Client(timeout=120, headers={"Authorization": f"token {rt.token}"}) as client:
@@ -68,6 +69,9 @@ def ceiling(rt: RequestTracker, requests: int, workers: int) -> float:
                 resp = client.post(rt.rest_url + "ticket", json=fields(i, "ceiling"))
                 if resp.status_code != 201:
                     raise BenchError(f"RT answered {resp.status_code}: {resp.text[:200]}")
+                made["tickets"] += 1
+                if made["tickets"] % 250 == 0:
+                    say(f"ceiling: {made['tickets']} tickets, load {loadavg_1m()}")
 
     shards = [todo[n::workers] for n in range(workers)]
     started = time.perf_counter()
@@ -135,6 +139,8 @@ def gateway_run(rt: RequestTracker, work: Path, requests: int, workers: int, tim
                 done = sum(bool(x) for x in pipe.execute())
             if done >= requests:
                 break
+            if int(time.perf_counter() - started) % 60 == 0:
+                say(f"gateway: {done} tickets, load {loadavg_1m()}")
             time.sleep(1.0)
         seconds = time.perf_counter() - started
         say(f"{done} tickets after {seconds:.1f}s")

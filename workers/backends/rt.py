@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import redis
 from pydantic import BaseModel, Field, SecretStr, model_validator
+from rt.rest2 import Attachment as RtAttachment
 
 from gateway.models import Commitment, InboundMessage, StatusEvent, TicketStatus
 from gateway.settings import Settings
@@ -29,7 +30,7 @@ from gateway.store.blobs import BlobStore
 from gateway.store.redis_conn import sync_client
 from workers.backends import rt_poll
 from workers.backends.base import BaseBackend, StatusSource
-from workers.backends.errors import BackendAuthFailed, BackendError, BackendRefused
+from workers.backends.errors import BackendAuthFailed, BackendError, BackendRateLimited, BackendRefused
 from workers.backends.mapping import FieldMap
 from workers.backends.pacing import Pacer, PacingTimeout
 from workers.backends.rt_client import NAME, RtApi
@@ -133,7 +134,7 @@ class RtBackend(BaseBackend):
         try:
             self.pacer.take()
         except PacingTimeout as exc:
-            raise BackendError(NAME, str(exc)) from None
+            raise BackendRateLimited(NAME, f"our own pacing (backends.rt.per_minute): {exc}") from None
 
     # -- tickets ----------------------------------------------------------------------------------
 
@@ -209,9 +210,7 @@ class RtBackend(BaseBackend):
             lines += [f"Not attached: {a.filename} ({a.reason or 'not kept'})" for a in skipped]
         return "\n".join(lines)
 
-    def _files(self, m: InboundMessage) -> list[Any]:
-        from rt.rest2 import Attachment as RtAttachment
-
+    def _files(self, m: InboundMessage) -> list[RtAttachment]:
         files = []
         for a in m.attachments:
             if a.kept and a.storage_key:
