@@ -26,6 +26,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import signal
 import sys
 import tempfile
 import time
@@ -167,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=4, help="gateway workers, and ceiling threads (default 4)")
     p.add_argument("--timeout", type=float, default=3600.0, help="longest wait for the gateway's tickets, seconds")
     args = p.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: the RTs and workers are stopped too
     load_before = loadavg_1m()
     try:
         with tempfile.TemporaryDirectory(prefix="backend-delivery-") as tmp:

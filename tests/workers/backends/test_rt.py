@@ -187,7 +187,10 @@ async def test_a_worker_killed_between_rts_201_and_our_record_still_makes_exactl
             worker.wait(30)
         assert redis_server.client().hget(keys.request(rid), "ticket_ref") is None
 
-        work(config)  # the job again, after the kill
+        # The job again, after the kill. The dead worker's hold on the conversation (workers/deliver.py) lasts
+        # until it expires (60 s), so this run waits for it first.
+        again = intake(config, "worker", "--burst", timeout=400)
+        assert again.returncode == 0, again.stderr[-2000:]
         [ticket] = rt_server.tickets_for(rid)
         assert ticket_ref(redis_server, rid) == str(ticket["id"])
         creates = [f for f in proxy.forwarded if f[0] == "POST" and f[1].rstrip("/").endswith("/ticket")]
