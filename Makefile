@@ -27,6 +27,9 @@ system:
 	command -v /usr/sbin/dovecot >/dev/null 2>&1 || missing="$$missing dovecot-imapd"; \
 	command -v /usr/sbin/slapd >/dev/null 2>&1 || missing="$$missing slapd"; \
 	command -v ldapsearch >/dev/null 2>&1 || missing="$$missing ldap-utils"; \
+	command -v /usr/sbin/rt-setup-database >/dev/null 2>&1 || missing="$$missing request-tracker5"; \
+	dpkg -s rt5-db-sqlite >/dev/null 2>&1 || missing="$$missing rt5-db-sqlite"; \
+	dpkg -s rt5-standalone >/dev/null 2>&1 || missing="$$missing rt5-standalone"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -26,7 +26,8 @@ from typing import Any, TextIO
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "config" / "gateway.yaml"
 # Environment variables that would override the config a bench writes (DESIGN.md section 10).
-SCRUBBED_ENV = ("INTAKE_", "REDIS_", "PORT", "HOST", "PUBLIC_BASE_URL", "TWILIO_", "SLACK_", "META_", "WHATSAPP_")
+SCRUBBED_ENV = ("INTAKE_", "REDIS_", "PORT", "HOST", "PUBLIC_BASE_URL", "TWILIO_", "SLACK_", "META_", "WHATSAPP_",
+                "RT_")  # fmt: skip
 
 
 def say(message: str) -> None:

@@ -23,6 +23,7 @@ pytest_plugins = [
     "tests.channels.slack_support",
     "tests.directory_fixtures",
     "tests.redmine_fixtures",
+    "tests.rt_fixtures",
 ]
 
 

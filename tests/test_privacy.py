@@ -20,6 +20,7 @@ from tests.support.dovecot import Dovecot
 from tests.support.gateway import SIGNING_SECRET, TOKEN, intake, settings_from, write_config
 from tests.support.redis_server import RedisServer
 from tests.support.redmine import RedmineServer
+from tests.support.rt import RequestTracker
 from tests.support.smtp_sink import SmtpSink
 
 NAME = "Marisol Quintanilla-Okafor"
@@ -393,5 +394,45 @@ async def test_the_ticket_systems_log_no_personal_values_secrets_or_signatures(
     assert "ticket system out of order" in logs and "dead-lettered" in logs, "the failures did not run: proves nothing"
     for secret in (NAME, EMAIL, PHONE, PHONE[2:], BODY, "locker 4471", COMMENT, SECRET, hook_key, AUTH_TOKEN,
                    headers["X-Intake-Signature"].split("v1=")[1]):  # fmt: skip
+        leaks = [line[:300] for line in logs.splitlines() if secret in line]
+        assert leaks == [], f"a log line carries {secret[:12]}..."
+
+
+async def test_the_rt_backend_logs_no_phone_numbers_bodies_answers_or_tokens(
+    tmp_path: Path, redis_server: RedisServer, captured: io.StringIO, rt_server: RequestTracker
+) -> None:
+    from tests.channels.twilio_support import ACCOUNT_SID, AUTH_TOKEN, SPANISH, sms_gateway, text_in
+    from tests.support.gateway import settings_from
+    from tests.support.twilio_api import TwilioStandIn
+    from tests.workers.backends.rt_support import poll_and_publish, request_ids, rt_config, ticket_ref
+    from workers.backends.rt import RtBackend
+
+    log = tmp_path / "processes.log"
+    phone = "+1555" + PHONE[-7:]
+    api = TwilioStandIn(ACCOUNT_SID, AUTH_TOKEN, tmp_path).start()
+    try:
+        config = rt_config(tmp_path, redis_server, rt_server, api)
+        settings = settings_from(config)
+        backend = RtBackend.from_settings(settings)
+        _, checkpoint = backend.poll_changes("")
+        async with sms_gateway(config) as gw:
+            await text_in(gw, BODY, To=SPANISH, From=phone)
+            intake(config, "worker", "--burst", log=log)
+            await text_in(gw, BODY + " (again)", To=SPANISH, From=phone)
+            intake(config, "worker", "--burst", log=log)
+        ticket = ticket_ref(redis_server, request_ids(redis_server)[0])
+        rt_server.answer(ticket, COMMENT)
+        poll_and_publish(settings, backend, checkpoint)
+        intake(config, "worker", "--burst", log=log)
+        intake(config, "doctor", log=log)
+        (tmp_path / "refused").mkdir()
+        refused = rt_config(tmp_path / "refused", redis_server, rt_server, map={"queue": {"general": "No Such"}})
+        intake(refused, "check-config", log=log)
+    finally:
+        api.stop()
+    logs = captured.getvalue() + log.read_text()
+    assert "ticket created" in logs and "comment added" in logs, "nothing logged: the test would prove nothing"
+    assert "RT has no queue 'No Such'" in logs, "the failure path did not run"
+    for secret in (phone, phone[2:], BODY, "locker 4471", COMMENT, rt_server.token, rt_server.token.rsplit("-", 1)[1]):
         leaks = [line[:300] for line in logs.splitlines() if secret in line]
         assert leaks == [], f"a log line carries {secret[:12]}..."

@@ -50,7 +50,7 @@ def replay(ctx: click.Context) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def doctor(ctx: click.Context, as_json: bool) -> None:
-    """Check Redis durability, the spool, the dead-letter list and the directory."""
+    """Check Redis durability, the spool, the dead-letter list, the directory and each ticket system."""
     from gateway.cli.doctor import diagnose
 
     s = settings(ctx)

@@ -15,12 +15,14 @@ from workers.backends.base import BackendClass, TicketBackend
 from workers.backends.builtin import BuiltinBackend
 from workers.backends.email_forward import EmailForwardBackend
 from workers.backends.redmine import RedmineBackend
+from workers.backends.rt import RtBackend
 from workers.backends.webhook import WebhookBackend
 
 BACKENDS: dict[str, BackendClass] = {
     "builtin": BuiltinBackend,
     "webhook": WebhookBackend,
     "email": EmailForwardBackend,
+    "rt": RtBackend,
     "redmine": RedmineBackend,
 }
 

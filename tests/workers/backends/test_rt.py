@@ -1,0 +1,286 @@
+"""Request Tracker 5, for real: texts and forms become RT tickets, follow-ups their correspondence, and staff
+answers and resolutions in RT come back to the family on their own channel, in their language.
+
+RT is Debian's request-tracker5 on SQLite (tests/support/rt.py), shared by the tests of one process; each
+test reads back only the tickets of its own requests. The `intake sync` poller is not part of this branch:
+the tests call the backend's `poll_changes` and publish its events with `publish_status_event`, as the
+poller does.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import signal
+from pathlib import Path
+
+import pytest
+
+from gateway import keys
+from gateway.models import Commitment, InboundMessage, Requester, Route, TicketStatus
+from gateway.web.status_links import make_token
+from tests.channels.twilio_support import (
+    SPANISH,
+    sms_gateway,
+    text_in,
+    texts,
+    work,
+)
+from tests.conftest import form, start_gateway
+from tests.support.gateway import intake, settings_from, start_worker
+from tests.support.redis_server import RedisServer
+from tests.support.rt import RequestTracker
+from tests.support.rt_holding_proxy import HoldingProxy
+from tests.support.twilio_api import TwilioStandIn
+from tests.workers.backends.rt_support import new_phone, poll_and_publish, request_ids, rt_config, ticket_ref
+from workers.backends.errors import BackendRefused
+from workers.backends.rt import RtBackend, mark
+
+
+def commitment(key: str, text: str, *, phone: str | None = None, queue: str = "transportation") -> Commitment:
+    message = InboundMessage(id=key, channel="sms", account="lhs-es", sender=phone or new_phone(), text=text,
+                             requester=Requester(phone=phone), campus="lhs")  # fmt: skip
+    return Commitment(message=message, fingerprint=key, conversation=key, route=Route(backend="rt", queue=queue))
+
+
+async def test_a_text_becomes_an_rt_ticket_in_the_mapped_queue_for_the_parent_known_by_phone(
+    tmp_path: Path, redis_server: RedisServer, standin: TwilioStandIn, rt_server: RequestTracker
+) -> None:
+    config = rt_config(tmp_path, redis_server, rt_server, standin)
+    phone = new_phone()
+    async with sms_gateway(config) as gw:
+        await text_in(gw, "El autobús 12 no pasó hoy", To=SPANISH, From=phone)
+    work(config)
+    [rid] = request_ids(redis_server)
+    [ticket] = rt_server.tickets_for(rid)
+    assert ticket["Queue"]["Name"] == "Transportation"
+    assert [r["id"] for r in ticket["Requestor"]] == [phone]  # an RT user named by the number, with no email
+    fields = {cf["name"]: cf["values"] for cf in ticket["CustomFields"]}
+    assert fields["School"] == ["lhs"] and fields["Intake Request"] == [rid]
+    assert ticket["Subject"] == "El autobús 12 no pasó hoy" and int(ticket["Priority"]) == 50
+    assert rt_server.request("GET", f"user/{phone.replace('+', '%2B')}")["EmailAddress"] in ("", None)
+    assert ticket_ref(redis_server, rid) == str(ticket["id"])
+    [ack] = texts(standin)
+    assert ack["To"] == phone and ack["Body"].startswith(f"Recibimos su mensaje: solicitud #{ticket['id']}")
+
+
+async def test_a_follow_up_text_becomes_one_correspondence_on_the_same_ticket(
+    tmp_path: Path, redis_server: RedisServer, standin: TwilioStandIn, rt_server: RequestTracker
+) -> None:
+    config = rt_config(tmp_path, redis_server, rt_server, standin)
+    phone = new_phone()
+    async with sms_gateway(config) as gw:
+        await text_in(gw, "El autobús 12 no pasó hoy", To=SPANISH, From=phone)
+        work(config)
+        await text_in(gw, "Ya llegó, con 40 minutos de retraso", To=SPANISH, From=phone)
+    work(config)
+    first, follow_up = request_ids(redis_server)
+    [ticket] = rt_server.tickets_for(first)
+    assert rt_server.tickets_for(follow_up) == []
+    messages = rt_server.messages(ticket["id"])
+    assert [(kind, text) for kind, _, text in messages][1:] == [("Correspond", "Ya llegó, con 40 minutos de retraso")]
+    assert mark(follow_up) in messages[1][1]
+
+    # The job run again (a worker died after RT took it): RT finds our mark and nothing is added twice.
+    backend = RtBackend.from_settings(settings_from(config))
+    again = commitment(follow_up, "Ya llegó, con 40 minutos de retraso", phone=phone)
+    backend.add_comment(str(ticket["id"]), again, idempotency_key=follow_up)
+    assert len(rt_server.messages(ticket["id"])) == len(messages)
+
+
+async def test_a_staff_answer_in_rt_reaches_the_family_by_text_in_spanish_and_internal_notes_never_do(
+    tmp_path: Path, redis_server: RedisServer, standin: TwilioStandIn, rt_server: RequestTracker
+) -> None:
+    config = rt_config(tmp_path, redis_server, rt_server, standin)
+    settings = settings_from(config)
+    backend = RtBackend.from_settings(settings)
+    _, checkpoint = backend.poll_changes("")
+    phone = new_phone()
+    async with sms_gateway(config) as gw:
+        await text_in(gw, "El autobús 12 no pasó hoy", To=SPANISH, From=phone)
+    work(config)
+    [rid] = request_ids(redis_server)
+    ticket = ticket_ref(redis_server, rid)
+
+    rt_server.note(ticket, "Internal: the driver called in sick")
+    rt_server.answer(ticket, "Mañana pasará a las 7:30.")
+    events, checkpoint = poll_and_publish(settings, backend, checkpoint)
+    mine = [e for e in events if e.ticket_ref == ticket]
+    # RT opens the ticket as staff answer it: one message with the answer and the new status.
+    assert [(e.status, e.public_comment) for e in mine] == [(TicketStatus.OPEN, "Mañana pasará a las 7:30.")]
+    work(config)
+    sent = [t["Body"] for t in texts(standin) if t["To"] == phone]
+    assert sent[-1] == f"Solicitud #{ticket}: abierta. Mañana pasará a las 7:30."
+    assert not any("sick" in body for body in sent)
+
+    again, _ = poll_and_publish(settings, backend, checkpoint)
+    assert [e for e in again if e.ticket_ref == ticket] == []  # nothing new: nothing told twice
+    work(config)
+    assert len([t for t in texts(standin) if t["To"] == phone]) == len(sent)
+
+
+async def test_staff_resolving_in_rt_shows_on_the_status_page_and_the_form_files_are_on_the_ticket(
+    tmp_path: Path, redis_server: RedisServer, rt_server: RequestTracker
+) -> None:
+    config = rt_config(tmp_path, redis_server, rt_server)
+    settings = settings_from(config)
+    backend = RtBackend.from_settings(settings)
+    _, checkpoint = backend.poll_changes("")
+    photo = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    attachment = {"filename": "bus-stop.png", "content_type": "image/png",
+                  "data_base64": base64.b64encode(photo).decode()}  # fmt: skip
+    server, http = await start_gateway(settings)
+    try:
+        from tests.conftest import Gateway
+
+        gw = Gateway(server, http, settings)
+        resp = await gw.post_form(form(language="en", attachments=[attachment]))
+        assert resp.status == 202
+        rid = (await resp.json())["request_id"]
+        work(config)
+        [ticket] = rt_server.tickets_for(rid)
+        assert [r["id"] for r in ticket["Requestor"]] == ["ana.perez@example.org"]
+        files = rt_server.request("GET", f"ticket/{ticket['id']}/attachments?fields=Filename,ContentType")["items"]
+        assert [(f["Filename"], f["ContentType"]) for f in files if f.get("Filename")] == [
+            ("bus-stop.png", "image/png")
+        ]
+
+        rt_server.set_status(ticket["id"], "resolved")
+        events, _ = poll_and_publish(settings, backend, checkpoint)
+        assert [(e.status, e.public_comment) for e in events if e.ticket_ref == str(ticket["id"])] == [
+            (TicketStatus.RESOLVED, None)
+        ]
+        work(config)
+        page = await http.get(gw.base + f"/status/{make_token(settings.signing_key(), rid)}")
+        assert page.status == 200
+        assert 'data-status="resolved"' in await page.text()
+    finally:
+        await http.close()
+        await server.close()
+
+
+async def test_a_worker_killed_between_rts_201_and_our_record_still_makes_exactly_one_ticket(
+    tmp_path: Path, redis_server: RedisServer, rt_server: RequestTracker
+) -> None:
+    proxy = HoldingProxy(rt_server.url).start()
+    try:
+        config = rt_config(tmp_path, redis_server, rt_server, url=proxy.url)
+        settings = settings_from(config)
+        server, http = await start_gateway(settings)
+        try:
+            from tests.conftest import Gateway
+
+            resp = await Gateway(server, http, settings).post_form(form(message="The bus never came."))
+            rid = (await resp.json())["request_id"]
+        finally:
+            await http.close()
+            await server.close()
+        proxy.hold = ("POST", r"/REST/2\.0/ticket/?")
+        worker = start_worker(config, tmp_path / "worker.log")
+        try:
+            assert proxy.held.wait(120), "the worker never created the ticket"
+            assert len(rt_server.tickets_for(rid)) == 1  # RT made it; the worker has not heard back
+        finally:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(30)
+        assert redis_server.client().hget(keys.request(rid), "ticket_ref") is None
+
+        # The job again, after the kill. The dead worker's hold on the conversation (workers/deliver.py) lasts
+        # until it expires (60 s), so this run waits for it first.
+        again = intake(config, "worker", "--burst", timeout=400)
+        assert again.returncode == 0, again.stderr[-2000:]
+        [ticket] = rt_server.tickets_for(rid)
+        assert ticket_ref(redis_server, rid) == str(ticket["id"])
+        creates = [f for f in proxy.forwarded if f[0] == "POST" and f[1].rstrip("/").endswith("/ticket")]
+        assert len(creates) == 1
+    finally:
+        proxy.stop()
+
+
+def test_an_unknown_queue_is_refused_with_rts_own_message(
+    tmp_path: Path, redis_server: RedisServer, rt_server: RequestTracker
+) -> None:
+    config = rt_config(tmp_path, redis_server, rt_server, map={"queue": {"transportation": "Buses Nobody Made"}})
+    backend = RtBackend.from_settings(settings_from(config))
+    with pytest.raises(BackendRefused) as refused:
+        backend.create_ticket(
+            commitment("01REFUSED" + secrets.token_hex(4), "bus"), idempotency_key="k-" + secrets.token_hex(6)
+        )
+    assert "No permission to create tickets in the queue 'Buses Nobody Made'" in refused.value.message
+    assert "RT has no queue 'Buses Nobody Made'" in refused.value.message
+
+
+def test_check_names_what_is_wrong_and_is_quiet_when_all_is_well(
+    tmp_path: Path, redis_server: RedisServer, rt_server: RequestTracker
+) -> None:
+    good = RtBackend.from_settings(settings_from(rt_config(tmp_path, redis_server, rt_server)))
+    assert good.check() == []
+    missing = rt_config(tmp_path, redis_server, rt_server, queue="Helpdesk", request_field="Our Id",
+                        map={"queue": {"it": "IT Help"}})  # fmt: skip
+    problems = RtBackend.from_settings(settings_from(missing)).check()
+    assert len(problems) == 2
+    assert "RT has no queue 'Helpdesk'" in problems[0]
+    assert "no ticket custom field 'Our Id'" in problems[1]
+    bad = rt_config(tmp_path, redis_server, rt_server, token="1-27-" + "0" * 32)
+    [problem] = RtBackend.from_settings(settings_from(bad)).check()
+    assert "refused our credentials (401)" in problem
+
+
+def test_incidents_statuses_and_due_dates_use_rts_own_fields(
+    tmp_path: Path, redis_server: RedisServer, rt_server: RequestTracker
+) -> None:
+    backend = RtBackend.from_settings(settings_from(rt_config(tmp_path, redis_server, rt_server)))
+    parent = backend.create_ticket(
+        commitment("P" + secrets.token_hex(6), "Wi-Fi down at Lincoln"), "P-" + secrets.token_hex(6)
+    )
+    child = backend.create_ticket(commitment("C" + secrets.token_hex(6), "no internet"), "C-" + secrets.token_hex(6))
+    backend.link_child(parent, child)
+    links = rt_server.request("GET", f"ticket/{child}")["_hyperlinks"]
+    assert [link["id"] for link in links if link["ref"] == "parent"] == [parent]  # RT's MemberOf
+
+    key = "update-" + secrets.token_hex(6)
+    for _ in range(2):  # an incident update retried: one comment, one status
+        backend.set_status(parent, TicketStatus.WAITING, "Technicians are on site.", "intake", key)
+    assert backend.fetch_status(parent) is TicketStatus.WAITING
+    assert rt_server.request("GET", f"ticket/{parent}")["Status"] == "stalled"
+    updates = [m for m in rt_server.messages(parent) if mark(key) in m[1]]
+    assert [(kind, text) for kind, _, text in updates] == [("Correspond", "Technicians are on site.")]
+
+    from datetime import UTC, datetime
+
+    backend.set_due(child, "resolution", datetime(2027, 1, 12, 15, 30, tzinfo=UTC))
+    assert rt_server.request("GET", f"ticket/{child}")["Due"] == "2027-01-12T15:30:00Z"
+    backend.set_due(child, "first_response", datetime(2027, 1, 11, 9, 0, tzinfo=UTC))  # no such field in RT
+    assert rt_server.request("GET", f"ticket/{child}")["Due"] == "2027-01-12T15:30:00Z"
+
+
+def test_rt_switches_on_from_the_environment_alone(tmp_path: Path) -> None:
+    from gateway.settings import load_settings
+    from tests.support.gateway import REPO
+    from workers.backends import enabled_backends, section_problems
+
+    env = {"RT_URL": "https://rt.district.example.org/", "RT_TOKEN": "1-14-abcdef", "RT_QUEUE": "General"}
+    settings = load_settings(REPO / "config" / "gateway.yaml", env=env)
+    assert "rt" in enabled_backends(settings) and section_problems(settings) == []
+    assert "rt" not in enabled_backends(load_settings(REPO / "config" / "gateway.yaml", env={}))
+    half = load_settings(REPO / "config" / "gateway.yaml", env={"RT_URL": "https://rt.district.example.org/"})
+    [problem] = section_problems(half)
+    assert "key backends.rt" in problem and "RT_TOKEN" in problem
+
+
+def test_check_config_and_doctor_reach_rt_and_name_a_missing_queue(
+    tmp_path: Path, redis_server: RedisServer, rt_server: RequestTracker
+) -> None:
+    (tmp_path / "good").mkdir()
+    (tmp_path / "wrong").mkdir()
+    good = rt_config(tmp_path / "good", redis_server, rt_server)
+    assert intake(good, "check-config").returncode == 0
+    doctor = json.loads(intake(good, "doctor", "--json").stdout)
+    assert {c["name"]: c["ok"] for c in doctor["checks"]}["backend rt"] is True
+
+    wrong = rt_config(tmp_path / "wrong", redis_server, rt_server, map={"queue": {"it": "Tech Support"}})
+    out = intake(wrong, "check-config")
+    assert out.returncode == 2
+    assert "backends.rt: RT has no queue 'Tech Support'" in out.stderr
