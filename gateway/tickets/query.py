@@ -83,6 +83,8 @@ class TicketQuery:
             if self.unassigned:
                 either.append(c.assignee.is_(None))
             out.append(sa.or_(*either))
+        if self.due is not None:
+            out.append(sa.text(OPEN_CLAUSE))  # only open tickets have a running clock: this lets the open indexes serve
         if self.due == "overdue":
             out.append(c.next_due < at)
         elif self.due == "soon":

@@ -191,6 +191,10 @@ class TicketWrites(StoreBase):
                     conn.exec_driver_sql("PRAGMA secure_delete=OFF")
         if removed.tickets and self.dialect == "sqlite":
             self._compact_search()
+            # Until a checkpoint the old pages are still in the main file (the zeroed ones wait in the WAL); a pooled
+            # connection never closes to do it, so it is done here, and the WAL is emptied too.
+            with self.engine.connect() as conn:
+                conn.connection.dbapi_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
         return removed
 
     def _compact_search(self) -> None:
