@@ -25,6 +25,7 @@ system:
 	command -v /usr/sbin/dovecot >/dev/null 2>&1 || missing="$$missing dovecot-imapd"; \
 	command -v /usr/sbin/slapd >/dev/null 2>&1 || missing="$$missing slapd"; \
 	command -v ldapsearch >/dev/null 2>&1 || missing="$$missing ldap-utils"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
