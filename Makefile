@@ -30,6 +30,7 @@ system:
 	command -v /usr/sbin/rt-setup-database >/dev/null 2>&1 || missing="$$missing request-tracker5"; \
 	dpkg -s rt5-db-sqlite >/dev/null 2>&1 || missing="$$missing rt5-db-sqlite"; \
 	dpkg -s rt5-standalone >/dev/null 2>&1 || missing="$$missing rt5-standalone"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestServer
 from gateway.server.app import create_app
 from gateway.settings import Settings
 from tests.support.gateway import SIGNING_SECRET, TOKEN, settings_from, write_config
+from tests.support.postgres import PostgresServer
 from tests.support.redis_server import RedisServer
 
 pytest_plugins = [
@@ -30,6 +31,15 @@ pytest_plugins = [
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL per test process, started on first use; each test takes a new database on it."""
+    server = PostgresServer()
     server.start()
     yield server
     server.stop()

@@ -436,3 +436,29 @@ async def test_the_rt_backend_logs_no_phone_numbers_bodies_answers_or_tokens(
     for secret in (phone, phone[2:], BODY, "locker 4471", COMMENT, rt_server.token, rt_server.token.rsplit("-", 1)[1]):
         leaks = [line[:300] for line in logs.splitlines() if secret in line]
         assert leaks == [], f"a log line carries {secret[:12]}..."
+
+
+async def test_the_ticket_stores_password_and_a_familys_words_stay_out_of_logs_when_its_database_is_down(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    from tests.support.gateway import write_config
+    from tests.support.redis_server import free_port
+    from tests.workers.test_deliver_postgres import commit
+
+    password = "pg-pass-6d5e4c1b"
+    url = f"postgresql://intake:{password}@127.0.0.1:{free_port()}/intake"
+    config = write_config(tmp_path, redis_server.url, backends={"builtin": {"database_url": url}})
+    await commit(config, (BODY, ""))
+    log = tmp_path / "processes.log"
+    intake(config, "worker", "--burst", log=log)
+    listed = intake(config, "tickets", "list", log=log)
+    assert listed.returncode == 1 and "cannot be reached" in listed.stderr
+    (tmp_path / "bad").mkdir()
+    bad = write_config(
+        tmp_path / "bad", redis_server.url, backends={"builtin": {"database_url": f"mysql://u:{password}@db/x"}}
+    )
+    checked = intake(bad, "check-config", log=log)
+    assert checked.returncode != 0 and "backends.builtin.database_url" in checked.stderr
+    logs = log.read_text()
+    assert "OperationalError" in logs, "the worker did not log its failure: the test would prove nothing"
+    assert password not in logs and BODY not in logs and "locker 4471" not in logs

@@ -18,6 +18,6 @@ def describe(file: Path | str, err: Any, prefix: tuple[str, ...] = ()) -> str:
     if err["type"] == "extra_forbidden":
         return f"{file}: key {key}: unknown setting (check the spelling; see config/gateway.yaml for the known keys)"
     got = err.get("input")
-    secret = any(word in key for word in ("token", "secret", "password", "key"))
+    secret = any(word in key for word in ("token", "secret", "password", "key", "database_url"))
     shown = "" if secret or isinstance(got, dict | list) or got is None else f", got {str(got)[:40]!r}"
     return f"{file}: key {key}: {err['msg']}{shown}"

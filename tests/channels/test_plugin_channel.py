@@ -115,13 +115,13 @@ async def test_a_channel_registered_by_a_test_gets_its_route_and_its_requests_be
     assert (await post(toy_gateway, {"id": "m3", "from": "ben", "text": "Can I get a new badge?"}))[0] == 200
     work_here(toy_gateway.settings)
     store = tickets(toy_gateway.settings)
-    listed = sorted(store.list(), key=lambda t: t.id)
+    listed = sorted(store.store.export(), key=lambda t: t.id)
     assert [(t.channel, t.requester_name, t.queue, t.priority) for t in listed] == [
         ("toy", "ana", "av-team", "high"),  # routed by a rule that names the plug-in channel
         ("toy", "ben", "general", "normal"),
     ]
     # Ana's second message continued her conversation (sender continuity): a comment, not a ticket; m1 twice is once.
-    assert [c["body"] for c in store.details(str(listed[0].id))["comments"]] == ["It is the ceiling one."]
+    assert [c.body for c in store.details(str(listed[0].id)).comments] == ["It is the ceiling one."]
 
 
 async def test_the_channels_replies_leave_through_its_own_deliver_in_the_events_plain_words(

@@ -48,7 +48,9 @@ def settings_from(path: Path) -> Settings:
 
 def intake(config: Path, *args: str, timeout: float = 60, log: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real `intake` command (a new process, as an operator would)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("INTAKE_", "REDIS_", "PORT", "HOST"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("INTAKE_", "REDIS_", "PORT", "HOST", "DATABASE_URL"))
+    }
     proc = subprocess.run(
         [sys.executable, "-m", "gateway.cli", "--config", str(config), *args],
         capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO,
@@ -61,7 +63,7 @@ def intake(config: Path, *args: str, timeout: float = 60, log: Path | None = Non
 
 def start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
     """A long-running worker in its own process group (so a test can SIGKILL the whole group)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("INTAKE_", "REDIS_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INTAKE_", "REDIS_", "DATABASE_URL"))}
     with log.open("ab") as out:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", "--config", str(config), "worker"],

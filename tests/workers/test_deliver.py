@@ -44,7 +44,7 @@ async def test_a_second_message_in_a_conversation_becomes_a_comment_on_its_ticke
     store = BuiltinBackend.from_settings(settings)
     assert store.count() == 1
     details = store.details("1")
-    assert [c["body"] for c in details["comments"]] == ["It turns on when plugged in."]
+    assert [c.body for c in details.comments] == ["It turns on when plugged in."]
     events = [json.loads(e)["event"] for e in redis_server.client().lrange(keys.timeline(conv), 0, -1)]
     assert events.count("ticket_created") == 1
     assert "comment_added" in events
@@ -60,10 +60,10 @@ async def test_a_file_we_do_not_keep_is_listed_on_the_ticket_as_not_kept(
     attachments = [{"filename": "homework.exe", "data_base64": program}, {"filename": "bus.jpg", "data_base64": photo}]
     assert (await gateway.post_form(form(attachments=attachments))).status == 202
     assert intake(config_path, "worker", "--burst").returncode == 0
-    files = BuiltinBackend.from_settings(settings).details("1")["attachments"]
-    assert [(f["filename"], f["kept"], f["reason"]) for f in files] == [
-        ("homework.exe", 0, "program files are not accepted"),
-        ("bus.jpg", 1, None),
+    files = BuiltinBackend.from_settings(settings).details("1").attachments
+    assert [(f.filename, f.kept, f.reason) for f in files] == [
+        ("homework.exe", False, "program files are not accepted"),
+        ("bus.jpg", True, None),
     ]
     shown = intake(config_path, "tickets", "show", "1").stdout
     assert "homework.exe (application/x-msdownload, 64 bytes)  NOT KEPT: program files are not accepted" in shown

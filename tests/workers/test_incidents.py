@@ -56,9 +56,7 @@ async def test_a_matching_request_is_linked_to_the_parent_and_told_the_current_s
     assert ack["text"].startswith("Sabemos de este problema: Wi-Fi down at Lincoln High. Estado: abierto.")
     store = BuiltinBackend.from_settings(settings)
     assert store.count() == 2
-    with store._db() as db:  # the parent link is a column the store does not show elsewhere
-        parent = db.execute("SELECT parent_id FROM tickets WHERE id = 2").fetchone()[0]
-    assert parent == 1
+    assert store.get("2").parent_id == 1
     request = redis_server.client().hgetall(keys.request(rid))
     assert request[b"incident"] == b"incident:1"
     assert request[b"incident_evidence"] == b"match"

@@ -45,7 +45,7 @@ async def test_a_job_enqueued_by_its_old_name_still_runs(
         "workers.sms_inbound.note_undelivered", payload, job_id="undelivered-SMold"
     )
     assert intake(config_path, "worker", "--burst").returncode == 0
-    comments = BuiltinBackend.from_settings(gateway.settings).details("1")["comments"]
-    assert [(c["body"], c["public"]) for c in comments] == [
-        ("The family did not receive the text (status_changed): error 30006. Reach them another way.", 0)
+    comments = BuiltinBackend.from_settings(gateway.settings).details("1").comments
+    assert [(c.body, c.public) for c in comments] == [
+        ("The family did not receive the text (status_changed): error 30006. Reach them another way.", False)
     ]

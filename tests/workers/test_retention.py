@@ -98,8 +98,8 @@ async def test_a_records_request_removes_a_family_everywhere_and_no_one_else(
     spool.put([Commitment(message=spooled, fingerprint="fp-ana", conversation=spooled.id, route=Route())])
     spool.close()
     store = BuiltinBackend.from_settings(gateway.settings)
-    [ana_ticket] = [t for t in store.list() if t.requester_email == ANA]
-    [blob] = [a["storage_key"] for a in store.details(str(ana_ticket.id))["attachments"]]
+    [ana_ticket] = [t for t in store.store.export() if t.requester_email == ANA]
+    [blob] = [a.storage_key for a in store.details(str(ana_ticket.id)).attachments]
     assert gateway.settings.path_in_data("blobs").joinpath(blob[:2], blob).exists()
 
     out = intake(config_path, "purge", "--requester", "Ana.Perez@example.org", "--json")
@@ -109,8 +109,8 @@ async def test_a_records_request_removes_a_family_everywhere_and_no_one_else(
     left = everything(r)
     assert "ana" not in left.lower() and "Elm St" not in left
     assert not gateway.settings.path_in_data("blobs").joinpath(blob[:2], blob).exists()
-    [luis] = store.list()
-    assert store.details(str(luis.id))["ticket"]["body"] == "Luis's router is broken."
+    [luis] = store.store.export()
+    assert store.details(str(luis.id)).ticket.body == "Luis's router is broken."
     spool = Spool(gateway.settings.path_in_data("spool-other.sqlite3"))
     assert spool.depth == 0
     spool.close()

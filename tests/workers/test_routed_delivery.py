@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import textwrap
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -102,12 +101,12 @@ async def test_a_routed_request_becomes_a_ticket_with_its_priority_assignee_and_
     routed.deliver()
     ticket = BuiltinBackend.from_settings(routed.settings).get("1")
     assert (ticket.queue, ticket.priority, ticket.assignee) == ("it", "urgent", "ana")
-    assert ticket.rule_ids == "urgent-words devices"
+    assert ticket.rule_ids == ("urgent-words", "devices")
     assert ticket.first_response_due is not None and ticket.resolution_due is not None
-    first_due = datetime.fromisoformat(ticket.first_response_due)
+    first_due = ticket.first_response_due
     # An always-open calendar: 30 business minutes are 30 minutes from arrival.
     assert before + timedelta(minutes=30) <= first_due <= datetime.now(UTC) + timedelta(minutes=30)
-    assert datetime.fromisoformat(ticket.resolution_due) - first_due == timedelta(hours=3, minutes=30)
+    assert ticket.resolution_due - first_due == timedelta(hours=3, minutes=30)
     ack = routed.timeline(rid)[-1]
     assert ack["event"] == "reply"
     assert "We'll respond by " in ack["text"] or "Le responderemos antes del " in ack["text"]
@@ -234,26 +233,6 @@ async def test_a_closure_declared_by_command_switches_the_reply(routed: Routed) 
     assert "closures: none" in intake(routed.config, "calendar", "list").stdout
 
 
-def test_an_existing_ticket_database_gains_the_new_columns_and_keeps_its_tickets(tmp_path: Path) -> None:
-    path = tmp_path / "tickets.sqlite3"
-    db = sqlite3.connect(path)
-    db.executescript(
-        """CREATE TABLE tickets (id INTEGER PRIMARY KEY AUTOINCREMENT, idempotency_key TEXT NOT NULL UNIQUE,
-        conversation TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'new', subject TEXT NOT NULL, body TEXT NOT NULL,
-        channel TEXT NOT NULL, category TEXT, queue TEXT NOT NULL, priority TEXT NOT NULL, school TEXT,
-        language TEXT NOT NULL, requester_name TEXT NOT NULL DEFAULT '', requester_email TEXT, requester_phone TEXT,
-        parent_id INTEGER REFERENCES tickets(id), created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
-        INSERT INTO tickets (idempotency_key, conversation, subject, body, channel, queue, priority, language,
-        created_at, updated_at)
-        VALUES ('k', 'c', 'Old', 'An old ticket', 'email', 'general', 'normal', 'en', 'x', 'x');"""
-    )
-    db.close()
-    store = BuiltinBackend(path)
-    BuiltinBackend(path)  # a second process opening it adds nothing twice
-    old = store.get("1")
-    assert (old.subject, old.assignee, old.first_response_due, old.rule_ids) == ("Old", None, None, "")
-
-
 async def test_a_closure_declared_after_a_ticket_was_made_moves_its_due_times(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
@@ -282,14 +261,14 @@ async def test_a_closure_declared_after_a_ticket_was_made_moves_its_due_times(
     await client.aclose()
     assert intake(config, "worker", "--burst").returncode == 0
     store = BuiltinBackend.from_settings(settings)
-    assert store.get("1").first_response_due == "2027-02-02T10:00:00+00:00"
+    assert store.get("1").first_response_due == datetime(2027, 2, 2, 10, 0, tzinfo=UTC)
 
     # Tuesday is declared a snow day: the clock stops for it and the response is due Wednesday 10:00.
     result = intake(config, "calendar", "close", "--date", "2027-02-02", "--reason", "Snow day")
     assert result.returncode == 0 and "2 open response clock(s) moved" in result.stdout
-    assert store.get("1").first_response_due == "2027-02-03T10:00:00+00:00"
+    assert store.get("1").first_response_due == datetime(2027, 2, 3, 10, 0, tzinfo=UTC)
     due = redis_server.client().zscore(keys.SLA_DUE, f"first_response|general|normal|{m.id}")
     assert due == datetime(2027, 2, 3, 10, 0, tzinfo=UTC).timestamp()
 
     assert intake(config, "calendar", "open", "--date", "2027-02-02").returncode == 0
-    assert store.get("1").first_response_due == "2027-02-02T10:00:00+00:00"
+    assert store.get("1").first_response_due == datetime(2027, 2, 2, 10, 0, tzinfo=UTC)

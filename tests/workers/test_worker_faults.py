@@ -12,15 +12,16 @@ from rq import Queue
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
+from gateway.tickets import TicketStore
+from gateway.tickets.engine import sqlite_url
 from tests.conftest import Gateway, form, start_gateway
 from tests.support.gateway import intake, settings_from, start_worker, write_config
 from tests.support.redis_server import RedisServer
-from workers.backends.builtin import BuiltinBackend
 
 
 def lock_tickets(path: Path) -> sqlite3.Connection:
     """Hold the ticket store's write lock: the backend is 'down' until the test lets go."""
-    BuiltinBackend(path)  # make sure the schema exists first
+    TicketStore.open(sqlite_url(path)).close()  # make sure the schema exists first
     db = sqlite3.connect(path, timeout=0, isolation_level=None)
     db.execute("BEGIN EXCLUSIVE")
     return db
@@ -50,11 +51,11 @@ async def test_worker_killed_mid_job_the_job_is_retried_and_makes_one_ticket(
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
-    assert BuiltinBackend(tickets).count() == 0
+    assert TicketStore.open(sqlite_url(tickets)).count() == 0
 
     result = intake(config, "worker", "--burst")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert BuiltinBackend(tickets).count() == 1
+    assert TicketStore.open(sqlite_url(tickets)).count() == 1
     assert FailedJobRegistry(queue=deliver_queue(redis_server)).get_job_ids() == []
 
 
@@ -80,13 +81,13 @@ async def test_failing_backend_retries_then_dead_letters_then_replay_makes_the_t
     doctor = intake(config, "doctor")
     assert doctor.returncode == 1
     assert "1 job(s) failed every try" in doctor.stdout
-    assert BuiltinBackend(tickets).count() == 0
+    assert TicketStore.open(sqlite_url(tickets)).count() == 0
 
     replay = intake(config, "replay")
     assert replay.returncode == 0
     assert "replayed 1 job(s)" in replay.stdout
     assert intake(config, "worker", "--burst").returncode == 0
-    assert BuiltinBackend(tickets).count() == 1
+    assert TicketStore.open(sqlite_url(tickets)).count() == 1
     assert failed.get_job_ids() == []
 
 
@@ -126,4 +127,4 @@ async def test_running_a_delivered_job_again_does_not_make_a_second_ticket(
     assert job is not None
     q.enqueue_job(job)  # as if a retry ran a job whose first run had in fact succeeded
     assert intake(config_path, "worker", "--burst").returncode == 0
-    assert BuiltinBackend(gateway.settings.path_in_data("tickets.sqlite3")).count() == 1
+    assert TicketStore.from_settings(gateway.settings).count() == 1

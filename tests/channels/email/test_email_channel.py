@@ -89,8 +89,8 @@ async def test_a_reply_to_our_acknowledgement_lands_on_the_ticket_even_with_a_ne
     work(config)
     store = tickets(config)
     assert store.count() == 1
-    comments = store.details("1")["comments"]
-    assert [c["body"] for c in comments] == ["It charges now with another cable."]
+    comments = store.details("1").comments
+    assert [c.body for c in comments] == ["It charges now with another cable."]
 
 
 async def test_a_reply_to_a_staff_members_outlook_message_still_finds_the_ticket_by_an_older_reference(
@@ -115,7 +115,7 @@ async def test_a_reply_to_a_staff_members_outlook_message_still_finds_the_ticket
     work(config)
     store = tickets(config)
     assert store.count() == 1
-    assert sorted(c["body"] for c in store.details("1")["comments"]) == [
+    assert sorted(c.body for c in store.details("1").comments) == [
         "Also the charger is missing.", "Thank you, I will bring it Monday.",
     ]  # fmt: skip
 
@@ -136,7 +136,7 @@ async def test_the_subject_tag_threads_a_participant_but_not_a_stranger(
     work(config)
     store = tickets(config)
     assert store.count() == 2
-    assert [c["body"] for c in store.details("1")["comments"]] == ["Any news?"]
+    assert [c.body for c in store.details("1").comments] == ["Any news?"]
     assert store.get("2").requester_email == "eve@elsewhere.example"
 
 
@@ -206,7 +206,7 @@ async def test_the_reply_address_alone_threads_a_participant_but_not_a_stranger(
     work(config)
     store = tickets(config)
     assert store.count() == 2
-    assert [c["body"] for c in store.details("1")["comments"]] == ["Still not charging."]
+    assert [c.body for c in store.details("1").comments] == ["Still not charging."]
     assert store.get("2").requester_email == "eve@elsewhere.example"
 
 
@@ -247,7 +247,7 @@ async def test_out_of_office_joins_an_existing_conversation_but_opens_none(
     work(config)
     store = tickets(config)
     assert store.count() == 1
-    assert [c["body"] for c in store.details("1")["comments"]] == ["I am out until Monday."]
+    assert [c.body for c in store.details("1").comments] == ["I am out until Monday."]
     assert len(smtp_sink.messages) == 1
 
 

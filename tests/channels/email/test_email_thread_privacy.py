@@ -51,11 +51,11 @@ async def test_families_answering_one_newsletter_each_get_their_own_ticket(
     work(config)
     store = tickets(config)
     assert store.count() == 3
-    assert store.details("1")["comments"] == []
+    assert store.details("1").comments == []
     assert store.get("2").requester_email == "ana.perez@example.org"
-    assert [c["body"] for c in store.details("2")["comments"]] == ["It is on Friday now."]
+    assert [c.body for c in store.details("2").comments] == ["It is on Friday now."]
     assert store.get("3").requester_email == "bo.chen@example.org"
-    assert store.details("3")["comments"] == []
+    assert store.details("3").comments == []
 
 
 async def test_someone_copied_on_a_request_answers_on_its_ticket_and_a_stranger_does_not(
@@ -77,7 +77,7 @@ async def test_someone_copied_on_a_request_answers_on_its_ticket_and_a_stranger_
     work(config)
     store = tickets(config)
     assert store.count() == 2
-    assert [c["body"] for c in store.details("1")["comments"]] == ["It did not come this morning either."]
+    assert [c.body for c in store.details("1").comments] == ["It did not come this morning either."]
     assert store.get("2").requester_email == "eve@elsewhere.example"
 
 
@@ -95,7 +95,7 @@ async def test_the_requester_answering_from_a_plus_address_of_her_own_mailbox_st
     work(config)
     store = tickets(config)
     assert store.count() == 1
-    assert [c["body"] for c in store.details("1")["comments"]] == ["It works now, thank you."]
+    assert [c.body for c in store.details("1").comments] == ["It works now, thank you."]
 
 
 async def test_a_mass_mailing_copies_nobody_onto_its_ticket(
@@ -116,7 +116,7 @@ async def test_a_mass_mailing_copies_nobody_onto_its_ticket(
     store = tickets(config)
     assert store.count() == 2
     assert store.get("1").requester_email == "principal@lhs.example.org"
-    assert store.details("1")["comments"] == []
+    assert store.details("1").comments == []
     assert store.get("2").requester_email == "parent7@example.org"
 
 
@@ -144,4 +144,4 @@ async def test_district_staff_answering_from_outlook_with_the_desk_copied_lands_
     assert store.count() == 2
     assert store.get("2").requester_email == "diego.flores@district.test"
     answer = "Bring it to the library at 3pm and we will swap it."
-    assert [c["body"] for c in store.details("1")["comments"]] == [answer]
+    assert [c.body for c in store.details("1").comments] == [answer]

@@ -84,7 +84,7 @@ async def test_a_modal_request_is_answered_in_the_dm_and_answers_there_join_its_
     assert joined.evidence == "provider_thread"
     assert intake(slack_config_path, "worker", "--burst").returncode == 0
     details = BuiltinBackend.from_settings(slack_gateway.settings).details("1")
-    assert [c["body"] for c in details["comments"]] == ["It happened again today."]
+    assert [c.body for c in details.comments] == ["It happened again today."]
 
 
 def _reply(conv: str, text: str = "Request #1 is now open.") -> Reply:

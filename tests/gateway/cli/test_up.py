@@ -14,9 +14,10 @@ from pathlib import Path
 import redis
 
 from gateway.store.redis_conn import check_durability
+from gateway.tickets import TicketStore
+from gateway.tickets.engine import sqlite_url
 from tests.support.gateway import REPO, TOKEN
 from tests.support.redis_server import free_port
-from workers.backends.builtin import BuiltinBackend
 
 
 def get(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
@@ -64,7 +65,7 @@ def test_up_runs_the_embedded_default_end_to_end_and_ctrl_c_stops_everything(tmp
         status_url = json.loads(answer)["status_url"]
         assert status_url.startswith(base + "/status/")
         tickets = data / "tickets.sqlite3"
-        wait_until(lambda: tickets.exists() and BuiltinBackend(tickets).count() == 1)
+        wait_until(lambda: tickets.exists() and TicketStore.open(sqlite_url(tickets)).count() == 1)
         assert get(status_url)[0] == 200
         assert get(base + "/form")[0] == 200
     finally:

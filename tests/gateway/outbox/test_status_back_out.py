@@ -110,7 +110,7 @@ async def test_a_status_event_processed_twice_tells_the_requester_once(
 def test_tickets_commands_list_show_and_refuse_unknown_ids(config_path: Path) -> None:
     listing = intake(config_path, "tickets", "list", "--json")
     assert listing.returncode == 0
-    assert json.loads(listing.stdout) == []
+    assert json.loads(listing.stdout)["tickets"] == []
     missing = intake(config_path, "tickets", "show", "99")
     assert missing.returncode != 0
     assert "no ticket 99" in missing.stderr
@@ -130,6 +130,6 @@ async def test_tickets_show_lists_the_attachment_and_the_history(
     assert shown.returncode == 0
     assert "bus-stop.png (image/png, 72 bytes)" in shown.stdout
     assert "new" in shown.stdout
-    listing = json.loads(intake(config_path, "tickets", "list", "--json").stdout)
+    listing = json.loads(intake(config_path, "tickets", "list", "--json").stdout)["tickets"]
     assert listing[0]["school"] == "lhs"
     assert listing[0]["requester_email"] == "ana.perez@example.org"

@@ -1,0 +1,158 @@
+"""Reading the store: one ticket with everything on it, pages of tickets, the CSV export, the dashboard's counts."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from gateway.tickets import schema as t
+from gateway.tickets.base import (
+    StoreBase,
+    UnknownTicket,
+    now,
+    ticket_id,
+    to_attachment,
+    to_audit,
+    to_comment,
+    to_status_change,
+    to_ticket,
+    to_time_entry,
+)
+from gateway.tickets.query import GROUPABLE, MAX_PER_PAGE, Sort, TicketQuery, order_by
+from gateway.tickets.records import AuditEntry, Page, Ticket, TicketDetails
+
+# The CSV export's columns, in order: everything on the ticket row a report needs.
+CSV_FIELDS = (
+    "id", "status", "priority", "queue", "category", "channel", "school", "language", "assignee", "subject",
+    "requester_name", "requester_email", "requester_phone", "requester_role", "created_at", "updated_at",
+    "first_response_due", "first_response_at", "resolution_due", "resolved_at", "next_due", "tags", "incident_id",
+    "parent_id", "merged_into",
+)  # fmt: skip
+EXPORT_BATCH = 1000
+
+
+class TicketReads(StoreBase):
+    def get(self, ref: str | int) -> Ticket:
+        with self._read() as conn:
+            row = conn.execute(sa.select(t.tickets).where(t.tickets.c.id == ticket_id(ref))).first()
+        if row is None:
+            raise UnknownTicket(f"no ticket {ref}")
+        return to_ticket(row)
+
+    def details(self, ref: str | int) -> TicketDetails:
+        """The ticket, its comments, files, status history and time entries, each in time order."""
+        tid = ticket_id(ref)
+        with self._read() as conn:
+            row = conn.execute(sa.select(t.tickets).where(t.tickets.c.id == tid)).first()
+            if row is None:
+                raise UnknownTicket(f"no ticket {ref}")
+
+            def rows(table: sa.Table) -> list[sa.Row[Any]]:
+                return list(conn.execute(sa.select(table).where(table.c.ticket_id == tid).order_by(table.c.id)))
+
+            return TicketDetails(
+                ticket=to_ticket(row),
+                comments=[to_comment(r) for r in rows(t.comments)],
+                attachments=[to_attachment(r) for r in rows(t.attachments)],
+                history=[to_status_change(r) for r in rows(t.status_history)],
+                time_entries=[to_time_entry(r) for r in rows(t.time_entries)],
+            )
+
+    def page(
+        self, query: TicketQuery | None = None, *, sort: Sort = "newest", page: int = 1, per_page: int = 50
+    ) -> Page[Ticket]:
+        """One page of the tickets the query finds (page 1 first) and how many it finds in all."""
+        query = query or TicketQuery()
+        per_page = max(1, min(per_page, MAX_PER_PAGE))
+        page = max(1, page)
+        where = query.where(self.dialect, now())
+        with self._read() as conn:
+            total = int(conn.execute(sa.select(sa.func.count()).select_from(t.tickets).where(*where)).scalar_one())
+            stmt = sa.select(t.tickets).where(*where).order_by(*order_by(sort))
+            rows = conn.execute(stmt.limit(per_page).offset((page - 1) * per_page))
+            return Page([to_ticket(r) for r in rows], total, page, per_page)
+
+    def search(self, text: str, query: TicketQuery | None = None, *, page: int = 1, per_page: int = 50) -> Page[Ticket]:
+        """Full-text search (see search.py) within the query's filters, newest first."""
+        base = query or TicketQuery()
+        return self.page(TicketQuery(**{**base.__dict__, "text": text}), page=page, per_page=per_page)
+
+    def count(self, query: TicketQuery | None = None) -> int:
+        where = (query or TicketQuery()).where(self.dialect, now())
+        with self._read() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(t.tickets).where(*where)).scalar_one())
+
+    def counts(self, by: tuple[str, ...], query: TicketQuery | None = None) -> dict[tuple[Any, ...], int]:
+        """How many tickets per value of each field in `by` (e.g. status and queue), within the query."""
+        unknown = [f for f in by if f not in GROUPABLE]
+        if unknown or not by:
+            raise ValueError(f"cannot count by {unknown or by}; fields: {', '.join(GROUPABLE)}")
+        columns = [t.tickets.c[f] for f in by]
+        where = (query or TicketQuery()).where(self.dialect, now())
+        grouping: list[Any] = columns
+        if self.dialect == "sqlite" and query is not None and (query.created_from or query.created_until):
+            # "Today", "the last hour": SQLite keeps no statistics on how narrow a time range is, and would rather
+            # read a whole index in the grouping's order than the range's own; `+column` takes that choice away.
+            grouping = [sa.literal_column(f"+tickets.{f}") for f in by]
+        stmt = sa.select(*columns, sa.func.count()).where(*where).group_by(*grouping)
+        with self._read() as conn:
+            return {tuple(r[:-1]): int(r[-1]) for r in conn.execute(stmt)}
+
+    def export(self, query: TicketQuery | None = None, *, sort: Sort = "newest") -> Iterator[Ticket]:
+        """Every ticket the query finds, streamed from the database a batch at a time (no limit, little memory)."""
+        where = (query or TicketQuery()).where(self.dialect, now())
+        stmt = sa.select(t.tickets).where(*where).order_by(*order_by(sort))
+        with self._read() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=EXPORT_BATCH).execute(stmt)
+            for row in result:
+                yield to_ticket(row)
+
+    def export_csv(self, query: TicketQuery | None = None, *, sort: Sort = "newest") -> Iterator[str]:
+        """The export as CSV text, a header line and then a chunk per batch of tickets."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_FIELDS)
+        for n, ticket in enumerate(self.export(query, sort=sort), 1):
+            row = ticket.as_dict()
+            writer.writerow([" ".join(v) if isinstance(v := row[f], list) else v for f in CSV_FIELDS])
+            if n % EXPORT_BATCH == 0:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    def audit_log(
+        self, *, ref: str | int | None = None, actor: str | None = None, since: datetime | None = None, limit: int = 200
+    ) -> list[AuditEntry]:
+        """Who did what, newest first: to one ticket, by one person, or everything since a time."""
+        a = t.audit_log.c
+        stmt = sa.select(t.audit_log).order_by(a.id.desc()).limit(limit)
+        if ref is not None:
+            stmt = stmt.where(a.ticket_id == ticket_id(ref))
+        if actor is not None:
+            stmt = stmt.where(a.actor == actor)
+        if since is not None:
+            stmt = stmt.where(a.at >= since)
+        with self._read() as conn:
+            return [to_audit(r) for r in conn.execute(stmt)]
+
+    def time_totals(
+        self, by: tuple[str, ...] = ("work_type",), *, since: datetime | None = None, until: datetime | None = None
+    ) -> dict[tuple[Any, ...], int]:
+        """Minutes logged per work type and/or person (`by`), optionally between two times (until exclusive)."""
+        if not by or any(f not in ("work_type", "person") for f in by):
+            raise ValueError("time is totalled by work_type and/or person")
+        e = t.time_entries.c
+        columns = [e[f] for f in by]
+        stmt = sa.select(*columns, sa.func.sum(e.minutes)).group_by(*columns)
+        if since is not None:
+            stmt = stmt.where(e.at >= since)
+        if until is not None:
+            stmt = stmt.where(e.at < until)
+        with self._read() as conn:
+            return {tuple(r[:-1]): int(r[-1]) for r in conn.execute(stmt)}

@@ -1,0 +1,74 @@
+"""Full-text search in each engine's own index (see migrations/versions/r0003_search.py for the indexes).
+
+What a person types: words (all must appear), "quoted phrases", and `word*` for any word it begins. Case and
+accents never matter (`caido` finds "CAÍDO"); punctuation separates words (`ana@example.org` is `ana`,
+`example`, `org`). A ticket matches when every term is in its subject and message together, or every term is
+in one of its comments (a follow-up, a staff reply, a note).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from gateway.routing.text import fold
+from gateway.tickets import schema as t
+
+_TERM = re.compile(r'"([^"]*)"|(\S+)')
+_WORD = re.compile(r"[^\W_]+")
+
+
+@dataclass(frozen=True)
+class Term:
+    words: tuple[str, ...]
+    prefix: bool = False  # the last word may be the start of a longer one
+
+
+def parse(text: str) -> list[Term]:
+    out = []
+    for quoted, bare in _TERM.findall(text):
+        words = tuple(_WORD.findall(fold(quoted or bare)))
+        if words:
+            out.append(Term(words, prefix=not quoted and bare.endswith("*") and len(words) == 1))
+    return out
+
+
+def fts5_query(terms: list[Term]) -> str:
+    """SQLite FTS5 syntax: each term a quoted string (so no word is read as an operator), ANDed."""
+    return " ".join(f'"{" ".join(term.words)}"' + ("*" if term.prefix else "") for term in terms)
+
+
+def tsquery(terms: list[Term]) -> str:
+    """PostgreSQL to_tsquery syntax; every lexeme is letters and digits only, so nothing needs quoting."""
+    parts = []
+    for term in terms:
+        if term.prefix:
+            parts.append(f"{term.words[0]}:*")
+        else:
+            parts.append("(" + " <-> ".join(term.words) + ")" if len(term.words) > 1 else term.words[0])
+    return " & ".join(parts)
+
+
+def matching_ids(text: str, dialect: str) -> sa.TextualSelect | None:
+    """The ids of the tickets the text finds, as a subquery; None when the text has no word to look for."""
+    terms = parse(text)
+    if not terms:
+        return None
+    if dialect == "sqlite":
+        sql = sa.text(
+            "SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH :fts UNION SELECT ticket_id FROM comments "
+            "WHERE id IN (SELECT rowid FROM comments_fts WHERE comments_fts MATCH :fts)"
+        ).bindparams(fts=fts5_query(terms))
+    else:
+        sql = sa.text(
+            "SELECT id FROM tickets WHERE search_vector @@ to_tsquery('simple', :tsq) UNION "
+            "SELECT ticket_id FROM comments WHERE search_vector @@ to_tsquery('simple', :tsq)"
+        ).bindparams(tsq=tsquery(terms))
+    return sql.columns(sa.column("id", sa.Integer))
+
+
+def matches(text: str, dialect: str) -> sa.ColumnElement[bool]:
+    ids = matching_ids(text, dialect)
+    return sa.false() if ids is None else t.tickets.c.id.in_(ids)
