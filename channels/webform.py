@@ -21,7 +21,7 @@ import orjson
 
 from channels.base import BaseChannel, HookContext, Received, WorkerServices
 from gateway import keys, signatures
-from gateway.errors import BadRequest, Unauthorized, Unprocessable
+from gateway.errors import BadRequest, Misdirected, Unauthorized, Unprocessable
 from gateway.ids import new_id
 from gateway.macs import Sha256Mac
 from gateway.models import InboundMessage, Reply, Requester, utcnow
@@ -29,7 +29,7 @@ from gateway.server.http import AckResponse, InboundRequest
 from gateway.settings import FormSource, Settings, WebformSettings
 from gateway.store.blobs import BlobStore
 from gateway.store.commit import CommitResult
-from gateway.web.status_links import status_url
+from gateway.web.status_links import link_base, status_url
 from normalizers.webform import FormFields, InvalidSubmission, parse_submission
 
 log = logging.getLogger("intake.channels.webform")
@@ -161,8 +161,18 @@ class WebformChannel(BaseChannel):
             targets.append(("email", conversation["email"]))
         return targets
 
+    def _link_base(self, req: InboundRequest) -> str:
+        base = link_base(self.settings, req.public_url.split(req.path, 1)[0])
+        if base is None:
+            raise Misdirected(
+                "this gateway does not answer to that Host: set server.public_base_url (PUBLIC_BASE_URL) to the "
+                "address requesters use, so that status links are never built from a Host header"
+            )
+        return base
+
     async def receive(self, req: InboundRequest, hook: HookContext) -> Received:
         caller = self.authenticate(req)
+        self._link_base(req)  # refused before anything is stored: the answer would carry a link to that host
         # A signed post is taken once per body (what the signature covers): an unsigned header that made it a
         # new request would let anyone who saw it post it again as a new ticket.
         key = None if caller.signed else req.header("idempotency-key")
@@ -176,7 +186,7 @@ class WebformChannel(BaseChannel):
         return Received([self.to_message(fields, caller.source, key)], AckResponse(status=202))
 
     def acknowledge(self, req: InboundRequest, received: Received, results: list[CommitResult]) -> AckResponse:
-        base = self.settings.server.public_base_url or req.public_url.split(req.path, 1)[0]
+        base = self._link_base(req)
         rid = results[0].request_id
         return AckResponse.json({"request_id": rid, "status_url": status_url(base, self.key, rid)}, status=202)
 

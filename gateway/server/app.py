@@ -15,7 +15,7 @@ from gateway.intake.runtime import Runtime, build_runtime
 from gateway.logs import quiet_access_log
 from gateway.outbox.templating import page_env
 from gateway.routing.router import refresh_forever
-from gateway.routing.sla import BreachCollector
+from gateway.routing.sla import BreachCollector, sweep_forever
 from gateway.server import appkeys as K
 from gateway.server.health import BREACHES, CLOCK, add_health_routes
 from gateway.server.hooks import add_hook_routes
@@ -55,6 +55,9 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     tasks = [asyncio.create_task(committer.run()), asyncio.create_task(committer.drain_forever())]
     router = app[RUNTIME].pipeline.router
     tasks.append(asyncio.create_task(refresh_forever(router, app[K.REDIS], settings.routing.reload_interval_s)))
+    # Here, not in /metrics: a scrape only reads, and each web process sweeping counts a clock once all the same.
+    interval = settings.routing.sla_sweep_interval_s
+    tasks.append(asyncio.create_task(sweep_forever(app[K.REDIS], app[CLOCK].now, interval)))
     yield
     # Shutdown is bounded: a process that is told to stop must stop, whatever Redis is doing.
     for t in tasks:

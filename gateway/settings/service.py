@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from gateway.settings.base import Strict
 
@@ -19,6 +19,8 @@ class ServerSettings(Strict):
     # How many of those round trips may be in flight at once. More lets a message that just missed a
     # batch start its own commit, at the price of smaller batches: one fsync and one script per batch.
     commits_in_flight: int = Field(1, ge=1, le=16)
+    # `Authorization: Bearer <token>` shows /readyz's detail and, when set, is required for /metrics.
+    operator_token: SecretStr = SecretStr("")
 
 
 class RedisSettings(Strict):
@@ -46,6 +48,8 @@ class RoutingSettings(Strict):
     reload_interval_s: float = Field(2.0, gt=0)
     # How many delivered requests `intake rules test --replay N` can look back over.
     replay_keep: int = Field(1000, ge=0)
+    # How often each web process counts the response clocks that ran out (once each, however many processes).
+    sla_sweep_interval_s: float = Field(15.0, gt=0)
 
     def rules_path(self, config_file: str) -> Path:
         if not self.rules_file:

@@ -298,3 +298,30 @@ async def test_overlong_idempotency_key_is_400(gateway: Gateway, redis_server: R
 async def test_unknown_channel_hook_is_404(gateway: Gateway) -> None:
     resp = await gateway.http.post(gateway.base + "/hooks/carrier-pigeon", data=b"{}")
     assert resp.status == 404
+
+
+async def test_a_post_naming_a_host_we_were_not_configured_as_is_421_and_nothing_is_stored(
+    gateway: Gateway, redis_server: RedisServer
+) -> None:
+    """Without server.public_base_url the answer's status link would be built on that Host."""
+    headers = {"Authorization": f"Bearer {TOKEN}", "Host": "attacker.example"}
+    resp = await gateway.http.post(gateway.base + "/hooks/webform", json=form(), headers=headers)
+    assert resp.status == 421
+    assert "public_base_url" in (await resp.json())["message"]
+    assert ig_keys(redis_server) == []
+    assert queued(redis_server) == 0
+
+
+async def test_with_a_public_base_url_the_link_uses_it_whatever_the_host_says(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    config = write_config(tmp_path, redis_server.url, server={"public_base_url": "https://help.district.example.org"})
+    server, http = await start_gateway(settings_from(config))
+    try:
+        headers = {"Authorization": f"Bearer {TOKEN}", "Host": "attacker.example"}
+        resp = await http.post(str(server.make_url("/hooks/webform")), json=form(), headers=headers)
+        assert resp.status == 202
+        assert (await resp.json())["status_url"].startswith("https://help.district.example.org/status/")
+    finally:
+        await http.close()
+        await server.close()

@@ -15,6 +15,8 @@ from gateway.settings import Settings, load_settings
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "test-form-token-7d1c"
 SIGNING_SECRET = "test-signing-secret-91ab"
+OPERATOR_TOKEN = "test-operator-token-5c3e"
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
 
 def write_config(directory: Path, redis_url: str, **overrides: Any) -> Path:
