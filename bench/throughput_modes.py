@@ -70,7 +70,10 @@ class WebformMode(Mode):
         return {
             "channels": {
                 "webform": {"enabled": True, "sources": {"demo": {"token": "", "signing_secret": self.secret}}}
-            }
+            },
+            # wrk is one client: its limit is raised out of reach, but every post is still checked against it
+            # and against its address's (each request names a new one), as in a deployment.
+            "rate_limits": {"hook_per_client": "1000000/second"},
         }
 
     def make(self, index: int, run_id: str) -> SignedRequest:

@@ -14,7 +14,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -24,7 +24,7 @@ from gateway import keys, signatures
 from gateway.errors import BadRequest, Misdirected, Unauthorized, Unprocessable
 from gateway.ids import new_id
 from gateway.macs import Sha256Mac
-from gateway.models import InboundMessage, Reply, Requester, utcnow
+from gateway.models import Attachment, InboundMessage, Reply, Requester, utcnow
 from gateway.server.http import AckResponse, InboundRequest
 from gateway.settings import FormSource, Settings, WebformSettings
 from gateway.store.blobs import BlobStore
@@ -122,8 +122,11 @@ class WebformChannel(BaseChannel):
             extra = {"valid": exc.valid} if exc.valid else {}
             raise Unprocessable("the submission has invalid fields", fields=exc.fields, **extra) from None
 
-    def to_message(self, fields: FormFields, source: str, provider_id: str | None) -> InboundMessage:
-        attachments = tuple(self.blobs.put(f.data, f.filename) for f in fields.files)
+    def to_message(
+        self, fields: FormFields, source: str, provider_id: str | None, stored: Sequence[Attachment] = ()
+    ) -> InboundMessage:
+        """`stored`: files already in the blob store (the form page streams its upload there)."""
+        attachments = (*stored, *(self.blobs.put(f.data, f.filename) for f in fields.files))
         label = self.labels.get(fields.category, {})
         subject = fields.subject or label.get(fields.language) or label.get("en") or fields.category
         return InboundMessage(
@@ -183,6 +186,9 @@ class WebformChannel(BaseChannel):
         except orjson.JSONDecodeError:
             raise BadRequest("body is not valid JSON") from None
         fields = self.parse(payload)
+        if hook.limits is not None:  # before the attachments are written: a refused post leaves nothing
+            client = hook.limits.client_of(req.remote, req.header("x-forwarded-for"))
+            await hook.limits.hook(client, fields.email, fields.phone)
         return Received([self.to_message(fields, caller.source, key)], AckResponse(status=202))
 
     def acknowledge(self, req: InboundRequest, received: Received, results: list[CommitResult]) -> AckResponse:

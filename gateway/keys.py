@@ -221,3 +221,8 @@ def surge_proposed(signature: str) -> str:
 # Ticket backends: pacing shared by every worker (workers/backends/pacing.py).
 def backend_bucket(backend: str) -> str:
     return f"{PREFIX}:backend:{backend}:bucket"
+
+
+def rate_limit(kind: str, digest: str) -> str:
+    """A rate limit bucket (gateway/store/rate_limit.py): soft state, never written to the AOF."""
+    return f"{PREFIX}:limit:{kind}:{digest}"

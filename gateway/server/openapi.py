@@ -52,8 +52,19 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                             "content": {"application/json": {"schema": error}},
                         },
                         "413": {"description": "Body too large"},
+                        "421": {
+                            "description": "No public_base_url is configured and the Host header is not this "
+                            "gateway's own address: no status link is built from it",
+                            "content": {"application/json": {"schema": error}},
+                        },
                         "422": {
                             "description": "Invalid fields, named, with valid values for closed lists",
+                            "content": {"application/json": {"schema": error}},
+                        },
+                        "429": {
+                            "description": "Too many requests from this client, or naming this email address or "
+                            "phone number; nothing stored. Retry after the Retry-After header's seconds",
+                            "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
                             "content": {"application/json": {"schema": error}},
                         },
                         "503": {"description": "Cannot store now; retry"},
@@ -123,6 +134,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         "message": {"type": "string"},
                         "fields": {"type": "object", "additionalProperties": {"type": "string"}},
                         "valid": {"type": "object", "additionalProperties": {"type": "array"}},
+                        "retry_after": {"type": "integer", "description": "with 429: seconds to wait"},
                     },
                 },
             },
