@@ -10,6 +10,7 @@ token nor a secret is off: nothing is accepted on its behalf.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import logging
@@ -72,6 +73,8 @@ class WebformChannel(BaseChannel):
         self.languages = list(self.conf.languages)
         self.labels = {c.id: c.label for c in self.conf.categories}
         self.sources = [_source(n, s) for n, s in self.conf.sources.items() if s.configured]
+        # The few origins requests come to, each judged once (the settings do not change while we run).
+        self._bases = functools.lru_cache(maxsize=64)(functools.partial(link_base, settings))
         off = [n for n, s in self.conf.sources.items() if not s.configured]
         for n in off:
             log.warning("webform source is off: no token or signing secret configured", extra={"source": n})
@@ -165,7 +168,7 @@ class WebformChannel(BaseChannel):
         return targets
 
     def _link_base(self, req: InboundRequest) -> str:
-        base = link_base(self.settings, req.public_url.split(req.path, 1)[0])
+        base = self._bases(req.public_url.split(req.path, 1)[0])
         if base is None:
             raise Misdirected(
                 "this gateway does not answer to that Host: set server.public_base_url (PUBLIC_BASE_URL) to the "
