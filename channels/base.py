@@ -27,6 +27,7 @@ from gateway.server.http import AckResponse, InboundRequest
 from gateway.settings import Settings
 from gateway.store.blobs import BlobStore
 from gateway.store.commit import CommitResult
+from gateway.web.limits import Limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,7 @@ class HookContext:
     """What the web process lends a channel for one request. Per process, never per request."""
 
     redis: aioredis.Redis
+    limits: Limits | None = None  # the abuse limits of the open doors (the JSON intake)
 
 
 Handler = Callable[[InboundRequest, HookContext], Awaitable[AckResponse]]

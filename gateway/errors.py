@@ -21,10 +21,21 @@ class IntakeError(Exception):
     def body(self) -> dict[str, Any]:
         return {"error": self.code, "message": self.message, **self.detail}
 
+    def headers(self) -> dict[str, str]:
+        """Response headers the status calls for (Retry-After on a 429, WWW-Authenticate on a 401)."""
+        return {}
+
 
 class Unauthorized(IntakeError):
     status = 401
     code = "unauthorized"
+
+
+class OperatorOnly(Unauthorized):
+    """An operator endpoint asked without the operator token."""
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="operator"'}
 
 
 class Forbidden(IntakeError):
@@ -42,6 +53,13 @@ class BadRequest(IntakeError):
     code = "bad_request"
 
 
+class Misdirected(IntakeError):
+    """The Host header names a host this gateway was not configured as: no link is built from it."""
+
+    status = 421
+    code = "misdirected_request"
+
+
 class PayloadTooLarge(IntakeError):
     status = 413
     code = "payload_too_large"
@@ -55,6 +73,20 @@ class UnsupportedMediaType(IntakeError):
 class Unprocessable(IntakeError):
     status = 422
     code = "invalid_request"
+
+
+class TooManyRequests(IntakeError):
+    """A client or an address over its rate limit (gateway/web/limits.py): try again after `retry_after` s."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class Unavailable(IntakeError):

@@ -267,3 +267,8 @@ def sync_lock(backend: str) -> str:
 def sync_health(backend: str) -> str:
     """The poller's record of a system: last good poll, last error, failures in a row."""
     return f"{PREFIX}:sync:{backend}:health"
+
+
+def rate_limit(kind: str, digest: str) -> str:
+    """A rate limit bucket (gateway/store/rate_limit.py): soft state, never written to the AOF."""
+    return f"{PREFIX}:limit:{kind}:{digest}"

@@ -17,7 +17,7 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"(?<![A-Za-z0-9])\+?\d[\d\s().-]{7,}\d(?![A-Za-z0-9])")
 _ENCODED_PHONE = re.compile(r"(?i)%2B\d{7,15}")  # a URL-encoded +E.164 in a query string (urllib3's debug lines)
 _STATUS_LINK = re.compile(r"/status/[^\s\"'?]+")
-_BEARER = re.compile(r"(?i)(bearer\s+|sha256=|token=|signature=|v1=)[^\s,;\"']+")
+_BEARER = re.compile(r"(?i)(bearer\s+|sha256=|token=|signature=|\bv[01]=)[^\s,;\"']+")
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message", "taskName"}
 # rq logs a failed job's arguments (a message, a reply's text and recipient) as extras: never written.

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import hashlib
-import hmac
 import io
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from gateway import signatures
 from gateway.server.app import create_app
 from gateway.settings import Settings
 from tests.support.gateway import SIGNING_SECRET, TOKEN, settings_from, write_config
@@ -75,8 +75,7 @@ class Gateway:
         if token is not None and not sign:
             headers["Authorization"] = f"Bearer {token}"
         if sign:
-            mac = hmac.new(SIGNING_SECRET.encode(), body, hashlib.sha256).hexdigest()
-            headers["X-Intake-Signature"] = f"sha256={mac}"
+            headers["X-Intake-Signature"] = signatures.sign(SIGNING_SECRET.encode(), body, time.time())
         if key is not None:
             headers["Idempotency-Key"] = key
         data = io.BytesIO(body) if len(body) > 512 * 1024 else body  # aiohttp warns on large raw bodies

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway import signatures
 from gateway.logs import JsonFormatter, mask
 from tests.conftest import Gateway, form, start_gateway
 from tests.redmine_fixtures import Staff
@@ -53,12 +54,18 @@ async def test_a_full_run_logs_none_of_the_personal_values_or_secrets(
     worker_log = tmp_path / "processes.log"
     payload = form(name=NAME, email=EMAIL, phone=PHONE_RAW, message=BODY)
     body = json.dumps(payload).encode()
-    signature = hmac.new(SIGNING_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    header = signatures.sign(SIGNING_SECRET.encode(), body, time.time())
+    signature = header.rsplit("v1=", 1)[1]
+    legacy = hmac.new(SIGNING_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    stale_header = signatures.sign(SIGNING_SECRET.encode(), body, time.time() - 3600)
 
     ok = await gateway.post_form(payload, key="privacy-1")
-    signed = await gateway.http.post(
-        gateway.base + "/hooks/webform", data=body, headers={"X-Intake-Signature": f"sha256={signature}"}
-    )
+    signed = await gateway.http.post(gateway.base + "/hooks/webform", data=body, headers={"X-Intake-Signature": header})
+    for refused_header in (f"sha256={legacy}", stale_header):  # a source not marked legacy; an old timestamp
+        resp = await gateway.http.post(
+            gateway.base + "/hooks/webform", data=body, headers={"X-Intake-Signature": refused_header}
+        )
+        assert resp.status == 401
     refused = await gateway.post_form(payload, token=WRONG_TOKEN)
     invalid = await gateway.post_form(form(email=EMAIL, category="nope", message=BODY))
     status_url = (await ok.json())["status_url"]
@@ -77,7 +84,7 @@ async def test_a_full_run_logs_none_of_the_personal_values_or_secrets(
     logs = captured.getvalue() + worker_log.read_text()
     assert "ticket created" in logs, "the run did not log what it should have: the test would prove nothing"
     for secret in (NAME, EMAIL, PHONE, PHONE_RAW, "867-5309", BODY, "locker 4471", COMMENT, TOKEN, WRONG_TOKEN,
-                   SIGNING_SECRET, signature, status_url.rsplit("/", 1)[-1]):  # fmt: skip
+                   SIGNING_SECRET, signature, legacy, stale_header, status_url.rsplit("/", 1)[-1]):  # fmt: skip
         assert secret not in logs, f"a log line carries {secret[:12]}..."
 
 
@@ -89,6 +96,7 @@ async def test_a_full_run_logs_none_of_the_personal_values_or_secrets(
         ("Authorization: Bearer abc.def.ghi", "abc.def.ghi"),
         ("X-Intake-Signature: sha256=0123abcd", "0123abcd"),
         ("X-Intake-Signature: t=1764000000,v1=9f8e7d6c5b4a", "9f8e7d6c5b4a"),
+        ("X-Intake-Signature: t=1767225600,v1=0123abcd", "0123abcd"),
         ("https://x/?token=s3cr3t&a=1", "s3cr3t"),
         ("GET /Messages.json?To=%2B15558675309&PageSize=50", "15558675309"),
         ('"GET /status/01M81F4Y.qiSYkS-frvWO HTTP/1.1"', "qiSYkS-frvWO"),

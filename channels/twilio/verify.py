@@ -11,6 +11,7 @@ from __future__ import annotations
 import binascii
 import hmac
 import logging
+from collections.abc import Mapping
 from functools import lru_cache
 from hashlib import sha1
 from urllib.parse import parse_qs, urlsplit
@@ -20,22 +21,16 @@ from twilio.request_validator import RequestValidator
 from gateway.errors import BadRequest, Forbidden
 from gateway.server.http import InboundRequest
 from gateway.settings import TwilioSettings
-from normalizers.twilio_sms import InvalidPayload, parse_form, parse_json
+from normalizers.twilio_sms import FormParams, InvalidPayload, parse_form, parse_json
 
 log = logging.getLogger("intake.channels.twilio")
 
 
-class _Params(dict[str, str]):
-    """Form parameters in the multi-dict shape RequestValidator looks for first (`getall`): with a plain
-    dict it falls back through two AttributeErrors per parameter, which costs more than the HMAC itself."""
-
-    def getall(self, name: str) -> list[str]:
-        return [self[name]]
-
-
-# A probe the SDK's compute_signature must agree with before our own computation may accept anything.
+# A probe the SDK's compute_signature must agree with before our own computation may accept anything: a
+# repeated name (values out of order and one twice) included, since the SDK signs each distinct value sorted.
 _PROBE_URL = "https://example.org/hooks/twilio/sms?x=1"
-_PROBE_PARAMS = {"Body": "¿Llegó? ok+ & =", "From": "+15550000000", "NumMedia": "0", "Empty": "", "A": "z"}
+_PROBE_PARAMS = [("Body", "¿Llegó? ok+ & ="), ("From", "+15550000000"), ("NumMedia", "0"), ("Empty", ""), ("A", "z"),
+                 ("Digits", "5678"), ("Digits", "1234"), ("Digits", "1234")]  # fmt: skip
 
 
 class TwilioVerifier:
@@ -50,8 +45,11 @@ class TwilioVerifier:
         self._keyed_url = lru_cache(maxsize=16)(self._mac_over_url)
         # Twilio's algorithm (the URL, then each parameter's name and value by sorted name, HMAC-SHA1,
         # base64) as the SDK computes it; should the SDK ever disagree, only the SDK decides.
-        self._fast = self.signature_for(_PROBE_URL, _PROBE_PARAMS) == self.validator.compute_signature(
-            _PROBE_URL, _Params(_PROBE_PARAMS)
+        probe = FormParams(_PROBE_PARAMS)
+        single = FormParams(p for p in _PROBE_PARAMS if p[0] != "Digits")
+        self._fast = all(
+            self.signature_for(_PROBE_URL, params) == self.validator.compute_signature(_PROBE_URL, params)
+            for params in (probe, single)
         )
         if not self._fast:
             log.warning("the twilio SDK signs differently than expected: every webhook is checked by the SDK alone")
@@ -59,10 +57,18 @@ class TwilioVerifier:
     def _mac_over_url(self, url: str) -> hmac.HMAC:
         return hmac.new(self.validator.token, url.encode("utf-8"), sha1)
 
-    def signature_for(self, url: str, params: dict[str, str]) -> str:
-        """What RequestValidator.compute_signature(url, params) returns, for single-valued parameters."""
+    def signature_for(self, url: str, params: Mapping[str, str]) -> str:
+        """What RequestValidator.compute_signature(url, params) returns: each name sorted, then each of its
+        distinct values sorted (a FormParams carries a repeated name's values)."""
         mac = self._keyed_url(url).copy()
-        mac.update("".join([name + params[name] for name in sorted(params)]).encode("utf-8"))
+        repeated = params.repeated if isinstance(params, FormParams) else None
+        if repeated:
+            signed = [
+                name + value for name in sorted(params) for value in sorted(set(repeated.get(name) or [params[name]]))
+            ]
+        else:  # nearly every webhook: one value per name
+            signed = [name + params[name] for name in sorted(params)]
+        mac.update("".join(signed).encode("utf-8"))
         return binascii.b2a_base64(mac.digest(), newline=False).decode("ascii")
 
     def verified_params(self, req: InboundRequest) -> dict[str, str]:
@@ -73,7 +79,7 @@ class TwilioVerifier:
         if ctype == "application/json":
             return self._json(req, signature)
         try:
-            params = _Params(parse_form(req.raw_body))
+            params = parse_form(req.raw_body)
         except InvalidPayload:
             raise Forbidden("invalid X-Twilio-Signature") from None  # unparseable bytes were never signed
         # Twilio signs the URL it was given: one signature over exactly that URL settles a genuine webhook.

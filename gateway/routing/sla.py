@@ -3,13 +3,16 @@
 Due times are computed by the deliver worker when the ticket is made (the clock starts when the
 request arrived). Each open clock is a member of one Redis sorted set scored by its due time; a
 first response (any status change) or a resolution removes it. Breaches are found by a sweep that
-any process may run (the web process runs it on every /metrics scrape): one Lua script moves every
-overdue clock to the breach counts, so a clock is counted once however many processes sweep.
+any process may run (each web process runs it every `routing.sla_sweep_interval_s`, in the background:
+a scrape of /metrics only reads): one Lua script moves every overdue clock to the breach counts, so a
+clock is counted once however many processes sweep.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Set
+import asyncio
+import logging
+from collections.abc import Callable, Iterator, Set
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
@@ -23,6 +26,9 @@ from gateway import keys
 from gateway.models import Priority
 from gateway.routing.model import RuleSet
 from gateway.store.redis_conn import text
+from gateway.tasks import being_cancelled, stop_if_cancelled
+
+log = logging.getLogger("intake.sla")
 
 ClockKind = Literal["first_response", "resolution"]
 
@@ -99,6 +105,21 @@ async def sweep_breaches(client: aioredis.Redis, now: datetime) -> int:
     """Count every clock now overdue as a breach, once. Returns how many were found this time."""
     found = await client.eval(SWEEP_SCRIPT, 2, keys.SLA_DUE, keys.SLA_BREACHES, str(now.timestamp()))
     return int(found)
+
+
+async def sweep_forever(client: aioredis.Redis, now: Callable[[], datetime], interval_s: float) -> None:
+    """Sweep now and every `interval_s` until cancelled; an error of one sweep never stops the next."""
+    while True:
+        try:
+            await sweep_breaches(client, now())
+        except Exception as exc:
+            # redis-py may report our own cancellation as a ConnectionError: stop, as asked.
+            if being_cancelled():
+                raise asyncio.CancelledError from exc
+            # Redis away (or refusing writes): the clocks stay in Redis, and the next sweep counts them.
+            log.warning("sla sweep failed", extra={"error": type(exc).__name__})
+        stop_if_cancelled()
+        await asyncio.sleep(interval_s)
 
 
 class BreachCollector(Collector):

@@ -15,7 +15,7 @@ from gateway.intake.runtime import Runtime, build_runtime
 from gateway.logs import quiet_access_log
 from gateway.outbox.templating import page_env
 from gateway.routing.router import refresh_forever
-from gateway.routing.sla import BreachCollector
+from gateway.routing.sla import BreachCollector, sweep_forever
 from gateway.server import appkeys as K
 from gateway.server.health import BREACHES, CLOCK, add_health_routes
 from gateway.server.hooks import add_hook_routes
@@ -23,6 +23,8 @@ from gateway.server.http import error_middleware
 from gateway.settings import Settings
 from gateway.store.blobs import BlobStore
 from gateway.store.redis_conn import Durability, announce_durability, check_durability, sync_client
+from gateway.web.form import form_body_limit
+from gateway.web.limits import Limits
 from gateway.web.pages import add_page_routes
 from workers.backends import enabled_backends
 
@@ -30,9 +32,6 @@ log = logging.getLogger("intake.app")
 
 RUNTIME = web.AppKey("runtime", Runtime)
 SHUTDOWN_STEP_S = 5.0
-
-# Room for the web form's attachments; each route enforces its own, smaller limit.
-FORM_OVERHEAD = 256 * 1024
 
 
 def _durability(settings: Settings) -> Durability:
@@ -55,6 +54,9 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     tasks = [asyncio.create_task(committer.run()), asyncio.create_task(committer.drain_forever())]
     router = app[RUNTIME].pipeline.router
     tasks.append(asyncio.create_task(refresh_forever(router, app[K.REDIS], settings.routing.reload_interval_s)))
+    # Here, not in /metrics: a scrape only reads, and each web process sweeping counts a clock once all the same.
+    interval = settings.routing.sla_sweep_interval_s
+    tasks.append(asyncio.create_task(sweep_forever(app[K.REDIS], app[CLOCK].now, interval)))
     yield
     # Shutdown is bounded: a process that is told to stop must stop, whatever Redis is doing.
     for t in tasks:
@@ -72,8 +74,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
     quiet_access_log()  # whatever runner serves the app, status links must not reach a log
     settings.data_path.mkdir(parents=True, exist_ok=True)
-    limit = max(settings.server.max_body_bytes, settings.channels.webform.max_attachment_bytes + FORM_OVERHEAD)
-    app = web.Application(middlewares=[error_middleware], client_max_size=limit)
+    # Every route reads its body under its own, smaller limit (server/http.py, web/form_upload.py).
+    app = web.Application(middlewares=[error_middleware], client_max_size=form_body_limit(settings))
     blobs = BlobStore(settings.path_in_data("blobs"))
     rt = build_runtime(settings, "spool.sqlite3")
     app[RUNTIME] = rt
@@ -87,7 +89,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app[K.SYNC_REDIS] = sync_client(settings)
     app[K.COMMITTER] = rt.committer
     app[K.CHANNELS] = enabled_channels(settings, blobs)
-    app[K.HOOK] = HookContext(redis=rt.redis)
+    app[K.LIMITS] = Limits(settings, rt.redis)
+    app[K.HOOK] = HookContext(redis=rt.redis, limits=app[K.LIMITS])
     app[K.BACKEND_HOOKS] = {
         name: cls.from_settings(settings)
         for name, cls in enabled_backends(settings).items()

@@ -13,6 +13,7 @@ from gateway.metrics import Metrics
 from gateway.settings import Settings
 from gateway.store.blobs import BlobStore
 from gateway.store.group_commit import GroupCommitter
+from gateway.web.limits import Limits
 from workers.backends.base import TicketBackend
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -30,3 +31,4 @@ COMMITTER = web.AppKey("committer", GroupCommitter)
 BLOBS = web.AppKey("blobs", BlobStore)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 SIGNING_KEY = web.AppKey("signing_key", bytes)
+LIMITS = web.AppKey("limits", Limits)

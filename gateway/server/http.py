@@ -104,7 +104,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except IntakeError as exc:
         # The path and the error code only: never the body, a header value or a signature.
         log.info("request refused", extra={"route": _route(request), "status": exc.status, "error": exc.code})
-        return web.json_response(exc.body(), status=exc.status)
+        return web.json_response(exc.body(), status=exc.status, headers=exc.headers())
     except web.HTTPException:
         raise
     except Exception:

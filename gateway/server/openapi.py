@@ -27,7 +27,10 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                             "name": "Idempotency-Key",
                             "in": "header",
                             "required": False,
-                            "description": "Repeat a post with the same key and it is taken once.",
+                            "description": (
+                                "With a bearer token: repeat a post with the same key and it is taken once. "
+                                "Not signed, so a signed post ignores it and is taken once per body."
+                            ),
                             "schema": {"type": "string", "maxLength": 200},
                         }
                     ],
@@ -41,10 +44,27 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
                         },
                         "400": {"description": "Body is not JSON", "content": {"application/json": {"schema": error}}},
-                        "401": {"description": "Bad or missing credentials"},
+                        "401": {
+                            "description": (
+                                "Bad or missing credentials, a signature timestamp more than 300 s from the "
+                                "gateway's clock, or a sha256= signature from a source not marked legacy"
+                            ),
+                            "content": {"application/json": {"schema": error}},
+                        },
                         "413": {"description": "Body too large"},
+                        "421": {
+                            "description": "No public_base_url is configured and the Host header is not this "
+                            "gateway's own address: no status link is built from it",
+                            "content": {"application/json": {"schema": error}},
+                        },
                         "422": {
                             "description": "Invalid fields, named, with valid values for closed lists",
+                            "content": {"application/json": {"schema": error}},
+                        },
+                        "429": {
+                            "description": "Too many requests from this client, or naming this email address or "
+                            "phone number; nothing stored. Retry after the Retry-After header's seconds",
+                            "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
                             "content": {"application/json": {"schema": error}},
                         },
                         "503": {"description": "Cannot store now; retry"},
@@ -66,7 +86,11 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     "type": "apiKey",
                     "in": "header",
                     "name": "X-Intake-Signature",
-                    "description": "sha256=<hex HMAC-SHA256 of the raw body with the source's signing secret>",
+                    "description": (
+                        "t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.<raw body>' with the source's signing "
+                        "secret>; refused more than 300 s from the gateway's clock. A source marked "
+                        "legacy_signature may send sha256=<hex HMAC-SHA256 of the raw body> instead."
+                    ),
                 },
             },
             "schemas": {
@@ -110,6 +134,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         "message": {"type": "string"},
                         "fields": {"type": "object", "additionalProperties": {"type": "string"}},
                         "valid": {"type": "object", "additionalProperties": {"type": "array"}},
+                        "retry_after": {"type": "integer", "description": "with 429: seconds to wait"},
                     },
                 },
             },

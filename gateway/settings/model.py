@@ -18,6 +18,7 @@ from gateway.settings.service import (
     IncidentSettings,
     JobSettings,
     LoggingSettings,
+    RateLimitSettings,
     RedisSettings,
     RoutingSettings,
     ServerSettings,
@@ -31,6 +32,7 @@ class Settings(Strict):
     default_language: str = "en"
     timezone: str = "UTC"
     server: ServerSettings = Field(default_factory=lambda: ServerSettings())
+    rate_limits: RateLimitSettings = Field(default_factory=lambda: RateLimitSettings())
     redis: RedisSettings = Field(default_factory=lambda: RedisSettings())
     jobs: JobSettings = Field(default_factory=lambda: JobSettings())
     channels: ChannelSettings = Field(default_factory=lambda: ChannelSettings())

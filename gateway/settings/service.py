@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from gateway.settings.base import Strict
 
@@ -19,6 +21,49 @@ class ServerSettings(Strict):
     # How many of those round trips may be in flight at once. More lets a message that just missed a
     # batch start its own commit, at the price of smaller batches: one fsync and one script per batch.
     commits_in_flight: int = Field(1, ge=1, le=16)
+    # `Authorization: Bearer <token>` shows /readyz's detail and, when set, is required for /metrics.
+    operator_token: SecretStr = SecretStr("")
+    # The load balancers and proxies in front of us (addresses or networks): behind one of them, the client is
+    # the address it appended to X-Forwarded-For. Anyone else's X-Forwarded-For is ignored (it is theirs to write).
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for item in v:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an address or network, e.g. 10.0.0.0/8 or 192.168.1.10") from None
+        return v
+
+
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
+_UNIT_S = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def parse_rate(text: str) -> tuple[int, int] | None:
+    """`"30/hour"` -> (30, 3600); `"off"` -> None."""
+    if text.strip().lower() == "off":
+        return None
+    m = _RATE.match(text.lower())
+    if m is None or int(m.group(1)) < 1:
+        raise ValueError(f"{text!r} is not a rate: write COUNT/UNIT (second, minute, hour, day), e.g. 30/hour, or off")
+    return int(m.group(1)), _UNIT_S[m.group(2)]
+
+
+class RateLimitSettings(Strict):
+    """How often one client, and one email address or phone number, may send a request (429 past it)."""
+
+    form_per_client: str = "30/hour"  # POST /form, per client address (a family sends one or two)
+    hook_per_client: str = "600/minute"  # POST /hooks/webform, per client (a district site relays many families)
+    per_address: str = "10/hour"  # requests naming one email or phone, the form and the hook together
+
+    @field_validator("form_per_client", "hook_per_client", "per_address")
+    @classmethod
+    def _rate(cls, v: str) -> str:
+        parse_rate(v)
+        return v
 
 
 class RedisSettings(Strict):
@@ -49,6 +94,8 @@ class RoutingSettings(Strict):
     reload_interval_s: float = Field(2.0, gt=0)
     # How many delivered requests `intake rules test --replay N` can look back over.
     replay_keep: int = Field(1000, ge=0)
+    # How often each web process counts the response clocks that ran out (once each, however many processes).
+    sla_sweep_interval_s: float = Field(15.0, gt=0)
 
     def rules_path(self, config_file: str) -> Path:
         if not self.rules_file:

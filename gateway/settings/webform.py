@@ -15,6 +15,9 @@ class Choice(Strict):
 class FormSource(Strict):
     token: SecretStr = SecretStr("")
     signing_secret: SecretStr = SecretStr("")
+    # Also take the old `sha256=<HMAC of the body>` signature, which carries no timestamp and so can be replayed
+    # (each replay is a duplicate of the first, never a new request). Only for a sender not yet moved to t=,v1=.
+    legacy_signature: bool = False
 
     @property
     def configured(self) -> bool:

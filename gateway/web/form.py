@@ -4,27 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 from aiohttp import web
-from multidict import MultiDictProxy
 
-from gateway.errors import IntakeError, Unprocessable
-from gateway.models import InboundMessage
+from gateway.errors import IntakeError, TooManyRequests, Unprocessable
+from gateway.models import Attachment, InboundMessage
 from gateway.server import appkeys as K
+from gateway.settings import Settings
 from gateway.store.commit import CommitResult
 from gateway.web import csrf
-from gateway.web.form_fields import (
-    Submission,
-    Upload,
-    channel_errors,
-    form_context,
-    probe,
-    required_errors,
-    to_payload,
-    values_from,
-)
+from gateway.web.form_fields import Submission, channel_errors, form_context, probe, required_errors, to_payload
+from gateway.web.form_upload import Answers, FormProblem, FormReader
 from gateway.web.i18n import Words, choose, from_accept_language
 from gateway.web.render import message_page, page
 from gateway.web.status_links import make_token
@@ -33,7 +27,7 @@ from normalizers.webform import FormFields
 log = logging.getLogger("intake.web.form")
 
 SOURCE = "web"
-FILE_FIELD = "attachment"
+FORM_OVERHEAD = 256 * 1024  # the answers beside the file, and multipart's own bytes
 
 
 @runtime_checkable
@@ -42,7 +36,9 @@ class FormChannel(Protocol):
 
     def parse(self, payload: object) -> FormFields: ...
 
-    def to_message(self, fields: FormFields, source: str, provider_id: str | None) -> InboundMessage: ...
+    def to_message(
+        self, fields: FormFields, source: str, provider_id: str | None, stored: Sequence[Attachment] = ()
+    ) -> InboundMessage: ...
 
 
 def _channel(request: web.Request) -> FormChannel:
@@ -91,31 +87,29 @@ def _forbidden(request: web.Request, lang: str) -> web.Response:
     )
 
 
-async def _read_post(request: web.Request) -> MultiDictProxy[Any] | web.Response:
-    lang = page_language(request)
-    try:
-        return await request.post()
-    except web.HTTPRequestEntityTooLarge:
+def form_body_limit(settings: Settings) -> int:
+    """The most a form post may carry: the largest file and room for the answers."""
+    return max(settings.server.max_body_bytes, settings.channels.webform.max_attachment_bytes + FORM_OVERHEAD)
+
+
+def _problem(request: web.Request, lang: str, problem: FormProblem) -> web.Response:
+    if problem.kind == "too_large":
         mb = max(1, request.app[K.SETTINGS].channels.webform.max_attachment_bytes // (1024 * 1024))
         return message_page(request, lang, "too_large_title", "too_large_text", 413, values={"mb": mb}, link_form=True)
-    except (ValueError, web.HTTPBadRequest):
-        # Not a form a browser would send (nested multipart, a part without a name, thousands of fields).
-        return message_page(request, lang, "forbidden_title", "forbidden_text", 400, link_form=True)
+    # Not a form a browser would send (not multipart, nested parts, a part without a name, too many fields).
+    return message_page(request, lang, "forbidden_title", "forbidden_text", 400, link_form=True)
 
 
-async def _upload(posted: MultiDictProxy[Any]) -> Upload | None:
-    """The chosen file, or None when none was chosen (browsers still send an empty, nameless part)."""
-    item = posted.get(FILE_FIELD)
-    if not isinstance(item, web.FileField) or not item.filename:
-        return None
-    # Past 1 MiB aiohttp has spilled the file to disk: read it off the event loop.
-    data = await asyncio.get_running_loop().run_in_executor(None, item.file.read)
-    return Upload(item.filename, item.content_type, data) if data else None
+def _too_many(request: web.Request, lang: str, exc: TooManyRequests) -> web.Response:
+    log.info("web form refused: over a rate limit", extra={"retry_after": exc.retry_after})
+    minutes = max(1, math.ceil(exc.retry_after / 60))
+    resp = message_page(request, lang, "too_many_title", "too_many_text", 429, values={"minutes": minutes})
+    resp.headers.update(exc.headers())
+    return resp
 
 
-def _had_file(posted: MultiDictProxy[Any]) -> bool:
-    item = posted.get(FILE_FIELD)
-    return isinstance(item, web.FileField) and bool(item.filename)
+def _client(request: web.Request) -> str:
+    return request.app[K.LIMITS].client_of(request.remote or "", request.headers.get("X-Forwarded-For"))
 
 
 async def submit_form(request: web.Request) -> web.Response:
@@ -128,25 +122,45 @@ async def submit_form(request: web.Request) -> web.Response:
         # Without the cookie no token can be genuine: refuse before reading a body that may be megabytes.
         log.info("web form refused: no form cookie")
         return _forbidden(request, lang)
-    posted = await _read_post(request)
-    if isinstance(posted, web.Response):
-        return posted
-    token = posted.get("csrf")
-    verdict = csrf.verify(key, cookie, token if isinstance(token, str) else "", time.time())
-    if verdict.check is csrf.Check.INVALID:
-        log.info("web form refused: missing or invalid form token")
-        return _forbidden(request, lang)
-    sub = Submission(values_from(posted), await _upload(posted))
-    fresh = csrf.issue(key, cookie, time.time(), nonce=verdict.nonce)
+    cap = form_body_limit(settings)
+    if (request.content_length or 0) > cap:
+        return _problem(request, lang, FormProblem("too_large"))
+    reader = FormReader(request, request.app[K.BLOBS], settings.channels.webform.max_attachment_bytes, cap)
+    answers: Answers | None = None
+    try:
+        # The token is the body's first field: checked before the rest (and its file) is read at all.
+        verdict = csrf.verify(key, cookie, await reader.token(), time.time())
+        if verdict.check is csrf.Check.INVALID:
+            log.info("web form refused: missing or invalid form token")
+            return _forbidden(request, lang)
+        if verdict.check is csrf.Check.OK:
+            await request.app[K.LIMITS].form_client(_client(request))
+        answers = await reader.answers(keep_file=verdict.check is csrf.Check.OK)
+        return await _accept(request, channel, lang, verdict, answers)
+    except FormProblem as problem:
+        return _problem(request, lang, problem)
+    except TooManyRequests as exc:
+        return _too_many(request, lang, exc)
+    finally:
+        if answers is not None and answers.upload is not None:
+            # Committed: the file is a blob already and this removes nothing. Refused or failed: its temporary file.
+            await asyncio.get_running_loop().run_in_executor(None, answers.upload.abort)
+
+
+async def _accept(
+    request: web.Request, channel: FormChannel, lang: str, verdict: csrf.Verdict, answers: Answers
+) -> web.Response:
+    settings = request.app[K.SETTINGS]
+    key = request.app[K.SIGNING_KEY]
+    sub = Submission(answers.values)
+    fresh = csrf.issue(key, request.cookies[csrf.COOKIE], time.time(), nonce=verdict.nonce)
     if verdict.check is csrf.Check.EXPIRED:
         # Genuine and from this browser, only old: give the family their answers back rather than a dead end.
-        return _render_form(request, lang, sub, fresh, 403, expired=True, file_dropped=sub.upload is not None)
+        return _render_form(request, lang, sub, fresh, 403, expired=True, file_dropped=answers.file_chosen)
 
-    limit = settings.channels.webform.max_attachment_bytes
     sub.errors = required_errors(sub.values)
-    if sub.upload is not None and len(sub.upload.data) > limit:
+    if answers.file_too_large:
         sub.errors["attachment"] = "err_attachment"
-        sub.upload = None
     fields: FormFields | None = None
     payload = to_payload(sub, lang)
     try:
@@ -155,9 +169,13 @@ async def submit_form(request: web.Request) -> web.Response:
         problems = exc.detail.get("fields", {})
         sub.errors = {**channel_errors(problems, sub.values), **sub.errors} or {"form": "err_other"}
     if sub.errors or fields is None:
-        return _render_form(request, lang, sub, fresh, 422, file_dropped=_had_file(posted))
+        return _render_form(request, lang, sub, fresh, 422, file_dropped=answers.file_chosen)
 
-    message = channel.to_message(fields, source=SOURCE, provider_id=verdict.nonce)
+    await request.app[K.LIMITS].addresses(fields.email, fields.phone)
+    stored: tuple[Attachment, ...] = ()
+    if answers.upload is not None:
+        stored = (await asyncio.get_running_loop().run_in_executor(None, answers.upload.finish),)
+    message = channel.to_message(fields, source=SOURCE, provider_id=verdict.nonce, stored=stored)
     try:
         result: CommitResult = await request.app[K.PIPELINE].accept(message, content=verdict.nonce.encode())
     except IntakeError as exc:

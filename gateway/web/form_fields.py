@@ -6,7 +6,6 @@ family sees every missing answer at once rather than one per round trip.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,17 +20,9 @@ MAX_NAME = 200
 MAX_MESSAGE = 20_000
 
 
-@dataclass(frozen=True)
-class Upload:
-    filename: str
-    content_type: str
-    data: bytes
-
-
 @dataclass
 class Submission:
     values: dict[str, str]
-    upload: Upload | None = None
     # field -> string key of the error text (translated when the page is rendered)
     errors: dict[str, str] = field(default_factory=dict)
 
@@ -57,7 +48,8 @@ def required_errors(values: Mapping[str, str]) -> dict[str, str]:
 
 
 def to_payload(sub: Submission, page_lang: str) -> dict[str, Any]:
-    """The same payload the JSON hook takes, so the channel validates both paths identically."""
+    """The same payload the JSON hook takes, so the channel validates both paths identically. The file is not
+    in it: the page streams it to the blob store (gateway/web/form_upload.py) and checks its size there."""
     v = sub.values
     payload: dict[str, Any] = {
         "name": v["name"],
@@ -68,14 +60,6 @@ def to_payload(sub: Submission, page_lang: str) -> dict[str, Any]:
         "message": v["message"],
         "language": v["language"] or page_lang,
     }
-    if sub.upload is not None:
-        payload["attachments"] = [
-            {
-                "filename": sub.upload.filename,
-                "content_type": sub.upload.content_type,
-                "data_base64": base64.b64encode(sub.upload.data).decode("ascii"),
-            }
-        ]
     return payload
 
 

@@ -20,7 +20,7 @@ from gateway.server import appkeys as K
 from gateway.store.redis_conn import text
 from gateway.web.i18n import Words, choose, from_accept_language
 from gateway.web.render import message_page, page
-from gateway.web.status_links import read_token, short_reference
+from gateway.web.status_links import link_base, public_base, read_token, short_reference
 
 log = logging.getLogger("intake.web.status")
 
@@ -119,7 +119,8 @@ async def _show_status(request: web.Request) -> web.Response:
 
     lang = choose(asked, snap.language, accept, default=settings.default_language)
     words = Words(lang)
-    base = settings.server.public_base_url.rstrip("/") or str(request.url.origin())
+    # Never a link to a host the caller named (a Host header is theirs to write): the configured address instead.
+    base = link_base(settings, str(request.url.origin())) or public_base(settings)
     context = {
         "new": request.query.get("new") == "1",
         "reference": short_reference(request_id),

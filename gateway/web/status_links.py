@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+from urllib.parse import urlsplit
 
 from gateway.errors import NotFound
 from gateway.macs import mac_for
@@ -43,3 +44,32 @@ def public_base(settings: Settings) -> str:
         return settings.server.public_base_url.rstrip("/")
     host = settings.server.host if settings.server.host not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
     return f"http://{host}:{settings.server.port}"
+
+
+# Names a Host header may use for this machine itself: a link to them leads nowhere but the reader's own computer.
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+_ANY = {"0.0.0.0", "::", ""}  # noqa: S104
+
+
+def link_base(settings: Settings, origin: str) -> str | None:
+    """The base of a status link for a request that came to `origin` (scheme://host[:port], from its Host
+    header), or None when that host is not one we were configured as.
+
+    With `server.public_base_url` set, that is the base, whatever the request said. Without it, the request's
+    own origin is used only when it names this listener (`server.host`, on `server.port`) or loopback: a
+    Host header is the caller's to write, and a link built from any other would send a requester's key
+    to a host of the caller's choosing."""
+    if settings.server.public_base_url:
+        return settings.server.public_base_url.rstrip("/")
+    try:
+        parts = urlsplit(origin)
+        host, port = (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https"):
+        return None
+    port = port or (443 if parts.scheme == "https" else 80)
+    own = settings.server.host.lower()
+    if host in _LOOPBACK or (own not in _ANY and host == own and settings.server.port in (0, port)):
+        return origin.rstrip("/")
+    return None

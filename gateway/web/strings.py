@@ -61,6 +61,9 @@ EN: dict[str, str] = {
     "open_form": "Open the form",
     "too_large_title": "The form is too large",
     "too_large_text": "The file you chose is larger than {mb} MB. Go back and choose a smaller file.",
+    "too_many_title": "Please wait before sending another request",
+    "too_many_text": "We have received many requests from your connection, or for your email address or phone "
+    "number. Please try again in {minutes} minutes. If it is urgent, call your school.",
     "not_found_title": "We could not find this page",
     "not_found_text": "Check that the link is complete. It may have been cut when it was copied.",
     "unavailable_title": "Status temporarily unavailable",
@@ -151,6 +154,9 @@ ES: dict[str, str] = {
     "open_form": "Abrir el formulario",
     "too_large_title": "El formulario es demasiado grande",
     "too_large_text": "El archivo que eligió pesa más de {mb} MB. Regrese y elija un archivo más pequeño.",
+    "too_many_title": "Por favor espere antes de enviar otra solicitud",
+    "too_many_text": "Hemos recibido muchas solicitudes desde su conexión, o para su correo electrónico o número "
+    "de teléfono. Por favor intente de nuevo en {minutes} minutos. Si es urgente, llame a su escuela.",
     "not_found_title": "No encontramos esta página",
     "not_found_text": "Revise que el enlace esté completo. Puede que se haya cortado al copiarlo.",
     "unavailable_title": "Estado no disponible por el momento",

@@ -60,6 +60,9 @@ VI: dict[str, str] = {
     "open_form": "Mở mẫu đơn",
     "too_large_title": "Mẫu đơn quá lớn",
     "too_large_text": "Tập tin quý vị chọn lớn hơn {mb} MB. Xin quay lại và chọn tập tin nhỏ hơn.",
+    "too_many_title": "Xin chờ một lát trước khi gửi yêu cầu khác",
+    "too_many_text": "Chúng tôi đã nhận nhiều yêu cầu từ kết nối của quý vị, hoặc cho địa chỉ email hay số điện "
+    "thoại của quý vị. Xin thử lại sau {minutes} phút. Nếu khẩn cấp, xin gọi cho trường của quý vị.",
     "not_found_title": "Chúng tôi không tìm thấy trang này",
     "not_found_text": "Xin kiểm tra xem đường dẫn có đầy đủ không. Có thể nó đã bị cắt khi sao chép.",
     "unavailable_title": "Tạm thời không xem được tình trạng",
@@ -147,6 +150,9 @@ ZH: dict[str, str] = {
     "open_form": "打开表格",
     "too_large_title": "表格太大",
     "too_large_text": "您选择的文件超过 {mb} MB。请返回并选择较小的文件。",
+    "too_many_title": "请稍候再提交新的请求",
+    "too_many_text": "我们已收到来自您的网络连接、或针对您的电子邮件地址或电话号码的多个请求。"
+    "请在 {minutes} 分钟后再试。如有紧急情况，请致电您的学校。",
     "not_found_title": "找不到这个页面",
     "not_found_text": "请检查链接是否完整，复制时可能被截断了。",
     "unavailable_title": "暂时无法查看进度",

@@ -19,7 +19,7 @@ from gateway.store.blobs import BlobStore
 from gateway.tasks import cancel_and_wait
 from tests.mail_fixtures import IMAP_PASSWORD, IMAP_USER
 from tests.support.dovecot import Dovecot
-from tests.support.gateway import settings_from, write_config
+from tests.support.gateway import OPERATOR, OPERATOR_TOKEN, settings_from, write_config
 from tests.support.redis_server import RedisServer
 from tests.support.smtp_sink import SmtpSink
 
@@ -48,7 +48,8 @@ def mail_config(
     top = {"identity": email.pop("identity")} if "identity" in email else {}
     conf = {"mailboxes": {"help": mailbox_conf(dovecot, smtp, **box_extra)}, "border_host": BORDER,
             "poll_interval_s": 0.5, **email}  # fmt: skip
-    return write_config(tmp_path, redis_server.url, channels={"email": conf}, **top)
+    server = {"operator_token": OPERATOR_TOKEN}  # operator_views reads /readyz's detail
+    return write_config(tmp_path, redis_server.url, channels={"email": conf}, server=server, **top)
 
 
 async def operator_views(config: Path) -> tuple[dict[str, Any], str]:
@@ -57,8 +58,8 @@ async def operator_views(config: Path) -> tuple[dict[str, Any], str]:
 
     server, http = await start_gateway(settings_from(config))
     try:
-        ready = await (await http.get(server.make_url("/readyz"))).json()
-        metrics = await (await http.get(server.make_url("/metrics"))).text()
+        ready = await (await http.get(server.make_url("/readyz"), headers=OPERATOR)).json()
+        metrics = await (await http.get(server.make_url("/metrics"), headers=OPERATOR)).text()
     finally:
         await http.close()
         await server.close()

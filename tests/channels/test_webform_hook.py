@@ -6,17 +6,24 @@ import asyncio
 import hashlib
 import hmac
 import json
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from gateway import keys
-from tests.conftest import Gateway, form
-from tests.support.gateway import SIGNING_SECRET, TOKEN
+from gateway import keys, signatures
+from tests.conftest import Gateway, form, start_gateway
+from tests.support.gateway import SIGNING_SECRET, TOKEN, settings_from, write_config
 from tests.support.redis_server import RedisServer
+
+SIG = "X-Intake-Signature"
+KEY = "Idempotency-Key"
 
 
 def ig_keys(redis_server: RedisServer) -> list[bytes]:
-    return list(redis_server.client().scan_iter("ig:*"))
+    """What a request stored: every key but the rate limits' counts (which hold nothing of the request)."""
+    return [k for k in redis_server.client().scan_iter("ig:*") if not k.startswith(b"ig:limit:")]
 
 
 def queued(redis_server: RedisServer) -> int:
@@ -75,13 +82,111 @@ async def test_signature_over_a_body_changed_by_one_byte_is_refused(
     gateway: Gateway, redis_server: RedisServer
 ) -> None:
     body = json.dumps(form()).encode()
-    mac = hmac.new(SIGNING_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    header = signatures.sign(SIGNING_SECRET.encode(), body, time.time())
     tampered = body.replace(b"7:10", b"7:11")
-    resp = await gateway.http.post(
-        gateway.base + "/hooks/webform", data=tampered, headers={"X-Intake-Signature": f"sha256={mac}"}
-    )
+    resp = await gateway.http.post(gateway.base + "/hooks/webform", data=tampered, headers={SIG: header})
     assert resp.status == 401
     assert ig_keys(redis_server) == []
+
+
+def stamped(body: bytes, at: float, secret: str = SIGNING_SECRET) -> dict[str, str]:
+    return {SIG: signatures.sign(secret.encode(), body, at), "Content-Type": "application/json"}
+
+
+SIGNED_BADLY = [
+    ("an hour old", lambda b: stamped(b, time.time() - 3600)),
+    ("an hour ahead", lambda b: stamped(b, time.time() + 3600)),
+    ("a timestamp changed after signing", lambda b: {SIG: stamped(b, time.time())[SIG].replace("t=1", "t=2", 1)}),
+    ("signed with the token", lambda b: stamped(b, time.time(), TOKEN)),
+    ("no timestamp", lambda b: {SIG: "v1=" + stamped(b, time.time())[SIG].rsplit("v1=", 1)[1]}),
+    ("no signature", lambda b: {SIG: f"t={int(time.time())}"}),
+    ("a timestamp that is not a number", lambda b: {SIG: stamped(b, time.time())[SIG].replace("t=", "t=x", 1)}),
+    ("the body alone, from a source not marked legacy",
+     lambda b: {SIG: "sha256=" + hmac.new(SIGNING_SECRET.encode(), b, hashlib.sha256).hexdigest()}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "make"), SIGNED_BADLY, ids=[c for c, _ in SIGNED_BADLY])
+async def test_a_badly_signed_post_is_401_and_nothing_is_stored(
+    gateway: Gateway, redis_server: RedisServer, case: str, make: Callable[[bytes], dict[str, str]]
+) -> None:
+    body = json.dumps(form()).encode()
+    resp = await gateway.http.post(gateway.base + "/hooks/webform", data=body, headers=make(body))
+    assert resp.status == 401
+    assert (await resp.json())["error"] == "unauthorized"
+    assert ig_keys(redis_server) == []
+    assert queued(redis_server) == 0
+
+
+async def test_a_stale_signature_is_told_apart_from_a_wrong_one(gateway: Gateway) -> None:
+    body = json.dumps(form()).encode()
+    stale = await gateway.http.post(
+        gateway.base + "/hooks/webform", data=body, headers=stamped(body, time.time() - 301)
+    )
+    legacy = {SIG: "sha256=" + hmac.new(SIGNING_SECRET.encode(), body, hashlib.sha256).hexdigest()}
+    old_form = await gateway.http.post(gateway.base + "/hooks/webform", data=body, headers=legacy)
+    assert "300 seconds" in (await stale.json())["message"]
+    assert "legacy_signature" in (await old_form.json())["message"]
+
+
+async def test_a_signature_a_few_minutes_old_is_still_taken(gateway: Gateway, redis_server: RedisServer) -> None:
+    body = json.dumps(form()).encode()
+    resp = await gateway.http.post(gateway.base + "/hooks/webform", data=body, headers=stamped(body, time.time() - 200))
+    assert resp.status == 202
+    assert queued(redis_server) == 1
+
+
+async def test_a_replayed_signed_post_with_a_new_idempotency_key_is_the_same_request(
+    gateway: Gateway, redis_server: RedisServer
+) -> None:
+    """The key header is not signed: anyone who saw the post could change it. The body is, so it decides."""
+    body = json.dumps(form()).encode()
+    headers = stamped(body, time.time())
+    first = await gateway.http.post(gateway.base + "/hooks/webform", data=body, headers={**headers, KEY: "a"})
+    replays = [
+        await gateway.http.post(gateway.base + "/hooks/webform", data=body, headers={**headers, KEY: f"replay-{i}"})
+        for i in range(3)
+    ]
+    # The sender's own retry signs again, with a new timestamp: still the same request.
+    resigned = await gateway.http.post(
+        gateway.base + "/hooks/webform", data=body, headers=stamped(body, time.time() + 1)
+    )
+    ids = {(await r.json())["request_id"] for r in [first, *replays, resigned]}
+    assert [r.status for r in [first, *replays, resigned]] == [202] * 5
+    assert len(ids) == 1
+    assert queued(redis_server) == 1
+
+
+async def test_two_signed_posts_with_different_bodies_are_two_requests(
+    gateway: Gateway, redis_server: RedisServer
+) -> None:
+    for response_id in ("resp-1", "resp-2"):  # a forms script keeps identical answers apart with a field of its own
+        body = json.dumps({**form(), "response_id": response_id}).encode()
+        resp = await gateway.http.post(gateway.base + "/hooks/webform", data=body, headers=stamped(body, time.time()))
+        assert resp.status == 202
+    assert queued(redis_server) == 2
+
+
+async def test_a_source_marked_legacy_may_still_sign_the_body_alone(tmp_path: Path, redis_server: RedisServer) -> None:
+    legacy_secret = "legacy-secret-0f0f"
+    sources = {"old-site": {"signing_secret": legacy_secret, "legacy_signature": True}}
+    config = write_config(tmp_path, redis_server.url, channels={"webform": {"sources": sources}})
+    server, http = await start_gateway(settings_from(config))
+    try:
+        body = json.dumps(form()).encode()
+        header = {SIG: "sha256=" + hmac.new(legacy_secret.encode(), body, hashlib.sha256).hexdigest()}
+        answers = [await http.post(str(server.make_url("/hooks/webform")), data=body, headers=header) for _ in range(2)]
+        # The demo source is not legacy: its secret's body-only signature is still refused.
+        demo = {SIG: "sha256=" + hmac.new(SIGNING_SECRET.encode(), body, hashlib.sha256).hexdigest()}
+        refused = await http.post(str(server.make_url("/hooks/webform")), data=body, headers=demo)
+        assert [a.status for a in answers] == [202, 202]
+        assert refused.status == 401
+        # A replay of a legacy post is the first request again, never a new one.
+        assert len({(await a.json())["request_id"] for a in answers}) == 1
+        assert queued(redis_server) == 1
+    finally:
+        await http.close()
+        await server.close()
 
 
 async def test_malformed_json_is_400_naming_the_body(gateway: Gateway, redis_server: RedisServer) -> None:
@@ -194,3 +299,30 @@ async def test_overlong_idempotency_key_is_400(gateway: Gateway, redis_server: R
 async def test_unknown_channel_hook_is_404(gateway: Gateway) -> None:
     resp = await gateway.http.post(gateway.base + "/hooks/carrier-pigeon", data=b"{}")
     assert resp.status == 404
+
+
+async def test_a_post_naming_a_host_we_were_not_configured_as_is_421_and_nothing_is_stored(
+    gateway: Gateway, redis_server: RedisServer
+) -> None:
+    """Without server.public_base_url the answer's status link would be built on that Host."""
+    headers = {"Authorization": f"Bearer {TOKEN}", "Host": "attacker.example"}
+    resp = await gateway.http.post(gateway.base + "/hooks/webform", json=form(), headers=headers)
+    assert resp.status == 421
+    assert "public_base_url" in (await resp.json())["message"]
+    assert ig_keys(redis_server) == []
+    assert queued(redis_server) == 0
+
+
+async def test_with_a_public_base_url_the_link_uses_it_whatever_the_host_says(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    config = write_config(tmp_path, redis_server.url, server={"public_base_url": "https://help.district.example.org"})
+    server, http = await start_gateway(settings_from(config))
+    try:
+        headers = {"Authorization": f"Bearer {TOKEN}", "Host": "attacker.example"}
+        resp = await http.post(str(server.make_url("/hooks/webform")), json=form(), headers=headers)
+        assert resp.status == 202
+        assert (await resp.json())["status_url"].startswith("https://help.district.example.org/status/")
+    finally:
+        await http.close()
+        await server.close()

@@ -109,6 +109,10 @@ class SmsGateway:
         async with self.http.post(self.base + path, data=urlencode(params), headers=hdrs) as resp:
             return resp.status, await resp.text()
 
+    async def post_raw(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+        async with self.http.post(self.base + path, data=body, headers=headers) as resp:
+            return resp.status, await resp.text()
+
     async def post_json(self, path: str, payload: dict[str, Any], *, tamper: bool = False) -> tuple[int, str]:
         """A JSON webhook: the body's SHA-256 travels in the signed URL (bodySHA256)."""
         body = json.dumps(payload).encode()

@@ -157,3 +157,10 @@ def test_form_bodies_with_a_field_without_a_value_are_refused(body: bytes) -> No
         parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=True)  # urllib refuses them too
     with pytest.raises(InvalidPayload):
         parse_form(body)
+
+
+def test_a_repeated_name_reads_as_its_last_value_and_keeps_every_value_for_the_signature() -> None:
+    params = parse_form(b"Digits=5678&Sid=CA1&Digits=1234&Digits=1234")
+    assert params == {"Digits": "1234", "Sid": "CA1"}
+    assert params.getall("Digits") == ["5678", "1234", "1234"]
+    assert params.getall("Sid") == ["CA1"]

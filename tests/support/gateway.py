@@ -15,6 +15,8 @@ from gateway.settings import Settings, load_settings
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "test-form-token-7d1c"
 SIGNING_SECRET = "test-signing-secret-91ab"
+OPERATOR_TOKEN = "test-operator-token-5c3e"
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
 
 def write_config(directory: Path, redis_url: str, **overrides: Any) -> Path:
@@ -27,6 +29,13 @@ def write_config(directory: Path, redis_url: str, **overrides: Any) -> Path:
     base["server"]["port"] = 0
     base["jobs"]["retry_intervals"] = [0, 0]
     base["channels"]["webform"]["sources"]["demo"] = {"token": TOKEN, "signing_secret": SIGNING_SECRET}
+    # Tests send many requests from one address, often naming the same family: the limits are checked on every
+    # request all the same, but only tests/gateway/web/test_rate_limits.py sets them low enough to refuse.
+    base["rate_limits"] = {
+        "form_per_client": "100000/hour",
+        "hook_per_client": "100000/hour",
+        "per_address": "100000/hour",
+    }
     base["logging"]["level"] = "DEBUG"
     _merge(base, overrides)
     path = directory / "gateway.yaml"

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 import pytest
 import redis
+from multidict import MultiDict
 from twilio.request_validator import RequestValidator
 
 from channels.twilio.verify import TwilioVerifier
@@ -59,6 +60,32 @@ def test_twilios_published_test_vector_is_accepted() -> None:
     bad = InboundRequest("POST", "/myapp.php", url, {"x-twilio-signature": "RSOYDt4T1cUTdK1PDd93/VVr8B8X"}, {}, body)
     with pytest.raises(Forbidden):
         verifier.verified_params(bad)
+
+
+def test_twilio_pythons_repeated_parameter_vector_is_accepted() -> None:
+    """twilio-python's own test: a repeated name is signed with each of its distinct values, sorted."""
+    conf = TwilioSettings.model_validate(
+        {"account_sid": ACCOUNT_SID, "auth_token": "12345", "numbers": {"main": {"number": "+18005551212"}}}
+    )
+    body = b"Sid=CA123&SidAccount=AC123&Digits=5678&Digits=1234&Digits=1234"
+    url = "https://mycompany.com/myapp.php?foo=1&bar=2"
+    good = InboundRequest("POST", "/myapp.php", url, {"x-twilio-signature": "IK+Dwps556ElfBT0I3Rgjkr1wJU="}, {}, body)
+    assert TwilioVerifier(conf).verified_params(good) == {"Sid": "CA123", "SidAccount": "AC123", "Digits": "1234"}
+    # Signed over both values: a body that drops one of them was not signed.
+    dropped = InboundRequest("POST", "/myapp.php", url, dict(good.headers), {}, body.replace(b"Digits=5678&", b""))
+    with pytest.raises(Forbidden):
+        TwilioVerifier(conf).verified_params(dropped)
+
+
+async def test_a_signed_text_that_repeats_a_parameter_is_committed(tmp_path: Path, redis_server: RedisServer) -> None:
+    pairs = [*sms("The bus skipped our stop").items(), ("AddOns", "a"), ("AddOns", "b")]
+    sig = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC + HOOK, MultiDict(pairs))
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig}
+    async with sms_gateway(twilio_config(tmp_path, redis_server)) as gw:
+        status, _ = await gw.post_raw(HOOK, urlencode(pairs).encode(), headers)
+    assert status == 200
+    [c] = committed(redis_server.client())
+    assert c.message.text == "The bus skipped our stop"
 
 
 SIGNED_SHAPES = [

@@ -49,6 +49,9 @@ CASES = [
     ("bad YAML", "server:\n  port: [8080\n", ["line 3", "not valid YAML"]),
     ("not a mapping", "- just\n- a list\n", ["expected a mapping"]),
     ("bad log level", "logging:\n  level: LOUD\n", ["key logging.level", "pattern"]),
+    ("bad rate", "rate_limits:\n  per_address: lots\n", ["key rate_limits.per_address", "COUNT/UNIT", "30/hour"]),
+    ("zero rate", "rate_limits:\n  form_per_client: 0/hour\n", ["key rate_limits.form_per_client", "or off"]),
+    ("bad proxy", "server:\n  trusted_proxies: [lb.internal]\n", ["key server.trusted_proxies", "10.0.0.0/8"]),
 ]
 
 

@@ -122,3 +122,13 @@ async def test_status_page_when_redis_is_down_is_a_503_page(gateway: Gateway, re
     assert status == 503
     assert "Status temporarily unavailable" in html
     assert "Traceback" not in html
+
+
+async def test_the_page_never_shows_a_link_to_a_host_the_caller_named(gateway: Gateway) -> None:
+    path = await _submit(gateway)  # the first view (?new=1) shows the link to keep
+    status, html = await _get(gateway, path + "?new=1", headers={"Host": "attacker.example"})
+    assert status == 200
+    assert "attacker.example" not in html
+    assert f'class="link">http://127.0.0.1:{gateway.settings.server.port}{path}<' in html  # the configured listener
+    _, own = await _get(gateway, path + "?new=1")  # reached at its own address: that address
+    assert f'class="link">{gateway.base}{path}<' in own
