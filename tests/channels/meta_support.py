@@ -143,7 +143,7 @@ def work(config: Path) -> None:
 
 
 def tickets(config: Path) -> list[dict[str, Any]]:
-    return list(json.loads(intake(config, "tickets", "list", "--json").stdout))
+    return list(json.loads(intake(config, "tickets", "list", "--json", "--per-page", "500").stdout)["tickets"])
 
 
 def show(config: Path, ticket: int | str) -> str:

@@ -141,7 +141,7 @@ def work(config: Path) -> None:
 
 
 def tickets(config: Path) -> list[dict[str, object]]:
-    return list(json.loads(intake(config, "tickets", "list", "--json").stdout))
+    return list(json.loads(intake(config, "tickets", "list", "--json", "--per-page", "500").stdout)["tickets"])
 
 
 def texts(api: TwilioStandIn) -> list[dict[str, str]]:

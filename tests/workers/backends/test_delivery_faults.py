@@ -23,7 +23,7 @@ from rq.serializers import JSONSerializer
 from gateway import keys
 from tests.channels.twilio_support import sms_gateway, text_in
 from tests.conftest import Gateway, form, start_gateway
-from tests.support.gateway import intake, settings_from, start_worker
+from tests.support.gateway import OPERATOR, intake, settings_from, start_worker
 from tests.support.redis_server import RedisServer
 from tests.support.twilio_api import TwilioStandIn
 from tests.support.webhook_receiver import Scripted, WebhookReceiver
@@ -170,12 +170,12 @@ async def test_refused_credentials_show_in_doctor_and_readyz_and_the_request_wai
     try:
         with running_worker(config, tmp_path / "worker.log"):
             wait_until("the circuit says so", lambda: redis_server.client().exists(keys.backend_circuit("webhook")))
-            async with http.get(server.make_url("/readyz")) as resp:
+            async with http.get(server.make_url("/readyz"), headers=OPERATOR) as resp:
                 ready = await resp.json()
             doctor = intake(config, "doctor")
             receiver.credentials_refused = False  # the operator puts a new token in place
             wait_until("the fixed credentials deliver it", lambda: len(receiver.tickets) == 1)
-        async with http.get(server.make_url("/readyz")) as resp:
+        async with http.get(server.make_url("/readyz"), headers=OPERATOR) as resp:
             after = await resp.json()
     finally:
         await http.close()

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from tests.channels.twilio_support import PUBLIC, twilio_settings
-from tests.support.gateway import write_config
+from tests.support.gateway import OPERATOR_TOKEN, write_config
 from tests.support.redis_server import RedisServer
 from tests.support.twilio_api import TwilioStandIn
 from tests.support.webhook_receiver import WebhookReceiver, signed_event
@@ -40,6 +40,7 @@ def webhook_config(
     extra: dict[str, Any] = {}
     if standin is not None:
         extra = {"server": {"public_base_url": PUBLIC}, "channels": {"twilio": twilio_settings(standin)}}
+    extra.setdefault("server", {})["operator_token"] = OPERATOR_TOKEN  # /readyz's detail is the operator's
     backends = {"default": "webhook", "webhook": webhook_section(receiver, **section), "outages": FAST_OUTAGES}
     return write_config(tmp_path, redis_server.url, backends=backends, **extra)
 
