@@ -8,7 +8,7 @@ import io
 from gateway.reports.compute import Report
 
 
-def _cell(value: object) -> str:
+def cell(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
@@ -21,13 +21,13 @@ def to_csv(report: Report) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(report.columns)
     for row in report.rows:
-        writer.writerow([_cell(v) for v in row])
+        writer.writerow([cell(v) for v in row])
     return buffer.getvalue()
 
 
 def to_table(report: Report) -> str:
     """Columns aligned, numbers to the right; a dash where there is nothing to measure."""
-    cells = [report.columns] + [[_cell(v) or "-" for v in row] for row in report.rows]
+    cells = [report.columns] + [[cell(v) or "-" for v in row] for row in report.rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(report.columns))]
     lines = [f"{report.name} {report.range.label} (by {report.by})"]
     for r in cells:
