@@ -32,8 +32,8 @@ from gateway.tasks import being_cancelled
 log = logging.getLogger("intake.dashboard")
 NOTICE_EVERY_S = 0.25
 RESUBSCRIBE_S = 1.0
-# Which parts a notice makes stale: the health part shows each channel's count of the last hour.
-STALE = {"incoming": {"incoming", "health"}, "tickets": {"tickets"}, "sla": {"sla", "tickets"},
+# Which parts a notice makes stale.
+STALE = {"incoming": {"incoming"}, "tickets": {"tickets"}, "sla": {"sla", "tickets"},
          "incidents": {"incidents"}}  # fmt: skip
 
 Render = Callable[[Snapshot, str], dict[str, str]]  # (snapshot, language) -> {section id: html}

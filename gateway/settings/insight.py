@@ -14,7 +14,7 @@ _MONTH_DAY = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
 
 class DashboardSettings(Strict):
     # A change is shown at most this long after the last refresh: bursts of changes cost one refresh.
-    refresh_min_s: float = Field(0.5, gt=0, le=5)
+    refresh_min_s: float = Field(1.0, gt=0, le=5)
     # With no change at all the picture is still read again this often (clocks run, the last hour slides).
     refresh_max_s: float = Field(15.0, gt=0)
     # "Due soon": a running response clock due within this many minutes.

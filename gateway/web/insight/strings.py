@@ -86,7 +86,6 @@ EN: dict[str, str] = {
     "kind_backend": "Ticket system",
     "kind_channel": "Channel",
     "spool_detail": "{n} waiting",
-    "channel_detail": "{n} in the last hour",
     # The reports
     "reports_title": "Reports",
     "reports_intro": "Choose a report and a range. Each graph has its table below it and a CSV file to download.",
