@@ -62,6 +62,11 @@ def _label(t: StaffWords, value: str, column: bool) -> str:
     return t.get(f"col_{value}", value) if column else value
 
 
+def inert_json(value: Any) -> str:
+    """JSON to sit inside <script type="application/json">: no character of it can close the element."""
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def chart_spec(t: StaffWords, chart: compute.Chart, by: str) -> dict[str, Any]:
     return {
         "kind": chart.kind,
@@ -79,7 +84,7 @@ async def show_reports(request: web.Request) -> web.Response:
     report = await _report(request, choice)
     terms = request.app[K.SETTINGS].reports.terms
     charts = [
-        {"title": t.get(f"by_{c.title.rsplit('_', 1)[-1]}", c.title), "spec": json.dumps(chart_spec(t, c, report.by))}
+        {"title": t.get(f"by_{c.title.rsplit('_', 1)[-1]}", c.title), "spec": inert_json(chart_spec(t, c, report.by))}
         for c in report.charts
         if c.labels
     ]
