@@ -272,3 +272,20 @@ def sync_health(backend: str) -> str:
 def rate_limit(kind: str, digest: str) -> str:
     """A rate limit bucket (gateway/store/rate_limit.py): soft state, never written to the AOF."""
     return f"{PREFIX}:limit:{kind}:{digest}"
+
+
+# The dashboard (gateway/dashboard/): what arrived, counted by the commit, and the notices of change every web
+# process listens to. Counts are hashes of "<channel>|<queue>" -> requests committed.
+DASH_CHANGES = f"{PREFIX}:dash:changes"  # pub/sub channel: a topic (incoming, tickets, sla, incidents) per message
+INCOMING_MINUTE_TTL_S = 2 * 3600
+INCOMING_DAY_TTL_S = 3 * 86400
+
+
+def incoming_minute(minute: int) -> str:
+    """Requests committed in one minute (epoch seconds // 60), by when they were received."""
+    return f"{PREFIX}:dash:in:m:{minute}"
+
+
+def incoming_day(day: str) -> str:
+    """Requests committed on one day of the district's calendar (YYYY-MM-DD, its time zone)."""
+    return f"{PREFIX}:dash:in:d:{day}"

@@ -470,3 +470,46 @@ async def test_the_ticket_stores_password_and_a_familys_words_stay_out_of_logs_w
     logs = log.read_text()
     assert "OperationalError" in logs, "the worker did not log its failure: the test would prove nothing"
     assert password not in logs and BODY not in logs and "locker 4471" not in logs
+
+
+async def test_the_dashboard_and_reports_log_no_family_words_addresses_or_staff_credentials(
+    tmp_path: Path, redis_server: RedisServer, captured: io.StringIO
+) -> None:
+    import aiohttp
+
+    from gateway.tickets import TicketStore
+    from gateway.web.insight.access import COOKIE, session_cookie
+    from tests.gateway.web.sse import Stream, number
+    from tests.support.gateway import OPERATOR_TOKEN
+
+    config = write_config(tmp_path, redis_server.url, server={"operator_token": OPERATOR_TOKEN, "port": 0})
+    settings = settings_from(config)
+    store = TicketStore.from_settings(settings)
+    store.users.add("maria.chen", NAME, "supervisor", email=EMAIL)
+    store.close()
+    cookie = session_cookie(settings.signing_key(), "maria.chen")
+    server, http = await start_gateway(settings)
+    gw = Gateway(server, http, settings)
+    try:
+        headers = {"Cookie": f"{COOKIE}={cookie}"}
+        async with http.get(gw.base + "/dashboard/events", headers=headers, timeout=aiohttp.ClientTimeout()) as resp:
+            stream = Stream(resp)
+            assert (await gw.post_form(form(name=NAME, email=EMAIL, phone=PHONE_RAW, message=BODY))).status == 202
+            await stream.until(lambda s: number(s.get("incoming", ""), "incoming-today-total") == 1)
+            intake(config, "worker", "--burst")
+            await stream.until(lambda s: number(s.get("tickets", ""), "open-total") == 1)
+            redis_server.stop(kill=True)  # the dashboard's reads and its subscription fail, and say so
+            await gw.post_form(form(email=EMAIL, message=BODY + " (spooled)"))
+            redis_server.start()
+            await stream.until(lambda s: number(s.get("incoming", ""), "incoming-today-total") == 2, timeout=60)
+        csv = await http.get(
+            gw.base + "/reports/equity.csv?range=week", headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+        )
+        assert csv.status == 200
+    finally:
+        await http.close()
+        await server.close()
+    logs = captured.getvalue()
+    assert "dashboard" in logs, "the dashboard logged nothing when Redis went away: the test would prove nothing"
+    for secret in (NAME, EMAIL, PHONE, PHONE_RAW, "867-5309", BODY, "locker 4471", cookie, OPERATOR_TOKEN):
+        assert secret not in logs, f"a log line carries {secret[:12]}..."

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway import keys
+from gateway.dashboard.changes import announce
 from gateway.ids import new_id
 from gateway.incidents.match import MatchCriteria
 from gateway.incidents.store import Incident, IncidentStore, Update
@@ -79,6 +80,7 @@ def open_incident(title: str, criteria: MatchCriteria, clock: Clock = utcnow, or
     inc = inc.model_copy(update={"parent_ref": _parent_ticket(inc), "state": "open"})
     store.save(inc)
     log.info("incident opened", extra={"incident": inc.id, "ticket": inc.parent_ref})
+    announce(context.connection(), "incidents")
     return inc
 
 
@@ -110,6 +112,7 @@ def confirm_incident(
         queue_replies(conv, "incident_update", f"incident-ack-{request_id}", extra)
         linked += 1
     log.info("incident confirmed", extra={"incident": inc.id, "linked": linked})
+    announce(context.connection(), "incidents")
     return inc, linked
 
 
@@ -120,6 +123,7 @@ def dismiss_incident(incident_id: str, clock: Clock = utcnow) -> Incident:
         raise IncidentError(f"incident {incident_id} is {inc.state}; only a proposal can be dismissed")
     inc = inc.model_copy(update={"state": "dismissed", "updated_at": clock()})
     store.save(inc)
+    announce(context.connection(), "incidents")
     return inc
 
 
@@ -131,6 +135,7 @@ def close_incident(incident_id: str, clock: Clock = utcnow) -> Incident:
         raise IncidentError(f"incident {incident_id} is {inc.state}, not open")
     inc = inc.model_copy(update={"state": "closed", "updated_at": clock()})
     store.save(inc)
+    announce(context.connection(), "incidents")
     return inc
 
 
@@ -158,6 +163,7 @@ def update_incident(
     )
     _enqueue_fanout(incident_id, seq, 0)
     log.info("incident updated", extra={"incident": incident_id, "seq": seq, "children": total})
+    announce(context.connection(), "incidents")
     return seq, total
 
 

@@ -3,13 +3,15 @@
 The dotted names here are what Redis stores in each job (gateway/store/queues.py spells them), so
 they stay put across releases; a name an earlier release wrote is mapped in workers.queues.JOB_ALIASES.
 Every job is safe to run twice: ticket writes carry idempotency keys, replies are recorded once per
-job id, and follow-up jobs have deterministic ids.
+job id, and follow-up jobs have deterministic ids. A job that changed tickets or an incident tells the live
+dashboard (a notice of its topic only, best effort: gateway/dashboard/changes.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from gateway.dashboard.changes import announce
 from gateway.models import Commitment
 from workers import context, incident_jobs, notes, replies, status_events
 from workers import deliver as delivering
@@ -20,7 +22,10 @@ def deliver(payload: dict[str, Any]) -> dict[str, Any] | Any:
 
     While its ticket system is out of order it returns rq's Retry: held for later, no try spent.
     """
-    return delivering.deliver(payload)
+    outcome = delivering.deliver(payload)
+    if isinstance(outcome, dict) and outcome.get("ticket"):
+        announce(context.connection(), "tickets")
+    return outcome
 
 
 def send_reply(payload: dict[str, Any]) -> str:
@@ -30,12 +35,16 @@ def send_reply(payload: dict[str, Any]) -> str:
 
 def handle_status_event(payload: dict[str, Any]) -> str:
     """A ticket changed in its backend (workers/status_events.py)."""
-    return status_events.handle_status_event(payload)
+    told = status_events.handle_status_event(payload)
+    announce(context.connection(), "tickets")
+    return told
 
 
 def fan_out(payload: dict[str, Any]) -> dict[str, Any]:
     """One chunk of an incident update's requesters (workers/incident_jobs.py)."""
-    return incident_jobs.fan_out(payload)
+    progress = incident_jobs.fan_out(payload)
+    announce(context.connection(), "incidents")
+    return progress
 
 
 def fetch_media(payload: dict[str, Any]) -> dict[str, int]:

@@ -93,6 +93,10 @@ class Calendar:
             out.append((a, b))
         return _without(out, self.closed_spans.get(day, ()))
 
+    def open_windows(self, day: date, department: str | None, closures: Set[date]) -> list[tuple[datetime, datetime]]:
+        """The department's open spans on a local day, as UTC instants (none on a holiday or a closure)."""
+        return self._windows(day, department, closures)
+
     def is_open(self, at: datetime, department: str | None, closures: Set[date]) -> bool:
         """Whether the department (or the calendar, for one without hours of its own) is open at `at`."""
         day = at.astimezone(self.zone).date()

@@ -8,6 +8,7 @@ from gateway.cli.calendar import calendar
 from gateway.cli.incidents import incident
 from gateway.cli.operations import check_config, doctor, replay
 from gateway.cli.processes import import_mbox, mail, serve, sync, up, worker
+from gateway.cli.report import report
 from gateway.cli.retention import purge
 from gateway.cli.rules import rules
 from gateway.cli.staff import staff
@@ -39,6 +40,7 @@ COMMANDS = (
     staff,
     incident,
     purge,
+    report,
 )
 for command in COMMANDS:
     main.add_command(command)

@@ -23,6 +23,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from gateway import keys
+from gateway.dashboard.changes import announce_async
 from gateway.models import Priority
 from gateway.routing.model import RuleSet
 from gateway.store.redis_conn import text
@@ -111,7 +112,8 @@ async def sweep_forever(client: aioredis.Redis, now: Callable[[], datetime], int
     """Sweep now and every `interval_s` until cancelled; an error of one sweep never stops the next."""
     while True:
         try:
-            await sweep_breaches(client, now())
+            if await sweep_breaches(client, now()):
+                await announce_async(client, "sla")
         except Exception as exc:
             # redis-py may report our own cancellation as a ConnectionError: stop, as asked.
             if being_cancelled():

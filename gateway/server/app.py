@@ -24,6 +24,10 @@ from gateway.settings import Settings
 from gateway.store.blobs import BlobStore
 from gateway.store.redis_conn import Durability, announce_durability, check_durability, sync_client
 from gateway.web.form import form_body_limit
+from gateway.web.insight.assets import PREFIX as INSIGHT_ASSETS
+from gateway.web.insight.assets import serve as serve_insight_asset
+from gateway.web.insight.dashboard import add_dashboard
+from gateway.web.insight.reports import add_reports
 from gateway.web.limits import Limits
 from gateway.web.pages import add_page_routes
 from workers.backends import enabled_backends
@@ -104,4 +108,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     add_hook_routes(app)
     add_health_routes(app)
     add_page_routes(app)
+    # The dashboard and the reports: the built-in store and Redis, read for supervisors (gateway/dashboard/).
+    add_dashboard(app, lambda: rt.pipeline.router.rules, app[CLOCK].now)
+    add_reports(app, lambda: rt.pipeline.router.rules)
+    app.router.add_get(INSIGHT_ASSETS + "{name}", serve_insight_asset)
     return app

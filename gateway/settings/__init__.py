@@ -8,6 +8,7 @@ from gateway.settings.base import Strict
 from gateway.settings.channels import ChannelSettings
 from gateway.settings.email import EmailSettings, Mailbox, MailServer
 from gateway.settings.identity import CsvColumns, CsvSource, IdentitySettings, LdapAttributes, LdapSettings
+from gateway.settings.insight import DashboardSettings, ReportSettings, Term
 from gateway.settings.loader import DEFAULT_CONFIG, ENV_OVERRIDES, load_settings
 from gateway.settings.model import Settings
 from gateway.settings.retention import RetentionSettings
@@ -34,6 +35,7 @@ __all__ = [
     "Choice",
     "CsvColumns",
     "CsvSource",
+    "DashboardSettings",
     "EmailSettings",
     "FormSource",
     "IdentitySettings",
@@ -47,6 +49,7 @@ __all__ = [
     "OutageSettings",
     "RateLimitSettings",
     "RedisSettings",
+    "ReportSettings",
     "RetentionSettings",
     "RoutingSettings",
     "ServerSettings",
@@ -55,6 +58,7 @@ __all__ = [
     "SlackWorkspace",
     "Strict",
     "SyncSettings",
+    "Term",
     "TwilioNumber",
     "TwilioSettings",
     "WebformSettings",

@@ -13,6 +13,7 @@ from gateway.settings.backends import BackendSettings
 from gateway.settings.base import Strict
 from gateway.settings.channels import ChannelSettings
 from gateway.settings.identity import IdentitySettings
+from gateway.settings.insight import DashboardSettings, ReportSettings
 from gateway.settings.retention import RetentionSettings
 from gateway.settings.service import (
     IncidentSettings,
@@ -43,6 +44,8 @@ class Settings(Strict):
     logging: LoggingSettings = Field(default_factory=lambda: LoggingSettings())
     identity: IdentitySettings = Field(default_factory=lambda: IdentitySettings())
     retention: RetentionSettings = Field(default_factory=lambda: RetentionSettings())
+    dashboard: DashboardSettings = Field(default_factory=lambda: DashboardSettings())
+    reports: ReportSettings = Field(default_factory=lambda: ReportSettings())
     source_file: str = Field("", exclude=True)
 
     @field_validator("timezone")

@@ -47,18 +47,26 @@ QUEUE_KEY_PREFIX = Queue.redis_queue_namespace_prefix
 COMMIT_SCRIPT = """
 -- ARGV[1]: the batch, a JSON array of messages (everything but the jobs' data); ARGV[2]: rq's queue
 -- registry key; ARGV[3]: dedupe TTL; ARGV[4]: thread-key TTL; ARGV[5]: JSON {queue key: the job fields
--- every job of that queue shares}; ARGV[6]: the jobs' created_at and enqueued_at; ARGV[6 + i]: message
--- i's job data, as rq stores it.
+-- every job of that queue shares}; ARGV[6]: the jobs' created_at and enqueued_at; ARGV[7], ARGV[8]: the TTLs
+-- of the dashboard's minute and day counts; ARGV[8 + i]: message i's job data, as rq stores it.
 -- Each redis.call costs Redis more than anything else here (with the AOF on, every write is also
 -- propagated), so a message takes as few calls as its keys allow: one EXISTS for both dedupe checks,
 -- one HSET per hash with its fields as flat [field, value, ...] arrays. The job data travels as its own
 -- argument so it is neither escaped into the batch's JSON nor decoded from it.
 -- Keys are named in the batch rather than in KEYS: rq needs a single Redis (no Cluster), and a batch
 -- of any size stays one command.
+-- The dashboard's counts of what arrived (per minute and per day, by channel and queue) are added up here
+-- and written once per batch and bucket, so they cost a batch of one two calls and a batch of 32 the same two.
 local batch = cjson.decode(ARGV[1])
 local common = cjson.decode(ARGV[5])
 local queues = {}
 local out = {}
+local counts = {}
+local function count(key, field)
+  local c = counts[key]
+  if not c then c = {}; counts[key] = c end
+  c[field] = (c[field] or 0) + 1
+end
 for i, m in ipairs(batch) do
   -- An email's Message-ID is remembered as long as threads are (ARGV[4]), past the dedupe window: mail
   -- restored to the inbox or an archive imported again months later is still a duplicate.
@@ -74,7 +82,7 @@ for i, m in ipairs(batch) do
     redis.call('SET', m.dedupe, m.request_id, 'EX', ARGV[3])
     redis.call('HSET', m.request_key, unpack(m.request))
     redis.call('HSET', m.conv_key, unpack(m.conv))
-    redis.call('HSET', m.job_key, 'data', ARGV[6 + i], 'created_at', ARGV[6], 'enqueued_at', ARGV[6],
+    redis.call('HSET', m.job_key, 'data', ARGV[8 + i], 'created_at', ARGV[6], 'enqueued_at', ARGV[6],
       'description', m.description, unpack(common[m.queue_key]))
     redis.call('RPUSH', m.queue_key, m.job_id)
     queues[m.queue_key] = true
@@ -92,10 +100,19 @@ for i, m in ipairs(batch) do
       redis.call('RPUSH', m.refs_key, m.message_id)
       redis.call('LTRIM', m.refs_key, -20, -1)
     end
+    count(m.minute_key, m.count_field)
+    count(m.day_key, m.count_field)
     out[i] = '1' .. m.request_id
   end
 end
 for q in pairs(queues) do redis.call('SADD', ARGV[2], q) end
+for key, fields in pairs(counts) do
+  local ttl = string.find(key, ':m:', 1, true) and ARGV[7] or ARGV[8]
+  for field, n in pairs(fields) do
+    -- A field seen for the first time may be the key's first: only then does it need its expiry.
+    if redis.call('HINCRBY', key, field, n) == n then redis.call('EXPIRE', key, ttl) end
+  end
+end
 return out
 """
 
@@ -160,6 +177,8 @@ class Committer:
         self.script = client.register_script(COMMIT_SCRIPT)
         self._templates: dict[str, JobTemplate] = {}
         self._queues_key = Queue.redis_queues_keys
+        self.zone = settings.zone
+        self._day: tuple[int, str] = (-1, "")
 
     def _template(self, queue: str) -> JobTemplate:
         if queue not in self._templates:
@@ -188,6 +207,8 @@ class Committer:
                 THREAD_KEY_TTL_S,
                 orjson.dumps(common),
                 now,
+                keys.INCOMING_MINUTE_TTL_S,
+                keys.INCOMING_DAY_TTL_S,
                 *data,
             ],
         )
@@ -234,6 +255,7 @@ class Committer:
             else ""
         )
         by_sender = continues_by_sender(m)
+        minute = int(m.received_at.timestamp()) // 60
         request = ["conversation", conversation, "channel", m.channel, "received_at", at,
                    "fingerprint", c.fingerprint, "evidence", c.evidence]  # fmt: skip
         return {
@@ -261,7 +283,17 @@ class Committer:
             "continuity_key": continuity_key(m) if by_sender else "",
             "sender_convs_key": keys.sms_sender_conversations(phone_digest(m.sender)) if by_sender else "",
             "opened": m.received_at.timestamp(),
+            "minute_key": keys.incoming_minute(minute),
+            "day_key": self._day_key(minute),
+            "count_field": f"{m.channel}|{c.route.queue}",
         }
+
+    def _day_key(self, minute: int) -> str:
+        """The day count's key for a minute: the district's local date, worked out once per minute."""
+        if self._day[0] != minute:
+            day = datetime.fromtimestamp(minute * 60, self.zone).date().isoformat()
+            self._day = (minute, keys.incoming_day(day))
+        return self._day[1]
 
 
 def participants(m: InboundMessage, new_conversation: bool) -> list[str]:

@@ -50,6 +50,9 @@ class GroupCommitter:
         self._spool_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
         self._redis_down_until = 0.0
         self.metrics.spool_depth.set(spool.depth)
+        # Told (on the event loop, and it must return at once) after a batch committed something new: the live
+        # dashboard's notice (gateway/dashboard/hub.py) hangs here.
+        self.on_commit: Callable[[], None] | None = None
 
     @property
     def redis_up(self) -> bool:
@@ -99,10 +102,14 @@ class GroupCommitter:
                     fut.set_exception(Unavailable("cannot store the message now; retry later"))
             return
         self.metrics.commit_batch.observe(len(items))
+        fresh = False
         for (c, fut), r in zip(batch, results, strict=True):
             self._count(c, r)
+            fresh = fresh or not (r.duplicate or r.spooled)
             if not fut.done():
                 fut.set_result(r)
+        if fresh and self.on_commit is not None:
+            self.on_commit()
 
     def _count(self, c: Commitment, r: CommitResult) -> None:
         ch = c.message.channel
@@ -170,6 +177,8 @@ class GroupCommitter:
             await self._in_spool_thread(self.spool.remove, [seq for seq, _ in rows])
             moved += len(rows)
             self.metrics.drained.inc(len(rows))
+            if self.on_commit is not None:
+                self.on_commit()
         self._redis_down_until = 0.0
         self.metrics.redis_up.set(1)
         self.metrics.spool_depth.set(self.spool.depth)

@@ -16,6 +16,7 @@ from gateway.tickets import migrate
 from gateway.tickets.desk import DeskActions
 from gateway.tickets.engine import make_engine, sqlite_url
 from gateway.tickets.reads import TicketReads
+from gateway.tickets.stats import TicketStats
 from gateway.tickets.users import UserRepository
 
 
@@ -26,7 +27,7 @@ def store_url(settings: Settings) -> str:
     return sqlite_url(Path(conf.path) if conf.path else settings.path_in_data("tickets.sqlite3"))
 
 
-class TicketStore(DeskActions, TicketReads):
+class TicketStore(DeskActions, TicketReads, TicketStats):
     def __init__(self, engine: sa.Engine) -> None:
         super().__init__(engine)
         self.users = UserRepository(engine)

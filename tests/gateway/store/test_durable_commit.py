@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway import keys
 from gateway.settings import RateLimitSettings, Settings
 from tests.conftest import Gateway, form, start_gateway
 from tests.support.gateway import intake
@@ -145,8 +146,15 @@ async def test_commit_round_trips_in_flight_are_bounded_by_the_setting(
     server, http = await start_gateway(tuned)
     gw = Gateway(server, http, tuned)
     admin = redis_server.client()
+    notices = admin.pubsub(ignore_subscribe_messages=True)
+    notices.subscribe(keys.DASH_CHANGES)
     try:
         assert (await gw.post_form(form(message="warm up"), key="warm")).status == 202
+        # The dashboard's notice of the warm-up (a PUBLISH, which a write pause holds too) is out before the pause.
+        deadline = time.monotonic() + 30
+        while notices.get_message(timeout=0) is None:
+            assert time.monotonic() < deadline, "the warm-up's dashboard notice never came"
+            await asyncio.sleep(0.02)
         admin.execute_command("CLIENT", "PAUSE", "1000", "WRITE")  # commit scripts wait inside Redis
         posts = []
         for i in range(3):

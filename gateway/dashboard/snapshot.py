@@ -1,0 +1,193 @@
+"""The dashboard's picture, read in parts: each part is read again only when its topic changed (a text that
+arrives re-reads the incoming counts, not a million tickets), and everything at the periodic refresh.
+
+Reads are blocking (the store, Redis through redis-py): the hub runs `read` in a thread, once per refresh for
+every watcher of the process together.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Set
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+
+import redis
+
+from gateway import keys
+from gateway.calendars.closures import closures
+from gateway.dashboard.changes import TOPICS
+from gateway.dashboard.incoming import Incoming, read
+from gateway.incidents.store import IncidentStore
+from gateway.mail.health import mailbox_report
+from gateway.reports.compute import Waits, business_clock
+from gateway.routing.model import RuleSet
+from gateway.settings import Settings
+from gateway.store.redis_conn import text
+from gateway.tickets import TicketQuery, TicketStore
+from workers.circuit import state_from
+
+log = logging.getLogger("intake.dashboard")
+PARTS = (*TOPICS, "health")
+SOONEST = 8
+
+
+@dataclass(frozen=True)
+class Clock:
+    ticket: int
+    queue: str
+    priority: str
+    kind: str  # first_response or resolution
+    due: datetime
+    overdue: bool
+
+
+@dataclass(frozen=True)
+class IncidentLine:
+    id: str
+    title: str
+    status: str
+    children: int
+    fanned_out: int  # of the latest update's `total`
+    total: int
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class Health:
+    name: str
+    kind: str  # redis, spool, mailbox, backend, channel
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    at: datetime
+    hour: Incoming = field(default_factory=Incoming)
+    today: Incoming = field(default_factory=Incoming)
+    queues: tuple[str, ...] = ()
+    open: dict[str, int] = field(default_factory=dict)
+    unassigned: dict[str, int] = field(default_factory=dict)
+    due_soon: dict[str, int] = field(default_factory=dict)
+    overdue: dict[str, int] = field(default_factory=dict)
+    clocks: tuple[Clock, ...] = ()
+    breaches: dict[tuple[str, str], int] = field(default_factory=dict)
+    incidents: tuple[IncidentLine, ...] = ()
+    response: Waits = field(default_factory=Waits)
+    health: tuple[Health, ...] = ()
+    failed: tuple[str, ...] = ()  # parts that could not be read this time (their last values are shown)
+
+
+@dataclass
+class Sources:
+    """What a web process reads the picture from."""
+
+    settings: Settings
+    store: TicketStore
+    redis: redis.Redis
+    rules: RuleSet
+    channels: tuple[str, ...]
+    backends: tuple[str, ...]
+    spool_depth: int = 0
+
+
+def _by_queue(store: TicketStore, query: TicketQuery) -> dict[str, int]:
+    return {str(k[0]): n for k, n in store.counts(("queue",), query).items()}
+
+
+def _kind(first_response_at: datetime | None) -> str:
+    return "first_response" if first_response_at is None else "resolution"
+
+
+def _tickets(src: Sources, snap: Snapshot, now: datetime) -> Snapshot:
+    store, conf = src.store, src.settings.dashboard
+    within = timedelta(minutes=conf.due_soon_minutes)
+    opened = _by_queue(store, TicketQuery(status=("open",)))
+    clocks = tuple(
+        Clock(
+            t.id,
+            t.queue,
+            t.priority,
+            "first_response" if t.first_response_at is None else "resolution",
+            t.next_due,
+            t.next_due < now,
+        )
+        for t in store.soonest_due(SOONEST)
+        if t.next_due is not None
+    )
+    days: Set[date] = set(closures(src.redis))
+    waits = Waits()
+    clock = business_clock(src.rules, days)
+    for c in store.clocks(now - timedelta(days=conf.response_days), now):
+        waits.add(c, clock)
+    return replace(
+        snap,
+        queues=tuple(sorted(set(opened) | set(snap.today.by_queue()))),
+        open=opened,
+        unassigned=_by_queue(store, TicketQuery(status=("open",), unassigned=True)),
+        due_soon=_by_queue(store, TicketQuery(due="soon", due_within=within)),
+        overdue=_by_queue(store, TicketQuery(due="overdue")),
+        clocks=clocks,
+        response=waits,
+    )
+
+
+def _incoming(src: Sources, snap: Snapshot, now: datetime) -> Snapshot:
+    hour, today = read(src.redis, now, src.settings.zone)
+    return replace(snap, hour=hour, today=today, queues=tuple(sorted(set(snap.open) | set(today.by_queue()))))
+
+
+def _sla(src: Sources, snap: Snapshot, now: datetime) -> Snapshot:
+    counts: dict[tuple[str, str], int] = {}
+    for k, v in src.redis.hgetall(keys.SLA_BREACHES).items():
+        parts = text(k).split("|")
+        if len(parts) == 3:
+            queue, _, kind = parts
+            counts[(queue, kind)] = counts.get((queue, kind), 0) + int(text(v))
+    return replace(snap, breaches=dict(sorted(counts.items())))
+
+
+def _incidents(src: Sources, snap: Snapshot, now: datetime) -> Snapshot:
+    store = IncidentStore(src.redis)
+    lines = []
+    for inc in store.in_state("open"):
+        done, total = store.fanout_progress(inc.id, inc.seq) if inc.seq else (0, 0)
+        lines.append(
+            IncidentLine(inc.id, inc.title, inc.status.value, inc.children, done, total, inc.updated_at.isoformat())
+        )
+    return replace(snap, incidents=tuple(lines))
+
+
+def _health(src: Sources, snap: Snapshot, now: datetime) -> Snapshot:
+    items = [Health("redis", "redis", True), Health("spool", "spool", src.spool_depth == 0, str(src.spool_depth))]
+    if src.settings.channels.email.enabled:
+        for h in mailbox_report(src.redis, src.settings):
+            items.append(Health(h.mailbox, "mailbox", h.ok, "; ".join(h.problems)))
+    for name in src.backends:
+        state = state_from(name, src.redis.hgetall(keys.backend_circuit(name)))
+        items.append(Health(name, "backend", state.ok, state.kind))
+    for name in src.channels:  # switched on and taking requests (what each took is in the incoming part)
+        items.append(Health(name, "channel", True))
+    return replace(snap, health=tuple(items))
+
+
+READERS = {"incoming": _incoming, "tickets": _tickets, "sla": _sla, "incidents": _incidents, "health": _health}
+
+
+def read_parts(src: Sources, previous: Snapshot, parts: Set[str], now: datetime) -> Snapshot:
+    """The picture with `parts` read again and the rest kept from `previous`. A part that fails keeps its last
+    values and is named in `failed` (Redis away: the page says so, and the next refresh tries again)."""
+    snap = replace(previous, at=now, failed=())
+    failed = []
+    for part in PARTS:  # in order: health reads the last hour's counts the incoming part just read
+        if part not in parts:
+            continue
+        try:
+            snap = READERS[part](src, snap, now)
+        except Exception as exc:
+            log.warning("dashboard part not read", extra={"part": part, "error": type(exc).__name__})
+            failed.append(part)
+    if "redis" not in failed and any(p in failed for p in ("incoming", "sla", "incidents", "health")):
+        snap = replace(snap, health=(Health("redis", "redis", False), *snap.health[1:]))
+    return replace(snap, failed=tuple(failed))

@@ -1,0 +1,41 @@
+// The dashboard's live updates: the server sends each section that changed, already rendered in this page's
+// language, over server-sent events; this puts it in place. Without JavaScript the page still shows the picture
+// as of its loading.
+(function () {
+  "use strict";
+  var live = document.getElementById("live");
+  if (!live || !window.EventSource) {
+    return;
+  }
+  var lang = document.documentElement.lang || "en";
+  var source = new EventSource("/dashboard/events?lang=" + encodeURIComponent(lang));
+
+  function say(template, time) {
+    live.textContent = template.replace("{time}", time);
+  }
+
+  source.addEventListener("snapshot", function (event) {
+    var data = JSON.parse(event.data);
+    Object.keys(data.sections).forEach(function (id) {
+      var section = document.getElementById(id);
+      if (section && !section.contains(document.activeElement)) {
+        section.innerHTML = data.sections[id];
+      } else if (section) {
+        // Never move the keyboard's place: a section holding the focus is replaced once the focus leaves it.
+        section.addEventListener("focusout", function replace() {
+          section.removeEventListener("focusout", replace);
+          section.innerHTML = data.sections[id];
+        });
+      }
+    });
+    document.body.dataset.version = data.version;
+    say(live.dataset.on, data.time);
+  });
+
+  source.addEventListener("error", function () {
+    say(live.dataset.off, live.dataset.time || "");
+  });
+  source.addEventListener("open", function () {
+    live.dataset.time = new Date().toLocaleTimeString();
+  });
+})();
