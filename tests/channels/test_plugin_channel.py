@@ -14,6 +14,7 @@ import pytest
 
 import channels
 from channels.base import BaseChannel, HookContext, HookRoute, Received, WorkerServices
+from gateway import keys
 from gateway.errors import Unauthorized
 from gateway.ids import new_id
 from gateway.models import InboundMessage, Reply, Requester, ThreadHints
@@ -137,7 +138,7 @@ async def test_the_channels_replies_leave_through_its_own_deliver_in_the_events_
 async def test_a_request_the_channel_refuses_stores_nothing(toy_gateway: Gateway, redis_server: RedisServer) -> None:
     status, _ = await post(toy_gateway, {"id": "m9", "from": "eve", "text": "hello"}, key=b"wrong")
     assert status == 401
-    assert redis_server.client().keys("intake:dedupe:*") == []
+    assert redis_server.client().keys(keys.dedupe("*")) == []
 
 
 async def test_without_its_registry_line_the_channel_does_not_exist(tmp_path: Path, redis_server: RedisServer) -> None:
