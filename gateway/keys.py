@@ -272,3 +272,18 @@ def sync_health(backend: str) -> str:
 def rate_limit(kind: str, digest: str) -> str:
     """A rate limit bucket (gateway/store/rate_limit.py): soft state, never written to the AOF."""
     return f"{PREFIX}:limit:{kind}:{digest}"
+
+
+def staff_session(digest: str) -> str:
+    """A staff session, by the hash of its cookie's value (the value itself is never stored)."""
+    return f"{PREFIX}:staff:session:{digest}"
+
+
+def staff_sessions_of(user_digest: str) -> str:
+    """Set: a staff user's live sessions, so a disabled account or a changed role ends them at once."""
+    return f"{PREFIX}:staff:user:{user_digest}:sessions"
+
+
+def signin_failures(kind: str, digest: str) -> str:
+    """Hash: failed sign-ins and lock of one account or one client (`kind`), by a keyed hash of its name."""
+    return f"{PREFIX}:staff:signin:{kind}:{digest}"

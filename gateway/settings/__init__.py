@@ -21,6 +21,7 @@ from gateway.settings.service import (
     ServerSettings,
     SyncSettings,
 )
+from gateway.settings.signin import DirectorySignin, LockoutSettings, SigninSettings
 from gateway.settings.slack import SlackSettings, SlackWorkspace
 from gateway.settings.twilio import TwilioNumber, TwilioSettings
 from gateway.settings.webform import Choice, FormSource, WebformSettings
@@ -34,6 +35,7 @@ __all__ = [
     "Choice",
     "CsvColumns",
     "CsvSource",
+    "DirectorySignin",
     "EmailSettings",
     "FormSource",
     "IdentitySettings",
@@ -41,6 +43,7 @@ __all__ = [
     "JobSettings",
     "LdapAttributes",
     "LdapSettings",
+    "LockoutSettings",
     "LoggingSettings",
     "MailServer",
     "Mailbox",
@@ -51,6 +54,7 @@ __all__ = [
     "RoutingSettings",
     "ServerSettings",
     "Settings",
+    "SigninSettings",
     "SlackSettings",
     "SlackWorkspace",
     "Strict",

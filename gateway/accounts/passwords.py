@@ -1,0 +1,52 @@
+"""Passwords of local staff accounts: hashed with argon2id (argon2-cffi's defaults, RFC 9106's second choice).
+
+Checking costs tens of milliseconds of CPU on purpose; the web process runs it on a worker thread.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+_HASHER = PasswordHasher()
+
+
+class WeakPassword(ValueError):
+    """A new password the policy refuses; the message says why."""
+
+
+def check_new(password: str, min_length: int) -> None:
+    if len(password) < min_length:
+        raise WeakPassword(f"a password must be at least {min_length} characters long")
+    if len(password) > 1024:
+        raise WeakPassword("a password must be at most 1024 characters long")
+    if not password.strip():
+        raise WeakPassword("a password cannot be only spaces")
+
+
+def hash_password(password: str) -> str:
+    return _HASHER.hash(password)
+
+
+@functools.cache
+def _decoy() -> str:
+    return _HASHER.hash("no account has this password")
+
+
+def verify(stored: str | None, password: str) -> bool:
+    """Whether `password` matches the stored hash. With no hash (no such account, a directory account) a decoy
+    is checked instead, so the answer takes as long and nobody can tell accounts apart by timing."""
+    try:
+        return _HASHER.verify(stored or _decoy(), password) and stored is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(stored: str) -> bool:
+    """A hash made with weaker parameters than today's: replaced at the next successful sign-in."""
+    try:
+        return _HASHER.check_needs_rehash(stored)
+    except InvalidHashError:
+        return False
