@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from gateway.cli.audit import audit
 from gateway.cli.calendar import calendar
 from gateway.cli.incidents import incident
 from gateway.cli.operations import check_config, doctor, replay
@@ -12,6 +13,7 @@ from gateway.cli.retention import purge
 from gateway.cli.rules import rules
 from gateway.cli.staff import staff
 from gateway.cli.tickets import tickets
+from gateway.cli.users import users
 
 
 @click.group()
@@ -39,6 +41,8 @@ COMMANDS = (
     staff,
     incident,
     purge,
+    users,
+    audit,
 )
 for command in COMMANDS:
     main.add_command(command)
