@@ -27,23 +27,23 @@ _FAIL = """
 local now = tonumber(ARGV[1])
 local forget = tonumber(ARGV[5])
 local h = redis.call('HMGET', KEYS[1], 'until', 'last')
-local until = tonumber(h[1] or '0')
+local till = tonumber(h[1] or '0')
 local last = tonumber(h[2] or '0')
-if until > now then return {0, tostring(until)} end
-if last > 0 and now - math.max(last, until) > forget then
+if till > now then return {0, tostring(till)} end
+if last > 0 and now - math.max(last, till) > forget then
   redis.call('DEL', KEYS[1])
 end
 local fails = redis.call('HINCRBY', KEYS[1], 'fails', 1)
 local locked = 0
 if fails >= tonumber(ARGV[2]) then
   local locks = redis.call('HINCRBY', KEYS[1], 'locks', 1)
-  until = now + math.min(tonumber(ARGV[4]), tonumber(ARGV[3]) * 2 ^ math.min(locks - 1, 40))
-  redis.call('HSET', KEYS[1], 'until', tostring(until), 'fails', 0)
+  till = now + math.min(tonumber(ARGV[4]), tonumber(ARGV[3]) * 2 ^ math.min(locks - 1, 40))
+  redis.call('HSET', KEYS[1], 'until', tostring(till), 'fails', 0)
   locked = 1
 end
 redis.call('HSET', KEYS[1], 'last', tostring(now))
-redis.call('EXPIRE', KEYS[1], math.ceil(math.max(until - now, 0) + forget))
-return {locked, tostring(until)}
+redis.call('EXPIRE', KEYS[1], math.ceil(math.max(till - now, 0) + forget))
+return {locked, tostring(till)}
 """
 
 

@@ -104,7 +104,7 @@ async def submit_signin(request: web.Request) -> web.StreamResponse:
         return await _judge(request, username, form.get("password", ""), next_path)
     except RedisError as exc:
         log.warning("sign-in unavailable: redis unreachable", extra={"error": type(exc).__name__})
-        return _signin_page(request, status=503, error="signin_unavailable", username=username, next_path=next_path)
+        return _signin_page(request, status=503, error="signin_down", username=username, next_path=next_path)
 
 
 async def _judge(request: web.Request, username: str, password: str, next_path: str) -> web.StreamResponse:
@@ -153,7 +153,6 @@ async def _signed_in(request: web.Request, result: Result, client: str, next_pat
     log.info("staff signed in", extra={"role": user.role, "source": user.source})
     resp = web.Response(status=303, headers={"Location": next_path, "Cache-Control": "no-store"})
     resp.set_cookie(cookie_name(request), value, path="/", httponly=True, samesite="Lax", secure=is_secure(request))
-    resp.del_cookie(SIGNIN_COOKIE, path=SIGNIN_PATH)
     return resp
 
 

@@ -44,6 +44,7 @@ SHELL_EN: dict[str, str] = {
     "signin_not_staff": "Your directory account is not in a group that may use the help desk. Ask an administrator.",
     "signin_unavailable": "The district's directory is not answering, so we cannot check your password now. "
     "Try again in a few minutes.",
+    "signin_down": "Signing in is not possible right now. Try again in a few minutes.",
     "signin_expired": "The sign-in page was open for a long time. Sign in again.",
     "signin_forbidden": "For your security, we could not accept this sign-in. Open the sign-in page again.",
     "signin_cookies": "Signing in needs cookies switched on in your browser.",
