@@ -45,20 +45,32 @@ def _first(entry: dict[str, object], name: str) -> str | None:
     return str(value).strip() or None if value not in (None, "") else None
 
 
+def _close(conn: ldap3.Connection) -> None:
+    with contextlib.suppress(LDAPException, OSError):
+        conn.unbind()
+    # ldap3 2.9.1 keeps the socket of a failed connect open (unbind skips a connection it thinks closed).
+    sock = getattr(conn, "socket", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.close()
+
+
 class DirectoryAuth:
     def __init__(self, ldap: LdapSettings, conf: DirectorySignin) -> None:
         self.ldap = ldap
         self.conf = conf
-        tls = None
+        self.tls = None
         if ldap.url.startswith("ldaps://") or ldap.ca_file:
-            tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=ldap.ca_file or None)
-        self.server = ldap3.Server(ldap.url, get_info=ldap3.NONE, connect_timeout=conf.timeout_s, tls=tls)
+            self.tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=ldap.ca_file or None)
         self.roles: dict[str, Role] = {normalize_dn(k): v for k, v in conf.roles.items()}  # type: ignore[misc]
         self.departments = {normalize_dn(k): tuple(v) for k, v in conf.departments.items()}
 
     def _connect(self, user: str | None, password: str | None) -> ldap3.Connection:
+        # A Server of its own each time: ldap3 marks an address that once failed as unavailable for a while, and a
+        # directory that is back must be asked at once.
+        server = ldap3.Server(self.ldap.url, get_info=ldap3.NONE, connect_timeout=self.conf.timeout_s, tls=self.tls)
         return ldap3.Connection(
-            self.server, user=user, password=password, read_only=True, raise_exceptions=False,
+            server, user=user, password=password, read_only=True, raise_exceptions=False,
             receive_timeout=max(1, math.ceil(self.conf.timeout_s)),  # ldap3 wants whole seconds here
         )  # fmt: skip
 
@@ -83,8 +95,7 @@ class DirectoryAuth:
         except (LDAPException, OSError) as exc:
             raise DirectoryUnavailable(f"LDAP sign-in failed: {type(exc).__name__}") from None
         finally:
-            with contextlib.suppress(LDAPException, OSError):
-                service.unbind()
+            _close(service)
         return self._person(entry, dn, groups)
 
     def _find(self, conn: ldap3.Connection, username: str) -> dict[str, object] | None:
@@ -110,8 +121,7 @@ class DirectoryAuth:
                 return False
             raise DirectoryUnavailable(f"LDAP bind failed: {result.get('description', 'no answer')}")
         finally:
-            with contextlib.suppress(LDAPException, OSError):
-                conn.unbind()
+            _close(conn)
 
     def _groups(self, conn: ldap3.Connection, dn: str) -> list[str]:
         query = self.conf.group_filter.replace("{dn}", escape_filter_chars(dn))
