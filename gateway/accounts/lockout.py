@@ -22,7 +22,8 @@ from gateway.macs import mac_for
 from gateway.settings import LockoutSettings
 from gateway.store.redis_conn import text
 
-# KEYS[1] the hash. ARGV: now, attempts, lock_s, max_lock_s, forget_s. Returns {locked now (0/1), until}.
+# KEYS[1] the hash. ARGV: now, attempts, lock, max lock, forget: times in whole milliseconds (Lua's numbers are
+# doubles, and tostring keeps 14 digits: seconds with a fraction would come back rounded). Returns {locked, until}.
 _FAIL = """
 local now = tonumber(ARGV[1])
 local forget = tonumber(ARGV[5])
@@ -37,14 +38,23 @@ local fails = redis.call('HINCRBY', KEYS[1], 'fails', 1)
 local locked = 0
 if fails >= tonumber(ARGV[2]) then
   local locks = redis.call('HINCRBY', KEYS[1], 'locks', 1)
-  till = now + math.min(tonumber(ARGV[4]), tonumber(ARGV[3]) * 2 ^ math.min(locks - 1, 40))
+  till = now + math.floor(math.min(tonumber(ARGV[4]), tonumber(ARGV[3]) * 2 ^ math.min(locks - 1, 40)))
   redis.call('HSET', KEYS[1], 'until', tostring(till), 'fails', 0)
   locked = 1
 end
 redis.call('HSET', KEYS[1], 'last', tostring(now))
-redis.call('EXPIRE', KEYS[1], math.ceil(math.max(till - now, 0) + forget))
+redis.call('PEXPIRE', KEYS[1], math.ceil(math.max(till - now, 0) + forget))
 return {locked, tostring(till)}
 """
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+def _seconds(ms: int) -> int:
+    """A wait in whole seconds, never 0 while any of it remains (Retry-After and the page's minutes)."""
+    return max(1, math.ceil(ms / 1000))
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,20 +82,25 @@ class Lockout:
     async def locked(self, client: aioredis.Redis, username: str, address: str, now: float) -> Lock | None:
         """The lock that stands in the way of this attempt (the longer one when both are locked), or None."""
         found: Lock | None = None
+        at = _ms(now)
         for kind, key, _ in self._keys(username, address):
-            until = float(text(await client.hget(key, "until") or b"0") or 0)
-            if until > now and (found is None or until - now > found.retry_after):
-                found = Lock(kind, max(1, math.ceil(until - now)))
+            until = int(float(text(await client.hget(key, "until") or b"0") or 0))
+            if until > at and (found is None or _seconds(until - at) > found.retry_after):
+                found = Lock(kind, _seconds(until - at))
         return found
 
     async def failed(self, client: aioredis.Redis, username: str, address: str, now: float) -> Lock | None:
         """Count a failed attempt against the account and the client; the lock it started, if it started one."""
         c = self.conf
+        at = _ms(now)
         started: Lock | None = None
         for kind, key, attempts in self._keys(username, address):
-            locked, until = await client.eval(_FAIL, 1, key, now, attempts, c.lock_s, c.max_lock_s, c.forget_s)
-            if int(locked) and (started is None or float(until) - now > started.retry_after):
-                started = Lock(kind, max(1, math.ceil(float(until) - now)))
+            locked, until = await client.eval(
+                _FAIL, 1, key, at, attempts, c.lock_s * 1000, c.max_lock_s * 1000, c.forget_s * 1000
+            )
+            wait = _seconds(int(float(until)) - at)
+            if int(locked) and (started is None or wait > started.retry_after):
+                started = Lock(kind, wait)
         return started
 
     async def succeeded(self, client: aioredis.Redis, username: str) -> None:

@@ -80,8 +80,9 @@ def _minutes(seconds: int) -> int:
 
 
 def _locked(request: web.Request, lock: Lock, key: str, username: str, next_path: str) -> web.Response:
-    resp = _signin_page(request, status=429, error=key, username=username, next_path=next_path,
-                        values={"minutes": _minutes(lock.retry_after)})  # fmt: skip
+    minutes = _minutes(lock.retry_after)
+    resp = _signin_page(request, status=429, error=key if minutes > 1 else f"{key}_one", username=username,
+                        next_path=next_path, values={"minutes": minutes})  # fmt: skip
     resp.headers["Retry-After"] = str(lock.retry_after)
     return resp
 

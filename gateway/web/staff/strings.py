@@ -39,7 +39,10 @@ SHELL_EN: dict[str, str] = {
     "signin_wrong": "The username or password is not right. Check them and try again.",
     "signin_wrong_locked": "The username or password is not right, and there have been too many tries. "
     "Wait {minutes} minutes before you try again.",
+    "signin_wrong_locked_one": "The username or password is not right, and there have been too many tries. "
+    "Wait a minute before you try again.",
     "signin_locked": "There have been too many failed sign-ins. Wait {minutes} minutes before you try again.",
+    "signin_locked_one": "There have been too many failed sign-ins. Wait a minute before you try again.",
     "signin_disabled": "This account is switched off. Ask an administrator to switch it on.",
     "signin_not_staff": "Your directory account is not in a group that may use the help desk. Ask an administrator.",
     "signin_unavailable": "The district's directory is not answering, so we cannot check your password now. "

@@ -49,7 +49,7 @@ async def test_failures_lock_the_account_with_backoff_and_the_right_password_wai
     locked = await sign_in(http, staff.base, "abby")  # the right password: refused unchecked while locked
     assert locked.status == 429
     assert locked.headers["Retry-After"] == "60"
-    assert "Wait 1 minutes" in await locked.text()
+    assert "Wait a minute before you try again." in await locked.text()
 
     clock.advance(61)
     for n in range(attempts):
