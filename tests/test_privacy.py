@@ -470,3 +470,50 @@ async def test_the_ticket_stores_password_and_a_familys_words_stay_out_of_logs_w
     logs = log.read_text()
     assert "OperationalError" in logs, "the worker did not log its failure: the test would prove nothing"
     assert password not in logs and BODY not in logs and "locker 4471" not in logs
+
+
+async def test_staff_sign_in_logs_no_passwords_session_cookies_tokens_or_usernames(
+    tmp_path: Path, redis_server: RedisServer, captured: io.StringIO
+) -> None:
+    import subprocess
+    import sys
+
+    from tests.support.gateway import REPO
+    from tests.support.staff import add_staff, browser_session, form_token, session_token, sign_in
+
+    log = tmp_path / "processes.log"
+    username, password, wrong = "marisol.okafor", "Mateo's-inhaler-4471-pw", "guessed-pw-8a8a8a"
+    config = write_config(tmp_path, redis_server.url, signin={"lockout": {"account_attempts": 2}})
+    settings = settings_from(config)
+    add_staff(settings, username, "admin", password=password)
+    server, _ = await start_gateway(settings)
+    await _.close()
+    base = str(server.make_url("/")).rstrip("/")
+    http = browser_session()
+    try:
+        refused = [(await sign_in(http, base, username, wrong)).status for _ in range(3)]
+        refused.append((await sign_in(http, base, username, password)).status)  # locked
+        assert refused == [401, 429, 429, 429]
+        done = intake(config, "users", "unlock", username)
+        assert done.returncode == 0, done.stderr
+        log.write_text(done.stderr)  # its logs; what it prints for the operator (stdout) names the account
+        assert (await sign_in(http, base, username, password)).status == 303
+        cookie = http.cookie_jar.filter_cookies(server.make_url("/"))["intake_staff"].value
+        token = await session_token(http, base)
+        async with browser_session() as other:
+            signin_token = form_token(await (await other.get(f"{base}/signin")).text())
+        await http.post(f"{base}/signout", data={"csrf": token})
+    finally:
+        await http.close()
+        await server.close()
+    added = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "--config", str(config), "users", "add", "second.person", "--name",
+         NAME, "--password-stdin"], input=password + "\n", capture_output=True, text=True, timeout=60, cwd=REPO,
+    )  # fmt: skip
+    log.write_text(log.read_text() + added.stderr)
+    assert added.returncode == 0, added.stderr
+
+    logs = captured.getvalue() + log.read_text()
+    assert "staff signed in" in logs and "sign-in refused" in logs, "nothing logged: the test would prove nothing"
+    for secret in (username, password, wrong, cookie, token, signin_token, NAME, "4471"):
+        assert secret not in logs, f"a log line carries {secret[:12]}..."
