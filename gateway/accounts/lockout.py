@@ -83,8 +83,13 @@ class Lockout:
         """The lock that stands in the way of this attempt (the longer one when both are locked), or None."""
         found: Lock | None = None
         at = _ms(now)
-        for kind, key, _ in self._keys(username, address):
-            until = int(float(text(await client.hget(key, "until") or b"0") or 0))
+        subjects = self._keys(username, address)
+        async with client.pipeline(transaction=False) as pipe:
+            for _, key, _ in subjects:
+                pipe.hget(key, "until")
+            stored = await pipe.execute()
+        for (kind, _, _), value in zip(subjects, stored, strict=True):
+            until = int(float(text(value or "0") or 0))
             if until > at and (found is None or _seconds(until - at) > found.retry_after):
                 found = Lock(kind, _seconds(until - at))
         return found

@@ -62,7 +62,12 @@ def signin_url(next_path: str) -> str:
 
 
 def unauthenticated(request: web.Request) -> web.StreamResponse:
-    target = signin_url(request.path_qs)
+    back = request.path_qs
+    if request.headers.get("HX-Request") == "true" and request.headers.get("HX-Current-URL"):
+        # An htmx request is a piece of a page: after signing in, the person returns to the page itself.
+        current = urlsplit(request.headers["HX-Current-URL"])
+        back = local_path(current.path + (f"?{current.query}" if current.query else ""))
+    target = signin_url(back)
     if wants_page(request):
         return web.Response(status=303, headers={"Location": target, "Cache-Control": "no-store"})
     body = {"error": "unauthorized", "message": "sign in first", "signin": SIGNIN_PATH}

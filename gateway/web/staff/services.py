@@ -46,17 +46,16 @@ class StaffServices:
     def store(self) -> TicketStore:
         """The built-in store (blocking: call it from a worker thread, as `run` does)."""
         with self._lock:
-            if self._store is None:
-                self._store = TicketStore.from_settings(self.settings)
-            return self._store
+            return self._opened()
 
     def authenticator(self) -> Authenticator:
+        """Who judges a sign-in (blocking, like `store`)."""
         with self._lock:
             if self._authenticator is None:
-                self._authenticator = Authenticator(self._locked_store().users, self.directory)
+                self._authenticator = Authenticator(self._opened().users, self.directory)
             return self._authenticator
 
-    def _locked_store(self) -> TicketStore:
+    def _opened(self) -> TicketStore:
         if self._store is None:
             self._store = TicketStore.from_settings(self.settings)
         return self._store

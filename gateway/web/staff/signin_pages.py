@@ -19,7 +19,7 @@ from gateway.accounts.lockout import Lock
 from gateway.accounts.roles import normalize_username
 from gateway.accounts.signin import Result, Verdict
 from gateway.server import appkeys as K
-from gateway.tickets import TicketStore, UnknownUser
+from gateway.tickets import TicketStore
 from gateway.web import csrf
 from gateway.web.staff.audit import audit
 from gateway.web.staff.context import SESSION, SIGNIN_PATH, cookie_name, current_user, is_secure
@@ -67,14 +67,6 @@ async def show_signin(request: web.Request) -> web.StreamResponse:
     return _signin_page(request, next_path=next_path, notice=notice)
 
 
-def _known(store: TicketStore, username: str) -> str:
-    """The audit log names an account that exists; a name nobody has may be a password typed in the wrong box."""
-    try:
-        return store.users.get(username).username if username else "-"
-    except UnknownUser:
-        return "-"
-
-
 def _minutes(seconds: int) -> int:
     return max(1, -(-seconds // 60))
 
@@ -113,9 +105,8 @@ async def _judge(request: web.Request, username: str, password: str, next_path: 
     client = _client(request)
     lock = await staff.lockout.locked(staff.redis, username, client, staff.now())
     if lock is not None:
+        # Not audited one by one: a client hammering a lock would write a row per try. The lock's start is.
         log.info("sign-in refused: locked", extra={"lock": lock.kind, "retry_after": lock.retry_after})
-        details = {"lock": lock.kind, "client": client}
-        await staff.run(lambda store: store.audit.record(_known(store, username), "signin_locked", None, details))
         return _locked(request, lock, "signin_locked", username, next_path)
     result: Result = await staff.blocking(lambda: staff.authenticator().authenticate(username, password))
     if result.verdict is Verdict.OK and result.user is not None:
@@ -132,6 +123,8 @@ async def _judge(request: web.Request, username: str, password: str, next_path: 
         until = datetime.fromtimestamp(staff.now() + started.retry_after, UTC) if started else None
         await staff.run(lambda store: store.users.record_failed_login(result.username, lock_until=until))
     if started is not None:
+        locked = {"lock": started.kind, "seconds": started.retry_after, "client": client}
+        await audit(request, "signin_locked", None, locked, actor=actor)
         return _locked(request, started, "signin_wrong_locked", username, next_path)
     return _signin_page(request, status=401, error="signin_wrong", username=username, next_path=next_path)
 

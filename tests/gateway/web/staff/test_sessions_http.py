@@ -44,6 +44,9 @@ async def test_data_without_a_session_is_401_json_and_htmx_is_sent_to_sign_in(st
     htmx = await http.get(f"{staff.base}/staff", headers={**HTML, "HX-Request": "true"})
     assert htmx.status == 401
     assert htmx.headers["HX-Redirect"] == "/signin?next=/staff"
+    piece = await http.get(f"{staff.base}/desk/rows?page=2",
+                           headers={"HX-Request": "true", "HX-Current-URL": f"{staff.base}/desk?queue=it"})  # fmt: skip
+    assert piece.headers["HX-Redirect"] == "/signin?next=/desk%3Fqueue%3Dit"  # back to the page, not the piece
     stream = await http.get(f"{staff.base}/dashboard/events", headers={"Accept": "text/event-stream"})
     assert stream.status == 401
 
