@@ -186,3 +186,18 @@ async def test_the_last_admin_cannot_be_demoted_and_a_role_change_signs_the_pers
     assert (await supervisor.get(staff.base + "/staff/api/me")).status == 401
     await sign_in(supervisor, staff.base, "sam")
     assert (await (await supervisor.get(staff.base + "/staff/api/me")).json())["role"] == "admin"
+
+
+async def test_a_hash_made_with_older_parameters_is_made_again_at_the_next_good_sign_in(staff: StaffGateway) -> None:
+    from argon2 import PasswordHasher
+
+    store = TicketStore.from_settings(staff.settings)
+    try:
+        store.users.add("old.timer", "Old Timer", "agent", password_hash=PasswordHasher().hash(PASSWORD))
+        assert "m=65536" in (store.users.get("old.timer").password_hash or "")
+        assert (await sign_in(staff.browser(), staff.base, "old.timer")).status == 303
+        stored = store.users.get("old.timer").password_hash or ""
+        assert "m=19456,t=2,p=1" in stored
+    finally:
+        store.close()
+    assert (await sign_in(staff.browser(), staff.base, "old.timer")).status == 303
