@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from gateway.accounts.sessions import Session
 from gateway.server import appkeys as K
@@ -138,11 +139,22 @@ def csrf_refused(request: web.Request) -> web.StreamResponse:
     return message(request, "csrf_title", "csrf_text", 403)
 
 
+def sessions_unavailable(request: web.Request, exc: Exception) -> web.StreamResponse:
+    """Redis, where sessions live, does not answer: nobody can be recognised, so nothing is shown."""
+    log.warning("staff page unavailable: redis unreachable", extra={"error": type(exc).__name__})
+    if wants_page(request):
+        return message(request, "unavailable_title", "signin_down", 503)
+    return web.json_response({"error": "unavailable", "message": "sessions cannot be read now"}, status=503)
+
+
 @web.middleware
 async def staff_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not guarded(request.path):
         return await handler(request)
-    session = await load_session(request)
+    try:
+        session = await load_session(request)
+    except (RedisError, OSError) as exc:
+        return sessions_unavailable(request, exc)
     if session is None:
         return unauthenticated(request)
     if request.method in UNSAFE and not await csrf_ok(request, session):
@@ -155,7 +167,10 @@ def requires(role: str) -> Callable[[Handler], Handler]:
 
     def wrap(handler: Handler) -> Handler:
         async def guarded_handler(request: web.Request) -> web.StreamResponse:
-            session = await load_session(request)
+            try:
+                session = await load_session(request)
+            except (RedisError, OSError) as exc:
+                return sessions_unavailable(request, exc)
             if session is None:
                 return unauthenticated(request)
             if request.method in UNSAFE and not guarded(request.path) and not await csrf_ok(request, session):

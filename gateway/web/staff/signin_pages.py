@@ -61,7 +61,12 @@ def _signin_page(
 
 async def show_signin(request: web.Request) -> web.StreamResponse:
     next_path = local_path(request.query.get("next"))
-    if await load_session(request) is not None:
+    try:
+        signed_in = await load_session(request) is not None
+    except (RedisError, OSError) as exc:
+        log.warning("sign-in page: redis unreachable", extra={"error": type(exc).__name__})
+        return _signin_page(request, status=503, error="signin_down", next_path=next_path)
+    if signed_in:
         return web.Response(status=303, headers={"Location": next_path, "Cache-Control": "no-store"})
     notice = "signed_out" if "signed_out" in request.query else ("signin_required" if "next" in request.query else "")
     return _signin_page(request, next_path=next_path, notice=notice)

@@ -67,6 +67,7 @@ SHELL_EN: dict[str, str] = {
     # Refusals
     "forbidden_title": "You cannot open this page",
     "forbidden_text": "Your role does not include this page. Ask an administrator if you need it.",
+    "unavailable_title": "Not available right now",
     "csrf_title": "Please try again",
     "csrf_text": "For your security, this action was not done: the page was old or came from somewhere else. "
     "Reload the page and try again.",

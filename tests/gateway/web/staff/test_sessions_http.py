@@ -249,3 +249,20 @@ async def test_signed_in_a_second_time_the_old_session_is_gone(staff: StaffGatew
         old = await replay.get(staff.base + "/staff/api/me", headers={"Cookie": f"intake_staff={first}"})
         assert old.status == 401
     assert (await (await http.get(staff.base + "/staff/api/me")).json())["username"] == "sam"
+
+
+async def test_while_redis_is_away_staff_pages_say_so_and_show_nothing(
+    staff: StaffGateway, redis_server: RedisServer
+) -> None:
+    http = staff.browser()
+    await sign_in(http, staff.base, "ana")
+    redis_server.stop(kill=True)
+    page = await http.get(staff.base + "/staff/users", headers=HTML)
+    assert page.status == 503
+    html = await page.text()
+    assert "Signing in is not possible right now." in html and "Sam Supervisor" not in html
+    assert (await http.get(staff.base + "/staff/api/me")).status == 503
+    signin = await http.get(staff.base + "/signin")
+    assert signin.status == 503
+    redis_server.start()
+    assert (await http.get(staff.base + "/staff/api/me")).status == 200
