@@ -289,3 +289,18 @@ def incoming_minute(minute: int) -> str:
 def incoming_day(day: str) -> str:
     """Requests committed on one day of the district's calendar (YYYY-MM-DD, its time zone)."""
     return f"{PREFIX}:dash:in:d:{day}"
+
+
+def staff_session(digest: str) -> str:
+    """A staff session, by the hash of its cookie's value (the value itself is never stored)."""
+    return f"{PREFIX}:staff:session:{digest}"
+
+
+def staff_sessions_of(user_digest: str) -> str:
+    """Set: a staff user's live sessions, so a disabled account or a changed role ends them at once."""
+    return f"{PREFIX}:staff:user:{user_digest}:sessions"
+
+
+def signin_failures(kind: str, digest: str) -> str:
+    """Hash: failed sign-ins and lock of one account or one client (`kind`), by a keyed hash of its name."""
+    return f"{PREFIX}:staff:signin:{kind}:{digest}"

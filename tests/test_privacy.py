@@ -477,21 +477,18 @@ async def test_the_dashboard_and_reports_log_no_family_words_addresses_or_staff_
 ) -> None:
     import aiohttp
 
-    from gateway.tickets import TicketStore
-    from gateway.web.insight.access import COOKIE, session_cookie
     from tests.gateway.web.sse import Stream, number
     from tests.support.gateway import OPERATOR_TOKEN
+    from tests.support.staff import add_staff, signed_in_cookie
 
     config = write_config(tmp_path, redis_server.url, server={"operator_token": OPERATOR_TOKEN, "port": 0})
     settings = settings_from(config)
-    store = TicketStore.from_settings(settings)
-    store.users.add("maria.chen", NAME, "supervisor", email=EMAIL)
-    store.close()
-    cookie = session_cookie(settings.signing_key(), "maria.chen")
+    add_staff(settings, "maria.chen", "supervisor", name=NAME)
     server, http = await start_gateway(settings)
     gw = Gateway(server, http, settings)
     try:
-        headers = {"Cookie": f"{COOKIE}={cookie}"}
+        cookie_name, cookie = await signed_in_cookie(gw.base, "maria.chen")
+        headers = {"Cookie": f"{cookie_name}={cookie}"}
         async with http.get(gw.base + "/dashboard/events", headers=headers, timeout=aiohttp.ClientTimeout()) as resp:
             stream = Stream(resp)
             assert (await gw.post_form(form(name=NAME, email=EMAIL, phone=PHONE_RAW, message=BODY))).status == 202
@@ -502,9 +499,7 @@ async def test_the_dashboard_and_reports_log_no_family_words_addresses_or_staff_
             await gw.post_form(form(email=EMAIL, message=BODY + " (spooled)"))
             redis_server.start()
             await stream.until(lambda s: number(s.get("incoming", ""), "incoming-today-total") == 2, timeout=60)
-        csv = await http.get(
-            gw.base + "/reports/equity.csv?range=week", headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}
-        )
+        csv = await http.get(gw.base + "/reports/equity.csv?range=week", headers=headers)
         assert csv.status == 200
     finally:
         await http.close()
@@ -512,4 +507,51 @@ async def test_the_dashboard_and_reports_log_no_family_words_addresses_or_staff_
     logs = captured.getvalue()
     assert "dashboard" in logs, "the dashboard logged nothing when Redis went away: the test would prove nothing"
     for secret in (NAME, EMAIL, PHONE, PHONE_RAW, "867-5309", BODY, "locker 4471", cookie, OPERATOR_TOKEN):
+        assert secret not in logs, f"a log line carries {secret[:12]}..."
+
+
+async def test_staff_sign_in_logs_no_passwords_session_cookies_tokens_or_usernames(
+    tmp_path: Path, redis_server: RedisServer, captured: io.StringIO
+) -> None:
+    import subprocess
+    import sys
+
+    from tests.support.gateway import REPO
+    from tests.support.staff import add_staff, browser_session, form_token, session_token, sign_in
+
+    log = tmp_path / "processes.log"
+    username, password, wrong = "marisol.okafor", "Mateo's-inhaler-4471-pw", "guessed-pw-8a8a8a"
+    config = write_config(tmp_path, redis_server.url, signin={"lockout": {"account_attempts": 2}})
+    settings = settings_from(config)
+    add_staff(settings, username, "admin", password=password)
+    server, _ = await start_gateway(settings)
+    await _.close()
+    base = str(server.make_url("/")).rstrip("/")
+    http = browser_session()
+    try:
+        refused = [(await sign_in(http, base, username, wrong)).status for _ in range(3)]
+        refused.append((await sign_in(http, base, username, password)).status)  # locked
+        assert refused == [401, 429, 429, 429]
+        done = intake(config, "users", "unlock", username)
+        assert done.returncode == 0, done.stderr
+        log.write_text(done.stderr)  # its logs; what it prints for the operator (stdout) names the account
+        assert (await sign_in(http, base, username, password)).status == 303
+        cookie = http.cookie_jar.filter_cookies(server.make_url("/"))["intake_staff"].value
+        token = await session_token(http, base)
+        async with browser_session() as other:
+            signin_token = form_token(await (await other.get(f"{base}/signin")).text())
+        await http.post(f"{base}/signout", data={"csrf": token})
+    finally:
+        await http.close()
+        await server.close()
+    added = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "--config", str(config), "users", "add", "second.person", "--name",
+         NAME, "--password-stdin"], input=password + "\n", capture_output=True, text=True, timeout=60, cwd=REPO,
+    )  # fmt: skip
+    log.write_text(log.read_text() + added.stderr)
+    assert added.returncode == 0, added.stderr
+
+    logs = captured.getvalue() + log.read_text()
+    assert "staff signed in" in logs and "sign-in refused" in logs, "nothing logged: the test would prove nothing"
+    for secret in (username, password, wrong, cookie, token, signin_token, NAME, "4471"):
         assert secret not in logs, f"a log line carries {secret[:12]}..."

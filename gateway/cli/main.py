@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from gateway.cli.audit import audit
 from gateway.cli.calendar import calendar
 from gateway.cli.incidents import incident
 from gateway.cli.operations import check_config, doctor, replay
@@ -13,6 +14,7 @@ from gateway.cli.retention import purge
 from gateway.cli.rules import rules
 from gateway.cli.staff import staff
 from gateway.cli.tickets import tickets
+from gateway.cli.users import users
 
 
 @click.group()
@@ -41,6 +43,8 @@ COMMANDS = (
     incident,
     purge,
     report,
+    users,
+    audit,
 )
 for command in COMMANDS:
     main.add_command(command)

@@ -30,6 +30,7 @@ from gateway.web.insight.dashboard import add_dashboard
 from gateway.web.insight.reports import add_reports
 from gateway.web.limits import Limits
 from gateway.web.pages import add_page_routes
+from gateway.web.staff import STAFF, StaffServices, add_staff_routes, staff_middleware
 from workers.backends import enabled_backends
 
 log = logging.getLogger("intake.app")
@@ -79,7 +80,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     quiet_access_log()  # whatever runner serves the app, status links must not reach a log
     settings.data_path.mkdir(parents=True, exist_ok=True)
     # Every route reads its body under its own, smaller limit (server/http.py, web/form_upload.py).
-    app = web.Application(middlewares=[error_middleware], client_max_size=form_body_limit(settings))
+    app = web.Application(middlewares=[error_middleware, staff_middleware], client_max_size=form_body_limit(settings))
     blobs = BlobStore(settings.path_in_data("blobs"))
     rt = build_runtime(settings, "spool.sqlite3")
     app[RUNTIME] = rt
@@ -104,6 +105,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app[K.PIPELINE] = rt.pipeline
     app[K.TEMPLATES] = page_env()
     app[K.SIGNING_KEY] = settings.signing_key()
+    app[STAFF] = StaffServices(settings, app[K.SIGNING_KEY], rt.redis, app[CLOCK])
     app.cleanup_ctx.append(_background)
     add_hook_routes(app)
     add_health_routes(app)
@@ -112,4 +114,5 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     add_dashboard(app, lambda: rt.pipeline.router.rules, app[CLOCK].now)
     add_reports(app, lambda: rt.pipeline.router.rules)
     app.router.add_get(INSIGHT_ASSETS + "{name}", serve_insight_asset)
+    add_staff_routes(app)
     return app

@@ -22,6 +22,7 @@ from gateway.settings.service import (
     ServerSettings,
     SyncSettings,
 )
+from gateway.settings.signin import DirectorySignin, LockoutSettings, SigninSettings
 from gateway.settings.slack import SlackSettings, SlackWorkspace
 from gateway.settings.twilio import TwilioNumber, TwilioSettings
 from gateway.settings.webform import Choice, FormSource, WebformSettings
@@ -36,6 +37,7 @@ __all__ = [
     "CsvColumns",
     "CsvSource",
     "DashboardSettings",
+    "DirectorySignin",
     "EmailSettings",
     "FormSource",
     "IdentitySettings",
@@ -43,6 +45,7 @@ __all__ = [
     "JobSettings",
     "LdapAttributes",
     "LdapSettings",
+    "LockoutSettings",
     "LoggingSettings",
     "MailServer",
     "Mailbox",
@@ -54,6 +57,7 @@ __all__ = [
     "RoutingSettings",
     "ServerSettings",
     "Settings",
+    "SigninSettings",
     "SlackSettings",
     "SlackWorkspace",
     "Strict",

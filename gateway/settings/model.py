@@ -25,6 +25,7 @@ from gateway.settings.service import (
     ServerSettings,
     SyncSettings,
 )
+from gateway.settings.signin import SigninSettings
 
 
 class Settings(Strict):
@@ -46,6 +47,7 @@ class Settings(Strict):
     retention: RetentionSettings = Field(default_factory=lambda: RetentionSettings())
     dashboard: DashboardSettings = Field(default_factory=lambda: DashboardSettings())
     reports: ReportSettings = Field(default_factory=lambda: ReportSettings())
+    signin: SigninSettings = Field(default_factory=lambda: SigninSettings())
     source_file: str = Field("", exclude=True)
 
     @field_validator("timezone")
@@ -64,6 +66,12 @@ class Settings(Strict):
             raise ValueError(
                 f"channels.email.default_mailbox {email.default_mailbox!r} is not one of channels.email.mailboxes"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _directory_signin_has_a_directory(self) -> Settings:
+        if self.signin.ldap.enabled and not self.identity.ldap.url:
+            raise ValueError("signin.ldap.enabled needs the directory: set identity.ldap.url (INTAKE_LDAP_URL)")
         return self
 
     @property

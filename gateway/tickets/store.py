@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from gateway.settings import Settings
 from gateway.tickets import migrate
+from gateway.tickets.audit import AuditLog
 from gateway.tickets.desk import DeskActions
 from gateway.tickets.engine import make_engine, sqlite_url
 from gateway.tickets.reads import TicketReads
@@ -31,6 +32,7 @@ class TicketStore(DeskActions, TicketReads, TicketStats):
     def __init__(self, engine: sa.Engine) -> None:
         super().__init__(engine)
         self.users = UserRepository(engine)
+        self.audit = AuditLog(engine)
 
     @classmethod
     def open(cls, url: str, *, busy_timeout_ms: int = 5000, upgrade: bool = True) -> TicketStore:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from gateway.web.strings import STRINGS
 
@@ -54,34 +54,50 @@ def choose(*candidates: str | None, default: str) -> str:
 
 
 class Words:
-    """The strings of one page language, usable from templates as `t.key` or `t.fmt("key", x=...)`."""
+    """The strings of one page language, usable from templates as `t.key` or `t.fmt("key", x=...)`.
 
-    def __init__(self, lang: str) -> None:
-        self.lang = lang
-        self._strings = STRINGS[lang]
+    `catalog` is the requester-facing pages' STRINGS unless another is given (the staff pages have their own);
+    a key a language lacks is read in English. Times are shown in `zone`: the district's, never UTC.
+    """
+
+    def __init__(self, lang: str, catalog: dict[str, dict[str, str]] | None = None, zone: tzinfo = UTC) -> None:
+        catalog = STRINGS if catalog is None else catalog
+        self.lang = lang if lang in catalog else FALLBACK
+        self._strings = catalog[self.lang]
+        self._fallback = catalog[FALLBACK]
+        self.zone = zone
+
+    def _get(self, key: str) -> str:
+        found = self._strings.get(key)
+        return self._fallback[key] if found is None else found
 
     def __getattr__(self, key: str) -> str:
         try:
-            return self._strings[key]
+            return self._get(key)
         except KeyError:
             raise AttributeError(key) from None
 
     def fmt(self, key: str, **values: object) -> str:
-        return self._strings[key].format(**values)
+        return self._get(key).format(**values)
 
     def status(self, status: str) -> str:
         return self._strings[f"st_{status}"] if status in STATUS_KEYS else self._strings["st_unknown"]
 
     def time(self, iso: str) -> str:
-        """A timeline time a parent can read; the raw value when it is not a timestamp."""
+        """A timeline time a parent can read, in the district's time zone; the raw value when it is not one."""
         try:
             at = datetime.fromisoformat(iso)
         except ValueError:
             return iso
-        at = at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
-        months = self._strings["months"].split()
+        return self.when(at)
+
+    def when(self, at: datetime) -> str:
+        """A time as a person reads it: in the district's zone and this language's order ("Nov 22, 2025 at
+        9:05 AM"). A time without a zone is UTC, as the gateway stores every time."""
+        at = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(self.zone)
+        months = self._get("months").split()
         hour12 = at.hour % 12 or 12
-        return self._strings["time_format"].format(
+        return self._get("time_format").format(
             day=at.day,
             month=months[at.month - 1],
             year=at.year,

@@ -45,7 +45,7 @@ def page(
 ) -> web.Response:
     """Render `template` in `lang`. A private page's URL is its secret: no referrer, no indexing."""
     env = request.app[K.TEMPLATES]
-    words = Words(lang)
+    words = Words(lang, zone=request.app[K.SETTINGS].zone)
     html = env.get_template(template).render(
         t=words,
         lang=lang,

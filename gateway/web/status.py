@@ -118,7 +118,7 @@ async def _show_status(request: web.Request) -> web.Response:
         return message_page(request, lang, "unavailable_title", "unavailable_text", 503, private=True)
 
     lang = choose(asked, snap.language, accept, default=settings.default_language)
-    words = Words(lang)
+    words = Words(lang, zone=settings.zone)  # every time a family reads is the district's, never UTC
     # Never a link to a host the caller named (a Host header is theirs to write): the configured address instead.
     base = link_base(settings, str(request.url.origin())) or public_base(settings)
     context = {

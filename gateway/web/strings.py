@@ -98,7 +98,7 @@ EN: dict[str, str] = {
     "st_resolved": "Resolved",
     "st_closed": "Closed",
     "st_unknown": "In progress",
-    "time_format": "{month} {day}, {year} at {hour12}:{minute} {ampm} UTC",
+    "time_format": "{month} {day}, {year} at {hour12}:{minute} {ampm}",
     "months": "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec",
 }
 
@@ -190,7 +190,7 @@ ES: dict[str, str] = {
     "st_resolved": "Resuelta",
     "st_closed": "Cerrada",
     "st_unknown": "En curso",
-    "time_format": "{day} de {month} de {year}, {hour24}:{minute} UTC",
+    "time_format": "{day} de {month} de {year}, {hour24}:{minute}",
     "months": "ene feb mar abr may jun jul ago sep oct nov dic",
 }
 

@@ -96,7 +96,7 @@ VI: dict[str, str] = {
     "st_resolved": "Đã giải quyết",
     "st_closed": "Đã đóng",
     "st_unknown": "Đang tiến hành",
-    "time_format": "{hour24}:{minute} UTC, ngày {day} tháng {month} năm {year}",
+    "time_format": "{hour24}:{minute}, ngày {day} tháng {month} năm {year}",
     "months": "1 2 3 4 5 6 7 8 9 10 11 12",
 }
 
@@ -184,6 +184,6 @@ ZH: dict[str, str] = {
     "st_resolved": "已解决",
     "st_closed": "已关闭",
     "st_unknown": "处理中",
-    "time_format": "{year}年{month}{day}日 {hour24}:{minute} UTC",
+    "time_format": "{year}年{month}{day}日 {hour24}:{minute}",
     "months": "1月 2月 3月 4月 5月 6月 7月 8月 9月 10月 11月 12月",
 }

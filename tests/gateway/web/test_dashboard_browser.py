@@ -10,12 +10,11 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, async_playwright, expect
 
-from gateway.tickets import TicketStore
-from gateway.web.insight.access import COOKIE, session_cookie
 from tests.channels.twilio_support import SmsGateway, sms, sms_gateway, twilio_settings, work
 from tests.support.axe import serious_violations
 from tests.support.gateway import REPO, intake, settings_from, write_config
 from tests.support.redis_server import RedisServer
+from tests.support.staff import add_staff, session_cookie_for
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -40,17 +39,17 @@ async def gw(tmp_path: Path, redis_server: RedisServer) -> AsyncIterator[SmsGate
         server={"public_base_url": "https://intake.district.example.org"},
         channels={"twilio": twilio_settings()},
     )  # fmt: skip
-    store = TicketStore.from_settings(settings_from(config))
-    store.users.add("maria.chen", "María Chen", "supervisor")
-    store.close()
+    add_staff(settings_from(config), "maria.chen", "supervisor", name="María Chen")
     async with sms_gateway(config) as gateway:
         yield gateway
 
 
 async def signed_in(browser: Browser, gw: SmsGateway, **options: object) -> BrowserContext:
     context = await browser.new_context(locale="en-US", **options)  # type: ignore[arg-type]
-    cookie = session_cookie(gw.settings.signing_key(), "maria.chen")
-    await context.add_cookies([{"name": COOKIE, "value": cookie, "url": gw.base}])
+    name, value = await session_cookie_for(gw.settings, "maria.chen")
+    host = gw.base.split("//", 1)[1].split(":", 1)[0]
+    secure = name.startswith("__Host-")  # a district on https: the browser keeps it to https (and loopback) only
+    await context.add_cookies([{"name": name, "value": value, "domain": host, "path": "/", "secure": secure}])
     return context
 
 

@@ -10,11 +10,11 @@ import aiohttp
 import pytest
 
 from gateway.tickets import TicketStore
-from gateway.web.insight.access import COOKIE, session_cookie
 from tests.conftest import Gateway, form, start_gateway
 from tests.gateway.web.sse import Stream, number
-from tests.support.gateway import OPERATOR, OPERATOR_TOKEN, intake, settings_from, write_config
+from tests.support.gateway import OPERATOR_TOKEN, intake, settings_from, write_config
 from tests.support.redis_server import RedisServer
+from tests.support.staff import add_staff, browser_session, session_headers, sign_in, signed_in_cookie
 
 HTML = {"Accept": "text/html"}
 
@@ -44,31 +44,44 @@ async def two(tmp_path: Path, redis_server: RedisServer) -> AsyncIterator[tuple[
         await g.server.close()
 
 
+async def boss(gw: Gateway) -> dict[str, str]:
+    """A supervisor's session (the account made the first time), as the headers of a request."""
+    store = TicketStore.from_settings(gw.settings)
+    try:
+        known = any(u.username == "boss" for u in store.users.all())
+    finally:
+        store.close()
+    if not known:
+        add_staff(gw.settings, "boss", "supervisor", name="Supervisor")
+    return await session_headers(gw.settings, "boss")
+
+
 async def test_nothing_of_the_dashboard_answers_without_a_session(gateway: Gateway) -> None:
-    for path in ("/dashboard", "/dashboard/events", "/reports", "/reports/volume.csv"):
-        resp = await gateway.http.get(gateway.base + path, headers=HTML)
+    for path in ("/dashboard", "/reports"):
+        resp = await gateway.http.get(gateway.base + path, headers=HTML, allow_redirects=False)
+        assert (resp.status, resp.headers["Location"]) == (303, f"/signin?next={path}"), path
+    for path in ("/dashboard/events", "/reports/volume.csv"):
+        resp = await gateway.http.get(gateway.base + path)
         assert resp.status == 401, path
-    resp = await gateway.http.get(gateway.base + "/dashboard/events")
-    assert resp.status == 401
-    assert await resp.json() == {"error": "sign_in_required"}
+        assert (await resp.json())["error"] == "unauthorized"
 
 
 async def test_an_agent_is_refused_and_a_supervisor_sees_the_dashboard(two: tuple[Gateway, Gateway, Path]) -> None:
     a, _, _ = two
+    add_staff(a.settings, "ana.lopez", "agent", departments=["it"], name="Ana López")
+    add_staff(a.settings, "maria.chen", "supervisor", name="María Chen")
+    add_staff(a.settings, "old.boss", "supervisor", name="Old Boss")
     store = TicketStore.from_settings(a.settings)
-    store.users.add("ana.lopez", "Ana López", "agent", departments=["it"])
-    store.users.add("maria.chen", "María Chen", "supervisor")
-    store.users.add("old.boss", "Old Boss", "supervisor")
     store.users.update("old.boss", disabled=True)
     store.close()
-    key = a.settings.signing_key()
-    as_agent = {"Cookie": f"{COOKIE}={session_cookie(key, 'ana.lopez')}", **HTML}
-    assert (await a.http.get(a.base + "/dashboard", headers=as_agent)).status == 403
-    as_disabled = {"Cookie": f"{COOKIE}={session_cookie(key, 'old.boss')}", **HTML}
-    assert (await a.http.get(a.base + "/dashboard", headers=as_disabled)).status == 401
-    forged = {"Cookie": f"{COOKIE}={session_cookie(b'not-the-key', 'maria.chen')}", **HTML}
-    assert (await a.http.get(a.base + "/dashboard", headers=forged)).status == 401
-    resp = await a.http.get(a.base + "/dashboard", headers={"Cookie": f"{COOKIE}={session_cookie(key, 'maria.chen')}"})
+    name, agent = await signed_in_cookie(a.base, "ana.lopez")
+    assert (await a.http.get(a.base + "/dashboard", headers={"Cookie": f"{name}={agent}", **HTML})).status == 403
+    async with browser_session() as http:
+        assert (await sign_in(http, a.base, "old.boss")).status != 303  # a disabled account gets no session
+    forged = {"Cookie": f"{name}=forged-{agent[:10]}", **HTML}
+    assert (await a.http.get(a.base + "/dashboard", headers=forged, allow_redirects=False)).status == 303
+    name, supervisor = await signed_in_cookie(a.base, "maria.chen")
+    resp = await a.http.get(a.base + "/dashboard", headers={"Cookie": f"{name}={supervisor}"})
     assert resp.status == 200
     page = await resp.text()
     assert "Signed in as María Chen" in page
@@ -80,7 +93,7 @@ async def test_a_request_committed_by_one_web_process_shows_on_a_watcher_of_anot
     two: tuple[Gateway, Gateway, Path],
 ) -> None:
     a, b, _ = two
-    async with b.http.get(b.base + "/dashboard/events", headers=OPERATOR, timeout=aiohttp.ClientTimeout()) as resp:
+    async with b.http.get(b.base + "/dashboard/events", headers=await boss(b), timeout=aiohttp.ClientTimeout()) as resp:
         assert resp.status == 200
         assert resp.headers["Content-Type"].startswith("text/event-stream")
         stream = Stream(resp)
@@ -98,7 +111,7 @@ async def test_a_request_committed_by_one_web_process_shows_on_a_watcher_of_anot
 
 async def test_a_duplicate_is_not_counted_as_incoming(two: tuple[Gateway, Gateway, Path]) -> None:
     a, b, _ = two
-    async with b.http.get(b.base + "/dashboard/events", headers=OPERATOR, timeout=aiohttp.ClientTimeout()) as resp:
+    async with b.http.get(b.base + "/dashboard/events", headers=await boss(b), timeout=aiohttp.ClientTimeout()) as resp:
         stream = Stream(resp)
         assert (await a.post_form(form(), key="form-1")).status == 202
         assert (await a.post_form(form(), key="form-1")).status == 202
@@ -109,7 +122,7 @@ async def test_a_duplicate_is_not_counted_as_incoming(two: tuple[Gateway, Gatewa
 
 async def test_a_ticket_made_and_changed_by_workers_moves_the_open_counts(two: tuple[Gateway, Gateway, Path]) -> None:
     a, b, config = two
-    async with b.http.get(b.base + "/dashboard/events", headers=OPERATOR, timeout=aiohttp.ClientTimeout()) as resp:
+    async with b.http.get(b.base + "/dashboard/events", headers=await boss(b), timeout=aiohttp.ClientTimeout()) as resp:
         stream = Stream(resp)
         await stream.until(lambda s: number(s.get("tickets", ""), "open-total") == 0)
         assert (await a.post_form(form(category="transportation"))).status == 202
@@ -128,18 +141,18 @@ async def test_the_reports_page_and_its_csv(two: tuple[Gateway, Gateway, Path]) 
     a, _, config = two
     assert (await a.post_form(form(category="transportation"))).status == 202
     assert intake(config, "worker", "--burst").returncode == 0
-    resp = await a.http.get(a.base + "/reports?report=volume&range=day&by=channel", headers=OPERATOR)
+    resp = await a.http.get(a.base + "/reports?report=volume&range=day&by=channel", headers=await boss(a))
     assert resp.status == 200
     page = await resp.text()
     assert 'id="report-table"' in page
     assert "uPlot.iife.min.js" in page
-    resp = await a.http.get(a.base + "/reports/volume.csv?range=day&by=queue", headers=OPERATOR)
+    resp = await a.http.get(a.base + "/reports/volume.csv?range=day&by=queue", headers=await boss(a))
     assert resp.status == 200
     assert resp.headers["Content-Type"].startswith("text/csv")
     lines = (await resp.text()).splitlines()
     assert lines[0] == "period,transportation,total"
     assert lines[-1] == "total,1,1"
-    bad = await a.http.get(a.base + "/reports/volume.csv?range=week&by=colour", headers=OPERATOR)
+    bad = await a.http.get(a.base + "/reports/volume.csv?range=week&by=colour", headers=await boss(a))
     assert bad.status == 400
     assert "channel, queue, category" in (await bad.json())["problem"]
-    assert (await a.http.get(a.base + "/reports/nothing.csv", headers=OPERATOR)).status == 404
+    assert (await a.http.get(a.base + "/reports/nothing.csv", headers=await boss(a))).status == 404

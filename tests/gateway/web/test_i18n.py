@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import string
+from zoneinfo import ZoneInfo
 
 from gateway.web.i18n import TIME_FIELDS, Words, choose, from_accept_language
 from gateway.web.strings import STRINGS
+
+CHICAGO = ZoneInfo("America/Chicago")
 
 
 def _placeholders(text: str) -> set[str]:
@@ -50,12 +53,21 @@ def test_unsupported_candidates_fall_back_to_the_default() -> None:
     assert choose("fr", None, "zz", default="es") == "es"
 
 
-def test_timeline_time_reads_naturally_in_spanish() -> None:
-    assert Words("es").time("2025-11-22T15:05:09+00:00") == "22 de nov de 2025, 15:05 UTC"
+def test_timeline_time_reads_naturally_in_spanish_in_the_districts_zone() -> None:
+    assert Words("es", zone=CHICAGO).time("2025-11-22T15:05:09+00:00") == "22 de nov de 2025, 09:05"
 
 
-def test_timeline_time_reads_naturally_in_english() -> None:
-    assert Words("en").time("2025-11-22T15:05:09+00:00") == "Nov 22, 2025 at 3:05 PM UTC"
+def test_timeline_time_reads_naturally_in_english_in_the_districts_zone() -> None:
+    assert Words("en", zone=CHICAGO).time("2025-11-22T15:05:09+00:00") == "Nov 22, 2025 at 9:05 AM"
+
+
+def test_a_time_late_in_the_utc_day_is_read_on_the_districts_day() -> None:
+    # 03:30 UTC on the 1st is still the evening of the 31st in Chicago: the day, the month and the year turn back.
+    assert Words("en", zone=CHICAGO).time("2026-01-01T03:30:00+00:00") == "Dec 31, 2025 at 9:30 PM"
+
+
+def test_no_page_language_writes_utc() -> None:
+    assert [lang for lang, words in STRINGS.items() if "UTC" in words["time_format"]] == []
 
 
 def test_status_words_cover_unknown_statuses() -> None:
