@@ -82,15 +82,24 @@ async def answers_behind_held_commits(
 
 
 def ask(i: int) -> bytes:
-    return mail(sender=f"Parent {i} <parent{i}@example.org>", subject=f"Bus stop {i}",
-                body=f"The bus did not stop at stop {i} this morning.\n", message_id=f"<ask-{i}@home.example>")  # fmt: skip
+    return mail(
+        sender=f"Parent {i} <parent{i}@example.org>",
+        subject=f"Bus stop {i}",
+        body=f"The bus did not stop at stop {i} this morning.\n",
+        message_id=f"<ask-{i}@home.example>",
+    )
 
 
 def follow_up(i: int) -> bytes:
     quoted = f"Any news?\n\nOn Monday, Parent {i} wrote:\n> The bus did not stop at stop {i} this morning.\n"
-    return mail(sender=f"Parent {i} <parent{i}@example.org>", subject=f"Re: Bus stop {i}", body=quoted,
-                message_id=f"<again-{i}@home.example>",
-                headers={"In-Reply-To": f"<ask-{i}@home.example>", "References": f"<ask-{i}@home.example>"})  # fmt: skip
+    asked = f"<ask-{i}@home.example>"
+    return mail(
+        sender=f"Parent {i} <parent{i}@example.org>",
+        subject=f"Re: Bus stop {i}",
+        body=quoted,
+        message_id=f"<again-{i}@home.example>",
+        headers={"In-Reply-To": asked, "References": asked},
+    )
 
 
 def assert_each_follow_up_joined_its_ask(redis_server: RedisServer, evidence: str = "in_reply_to") -> None:
