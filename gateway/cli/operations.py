@@ -28,13 +28,21 @@ def check_config(ctx: click.Context) -> None:
 @click.command()
 @click.pass_context
 def replay(ctx: click.Context) -> None:
-    """Put every dead-lettered job back on its queue."""
+    """Put every dead-lettered job back on its queue, and every parked reply this configuration can send."""
+    from gateway.cli.doctor import describe_parking
     from gateway.store.redis_conn import sync_client
+    from workers import context
+    from workers.parked import release_parked
     from workers.runner import replay as replay_jobs
 
     s = settings(ctx)
-    count = replay_jobs(sync_client(s), s)
+    client = sync_client(s)
+    count = replay_jobs(client, s)
     click.echo(f"replayed {count} job(s)")
+    context.configure(s)
+    parking = release_parked(client, context.channels(), context.services())
+    for channel, detail in describe_parking(parking, "queued again").items():
+        click.echo(f"{channel} outbound: {detail}")
 
 
 @click.command()
