@@ -107,12 +107,10 @@ _UNREAD = Latest("", "", "")  # the sender's latest conversation has not been re
 class Reading:
     """One message's resolution under way: what it asked Redis and what Redis answered so far."""
 
-    began: int
     candidates: list[tuple[str, str]]  # (evidence, key) in order of precedence
     stored: list[str | None]  # Redis's value at each candidate's key
     members: dict[str, bool] = field(default_factory=dict)  # conversation -> the sender is a participant in Redis
     latest: Latest | None = _UNREAD
-    done: bool = False
 
 
 def candidates(m: InboundMessage, backend: str) -> list[tuple[str, str]]:
@@ -146,8 +144,14 @@ class ConversationResolver:
         self.reads = KeyReads(client)
 
     async def resolve(self, m: InboundMessage) -> Resolution:
-        """Resolve one message. Nothing is awaited after the decision: submit it before resolving another."""
-        return await self.decide(m, await self.read(m))
+        """Resolve one message. Nothing is awaited after the decision: submit it before resolving another.
+
+        Raises what Redis raised."""
+        began = self.uncommitted.begin()
+        try:
+            return await self.decide(m, await self.read(m))
+        finally:
+            self.uncommitted.end(began)
 
     async def resolve_each(
         self, messages: Sequence[InboundMessage], submit: Callable[[int, Resolution | None], None]
@@ -155,16 +159,19 @@ class ConversationResolver:
         """Resolve `messages` in order, each seeing the ones before it. Their reads go to Redis together; then
         `submit(i, resolution)` runs as soon as message i is decided, before message i+1 is, and must hand it
         to the commit. When Redis cannot be read, message i and every later one get None (thread them later)."""
-        readings: list[Reading | BaseException]
-        if len(messages) == 1:  # the common case: no gather, no extra task
-            try:
-                readings = [await self.read(messages[0])]
-            except Exception as exc:
-                readings = [exc]
-        else:
-            readings = list(await asyncio.gather(*(self.read(m) for m in messages), return_exceptions=True))
-        failed = False
+        # Whatever is handed to the commit from here on stays visible until this ends: Redis may not show it yet
+        # to the reads below.
+        began = self.uncommitted.begin()
         try:
+            readings: list[Reading | BaseException]
+            if len(messages) == 1:  # the common case: no gather, no extra task
+                try:
+                    readings = [await self.read(messages[0])]
+                except Exception as exc:
+                    readings = [exc]
+            else:
+                readings = list(await asyncio.gather(*(self.read(m) for m in messages), return_exceptions=True))
+            failed = False
             for i, (m, reading) in enumerate(zip(messages, readings, strict=True)):
                 resolution = None
                 if not failed:
@@ -179,40 +186,25 @@ class ConversationResolver:
                             failed = True
                 submit(i, resolution)
         finally:
-            for reading in readings:
-                if isinstance(reading, Reading):
-                    self.release(reading)
+            self.uncommitted.end(began)
 
     async def read(self, m: InboundMessage) -> Reading:
-        """Start resolving `m`: read the keys its evidence names. Pass the reading to `decide` (or `release`)."""
-        began = self.uncommitted.begin()
-        try:
-            found = candidates(m, self.backend)
-            stored = await self.reads.get([k for _, k in found]) if found else []
-        except BaseException:
-            self.uncommitted.end(began)
-            raise
-        return Reading(began, found, stored)
+        """Read the keys `m`'s evidence names (with other messages' reads). Call between `uncommitted.begin()`
+        and its `end()`, as the rest of the resolution."""
+        found = candidates(m, self.backend)
+        return Reading(found, await self.reads.get([k for _, k in found]) if found else [])
 
     async def decide(self, m: InboundMessage, reading: Reading) -> Resolution:
         """The conversation `m` belongs to, by what Redis answered and what is still on its way there. Reads
         more only when a conversation's participants or the sender's latest conversation are needed."""
-        try:
-            while True:
-                decided = self._decide(m, reading)
-                if isinstance(decided, Resolution):
-                    return decided
-                if decided:
-                    reading.members[decided] = await self.is_participant(decided, m.sender)
-                else:
-                    reading.latest = await self.senders.latest(continuity_key(m))
-        finally:
-            self.release(reading)
-
-    def release(self, reading: Reading) -> None:
-        if not reading.done:
-            reading.done = True
-            self.uncommitted.end(reading.began)
+        while True:
+            decided = self._decide(m, reading)
+            if isinstance(decided, Resolution):
+                return decided
+            if decided:
+                reading.members[decided] = await self.is_participant(decided, m.sender)
+            else:
+                reading.latest = await self.senders.latest(continuity_key(m))
 
     def _decide(self, m: InboundMessage, reading: Reading) -> Resolution | str:
         """The resolution, or what must be read first: a conversation's participants, or "" for the sender's
