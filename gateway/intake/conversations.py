@@ -80,24 +80,25 @@ def continuity_key(m: InboundMessage) -> str:
     return keys.sms_latest(m.account, phone_digest(m.sender))
 
 
-def thread_facts(c: Commitment) -> Facts:
-    """What committing `c` makes visible to threading (the keys gateway.store.commit writes for it)."""
+def thread_facts(c: Commitment) -> Facts | None:
+    """What committing `c` makes visible to threading (the keys gateway.store.commit writes for it), or None
+    when it is nothing a later message could thread on (a web form message).
+
+    Participants are kept for mail only: a participant check guards a reply token, a ticket tag or a quoted
+    Message-ID, which only mail carries, and of the conversations still on their way only a mail's own
+    Message-ID can be quoted yet (our replies, with their tokens, follow a commit)."""
     m = c.message
     h = m.thread_hints
-    claims: list[str] = []
+    claims: tuple[str, ...] = ()
+    people: frozenset[str] = frozenset()
     if m.channel == "email" and m.provider_id:
-        claims.append(keys.message_id(m.provider_id))
+        claims = (keys.message_id(m.provider_id),)
+        people = frozenset((normalize_address(m.sender), *(normalize_address(a) for a in h.copied)))
     if h.conversation_id and h.thread_ts:
-        claims.append(keys.provider_thread(m.channel, h.conversation_id, h.thread_ts))
-    by_sender = continues_by_sender(m)
-    at = m.received_at.isoformat()
-    people = frozenset((normalize_address(m.sender), *(normalize_address(a) for a in h.copied)) if m.sender else ())
-    return Facts(
-        claims=tuple(claims),
-        continuity=continuity_key(m) if by_sender else "",
-        latest=Latest(c.conversation, "", at) if by_sender else None,
-        people=people,
-    )
+        claims += (keys.provider_thread(m.channel, h.conversation_id, h.thread_ts),)
+    if continues_by_sender(m):
+        return Facts(claims, continuity_key(m), people)
+    return Facts(claims, "", people) if claims else None
 
 
 _UNREAD = Latest("", "", "")  # the sender's latest conversation has not been read yet
@@ -111,6 +112,7 @@ class Reading:
     stored: list[str | None]  # Redis's value at each candidate's key
     members: dict[str, bool] = field(default_factory=dict)  # conversation -> the sender is a participant in Redis
     latest: Latest | None = _UNREAD
+    continuity: str = ""  # the sender's continuity key, once asked for
 
 
 def candidates(m: InboundMessage, backend: str) -> list[tuple[str, str]]:
@@ -147,9 +149,13 @@ class ConversationResolver:
         """Resolve one message. Nothing is awaited after the decision: submit it before resolving another.
 
         Raises what Redis raised."""
+        found = candidates(m, self.backend)
+        if not found and not continues_by_sender(m):
+            return Resolution(m.id, "new")  # no evidence to look up (a web form message): nothing to wait for
         began = self.uncommitted.begin()
         try:
-            return await self.decide(m, await self.read(m))
+            stored = await self.reads.get([k for _, k in found]) if found else []
+            return await self.decide(m, Reading(found, stored))
         finally:
             self.uncommitted.end(began)
 
@@ -204,7 +210,7 @@ class ConversationResolver:
             if decided:
                 reading.members[decided] = await self.is_participant(decided, m.sender)
             else:
-                reading.latest = await self.senders.latest(continuity_key(m))
+                reading.latest = await self.senders.latest(reading.continuity)
 
     def _decide(self, m: InboundMessage, reading: Reading) -> Resolution | str:
         """The resolution, or what must be read first: a conversation's participants, or "" for the sender's
@@ -229,7 +235,8 @@ class ConversationResolver:
         if m.thread_hints.force_new:
             return Resolution(m.id, "new_by_keyword")
         # A text still on its way is newer than anything Redis has for this sender.
-        latest = self.uncommitted.latest_at(continuity_key(m))
+        reading.continuity = reading.continuity or continuity_key(m)
+        latest = self.uncommitted.latest_at(reading.continuity)
         if latest is None:
             if reading.latest is _UNREAD:
                 return ""

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from gateway.directory.identity import IdentityResolver
 from gateway.ids import fingerprint
@@ -19,14 +18,14 @@ from gateway.metrics import Metrics
 from gateway.models import Commitment, InboundMessage
 from gateway.routing.router import Router
 from gateway.store.commit import CommitResult
+from gateway.store.redis_conn import unavailable
 
 if TYPE_CHECKING:
     from channels.base import Received
 from gateway.store.group_commit import GroupCommitter
 
 
-@dataclass(frozen=True, slots=True)
-class Arrival:
+class Arrival(NamedTuple):  # a tuple: one is made per message on the request path
     """One message to accept, with the bytes it came in (its fingerprint when it has no provider id)."""
 
     message: InboundMessage
@@ -36,8 +35,7 @@ class Arrival:
     threaded_only: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class _Draft:
+class _Draft(NamedTuple):
     message: InboundMessage
     fingerprint: str
 
@@ -65,9 +63,22 @@ class Pipeline:
 
         `scope` replaces the account in the dedupe identity: an email sent to two of our mailboxes is one request.
         """
-        [result] = await self.accept_all([Arrival(message, content)], scope=scope)
-        assert result is not None  # only a threaded-only arrival is ever left out
-        return result
+        # accept_all([Arrival(message, content)]) without the bookkeeping for several: most requests carry one.
+        draft = await self._prepare(message, content, scope)
+        resolution = await self._resolve_one(draft.message) if self.committer.resolving else None
+        wait = self._submit(draft, "", resolution)  # nothing awaited since the decision
+        assert wait is not None  # only a threaded-only message is ever left out
+        return await wait
+
+    async def _resolve_one(self, m: InboundMessage) -> Resolution | None:
+        """`m`'s conversation, or None when Redis cannot be read now (then it is threaded when the spool drains)."""
+        try:
+            return await self.resolver.resolve(m)
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            self.committer.mark_down()  # the next messages go to the spool too, behind this one
+            return None
 
     async def accept_received(self, channel: str, received: Received, content: bytes) -> list[CommitResult]:
         """Commit what one webhook carried: every message, and the threaded-only ones that continue a thread.
@@ -76,6 +87,8 @@ class Pipeline:
         """
         for reason in received.ignored:
             self.metrics.ignored.labels(channel, reason).inc()
+        if len(received.messages) == 1 and not received.threaded_only:
+            return [await self.accept(received.messages[0], content)]
         arrivals = [Arrival(m, content) for m in received.messages]
         arrivals += (Arrival(m, content, "not_our_thread") for m in received.threaded_only)
         results = await self.accept_all(arrivals)

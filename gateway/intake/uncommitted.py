@@ -17,8 +17,10 @@ Reply tokens and ticket tags are not kept: a family learns them only from our re
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple
 
 from gateway.intake.sender_lookups import Latest
 from gateway.models import Commitment
@@ -29,7 +31,7 @@ class Entry:
     conversation: str
     claims: tuple[str, ...]  # keys whose first writer names the conversation (Message-ID, provider thread)
     continuity: str  # the sender's continuity key, or ""
-    latest: Latest | None
+    at: datetime | None  # when the message came, for a continuity key
     people: frozenset[str]  # normalized addresses this message makes participants of its conversation
     answered_at: int | None = None  # the epoch its commit answered in
     live: bool = True
@@ -42,25 +44,29 @@ class Uncommitted:
     _latest: dict[str, list[Entry]] = field(default_factory=dict)
     _people: dict[str, list[Entry]] = field(default_factory=dict)
     _epoch: int = 0  # commits answered so far
-    _readers: Counter[int] = field(default_factory=Counter)  # running resolutions, by the epoch they began in
+    _readers: dict[int, int] = field(default_factory=dict)  # running resolutions, by the epoch they began in
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def begin(self) -> int:
         """A resolution starts reading Redis. Pass what this returns to `end` when it has decided."""
-        self._readers[self._epoch] += 1
+        self._readers[self._epoch] = self._readers.get(self._epoch, 0) + 1
         return self._epoch
 
     def end(self, began: int) -> None:
-        self._readers[began] -= 1
-        if not self._readers[began]:
+        left = self._readers[began] - 1
+        if left:
+            self._readers[began] = left
+        else:
             del self._readers[began]
-        self._prune()
+        if self._entries:
+            self._prune()
 
     def add(self, c: Commitment, facts: Facts) -> Entry:
         """`c` was submitted for commit: later resolutions see it from now on."""
-        entry = Entry(c.conversation, facts.claims, facts.continuity, facts.latest, facts.people)
+        at = c.message.received_at if facts.continuity else None
+        entry = Entry(c.conversation, facts.claims, facts.continuity, at, facts.people)
         self._entries.append(entry)
         for key in entry.claims:
             self._claims.setdefault(key, []).append(entry)
@@ -77,7 +83,8 @@ class Uncommitted:
             entry.answered_at = self._epoch
             if not kept:
                 self._forget(entry)
-        self._prune()
+        if self._entries:
+            self._prune()
 
     def conversation_at(self, key: str) -> str | None:
         """The conversation the first message still on its way names at `key` (a Message-ID or provider thread)."""
@@ -87,7 +94,11 @@ class Uncommitted:
     def latest_at(self, continuity: str) -> Latest | None:
         """The sender's latest conversation, if a message still on its way continues or opens one."""
         found = self._latest.get(continuity)
-        return found[-1].latest if found else None
+        if not found:
+            return None
+        last = found[-1]
+        # Its status is not known here, but it was open (or new) when that message joined it.
+        return Latest(last.conversation, "", last.at.isoformat() if last.at else "")
 
     def is_participant(self, conversation: str, who: str) -> bool:
         return any(who in e.people for e in self._people.get(conversation, ()))
@@ -113,13 +124,11 @@ class Uncommitted:
             _remove(self._people, entry.conversation, entry)
 
 
-@dataclass(frozen=True, slots=True)
-class Facts:
+class Facts(NamedTuple):  # a tuple: one is made per message on the request path
     """What a message's commit writes that threading reads (commit.py writes the same keys)."""
 
     claims: tuple[str, ...] = ()
     continuity: str = ""
-    latest: Latest | None = None
     people: frozenset[str] = frozenset()
 
 

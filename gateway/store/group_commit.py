@@ -46,11 +46,19 @@ REDIS_DOWN_BACKOFF_S = 1.0
 
 
 class _Waiter:
-    __slots__ = ("entry", "fut", "resolved", "submission")
+    __slots__ = ("commitment", "entry", "fut", "resolved", "threaded_only")
 
-    def __init__(self, submission: Submission, resolved: bool, entry: Entry | None, fut: asyncio.Future[CommitResult]):
-        self.submission = submission
+    def __init__(
+        self,
+        commitment: Commitment,
+        resolved: bool,
+        threaded_only: str,
+        entry: Entry | None,
+        fut: asyncio.Future[CommitResult],
+    ) -> None:
+        self.commitment = commitment
         self.resolved = resolved
+        self.threaded_only = threaded_only
         self.entry = entry
         self.fut = fut
 
@@ -102,8 +110,9 @@ class GroupCommitter:
         decided: Redis could not be read) goes to the spool and is threaded when it drains; so is a message
         with `threaded_only`, which is then dropped if it continues no conversation."""
         fut: asyncio.Future[CommitResult] = asyncio.get_running_loop().create_future()
-        entry = self.uncommitted.add(commitment, thread_facts(commitment)) if resolved else None
-        self._pending.append(_Waiter(Submission(commitment, threaded_only), resolved, entry, fut))
+        facts = thread_facts(commitment) if resolved else None
+        entry = self.uncommitted.add(commitment, facts) if facts is not None else None
+        self._pending.append(_Waiter(commitment, resolved, threaded_only, entry, fut))
         self.waiting += 1
         self._wakeup.set()
         return fut
@@ -134,14 +143,14 @@ class GroupCommitter:
                 task.cancel()
 
     async def _commit_batch(self, batch: list[_Waiter]) -> None:
-        entries = [w.entry for w in batch if w.entry is not None]
+        entries = [w.entry for w in batch if w.entry is not None]  # most web form messages leave none
         try:
             results = await self._commit_or_spool(batch)
         except Exception as exc:
             self.uncommitted.answered(entries, [False] * len(entries))
             log.error("commit failed and the spool refused the batch", extra={"error": type(exc).__name__})
             for w in batch:
-                self.metrics.unavailable.labels(w.submission.commitment.message.channel).inc()
+                self.metrics.unavailable.labels(w.commitment.message.channel).inc()
                 if not w.fut.done():
                     w.fut.set_exception(Unavailable("cannot store the message now; retry later"))
             self.waiting -= len(batch)
@@ -151,7 +160,7 @@ class GroupCommitter:
         self.uncommitted.answered(entries, written)
         self.metrics.commit_batch.observe(len(batch))
         for w, r in zip(batch, results, strict=True):
-            self._count(w.submission.commitment, r)
+            self._count(w.commitment, r)
             if not w.fut.done():
                 w.fut.set_result(r)
         self.waiting -= len(batch)
@@ -171,7 +180,7 @@ class GroupCommitter:
     async def _commit_or_spool(self, batch: Sequence[_Waiter]) -> list[CommitResult]:
         if self.redis_up and not self.spool.depth and all(w.resolved for w in batch):
             try:
-                results = await self.committer.commit([w.submission.commitment for w in batch])
+                results = await self.committer.commit([w.commitment for w in batch])
             except Exception as exc:
                 if not unavailable(exc):
                     raise
@@ -182,7 +191,7 @@ class GroupCommitter:
             else:
                 self.metrics.redis_up.set(1)
                 return results
-        return await self._spool([w.submission for w in batch])
+        return await self._spool([Submission(w.commitment, w.threaded_only) for w in batch])
 
     async def _spool(self, batch: Sequence[Submission]) -> list[CommitResult]:
         known: dict[str, str] = {}
@@ -242,7 +251,7 @@ class GroupCommitter:
 
     async def _drain_rows(self, rows: list[tuple[int, Submission]]) -> None:
         batch: list[Commitment] = []
-        entries: list[Entry] = []
+        entries: list[Entry | None] = []  # one per message of `batch`
 
         def place(i: int, resolution: Resolution | None) -> None:
             if resolution is None:
@@ -255,16 +264,20 @@ class GroupCommitter:
             c = submission.commitment.model_copy(
                 update={"conversation": resolution.conversation, "evidence": resolution.evidence}
             )
-            entries.append(self.uncommitted.add(c, thread_facts(c)))
+            facts = thread_facts(c)
+            entries.append(self.uncommitted.add(c, facts) if facts is not None else None)
             batch.append(c)
 
         try:
             await self.resolver.resolve_each([s.commitment.message for _, s in rows], place)
             results = await self.committer.commit(batch) if batch else []
         except BaseException:
-            self.uncommitted.answered(entries, [False] * len(entries))
+            kept = [e for e in entries if e is not None]
+            self.uncommitted.answered(kept, [False] * len(kept))
             raise
-        self.uncommitted.answered(entries, [not r.duplicate for r in results])
+        kept = [e for e in entries if e is not None]
+        written = [not r.duplicate for e, r in zip(entries, results, strict=True) if e is not None]
+        self.uncommitted.answered(kept, written)
         await self._in_spool_thread(self.spool.remove, [seq for seq, _ in rows])
 
     def close(self) -> None:
