@@ -7,7 +7,8 @@ ticket, and a Slack thread reply was dropped as a stranger's thread (issue 13).
 
 Each submitted message leaves here what its commit will write that threading reads: the Message-ID it
 brings, the provider thread it starts, the latest conversation of its sender on its account, and whom it
-adds to its conversation. A message's facts stay until its commit has answered and no resolution that
+adds to its conversation (a message that leaves none of these, like a web form's, is not kept). A
+message's facts stay until its commit has answered and no resolution that
 began reading before that answer is still running (each resolution says when it starts and ends), so
 whatever a resolution could have missed in Redis it finds here. A message that was not written (a
 duplicate, or spooled: it is threaded again when the spool drains) leaves at once.
