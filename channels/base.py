@@ -6,7 +6,8 @@ A channel is a plug-in. Its module declares:
 - `enabled(settings)`: whether the settings switch it on;
 - `receive`: verify (on the raw bytes, fail closed) and parse, returning messages and the provider's ack;
 - `deliver`: send one reply, with that channel's rules, from a worker.
-Optional worker-side steps (`prepare`, `after_ticket`, `fetch_media`) have defaults in `BaseChannel`.
+Optional worker-side steps (`prepare`, `after_ticket`, `fetch_media`, `held_back`) have defaults in
+`BaseChannel`.
 The registry in `channels/__init__.py` is the one list of channels; nothing else names one.
 """
 
@@ -122,6 +123,11 @@ class Channel(Protocol):
         """
         ...
 
+    def held_back(self, reply: Reply, svc: WorkerServices) -> str:
+        """Why `deliver` would keep `reply` on the channel's outbound list now instead of sending it ("" if it
+        would send it). A parked reply goes back on the replies queue once this is "" (workers/parked.py)."""
+        ...
+
     def prepare(self, commitment: Commitment, svc: WorkerServices) -> Commitment | Handled:
         """Before the ticket: enrich the message (a profile lookup), or answer it without a ticket."""
         ...
@@ -181,6 +187,9 @@ class BaseChannel:
 
     def deliver(self, reply: Reply, key: str, svc: WorkerServices) -> str:
         raise NotImplementedError(f"the {self.name} channel sends no replies")
+
+    def held_back(self, reply: Reply, svc: WorkerServices) -> str:
+        return ""
 
     def prepare(self, commitment: Commitment, svc: WorkerServices) -> Commitment | Handled:
         return commitment

@@ -555,3 +555,37 @@ async def test_staff_sign_in_logs_no_passwords_session_cookies_tokens_or_usernam
     assert "staff signed in" in logs and "sign-in refused" in logs, "nothing logged: the test would prove nothing"
     for secret in (username, password, wrong, cookie, token, signin_token, NAME, "4471"):
         assert secret not in logs, f"a log line carries {secret[:12]}..."
+
+
+async def test_refused_writes_and_replies_that_wait_log_no_personal_values(
+    gateway: Gateway,
+    redis_server: RedisServer,
+    config_path: Path,
+    tmp_path: Path,
+    dovecot: Dovecot,
+    smtp_sink: SmtpSink,
+    captured: io.StringIO,
+) -> None:
+    from tests.channels.email_support import mail_config
+    from tests.gateway.store.test_durable_commit import spool_rows, wait_for
+
+    log = tmp_path / "processes.log"
+    admin = redis_server.client()
+    admin.config_set("maxmemory-policy", "noeviction")
+    admin.config_set("maxmemory", "1")  # Redis answers OOM to every write
+    try:
+        spooled = await gateway.post_form(form(name=NAME, email=EMAIL, phone=PHONE_RAW, message=BODY), key="oom")
+        assert (spooled.status, spool_rows(gateway.settings)) == (202, 1)
+    finally:
+        admin.config_set("maxmemory", "0")
+    await wait_for(lambda: spool_rows(gateway.settings) == 0, timeout=60)
+    intake(config_path, "worker", "--burst", log=log)  # the acknowledgement waits: no mailbox sends email
+    (tmp_path / "smtp").mkdir()
+    sending = mail_config(tmp_path / "smtp", redis_server, dovecot, smtp_sink)
+    intake(sending, "doctor", log=log)
+    intake(sending, "worker", "--burst", log=log)  # now one does: the reply is put back and mailed
+    assert len(smtp_sink.wait_for(1)) == 1
+    logs = captured.getvalue() + log.read_text()
+    assert "redis cannot take the commit" in logs and "parked replies queued again" in logs, "proves nothing"
+    for secret in (NAME, EMAIL, PHONE, PHONE_RAW, "867-5309", BODY, "locker 4471", TOKEN):
+        assert secret not in logs, f"a log line carries {secret[:12]}..."

@@ -2,7 +2,7 @@
 
 `send_reply` is the only way a reply leaves: it looks the reply's channel up in the registry and
 calls its `deliver`. A reply whose channel is not switched on in this worker waits on the channel's
-outbound list (`intake doctor` counts it; `intake replay` puts it back once the channel runs).
+outbound list until a worker that can send it puts it back on the queue (workers/parked.py).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from rq import get_current_job
 from channels import reply_targets
 from gateway import keys
 from gateway.models import Reply, ReplyEvent
+from gateway.outbox.parked import park
 from gateway.outbox.plan import plan_replies
 from gateway.store.queues import SEND_REPLY_FUNC
 from gateway.store.redis_conn import text
@@ -82,7 +83,7 @@ def send_reply(payload: dict[str, Any]) -> str:
         # No sender for this channel runs here: keep the reply on its outbound list, never drop it.
         with r.pipeline() as pipe:
             pipe.sadd(keys.deliveries(reply.conversation), delivery_key)
-            pipe.rpush(keys.pending_outbound(reply.channel), reply.model_dump_json())
+            park(pipe, reply, delivery_key)
             pipe.execute()
         outcome = "pending"
     else:

@@ -4,6 +4,7 @@ rq notices an abandoned job only when its started-registry entry expires, a minu
 the worker vanished. A worker killed on this host is provably dead the moment its pid is gone, so
 at start (and on every maintenance pass) we expire those entries at once and let rq's own cleanup
 retry the job or move it to the failed registry (our dead-letter list). Nothing is lost either way.
+The same passes put parked replies that this worker can send back on the queue (workers/parked.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from workers import context
 from workers.backends import BACKENDS
 from workers.backends.errors import BackendError, BackendRefused
 from workers.locks import pid_alive
+from workers.parked import release_parked
 from workers.queues import EVENTS_QUEUE, REPLIES_QUEUE, GatewayJob, deliver_queue_name
 from workers.retention import sweep_if_due
 
@@ -108,6 +110,7 @@ class GatewayWorker(SimpleWorker):
         forgotten = sweep_if_due(self.connection, context.settings())
         if forgotten is not None and forgotten.conversations:
             log.info("retention sweep", extra=forgotten.summary())
+        release_here(self.connection)
         super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
 
     # rq listens on a pub/sub channel for its remote commands (stop a job, kill a work horse), which the gateway
@@ -120,6 +123,15 @@ class GatewayWorker(SimpleWorker):
 
     def unsubscribe(self) -> None:
         return None
+
+
+def release_here(connection: redis.Redis) -> None:
+    """Parked replies this worker's channels can send go back on the queue (rq runs its maintenance when a
+    worker starts and every 10 minutes). A failure here is logged and waits for the next pass."""
+    try:
+        release_parked(connection, context.channels(), context.services())
+    except Exception as exc:
+        log.warning("parked replies not released", extra={"error": type(exc).__name__})
 
 
 def run_worker(connection: redis.Redis, settings: Settings, burst: bool = False) -> bool:

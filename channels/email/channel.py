@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from channels.base import BaseChannel, HookRoute, WorkerServices
-from channels.email.replies import send_email_reply
+from channels.email.replies import email_held_back, send_email_reply
 from gateway.models import Reply
 from gateway.settings import Settings
 
@@ -29,3 +29,6 @@ class EmailChannel(BaseChannel):
     def deliver(self, reply: Reply, key: str, svc: WorkerServices) -> str:
         """A threaded reply from the conversation's mailbox, within the loop rules (channels/email/replies.py)."""
         return send_email_reply(svc.redis, svc.settings, reply, key)
+
+    def held_back(self, reply: Reply, svc: WorkerServices) -> str:
+        return email_held_back(svc.redis, svc.settings, reply)

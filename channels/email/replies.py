@@ -16,7 +16,8 @@ from channels.email.send import send
 from gateway import keys
 from gateway.intake.conversations import THREAD_KEY_TTL_S
 from gateway.models import Reply, utcnow
-from gateway.settings import Settings
+from gateway.outbox.parked import park
+from gateway.settings import EmailSettings, Mailbox, Settings
 from gateway.store.redis_conn import text
 from normalizers.email_flags import is_no_reply
 
@@ -30,16 +31,31 @@ def budget_key(recipient: str, day: str) -> str:
     return f"{keys.PREFIX}:mail:autoreply:{digest}:{day}"
 
 
+NO_SENDER = "no mailbox sends email"
+
+
+def _sender(conf: EmailSettings, conv: dict[str, str]) -> tuple[str, Mailbox | None]:
+    """The mailbox a conversation's replies leave from: the one it came to, else the default sender."""
+    account = conv.get("account", "")
+    name = account if conv.get("channel") == "email" and account in conf.mailboxes else conf.sender_mailbox()
+    box = conf.mailboxes.get(name or "")
+    return name or "", box if box is not None and box.smtp is not None else None
+
+
+def email_held_back(r: redis.Redis, settings: Settings, reply: Reply) -> str:
+    """Why this reply would wait on the outbound list now ("" when a mailbox would send it)."""
+    conv = {text(k): text(v) for k, v in r.hgetall(keys.conversation(reply.conversation)).items()}
+    return "" if _sender(settings.channels.email, conv)[1] is not None else NO_SENDER
+
+
 def send_email_reply(r: redis.Redis, settings: Settings, reply: Reply, delivery_key: str) -> str:
     """Send now, or say why not. Raises on SMTP failure so the job is retried, then dead-lettered."""
     conf = settings.channels.email
     conv = {text(k): text(v) for k, v in r.hgetall(keys.conversation(reply.conversation)).items()}
-    account = conv.get("account", "")
-    name = account if conv.get("channel") == "email" and account in conf.mailboxes else conf.sender_mailbox()
-    box = conf.mailboxes.get(name or "")
+    name, box = _sender(conf, conv)
     if box is None or box.smtp is None:
-        r.rpush(keys.pending_outbound("email"), reply.model_dump_json())
-        return "pending: no mailbox sends email"
+        park(r, reply, delivery_key)
+        return f"pending: {NO_SENDER}"
     recipient = reply.recipient.lower()
     if recipient in {m.address.lower() for m in conf.mailboxes.values()}:
         return "suppressed: one of our own mailboxes"

@@ -29,7 +29,7 @@ from channels.slack.collect import MAX_TEXT_LEN, Collected
 from channels.slack.identity import with_slack_identity
 from channels.slack.listeners import register
 from channels.slack.logs import bolt_logger
-from channels.slack.replies import send_slack_reply
+from channels.slack.replies import send_slack_reply, slack_held_back
 from channels.slack.verify import owner, verify, workspaces
 from gateway.errors import Unauthorized
 from gateway.models import Commitment, Reply
@@ -168,6 +168,9 @@ class SlackChannel(BaseChannel):
     def deliver(self, reply: Reply, key: str, svc: WorkerServices) -> str:
         """Post in the request's thread: paced per Slack channel, retried, never twice (channels/slack/replies.py)."""
         return send_slack_reply(svc.redis, svc.settings, reply, key)
+
+    def held_back(self, reply: Reply, svc: WorkerServices) -> str:
+        return slack_held_back(svc.redis, svc.settings, reply)
 
     def prepare(self, commitment: Commitment, svc: WorkerServices) -> Commitment:
         """Who asked: the requester's name, email and language from their Slack profile."""

@@ -18,6 +18,7 @@ from channels.slack.views import reply_blocks
 from gateway import keys
 from gateway.intake.conversations import THREAD_KEY_TTL_S
 from gateway.models import Reply
+from gateway.outbox.parked import park
 from gateway.settings import Settings, SlackSettings
 from gateway.store.redis_conn import text
 
@@ -72,6 +73,15 @@ def _seal(r: redis.Redis, reply: Reply, team: str, posted_key: str, ts: str, whe
         pipe.execute()
 
 
+NO_WORKSPACE = "no workspace configured for this team"
+
+
+def slack_held_back(r: redis.Redis, settings: Settings, reply: Reply) -> str:
+    """Why this reply would wait on the outbound list now ("" when a configured workspace would post it)."""
+    team = text(r.hget(keys.conversation(reply.conversation), "account") or "")
+    return "" if workspace_for(settings.channels.slack, team) is not None else NO_WORKSPACE
+
+
 def send_slack_reply(r: redis.Redis, settings: Settings, reply: Reply, delivery_key: str) -> str:
     """Post now, or say why not. Raises when Slack fails, so the job is retried and then dead-lettered."""
     conf = settings.channels.slack
@@ -81,8 +91,8 @@ def send_slack_reply(r: redis.Redis, settings: Settings, reply: Reply, delivery_
     thread = conv.get("provider_thread", "")
     ws = workspace_for(conf, team)
     if ws is None:
-        r.rpush(keys.pending_outbound("slack"), reply.model_dump_json())
-        return "pending: no workspace configured for this team"
+        park(r, reply, delivery_key)
+        return f"pending: {NO_WORKSPACE}"
     posted_key = keys.slack_posted(delivery_key)
     state = r.get(posted_key)
     if state is not None and text(state) != ATTEMPT:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any
+from collections import Counter
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -14,6 +15,9 @@ from gateway.logs import mask
 from gateway.mail.health import mailbox_report
 from gateway.settings import Settings
 from gateway.store.redis_conn import check_durability, sync_client, text
+
+if TYPE_CHECKING:
+    from workers.parked import Parking
 
 
 def _check(name: str, ok: bool, detail: str) -> dict[str, Any]:
@@ -51,6 +55,35 @@ def backend_checks(client: redis.Redis, settings: Settings) -> list[dict[str, An
     return checks
 
 
+def _parking_checks(client: redis.Redis, settings: Settings) -> list[dict[str, Any]]:
+    """One check per channel with parked replies: how many this configuration would send now, and why the
+    others wait. Fine while they wait only for a channel this configuration does not switch on."""
+    from workers import context
+    from workers.parked import release_parked
+
+    context.configure(settings)
+    parking = release_parked(client, context.channels(), context.services(), dry_run=True)
+    sendable = "can be sent now: a worker sends them when it starts and every 10 minutes (`intake replay` now)"
+    checks = []
+    for channel, detail in describe_parking(parking, sendable).items():
+        waiting = parking.waiting.get(channel, Counter())
+        fine = not parking.released[channel] and all(why.endswith("is not switched on") for why in waiting)
+        checks.append(_check(f"{channel} outbound", fine, detail))
+    if not checks:
+        checks.append(_check("outbound", True, "no reply is waiting for its channel"))
+    return checks
+
+
+def describe_parking(parking: Parking, released: str) -> dict[str, str]:
+    """What release_parked found, per channel; `released` says what became of the replies it could send."""
+    found = {}
+    for channel in sorted({*parking.released, *parking.waiting}):
+        parts = [f"{parking.released[channel]} reply(ies) {released}"] if parking.released[channel] else []
+        parts += (f"{n} waiting: {why}" for why, n in sorted(parking.waiting.get(channel, Counter()).items()))
+        found[channel] = "; ".join(parts)
+    return found
+
+
 def diagnose(settings: Settings) -> dict[str, Any]:
     from workers.runner import dead_letters, failure_reason
 
@@ -70,14 +103,11 @@ def diagnose(settings: Settings) -> dict[str, Any]:
         detail += "".join(f"\n    {q} {jid}: {mask(failure_reason(client, jid))}" for q, jid in dead[:20])
         checks.append(_check("dead letters", not dead, detail))
         checks.extend(backend_checks(client, settings))
-        pending = client.llen(keys.pending_outbound("email"))
-        checks.append(_check("email outbound", True, f"{pending} reply(ies) waiting for a mailbox that sends"))
         if settings.channels.slack.enabled:
             from channels.slack.api import workspace_checks
 
             checks.extend(_check(name, ok, detail) for name, ok, detail in workspace_checks(settings.channels.slack))
-            pending = client.llen(keys.pending_outbound("slack"))
-            checks.append(_check("slack outbound", pending == 0, f"{pending} reply(ies) for a team with no workspace"))
+        checks.extend(_parking_checks(client, settings))
         for h in mailbox_report(client, settings):
             checks.append(_check(f"mailbox {h.mailbox}", h.ok, "; ".join(h.problems) or "healthy"))
         quarantined = [json.loads(x) for x in client.lrange(keys.MAIL_QUARANTINE, 0, 19)]

@@ -34,16 +34,24 @@ def check_config(ctx: click.Context) -> None:
 @click.command()
 @click.pass_context
 def replay(ctx: click.Context) -> None:
-    """Put every dead-lettered job back on its queue."""
+    """Put every dead-lettered job back on its queue, and every parked reply this configuration can send."""
+    from gateway.cli.doctor import describe_parking
     from gateway.logs import mask
     from gateway.store.redis_conn import sync_client
+    from workers import context
+    from workers.parked import release_parked
     from workers.runner import replay as replay_jobs
 
     s = settings(ctx)
-    replayed = replay_jobs(sync_client(s), s)
+    client = sync_client(s)
+    replayed = replay_jobs(client, s)
     click.echo(f"replayed {len(replayed)} job(s)")
     for queue, job_id, reason in replayed:
         click.echo(f"  {queue} {job_id}: had failed with {mask(reason)}")
+    context.configure(s)
+    parking = release_parked(client, context.channels(), context.services())
+    for channel, detail in describe_parking(parking, "queued again").items():
+        click.echo(f"{channel} outbound: {detail}")
 
 
 @click.command()

@@ -1,25 +1,43 @@
-"""The inbound pipeline: fingerprint -> identity and language -> conversation -> route -> commit, per message."""
+"""The inbound pipeline: fingerprint -> identity and language -> conversation -> route -> commit, per message.
+
+Messages that arrive together (one webhook's messages, a batch of mail) are threaded in the order given:
+each sees the ones before it, whose commits may not have answered yet (conversations.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-import redis
+from typing import TYPE_CHECKING, NamedTuple
 
 from gateway.directory.identity import IdentityResolver
 from gateway.ids import fingerprint
-from gateway.intake.conversations import ConversationResolver, Resolution, continues_by_sender, continuity_key
+from gateway.intake.conversations import ConversationResolver, Resolution
 from gateway.intake.languages import assign_language
 from gateway.metrics import Metrics
 from gateway.models import Commitment, InboundMessage
 from gateway.routing.router import Router
 from gateway.store.commit import CommitResult
+from gateway.store.redis_conn import unavailable
 
 if TYPE_CHECKING:
     from channels.base import Received
 from gateway.store.group_commit import GroupCommitter
+
+
+class Arrival(NamedTuple):  # a tuple: one is made per message on the request path
+    """One message to accept, with the bytes it came in (its fingerprint when it has no provider id)."""
+
+    message: InboundMessage
+    content: bytes
+    # Not empty: accept it only if it continues a conversation (a reply in a Slack thread, an out-of-office
+    # note); otherwise it is ignored and counted in intake_ignored_total under this reason.
+    threaded_only: str = ""
+
+
+class _Draft(NamedTuple):
+    message: InboundMessage
+    fingerprint: str
 
 
 class Pipeline:
@@ -45,8 +63,22 @@ class Pipeline:
 
         `scope` replaces the account in the dedupe identity: an email sent to two of our mailboxes is one request.
         """
-        commitment, _ = await self._prepare(message, content, scope)
-        return await self.committer.submit(commitment)
+        # accept_all([Arrival(message, content)]) without the bookkeeping for several: most requests carry one.
+        draft = await self._prepare(message, content, scope)
+        resolution = await self._resolve_one(draft.message) if self.committer.resolving else None
+        wait = self._submit(draft, "", resolution)  # nothing awaited since the decision
+        assert wait is not None  # only a threaded-only message is ever left out
+        return await wait
+
+    async def _resolve_one(self, m: InboundMessage) -> Resolution | None:
+        """`m`'s conversation, or None when Redis cannot be read now (then it is threaded when the spool drains)."""
+        try:
+            return await self.resolver.resolve(m)
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            self.committer.mark_down()  # the next messages go to the spool too, behind this one
+            return None
 
     async def accept_received(self, channel: str, received: Received, content: bytes) -> list[CommitResult]:
         """Commit what one webhook carried: every message, and the threaded-only ones that continue a thread.
@@ -55,44 +87,61 @@ class Pipeline:
         """
         for reason in received.ignored:
             self.metrics.ignored.labels(channel, reason).inc()
-        messages = received.messages
-        if len(messages) == 1:  # the common case: no gather, no extra task
-            results = [await self.accept(messages[0], content)]
+        if len(received.messages) == 1 and not received.threaded_only:
+            return [await self.accept(received.messages[0], content)]
+        arrivals = [Arrival(m, content) for m in received.messages]
+        arrivals += (Arrival(m, content, "not_our_thread") for m in received.threaded_only)
+        results = await self.accept_all(arrivals)
+        return [r for r in results[: len(received.messages)] if r is not None]
+
+    async def accept_all(self, arrivals: Sequence[Arrival], *, scope: str | None = None) -> list[CommitResult | None]:
+        """Commit each arrival, threaded in the order given. Returns, once each is safe to acknowledge, one result
+        per arrival: None for a threaded-only one that continues no conversation (nothing is stored for it).
+
+        While Redis cannot be read, or the spool still holds messages that came first, nothing is threaded here:
+        the messages are spooled with their thread evidence and threaded when the spool drains.
+        """
+        if len(arrivals) == 1:  # the common case: no gather, no extra task
+            drafts = [await self._prepare(arrivals[0].message, arrivals[0].content, scope)]
         else:
-            results = await self._accept_in_sender_order(messages, content)
-        for m in received.threaded_only:
-            if await self.accept_if_threaded(m, content) is None:
-                self.metrics.ignored.labels(channel, "not_our_thread").inc()
-        return results
+            drafts = list(await asyncio.gather(*(self._prepare(a.message, a.content, scope) for a in arrivals)))
+        waits: list[asyncio.Future[CommitResult] | None] = [None] * len(arrivals)
 
-    async def _accept_in_sender_order(self, messages: Sequence[InboundMessage], content: bytes) -> list[CommitResult]:
-        """Commit a webhook's messages: those of one sender on one account in order, each after the one before
-        it is committed, so the second continues the conversation the first opened (a Meta batch carries several
-        messages of one person); different senders' messages at the same time."""
-        lanes: dict[str, list[int]] = {}
-        for i, m in enumerate(messages):
-            lanes.setdefault(continuity_key(m) if continues_by_sender(m) else f"#{i}", []).append(i)
-        results: list[CommitResult | None] = [None] * len(messages)
+        def submit(i: int, resolution: Resolution | None) -> None:
+            if resolution is None and self.committer.redis_up:
+                self.committer.mark_down()  # Redis failed this message's reads: the next ones are spooled too
+            waits[i] = self._submit(drafts[i], arrivals[i].threaded_only, resolution)
 
-        async def lane(indexes: list[int]) -> None:
-            for i in indexes:
-                results[i] = await self.accept(messages[i], content)
+        if self.committer.resolving:
+            await self.resolver.resolve_each([d.message for d in drafts], submit)
+        else:
+            for i in range(len(arrivals)):
+                waits[i] = self._submit(drafts[i], arrivals[i].threaded_only, None)
+        if len(waits) == 1:
+            return [await waits[0] if waits[0] is not None else None]
+        answered = iter(await asyncio.gather(*(w for w in waits if w is not None)))
+        return [next(answered) if w is not None else None for w in waits]
 
-        await asyncio.gather(*(lane(indexes) for indexes in lanes.values()))
-        return [r for r in results if r is not None]
-
-    async def accept_if_threaded(
-        self, message: InboundMessage, content: bytes, *, scope: str | None = None
-    ) -> CommitResult | None:
-        """Commit only when the message continues a conversation (an out-of-office reply is no new request)."""
-        commitment, resolution = await self._prepare(message, content, scope)
-        if resolution.evidence == "new":
+    def _submit(
+        self, draft: _Draft, threaded_only: str, resolution: Resolution | None
+    ) -> asyncio.Future[CommitResult] | None:
+        m = draft.message
+        if resolution is None:
+            c = Commitment(message=m, fingerprint=draft.fingerprint, conversation=m.id, route=self.router.route(m))
+            return self.committer.enqueue(c, resolved=False, threaded_only=threaded_only)
+        if threaded_only and resolution.conversation == m.id:
+            self.metrics.ignored.labels(m.channel, threaded_only).inc()
             return None
-        return await self.committer.submit(commitment)
+        c = Commitment(
+            message=m,
+            fingerprint=draft.fingerprint,
+            conversation=resolution.conversation,
+            evidence=resolution.evidence,
+            route=self.router.route(m),
+        )
+        return self.committer.enqueue(c)
 
-    async def _prepare(
-        self, message: InboundMessage, content: bytes, scope: str | None
-    ) -> tuple[Commitment, Resolution]:
+    async def _prepare(self, message: InboundMessage, content: bytes, scope: str | None) -> _Draft:
         self.metrics.child(self.metrics.received, message.channel).inc()
         fp = fingerprint(message.channel, scope or message.account, message.provider_id, content)
         directory_language = None
@@ -102,18 +151,4 @@ class Pipeline:
         # Detected here only when a rule routes on it; otherwise the deliver job detects it (languages.py).
         message = assign_language(message, directory_language, self.default_language, detect=self.router.needs_language)
         self.metrics.child(self.metrics.languages, message.language, message.language_source).inc()
-        resolution = Resolution(message.id, "new")
-        if self.committer.redis_up:
-            try:
-                resolution = await self.resolver.resolve(message)
-            except (redis.ConnectionError, redis.TimeoutError, OSError):
-                # Redis went away: the message still gets in (spooled) as a new conversation.
-                resolution = Resolution(message.id, "new")
-        commitment = Commitment(
-            message=message,
-            fingerprint=fp,
-            conversation=resolution.conversation,
-            evidence=resolution.evidence,
-            route=self.router.route(message),
-        )
-        return commitment, resolution
+        return _Draft(message, fp)

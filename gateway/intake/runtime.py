@@ -39,15 +39,16 @@ def build_runtime(settings: Settings, spool_name: str, metrics: Metrics | None =
     settings.data_path.mkdir(parents=True, exist_ok=True)
     metrics = metrics or Metrics()
     aredis = async_client(settings)
+    resolver = ConversationResolver(
+        aredis, settings.backends.default, settings.channels.twilio.conversation_window_days * 86400
+    )
     group = GroupCommitter(
         Committer(aredis, settings),
         Spool(settings.path_in_data(spool_name)),
         metrics,
         settings.server.commit_batch_max,
+        resolver,
         settings.server.commits_in_flight,
-    )
-    resolver = ConversationResolver(
-        aredis, settings.backends.default, settings.channels.twilio.conversation_window_days * 86400
     )
     # Loaded before the first request: the mail poller detects every message, and a routing rule on
     # language (which a reload can add at any time) makes intake detect too.

@@ -10,8 +10,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from channels.email.intake import EmailIntake
+from gateway.intake.pipeline import Arrival
 from gateway.intake.runtime import Runtime, build_runtime
-from gateway.mail.poller import MailboxPoller
+from gateway.mail.poller import MailboxPoller, threaded_only_reason
 from gateway.routing.router import refresh_forever
 from gateway.settings import Settings
 from gateway.store.blobs import BlobStore
@@ -111,13 +112,14 @@ async def _import_batch(
 ) -> None:
     decisions = [(intake.decide(raw, account), raw) for raw in raws]
     await asyncio.get_running_loop().run_in_executor(None, intake.blobs.sync)
-    jobs = []
+    arrivals = []
     for d, raw in decisions:
         if d.kind == "request" and d.message is not None:
-            jobs.append(rt.pipeline.accept(d.message, raw, scope="email"))
+            arrivals.append(Arrival(d.message, raw, threaded_only_reason(d)))
         elif d.kind == "quarantine":
             counts["quarantined"] += 1
         else:
             counts["ignored"] += 1
-    for result in await asyncio.gather(*jobs):
-        counts["duplicate" if result.duplicate else "new"] += 1
+    # In the archive's order: a follow-up joins the message it answers, even in the same batch.
+    for result in await rt.pipeline.accept_all(arrivals, scope="email"):
+        counts["ignored" if result is None else "duplicate" if result.duplicate else "new"] += 1

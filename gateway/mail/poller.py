@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from channels.email.intake import EmailIntake, MailDecision
 from gateway import keys
 from gateway.errors import IntakeError
-from gateway.intake.pipeline import Pipeline
+from gateway.intake.pipeline import Arrival, Pipeline
 from gateway.mail.imap import ImapError, ImapSession, LoginFailed
 from gateway.metrics import Metrics
 from gateway.models import utcnow
@@ -138,7 +138,15 @@ class MailboxPoller:
         decisions = {uid: self.intake.decide(raw, self.name) for uid, raw in raws.items()}
         # The batch's files become durable together, before anything that refers to them is committed.
         await asyncio.get_running_loop().run_in_executor(None, self.intake.blobs.sync)
-        await asyncio.gather(*(self._commit(decisions[uid], raws[uid]) for uid in decisions))
+        # In the mailbox's order, so that a follow-up fetched with the message it answers joins it.
+        arrivals = [
+            Arrival(d.message, raws[uid], threaded_only_reason(d))
+            for uid, d in sorted(decisions.items())
+            if d.kind == "request" and d.message is not None
+        ]
+        await self.pipeline.accept_all(arrivals, scope="email")
+        for uid in decisions:
+            await self._note(decisions[uid])
         quarantined = [uid for uid, d in decisions.items() if d.kind == "quarantine"]
         done = [uid for uid in decisions if uid not in quarantined]
         await self.session.move(done, self.box.processed_folder)
@@ -147,15 +155,8 @@ class MailboxPoller:
             await self._quarantine_note(uid, decisions[uid])
         return len(decisions)
 
-    async def _commit(self, d: MailDecision, raw: bytes) -> None:
-        if d.kind == "request" and d.message is not None:
-            if d.only_if_threaded:
-                result = await self.pipeline.accept_if_threaded(d.message, raw, scope="email")
-            else:
-                result = await self.pipeline.accept(d.message, raw, scope="email")
-            if result is None:
-                self.metrics.ignored.labels("email", "auto_reply_without_conversation").inc()
-        elif d.kind == "bounce":
+    async def _note(self, d: MailDecision) -> None:
+        if d.kind == "bounce":
             stamp = utcnow().isoformat()
             for addr in d.bounced:
                 await self.redis.hset(keys.MAIL_UNDELIVERABLE, addr.lower(), stamp)
@@ -170,6 +171,11 @@ class MailboxPoller:
         await self.redis.ltrim(keys.MAIL_QUARANTINE, 0, 999)
         self.metrics.ignored.labels("email", "quarantined").inc()
         log.warning("message quarantined for an operator", extra={"mailbox": self.name, "uid": uid})
+
+
+def threaded_only_reason(d: MailDecision) -> str:
+    """An automatic reply (out of office) is added to the conversation it answers, and otherwise dropped."""
+    return "auto_reply_without_conversation" if d.only_if_threaded else ""
 
 
 async def run_all(pollers: list[MailboxPoller], until: Callable[[], Awaitable[None]] | None = None) -> None:

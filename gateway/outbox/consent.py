@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import lru_cache
 from typing import Literal
 
 import redis
@@ -21,6 +22,7 @@ ConsentState = Literal["opted_out", "opted_in"]
 APPLIED_TTL_S = 400 * 86400
 
 
+@lru_cache(maxsize=4096)  # asked several times per text on the request path (threading, commit)
 def phone_digest(phone: str) -> str:
     return hashlib.sha256(phone.strip().encode()).hexdigest()[:32]
 

@@ -223,6 +223,11 @@ class Committer:
             for i, c in enumerate(batch)
         ]
 
+    async def known(self, batch: Sequence[Commitment]) -> dict[str, str]:
+        """The request id Redis holds for each message of `batch` it has already taken, by fingerprint."""
+        found = await self.client.mget([keys.dedupe(c.fingerprint) for c in batch])
+        return {c.fingerprint: _text(v) for c, v in zip(batch, found, strict=True) if v is not None}
+
     def _entry(self, c: Commitment) -> dict[str, Any]:
         m = c.message
         at = m.received_at.isoformat()

@@ -16,6 +16,24 @@ log = logging.getLogger("intake.redis")
 SOCKET_NAME = "redis.sock"
 
 
+# What a Redis that will not take a write answers: out of memory under `maxmemory` with `noeviction`; a failed
+# AOF write or snapshot (a full disk) with `stop-writes-on-bgsave-error`; a replica after a failover; too few
+# replicas for `min-replicas-to-write`; a replica cut off from its master; a script running too long; a
+# dataset still loading. Each passes with time or an operator's fix, like an outage.
+REFUSALS = frozenset({"OOM", "MISCONF", "READONLY", "NOREPLICAS", "MASTERDOWN", "BUSY", "LOADING"})
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means Redis cannot take the write now (unreachable, or refusing writes), so the message
+    belongs in the spool. Any other error from Redis (a bad command, a bug in a script) is no outage."""
+    if isinstance(exc, (redis.ConnectionError, redis.TimeoutError, OSError)):
+        return True
+    if not isinstance(exc, redis.ResponseError):
+        return False
+    code = getattr(exc, "status_code", None) or str(exc).split(" ", 1)[0]
+    return isinstance(exc, (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)) or code in REFUSALS
+
+
 def text(value: object) -> str:
     """Redis answers bytes or str depending on the client; we want str."""
     return value.decode() if isinstance(value, bytes) else str(value)

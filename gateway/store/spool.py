@@ -3,6 +3,11 @@
 SQLite in WAL mode with synchronous=FULL, so a row is on disk before the provider gets its 2xx.
 Keyed by fingerprint, so a provider's retry while Redis is down does not spool twice. The drainer
 replays rows through the same commit, which dedupes, and deletes them only after that commit.
+
+Every spooled message keeps its thread evidence (the message itself) and is threaded again when it
+drains, in the order it came, so that it sees everything committed before it, the spooled messages
+ahead of it included. One that only counts when it continues a conversation (a Slack thread reply, an
+out-of-office note) is dropped then if it does not, counted under the reason it carries.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.models import Commitment
@@ -21,9 +27,21 @@ CREATE TABLE IF NOT EXISTS spool (
     fingerprint TEXT NOT NULL UNIQUE,
     request_id TEXT NOT NULL,
     payload TEXT NOT NULL,
-    spooled_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    spooled_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    threaded_only TEXT NOT NULL DEFAULT ''
 );
 """
+# Columns added since the first release: a spool written by an older one gains them with their defaults.
+ADDED = {"threaded_only": "TEXT NOT NULL DEFAULT ''"}
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A message handed to the commit."""
+
+    commitment: Commitment
+    # Not empty: commit it only if it continues a conversation; otherwise count it ignored for this reason.
+    threaded_only: str = ""
 
 
 class Spool:
@@ -35,6 +53,10 @@ class Spool:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(SCHEMA)
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(spool)")}
+        for column, decl in ADDED.items():
+            if column not in have:
+                self._db.execute(f"ALTER TABLE spool ADD COLUMN {column} {decl}")
         self._depth = self._count()
 
     def _count(self) -> int:
@@ -45,13 +67,14 @@ class Spool:
     def depth(self) -> int:
         return self._depth
 
-    def put(self, batch: Sequence[Commitment]) -> list[CommitResult]:
+    def put(self, batch: Sequence[Submission]) -> list[CommitResult]:
         """Store durably; a fingerprint already spooled answers with the request id it was given."""
         results = []
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for c in batch:
+                for s in batch:
+                    c = s.commitment
                     row = self._db.execute(
                         "SELECT request_id FROM spool WHERE fingerprint = ?", (c.fingerprint,)
                     ).fetchone()
@@ -59,8 +82,8 @@ class Spool:
                         results.append(CommitResult(row[0], duplicate=True, spooled=True))
                         continue
                     self._db.execute(
-                        "INSERT INTO spool (fingerprint, request_id, payload) VALUES (?, ?, ?)",
-                        (c.fingerprint, c.message.id, c.model_dump_json()),
+                        "INSERT INTO spool (fingerprint, request_id, payload, threaded_only) VALUES (?, ?, ?, ?)",
+                        (c.fingerprint, c.message.id, c.model_dump_json(), s.threaded_only),
                     )
                     results.append(CommitResult(c.message.id, duplicate=False, spooled=True))
                 self._db.execute("COMMIT")
@@ -70,21 +93,13 @@ class Spool:
             self._depth = self._count()
         return results
 
-    def lookup(self, fingerprints: Sequence[str]) -> dict[str, str]:
-        if not self._depth or not fingerprints:
-            return {}
+    def take(self, limit: int) -> list[tuple[int, Submission]]:
+        """The oldest `limit` rows, in the order they were spooled."""
         with self._lock:
-            marks = ",".join("?" * len(fingerprints))
             rows = self._db.execute(
-                f"SELECT fingerprint, request_id FROM spool WHERE fingerprint IN ({marks})",  # noqa: S608
-                list(fingerprints),
+                "SELECT seq, payload, threaded_only FROM spool ORDER BY seq LIMIT ?", (limit,)
             ).fetchall()
-        return {fp: rid for fp, rid in rows}
-
-    def take(self, limit: int) -> list[tuple[int, Commitment]]:
-        with self._lock:
-            rows = self._db.execute("SELECT seq, payload FROM spool ORDER BY seq LIMIT ?", (limit,)).fetchall()
-        return [(seq, Commitment.model_validate_json(payload)) for seq, payload in rows]
+        return [(seq, Submission(Commitment.model_validate_json(p), t)) for seq, p, t in rows]
 
     def remove(self, seqs: Sequence[int]) -> None:
         with self._lock:

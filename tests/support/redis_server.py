@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis
@@ -18,10 +19,11 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+    def __init__(self, directory: Path, port: int | None = None, extra_args: Sequence[str] = ()) -> None:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
+        self.extra_args = tuple(extra_args)  # more redis-server options, e.g. ("--enable-protected-configs", "yes")
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -36,7 +38,8 @@ class RedisServer:
         assert binary, "redis-server missing: `make test` installs it"
         self.proc = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--logfile", str(self.dir / "redis.log")],
+             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--logfile", str(self.dir / "redis.log"),
+             *self.extra_args],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 10
@@ -54,5 +57,9 @@ class RedisServer:
                 self.proc.kill()
             else:
                 self.proc.terminate()
-            self.proc.wait(10)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:  # a Redis that cannot save its snapshot refuses to shut down
+                self.proc.kill()
+                self.proc.wait(10)
         self.proc = None

@@ -109,7 +109,7 @@ def told(redis_server: RedisServer, web: list[str]) -> tuple[Counter[str], Count
             pages[conv] = sum(1 for e in map(json.loads, entries) if e["event"] == "reply" and UPDATE in e["text"])
     mail: Counter[str] = Counter()
     for raw in r.lrange(keys.pending_outbound("email"), 0, -1):
-        reply = json.loads(raw)
+        reply = json.loads(raw)["reply"]
         if UPDATE in reply["text"]:
             mail[reply["conversation"]] += 1
     return pages, mail

@@ -111,7 +111,7 @@ async def test_an_update_reaches_each_linked_requester_once_in_their_language_an
     assert "Fixed at 9:40." in es_update["text"]
     [_, en_update] = replies(redis_server, en)
     assert en_update["text"].startswith("We know about this problem: Wi-Fi down at Lincoln High. Status: resolved.")
-    emails = [json.loads(r) for r in redis_server.client().lrange(keys.pending_outbound("email"), 0, -1)]
+    emails = [json.loads(r)["reply"] for r in redis_server.client().lrange(keys.pending_outbound("email"), 0, -1)]
     assert [(e["event"], e["language"]) for e in emails] == [("incident_update", "es"), ("incident_update", "es")]
     assert emails[1]["subject"] == "Problema conocido: Wi-Fi down at Lincoln High [#2]"
 

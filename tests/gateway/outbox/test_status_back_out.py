@@ -17,7 +17,8 @@ def timeline(redis_server: RedisServer, conv: str) -> list[dict[str, str]]:
 
 
 def pending_email(redis_server: RedisServer) -> list[Reply]:
-    return [Reply.model_validate_json(r) for r in redis_server.client().lrange(keys.pending_outbound("email"), 0, -1)]
+    parked = redis_server.client().lrange(keys.pending_outbound("email"), 0, -1)
+    return [Reply.model_validate(json.loads(r)["reply"]) for r in parked]
 
 
 async def submit_and_deliver(gateway: Gateway, config: Path, **fields: object) -> str:
