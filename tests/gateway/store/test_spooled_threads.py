@@ -91,7 +91,7 @@ async def test_an_out_of_office_note_spooled_while_redis_is_down_is_added_to_its
     assert intake(config, "worker", "--burst").returncode == 0
     store = BuiltinBackend.from_settings(p.settings)
     assert store.count() == 1
-    assert [c["body"] for c in store.details("1")["comments"]] == ["I am out until Monday."]
+    assert [c.body for c in store.details("1").comments] == ["I am out until Monday."]
     assert len(smtp_sink.messages) == 1
 
 
