@@ -17,6 +17,7 @@ from workers.backends.email_forward import EmailForwardBackend
 from workers.backends.redmine import RedmineBackend
 from workers.backends.rt import RtBackend
 from workers.backends.webhook import WebhookBackend
+from workers.backends.zammad import ZammadBackend
 
 BACKENDS: dict[str, BackendClass] = {
     "builtin": BuiltinBackend,
@@ -24,6 +25,7 @@ BACKENDS: dict[str, BackendClass] = {
     "email": EmailForwardBackend,
     "rt": RtBackend,
     "redmine": RedmineBackend,
+    "zammad": ZammadBackend,
 }
 
 
