@@ -131,6 +131,10 @@ class HelpDesk:
         """An error in the system's own JSON shape."""
         return web.json_response({"error": message}, status=status)
 
+    def all_tickets(self) -> list[Any]:
+        """Every ticket the stand-in holds, oldest first."""
+        raise NotImplementedError
+
     def answer_headers(self, request: web.Request) -> dict[str, str]:
         """Headers the system adds to every answer (Freshdesk's rate limit counters)."""
         return {}
