@@ -14,6 +14,7 @@ from gateway.settings.plugins import unknown_section
 from workers.backends.base import BackendClass, TicketBackend
 from workers.backends.builtin import BuiltinBackend
 from workers.backends.email_forward import EmailForwardBackend
+from workers.backends.freshdesk import FreshdeskBackend
 from workers.backends.redmine import RedmineBackend
 from workers.backends.rt import RtBackend
 from workers.backends.webhook import WebhookBackend
@@ -26,6 +27,7 @@ BACKENDS: dict[str, BackendClass] = {
     "rt": RtBackend,
     "redmine": RedmineBackend,
     "zammad": ZammadBackend,
+    "freshdesk": FreshdeskBackend,
 }
 
 

@@ -10,11 +10,13 @@ for the family.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable
 
 from gateway.models import Attachment, Commitment, InboundMessage
 
 MARK = "intake-id: "
+_ENDS_MARKED = re.compile(rf"(?:^|\s){MARK}\S+\s*$")
 CHANNEL_WORDS = {"sms": "text message", "voice": "voicemail", "webform": "web form", "email": "email",
                  "slack": "Slack", "whatsapp": "WhatsApp", "messenger": "Messenger", "instagram": "Instagram",
                  "x": "X"}  # fmt: skip
@@ -29,13 +31,14 @@ def _lines(text: str | None) -> Iterable[str]:
 
 
 def has_mark(text: str | None, key: str) -> bool:
-    """Whether a message is the one the gateway wrote under `key` (a whole line, so no key matches another)."""
-    return mark(key) in _lines(text)
+    """Whether a message is the one the gateway wrote under `key`: the mark a whole line (no key matches another),
+    or the whole end of a message a system flattened into one line."""
+    return mark(key) in _lines(text) or re.search(rf"(?:^|\s){re.escape(mark(key))}\s*$", text or "") is not None
 
 
 def marked(text: str | None) -> bool:
-    """Whether a message is one the gateway wrote itself."""
-    return any(line.startswith(MARK) for line in _lines(text))
+    """Whether a message is one the gateway wrote itself: it ends with our mark (a system may flatten its lines)."""
+    return _ENDS_MARKED.search(text or "") is not None
 
 
 def unmarked(text: str) -> str:
