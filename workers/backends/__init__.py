@@ -19,6 +19,7 @@ from workers.backends.redmine import RedmineBackend
 from workers.backends.rt import RtBackend
 from workers.backends.webhook import WebhookBackend
 from workers.backends.zammad import ZammadBackend
+from workers.backends.zendesk import ZendeskBackend
 
 BACKENDS: dict[str, BackendClass] = {
     "builtin": BuiltinBackend,
@@ -28,6 +29,7 @@ BACKENDS: dict[str, BackendClass] = {
     "redmine": RedmineBackend,
     "zammad": ZammadBackend,
     "freshdesk": FreshdeskBackend,
+    "zendesk": ZendeskBackend,
 }
 
 
