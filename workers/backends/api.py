@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -73,7 +73,6 @@ class JsonApi:
     pace: Callable[[], None] | None = None  # blocks until this call may go (every worker's bucket); may raise
     describe: Callable[[Answer], str] = error_message
     watch: Callable[[Answer], None] | None = None  # sees every answer (Freshdesk learns its allowance from them)
-    calls: int = field(default=0, init=False)
 
     def call(
         self,
@@ -97,7 +96,6 @@ class JsonApi:
             data, sent["Content-Type"] = raw
         elif body is not None:
             data, sent["Content-Type"] = json.dumps(body, ensure_ascii=False).encode(), "application/json"
-        self.calls += 1
         answer = call(self.backend, action, method, url, body=data, headers=sent, timeout_s=self.timeout_s,
                       ca_file=self.ca_file)  # fmt: skip
         if self.watch is not None:

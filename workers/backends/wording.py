@@ -41,11 +41,6 @@ def marked(text: str | None) -> bool:
     return _ENDS_MARKED.search(text or "") is not None
 
 
-def unmarked(text: str) -> str:
-    """The message without our mark line (a system may show the mark; the family never reads it)."""
-    return "\n".join(line for line in text.replace("\r\n", "\n").splitlines() if not line.strip().startswith(MARK))
-
-
 def how(m: InboundMessage) -> str:
     return CHANNEL_WORDS.get(m.channel, m.channel)
 
