@@ -249,6 +249,21 @@ def backend_probe(backend: str) -> str:
     return f"{PREFIX}:backend:{backend}:probe"
 
 
+def backend_attempt(backend: str, request_id: str) -> str:
+    """When we last asked a system to create the ticket for a request: a retry looks harder for what that made."""
+    return f"{PREFIX}:backend:{backend}:attempt:{request_id}"
+
+
+def backend_allowance(backend: str) -> str:
+    """The call allowance a system reports for the account (Freshdesk's X-RateLimit-Total), as last seen."""
+    return f"{PREFIX}:backend:{backend}:allowance"
+
+
+def backend_contacts(backend: str) -> str:
+    """Hash: a phone number -> the id of the contact made for it in a system that cannot find people by phone."""
+    return f"{PREFIX}:backend:{backend}:contacts"
+
+
 def status_events(conv_id: str) -> str:
     """Hash: a status event's id -> what it told the family (a status change, an answer, nothing): decided once."""
     return f"{PREFIX}:conv:{conv_id}:status_events"

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -404,6 +405,99 @@ async def test_the_ticket_systems_log_no_personal_values_secrets_or_signatures(
                    headers["X-Intake-Signature"].split("v1=")[1]):  # fmt: skip
         leaks = [line[:300] for line in logs.splitlines() if secret in line]
         assert leaks == [], f"a log line carries {secret[:12]}..."
+
+
+@pytest.mark.parametrize("system", ["zammad", "freshdesk", "zendesk"])
+async def test_the_hosted_help_desks_log_no_personal_values_keys_or_signatures(
+    tmp_path: Path, redis_server: RedisServer, captured: io.StringIO, system: str
+) -> None:
+    """Zammad, Freshdesk and Zendesk through a text, a follow-up, a form, a rate limit, a refusal quoting the family's
+    address, an agent's answer by webhook, a forged webhook, doctor and check-config with a refused key."""
+    from rq import Queue
+    from rq.registry import ScheduledJobRegistry
+
+    from tests.channels.twilio_support import ACCOUNT_SID, AUTH_TOKEN, sms, sms_gateway
+    from tests.support.helpdesk import Scripted
+    from tests.support.twilio_api import TwilioStandIn
+    from tests.workers.backends.helpdesk_support import (
+        FRESHDESK_KEY,
+        HOOK_SECRET,
+        ZAMMAD_TOKEN,
+        ZENDESK_TOKEN,
+        helpdesk_config,
+        point_at,
+    )
+    from tests.workers.backends.webhook_support import wait_until
+
+    log = tmp_path / "processes.log"
+    api = TwilioStandIn(ACCOUNT_SID, AUTH_TOKEN, tmp_path).start()
+    desk = _stand_in(system, tmp_path).start()
+    try:
+        config = helpdesk_config(tmp_path, redis_server, desk, api)
+        async with sms_gateway(config) as gw:
+            point_at(desk, gw)
+            assert (await gw.post("/hooks/twilio/sms", sms(BODY, From=PHONE)))[0] == 200
+            desk.script = [Scripted(429, "POST", "", {"error": "slow down"}, {"Retry-After": "1"})]
+            intake(config, "worker", "--burst", log=log)
+            held = ScheduledJobRegistry(queue=Queue(f"deliver-{system}", connection=redis_server.client()))
+            wait_until("the held request is due", lambda: bool(held.get_jobs_to_schedule(int(time.time()))))
+            intake(config, "worker", "--burst", log=log)
+            assert (await gw.post("/hooks/twilio/sms", sms(BODY + " (again)", From=PHONE)))[0] == 200
+            intake(config, "worker", "--burst", log=log)
+            desk.script = [Scripted(422, "POST", "", {"error": f"no requester {EMAIL}", "description": EMAIL,
+                                                      "message": EMAIL})]  # fmt: skip
+            payload = form(name=NAME, email=EMAIL, phone=PHONE_RAW, message=BODY + " (form)")
+            assert (await Gateway(gw.server, gw.http, gw.settings).post_form(payload)).status == 202
+            intake(config, "worker", "--burst", log=log)
+            [ticket, *_] = desk.all_tickets()
+            sent = await _answer(desk, ticket.id)
+            assert sent.answers == [200]
+            async with gw.http.post(desk.events_url, data=sent.body, headers={"Content-Type": "application/json"}) as r:
+                assert r.status == 401
+            intake(config, "worker", "--burst", log=log)
+            intake(config, "doctor", log=log)
+        (tmp_path / "refused").mkdir()
+        wrong = {"zammad": {"token": "wrong-" + ZAMMAD_TOKEN}, "freshdesk": {"api_key": "wrong-" + FRESHDESK_KEY},
+                 "zendesk": {"token": "wrong-" + ZENDESK_TOKEN}}[system]  # fmt: skip
+        intake(helpdesk_config(tmp_path / "refused", redis_server, desk, **wrong), "check-config", log=log)
+    finally:
+        desk.stop()
+        api.stop()
+    logs = captured.getvalue() + log.read_text()
+    assert "ticket created" in logs and f'"backend": "{system}"' in logs and "dead-lettered" in logs, "proves nothing"
+    assert "ticket system out of order" in logs, "the rate limit did not run: the test would prove nothing"
+    signature = next((v for k, v in sent.headers.items() if "signature" in k.lower()), HOOK_SECRET)
+    for secret in (NAME, EMAIL, PHONE, PHONE[2:], PHONE_RAW, BODY, "locker 4471", COMMENT, ZAMMAD_TOKEN, FRESHDESK_KEY,
+                   ZENDESK_TOKEN, HOOK_SECRET, signature):  # fmt: skip
+        leaks = [line[:300] for line in logs.splitlines() if secret in line]
+        assert leaks == [], f"a log line carries {secret[:12]}..."
+
+
+def _stand_in(system: str, tmp_path: Path) -> Any:
+    from tests.support.freshdesk_api import FreshdeskStandIn
+    from tests.support.zammad_api import ZammadStandIn
+    from tests.support.zendesk_api import ZendeskStandIn
+    from tests.workers.backends.helpdesk_support import (
+        FRESHDESK_KEY,
+        HOOK_SECRET,
+        ZAMMAD_TOKEN,
+        ZENDESK_EMAIL,
+        ZENDESK_TOKEN,
+    )
+
+    if system == "zammad":
+        return ZammadStandIn(ZAMMAD_TOKEN, HOOK_SECRET, tmp_path)
+    if system == "freshdesk":
+        return FreshdeskStandIn(FRESHDESK_KEY, HOOK_SECRET, tmp_path)
+    return ZendeskStandIn(ZENDESK_EMAIL, ZENDESK_TOKEN, HOOK_SECRET, tmp_path)
+
+
+async def _answer(desk: Any, ticket: int) -> Any:
+    if desk.name == "zammad":
+        return await desk.agent_reply(ticket, f"<p>{COMMENT}</p>")
+    if desk.name == "freshdesk":
+        return await desk.agent_reply(ticket, COMMENT)
+    return (await desk.agent_comment(ticket, COMMENT))[0]
 
 
 async def test_the_rt_backend_logs_no_phone_numbers_bodies_answers_or_tokens(

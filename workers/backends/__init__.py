@@ -14,9 +14,12 @@ from gateway.settings.plugins import unknown_section
 from workers.backends.base import BackendClass, TicketBackend
 from workers.backends.builtin import BuiltinBackend
 from workers.backends.email_forward import EmailForwardBackend
+from workers.backends.freshdesk import FreshdeskBackend
 from workers.backends.redmine import RedmineBackend
 from workers.backends.rt import RtBackend
 from workers.backends.webhook import WebhookBackend
+from workers.backends.zammad import ZammadBackend
+from workers.backends.zendesk import ZendeskBackend
 
 BACKENDS: dict[str, BackendClass] = {
     "builtin": BuiltinBackend,
@@ -24,6 +27,9 @@ BACKENDS: dict[str, BackendClass] = {
     "email": EmailForwardBackend,
     "rt": RtBackend,
     "redmine": RedmineBackend,
+    "zammad": ZammadBackend,
+    "freshdesk": FreshdeskBackend,
+    "zendesk": ZendeskBackend,
 }
 
 

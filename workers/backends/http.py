@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -134,8 +134,11 @@ def error_message(answer: Answer) -> str:
     return " ".join(text.split())[:MAX_MESSAGE_CHARS] or "(no message)"
 
 
-def raise_for_status(backend: str, action: str, answer: Answer) -> None:
-    """Nothing for a 2xx; otherwise the BackendError of the answer's kind, with the system's own message."""
+def raise_for_status(
+    backend: str, action: str, answer: Answer, describe: Callable[[Answer], str] = error_message
+) -> None:
+    """Nothing for a 2xx; otherwise the BackendError of the answer's kind, with the system's own message
+    (`describe` reads it from a system whose error body has a shape of its own)."""
     status = answer.status
     if 200 <= status < 300:
         return
@@ -144,7 +147,7 @@ def raise_for_status(backend: str, action: str, answer: Answer) -> None:
         raise BackendRateLimited(backend, f"{action}: 429", retry_after(answer.headers.get("retry-after")))
     if status in (408, 425) or status >= 500:
         raise BackendUnavailable(backend, f"{action}: {status}")
-    message = f"{action}: {status} {error_message(answer)}"
+    message = f"{action}: {status} {describe(answer)}"
     if status in (401, 403):
         raise BackendAuthFailed(backend, message)
     if 300 <= status < 400:

@@ -7,9 +7,10 @@ import pytest
 
 from tests.channels.twilio_support import ACCOUNT_SID, AUTH_TOKEN
 from tests.support.twilio_api import TwilioStandIn
+from tests.workers.backends.helpdesk_support import freshdesk, zammad, zendesk
 from tests.workers.backends.webhook_support import receiver
 
-__all__ = ["receiver", "standin"]
+__all__ = ["freshdesk", "receiver", "standin", "zammad", "zendesk"]
 
 
 @pytest.fixture
