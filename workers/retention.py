@@ -141,10 +141,12 @@ def _drop_pending(r: redis.Redis, gone: Any) -> int:
     for key in r.scan_iter(match=keys.pending_outbound("*"), count=SCAN_COUNT):
         for raw in r.lrange(key, 0, -1):
             try:
-                reply = json.loads(raw)
+                entry = json.loads(raw)
             except ValueError:
                 continue
-            if gone(reply):
+            # An entry is {"key", "reply"} (gateway/outbox/parked.py); one parked by an earlier release is the reply.
+            reply = entry.get("reply", entry) if isinstance(entry, dict) else None
+            if isinstance(reply, dict) and gone(reply):
                 dropped += int(r.lrem(key, 1, text(raw)))
     return dropped
 

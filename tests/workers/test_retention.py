@@ -19,7 +19,7 @@ from gateway.ids import new_id
 from gateway.models import Commitment, InboundMessage, Requester, Route, utcnow
 from gateway.store.queues import enqueue_once
 from gateway.store.redis_conn import text
-from gateway.store.spool import Spool
+from gateway.store.spool import Spool, Submission
 from tests.conftest import Gateway, form
 from tests.support.gateway import intake, settings_from, write_config
 from tests.support.redis_server import RedisServer
@@ -95,7 +95,7 @@ async def test_a_records_request_removes_a_family_everywhere_and_no_one_else(
     spooled = InboundMessage(id=new_id(), channel="webform", account="district-web/demo", sender=ANA,
                              requester=Requester(email=ANA), text="Ana, spooled while Redis was down")  # fmt: skip
     spool = Spool(gateway.settings.path_in_data("spool-other.sqlite3"))
-    spool.put([Commitment(message=spooled, fingerprint="fp-ana", conversation=spooled.id, route=Route())])
+    spool.put([Submission(Commitment(message=spooled, fingerprint="fp-ana", conversation=spooled.id, route=Route()))])
     spool.close()
     store = BuiltinBackend.from_settings(gateway.settings)
     [ana_ticket] = [t for t in store.store.export() if t.requester_email == ANA]
