@@ -146,6 +146,8 @@ def held(hold_s: float) -> Any:
     """What a job returns to be run again in `hold_s` without spending a try (rq's Retry as a return value).
 
     Held jobs come back spread over a few seconds, so the first of them probes and the rest find the answer.
+    rq files the return time in whole seconds, cut down, so the job could come back up to a second before the
+    hold ends, meet the hold again and go back to sleep for a whole interval: one more second is asked.
     """
     spread = random.uniform(0, min(5.0, hold_s / 4))
-    return Retry(max=HOLDS_MAX, interval=max(1, math.ceil(hold_s + spread)))
+    return Retry(max=HOLDS_MAX, interval=max(1, math.ceil(hold_s + spread) + 1))
