@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import socket
+from types import FrameType
 from typing import Any
 
 import redis
 from rq import Queue, SimpleWorker, Worker
-from rq.exceptions import NoSuchJobError
+from rq.exceptions import NoSuchJobError, StopRequested
 from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
@@ -105,12 +106,32 @@ class GatewayWorker(SimpleWorker):
         log.warning("ticket system call failed" + (": dead-lettered" if refused else ""),
                     extra={"backend": exc.backend, "error": type(exc).__name__, "job": job.id})  # fmt: skip
 
+    told_to_stop = False
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        """rq's SIGTERM handler raises StopRequested wherever the worker stands; inside a step that catches every
+        Exception (a parked reply that cannot go is logged and left) it would be swallowed and the stop lost,
+        with rq's second-signal handler already in place. So the request is also written down here."""
+        self.told_to_stop = True
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
+    def stop_if_told(self) -> None:
+        if self.told_to_stop:
+            raise StopRequested()
+
+    def check_for_suspension(self, burst: bool) -> None:
+        self.stop_if_told()
+        super().check_for_suspension(burst)
+
     def run_maintenance_tasks(self) -> None:
         reap_dead_local_workers(self.connection, self.queues)
+        self.stop_if_told()
         forgotten = sweep_if_due(self.connection, context.settings())
         if forgotten is not None and forgotten.conversations:
             log.info("retention sweep", extra=forgotten.summary())
+        self.stop_if_told()
         release_here(self.connection)
+        self.stop_if_told()
         super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
 
     # rq listens on a pub/sub channel for its remote commands (stop a job, kill a work horse), which the gateway

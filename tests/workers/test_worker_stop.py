@@ -1,0 +1,47 @@
+"""A SIGTERM is never lost, even when it lands inside a step that logs and leaves every error."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import suppress
+
+import pytest
+from rq.exceptions import StopRequested
+from rq.serializers import JSONSerializer
+
+from gateway.settings import Settings
+from tests.support.redis_server import RedisServer
+from workers.queues import GatewayJob
+from workers.runner import GatewayWorker, queues
+
+
+@pytest.fixture
+def handlers_kept() -> Iterator[None]:
+    """rq's stop handler swaps the process's SIGTERM and SIGINT handlers; pytest's are put back after."""
+    kept = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for sig, handler in kept.items():
+        signal.signal(sig, handler)
+
+
+def swallowed_stop(worker: GatewayWorker) -> None:
+    """What a step that catches every Exception does with the StopRequested that rq's handler raises in it."""
+    with suppress(StopRequested):
+        worker.request_stop(signal.SIGTERM, None)
+
+
+@pytest.mark.usefixtures("handlers_kept")
+def test_a_stop_swallowed_by_a_step_ends_the_next_maintenance_pass_and_the_next_loop(
+    redis_server: RedisServer,
+) -> None:
+    client = redis_server.client()
+    worker = GatewayWorker(
+        queues(client, Settings()), connection=client, serializer=JSONSerializer, job_class=GatewayJob
+    )
+    swallowed_stop(worker)
+    with pytest.raises(StopRequested):
+        worker.run_maintenance_tasks()
+    with pytest.raises(StopRequested):
+        worker.check_for_suspension(burst=False)
+    client.close()
