@@ -51,7 +51,12 @@ def reap_dead_local_workers(connection: redis.Redis, qs: list[Queue]) -> int:
     for q in qs:
         registry = StartedJobRegistry(queue=q)
         for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False):
-            execution = Execution.fetch(execution_id, job_id, connection)
+            try:
+                execution = Execution.fetch(execution_id, job_id, connection)
+            except ValueError:
+                # Its record is gone (another worker's cleanup got there first, or it expired): the entry's
+                # own expiry, and rq's cleanup after it, decide about the job. Raising here would stop the worker.
+                continue
             worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + execution.worker_name, connection)
             dead = worker is None or (worker.hostname == host and worker.pid is not None and not pid_alive(worker.pid))
             if dead and _never_started(connection, job_id):
