@@ -111,7 +111,10 @@ def diagnose(settings: Settings) -> dict[str, Any]:
         for h in mailbox_report(client, settings):
             checks.append(_check(f"mailbox {h.mailbox}", h.ok, "; ".join(h.problems) or "healthy"))
         quarantined = [json.loads(x) for x in client.lrange(keys.MAIL_QUARANTINE, 0, 19)]
-        detail = f"{client.llen(keys.MAIL_QUARANTINE)} message(s) could not be parsed and wait for an operator"
+        waiting = int(client.llen(keys.MAIL_QUARANTINE))
+        detail = f"{waiting} message(s) could not be parsed and wait for an operator"
+        if waiting > len(quarantined):
+            detail += f" (the newest {len(quarantined)} below; `intake quarantine list` shows every one)"
         detail += "".join(f"\n    {q['mailbox']}/{q['folder']} uid {q['uid']}: {q['reason']}" for q in quarantined)
         checks.append(_check("quarantine", not quarantined, detail))
     finally:

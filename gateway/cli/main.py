@@ -9,6 +9,7 @@ from gateway.cli.calendar import calendar
 from gateway.cli.incidents import incident
 from gateway.cli.operations import check_config, doctor, replay
 from gateway.cli.processes import import_mbox, mail, serve, sync, up, worker
+from gateway.cli.quarantine import quarantine
 from gateway.cli.report import report
 from gateway.cli.retention import purge
 from gateway.cli.rules import rules
@@ -37,6 +38,7 @@ COMMANDS = (
     tickets,
     replay,
     doctor,
+    quarantine,
     rules,
     calendar,
     staff,

@@ -168,7 +168,6 @@ class MailboxPoller:
         note = {"mailbox": self.name, "folder": self.box.quarantine_folder, "uid": uid, "reason": d.reason,
                 "at": utcnow().isoformat()}  # fmt: skip
         await self.redis.lpush(keys.MAIL_QUARANTINE, json.dumps(note))
-        await self.redis.ltrim(keys.MAIL_QUARANTINE, 0, 999)
         self.metrics.ignored.labels("email", "quarantined").inc()
         log.warning("message quarantined for an operator", extra={"mailbox": self.name, "uid": uid})
 
