@@ -58,9 +58,6 @@ class ImapSession:
         self.client: aioimaplib.IMAP4 | None = None
         self._lost = asyncio.Event()
 
-    def _on_lost(self, exc: Exception | None) -> None:
-        self._lost.set()
-
     async def _call(self, what: str, aw: Awaitable[T], limit_s: float | None = None) -> T:
         """Every command races a timeout and the connection: aioimaplib leaves a command waiting
         forever when the server goes away mid-command (and passes no timeout to MOVE, COPY, STORE)."""
@@ -98,17 +95,21 @@ class ImapSession:
             self.client = aioimaplib.IMAP4_SSL(s.host, s.port, timeout=s.timeout_s, ssl_context=self._context())
         else:
             self.client = aioimaplib.IMAP4(s.host, s.port, timeout=s.timeout_s)
-        self.client.protocol.conn_lost_cb = self._on_lost
+        # Each connection sets its own event: the one before it, closed just now, reports its loss a turn later.
+        lost = self._lost
+        self.client.protocol.conn_lost_cb = lambda exc: lost.set()
         try:
             await self.imap.wait_hello_from_server()
             if s.security == "starttls":
                 await self._starttls()
             await self._login()
-        except (TimeoutError, OSError, aioimaplib.AioImapException) as exc:
-            await self.close()
-            if isinstance(exc, LoginFailed):
-                raise
-            raise ImapError(f"connect failed: {type(exc).__name__}") from exc
+        except BaseException as exc:
+            # Whatever stopped us (a refused login, a server without STARTTLS, a timeout, our caller's
+            # cancellation), the socket is ours to close: a poller retrying bad credentials leaked one a try.
+            self._drop()
+            if isinstance(exc, (TimeoutError, OSError, aioimaplib.AioImapException)):
+                raise ImapError(f"connect failed: {type(exc).__name__}") from exc
+            raise
 
     async def _starttls(self) -> None:
         proto = self.imap.protocol
@@ -232,13 +233,20 @@ class ImapSession:
         _ok(await self._call("NOOP", self.imap.noop()), "NOOP")
 
     async def close(self) -> None:
-        client, self.client = self.client, None
+        client = self.client
         if client is None:
             return
-        with contextlib.suppress(TimeoutError, OSError, aioimaplib.AioImapException):
-            await asyncio.wait_for(client.logout(), 2)
-        # A server that already dropped us never answers LOGOUT: close the socket ourselves, or every
-        # reconnect after a server-side drop leaks one.
-        transport = client.protocol.transport
+        try:
+            with contextlib.suppress(TimeoutError, OSError, aioimaplib.AioImapException):
+                await asyncio.wait_for(client.logout(), 2)
+        finally:
+            # A server that already dropped us never answers LOGOUT, and a caller may give up waiting for it:
+            # close the socket ourselves, or every reconnect after a server-side drop leaks one.
+            self._drop()
+
+    def _drop(self) -> None:
+        """Close our end of the connection now, without a word to the server."""
+        client, self.client = self.client, None
+        transport = client.protocol.transport if client is not None else None
         if transport is not None and not transport.is_closing():
             transport.close()
