@@ -75,6 +75,7 @@ class LdapDirectory:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._open: set[ldap3.Connection] = set()
+        self._closed = False
         a = conf.attributes
         wanted = [a.id, a.display_name, *a.email, *a.phone, a.role, a.school, a.language, a.household]
         self.attributes = sorted({x for x in wanted if x})
@@ -93,6 +94,10 @@ class LdapDirectory:
             raise_exceptions=False,
         )
         with self._lock:
+            # A lookup abandoned for being slow may still be running when the process closes the directory: it
+            # must not open a connection nobody will close.
+            if self._closed:
+                raise DirectoryUnavailable("the directory was closed")
             self._open.add(conn)  # before the bind: close() must reach a connection stuck in it too
         try:
             bound = conn.bind()
@@ -206,6 +211,6 @@ class LdapDirectory:
     def close(self) -> None:
         """Unbind every thread's connection."""
         with self._lock:
-            conns, self._open = list(self._open), set()
+            conns, self._open, self._closed = list(self._open), set(), True
         for conn in conns:
             self._discard(conn)

@@ -8,13 +8,14 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from gateway.directory.base import LookupCache
+from gateway.directory.base import DirectoryUnavailable, LookupCache
 from gateway.directory.identity import IdentityResolver
 from gateway.directory.ldap import LdapDirectory
 from gateway.models import InboundMessage, Requester
 from gateway.settings import LdapSettings
 from tests.directory_fixtures import SEED, ldap_settings
 from tests.support.slapd import Slapd, person
+from tests.support.sockets import sockets_to
 
 TIMEOUT_MS = 300
 TIMEOUT_S = TIMEOUT_MS / 1000
@@ -224,3 +225,13 @@ async def test_a_directory_restart_between_lookups_costs_no_lookup(slapd: Slapd,
     slapd.start()  # the kept connection is now dead; the server is fine
     found = await res.resolve(mail("j.chen@district.test"))
     assert found.match is not None and found.match.directory_id == "jchen"
+
+
+def test_a_lookup_after_close_opens_no_connection(slapd: Slapd) -> None:
+    """A lookup still running in a thread when the process shuts down must not open a socket nobody closes."""
+    directory = LdapDirectory(LdapSettings.model_validate(ldap_settings(slapd)))
+    assert [e.display_name for e in directory.lookup("email", "maria.rivera@district.test")] == ["Maria Rivera"]
+    directory.close()
+    with pytest.raises(DirectoryUnavailable, match="closed"):
+        directory.lookup("email", "maria.rivera@district.test")
+    assert sockets_to(slapd.port) == 0
