@@ -17,6 +17,7 @@ TOKEN = "test-form-token-7d1c"
 SIGNING_SECRET = "test-signing-secret-91ab"
 OPERATOR_TOKEN = "test-operator-token-5c3e"
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+SUBPROCESS_DEADLINE_S = 170.0
 
 
 def write_config(directory: Path, redis_url: str, **overrides: Any) -> Path:
@@ -55,8 +56,13 @@ def settings_from(path: Path) -> Settings:
     return load_settings(path, env={})
 
 
-def intake(config: Path, *args: str, timeout: float = 60, log: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real `intake` command (a new process, as an operator would)."""
+def intake(
+    config: Path, *args: str, timeout: float = SUBPROCESS_DEADLINE_S, log: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `intake` command (a new process, as an operator would).
+
+    The deadline only catches a hang: on a loaded machine `intake worker --burst` took over 60 s, so it is set
+    just under the test's own timeout (pyproject's 180 s) rather than at what a quiet machine needs."""
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("INTAKE_", "REDIS_", "PORT", "HOST", "DATABASE_URL"))
     }
