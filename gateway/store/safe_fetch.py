@@ -140,11 +140,12 @@ def _get(
     context: ssl.SSLContext, host: str, port: int, address: str, path: str, headers: dict[str, str],
     deadline: float, max_bytes: int,
 ) -> tuple[int, str, bytes]:  # fmt: skip
+    # The connection object first: a deadline that runs out between the two must not strand a connected socket.
+    conn = http.client.HTTPSConnection(host, port, timeout=_remaining(deadline), context=context)
     try:
         raw = socket.create_connection((address, port), timeout=_remaining(deadline))
     except OSError as exc:
         raise FetchFailed(f"cannot connect ({type(exc).__name__})") from None
-    conn = http.client.HTTPSConnection(host, port, timeout=_remaining(deadline), context=context)
     try:
         tls = context.wrap_socket(raw, server_hostname=host)  # the address we checked, the name we verify
         conn.sock = tls
@@ -170,3 +171,4 @@ def _get(
         raise FetchFailed(f"{type(exc).__name__} while fetching") from None
     finally:
         conn.close()
+        raw.close()  # a no-op once TLS has taken the socket over; the socket itself if the handshake never began
