@@ -23,7 +23,7 @@ from gateway.models import Commitment, StatusEvent, TicketStatus
 from gateway.server.http import InboundRequest
 from gateway.settings import Settings
 from tests.conftest import Gateway, form, start_gateway
-from tests.support.gateway import intake, settings_from, write_config
+from tests.support.gateway import OPERATOR, OPERATOR_TOKEN, intake, settings_from, write_config
 from tests.support.inprocess import work_here
 from tests.support.redis_server import RedisServer
 from workers import backends, context
@@ -110,7 +110,8 @@ def toy_config(tmp_path: Path, redis_server: RedisServer, toy_registered: None) 
     (tmp_path / "rules.yaml").write_text(RULES)
     routing = {"rules_file": str(tmp_path / "rules.yaml")}
     toy = {"default": "toy", "toy": {"secret": SECRET}}
-    return write_config(tmp_path, redis_server.url, timezone="UTC", routing=routing, backends=toy)
+    server = {"operator_token": OPERATOR_TOKEN}  # /readyz's detail is the operator's
+    return write_config(tmp_path, redis_server.url, timezone="UTC", routing=routing, backends=toy, server=server)
 
 
 @pytest.fixture
@@ -209,6 +210,29 @@ async def test_a_closure_moves_the_due_times_of_a_registered_backends_tickets_th
     due = redis_server.client().zscore(keys.SLA_DUE, f"resolution|transportation|normal|{rid}")
     assert due is not None
     assert ToyDesk.tickets["T-1"]["due"]["resolution"] == datetime.fromtimestamp(due, UTC)
+
+
+class LocalDesk(ToyDesk):
+    """The toy's tickets kept beside the gateway, as the built-in store keeps its own: nothing outside to be down."""
+
+    remote = False
+
+
+@pytest.mark.parametrize(("desk", "shown"), [(ToyDesk, {"toy": {"ok": True, "state": "up", "problem": ""}}),
+                                             (LocalDesk, None)])  # fmt: skip
+async def test_readyz_shows_the_outage_circuit_of_a_plug_in_that_is_a_remote_system_only(
+    toy_config: Path, monkeypatch: pytest.MonkeyPatch, desk: type[ToyDesk], shown: dict[str, Any] | None
+) -> None:
+    monkeypatch.setitem(backends.BACKENDS, "toy", desk)
+    server, http = await start_gateway(settings_from(toy_config))
+    try:
+        async with http.get(server.make_url("/readyz"), headers=OPERATOR) as resp:
+            ready = await resp.json()
+    finally:
+        await http.close()
+        await server.close()
+    assert ready["status"] == "ok"
+    assert ready.get("backends") == shown
 
 
 def test_check_config_checks_a_plug_in_backends_own_section(tmp_path: Path, redis_server: RedisServer) -> None:
