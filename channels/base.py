@@ -6,8 +6,8 @@ A channel is a plug-in. Its module declares:
 - `enabled(settings)`: whether the settings switch it on;
 - `receive`: verify (on the raw bytes, fail closed) and parse, returning messages and the provider's ack;
 - `deliver`: send one reply, with that channel's rules, from a worker.
-Optional worker-side steps (`prepare`, `after_ticket`, `fetch_media`, `held_back`) have defaults in
-`BaseChannel`.
+Optional worker-side steps (`prepare`, `after_ticket`, `fetch_media`, `held_back`) and what `intake doctor`
+checks of the provider (`doctor_checks`) have defaults in `BaseChannel`.
 The registry in `channels/__init__.py` is the one list of channels; nothing else names one.
 """
 
@@ -154,6 +154,8 @@ class ChannelClass(Protocol):
 
     def reply_targets(self, conversation: Mapping[str, str]) -> list[tuple[str, str]]: ...
 
+    def doctor_checks(self, settings: Settings) -> list[tuple[str, bool, str]]: ...
+
 
 class BaseChannel:
     """Defaults a channel may keep: one intake route at /hooks/<name>, replies to the sender, no worker steps."""
@@ -175,6 +177,11 @@ class BaseChannel:
     def reply_targets(cls, conversation: Mapping[str, str]) -> list[tuple[str, str]]:
         """(channel, recipient) for each reply an event on a conversation of this channel sends."""
         return [(cls.name, conversation.get("sender", ""))]
+
+    @classmethod
+    def doctor_checks(cls, settings: Settings) -> list[tuple[str, bool, str]]:
+        """What `intake doctor` reports of the provider while the channel is on: (name, ok, detail) each."""
+        return []
 
     def routes(self) -> Sequence[HookRoute]:
         return [HookRoute("POST", f"/hooks/{self.name}")]

@@ -124,3 +124,12 @@ def test_no_module_is_over_four_hundred_lines() -> None:
 def test_no_bench_file_is_over_seven_hundred_lines() -> None:
     long = {p.name: n for p in (REPO / "bench").glob("*.py") if (n := len(p.read_text().splitlines())) > 700}
     assert long == {}
+
+
+def test_the_job_entry_points_are_apart_from_the_library_they_use() -> None:
+    """rq names `workers.jobs` by its dotted path; no module imports it, so a job library never needs the entry
+    points, and the queue names and enqueueing live in a leaf that imports no job module."""
+    graph = import_graph()
+    assert sorted(name for name, deps in graph.items() if "workers.jobs" in deps) == []
+    assert {d for d in graph["workers.queues"] if d.startswith("workers.")} == {"workers.context"}
+    assert {d for d in graph["gateway.store.queues"] if not d.startswith("gateway.settings")} == set()

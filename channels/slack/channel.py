@@ -25,6 +25,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from channels.base import BaseChannel, HookContext, HookRoute, Received, WorkerServices
+from channels.slack.api import workspace_checks
 from channels.slack.collect import MAX_TEXT_LEN, Collected
 from channels.slack.identity import with_slack_identity
 from channels.slack.listeners import register
@@ -125,6 +126,11 @@ class SlackChannel(BaseChannel):
     @classmethod
     def enabled(cls, settings: Settings) -> bool:
         return settings.channels.slack.enabled
+
+    @classmethod
+    def doctor_checks(cls, settings: Settings) -> list[tuple[str, bool, str]]:
+        """Each workspace's bot token works and belongs to the team it is filed under (auth.test)."""
+        return workspace_checks(settings.channels.slack)
 
     def routes(self) -> Sequence[HookRoute]:
         return [HookRoute("POST", path) for path in PATHS]

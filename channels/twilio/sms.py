@@ -58,7 +58,10 @@ class TwilioSmsChannel(TwilioChannel):
         self.status = DeliveryStatusHook(settings)
 
     def routes(self) -> Sequence[HookRoute]:
-        return [HookRoute("POST", "/hooks/twilio/sms"), HookRoute("POST", "/hooks/twilio/status", self.status.handle)]
+        # /hooks/sms: where releases before the channels declared their own routes also took texts (every
+        # channel had /hooks/<name>); a number pointed there then must keep working after an upgrade.
+        return [HookRoute("POST", "/hooks/twilio/sms"), HookRoute("POST", "/hooks/sms"),
+                HookRoute("POST", "/hooks/twilio/status", self.status.handle)]  # fmt: skip
 
     def number(self, fields: SmsFields) -> tuple[str, TwilioNumber]:
         """The configured district number the text reached; an unknown one files under the first configured."""

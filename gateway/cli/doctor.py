@@ -84,6 +84,14 @@ def describe_parking(parking: Parking, released: str) -> dict[str, str]:
     return found
 
 
+def channel_checks(settings: Settings) -> list[dict[str, Any]]:
+    """What each switched-on channel checks of its own provider (a workspace's token, say), as the channel says."""
+    from channels import CHANNELS
+
+    found = (cls.doctor_checks(settings) for cls in CHANNELS.values() if cls.enabled(settings))
+    return [_check(name, ok, detail) for checks in found for name, ok, detail in checks]
+
+
 def diagnose(settings: Settings) -> dict[str, Any]:
     from workers.runner import dead_letters, failure_reason
 
@@ -103,10 +111,7 @@ def diagnose(settings: Settings) -> dict[str, Any]:
         detail += "".join(f"\n    {q} {jid}: {mask(failure_reason(client, jid))}" for q, jid in dead[:20])
         checks.append(_check("dead letters", not dead, detail))
         checks.extend(backend_checks(client, settings))
-        if settings.channels.slack.enabled:
-            from channels.slack.api import workspace_checks
-
-            checks.extend(_check(name, ok, detail) for name, ok, detail in workspace_checks(settings.channels.slack))
+        checks.extend(channel_checks(settings))
         checks.extend(_parking_checks(client, settings))
         for h in mailbox_report(client, settings):
             checks.append(_check(f"mailbox {h.mailbox}", h.ok, "; ".join(h.problems) or "healthy"))

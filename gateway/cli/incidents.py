@@ -11,7 +11,7 @@ import click
 from gateway.cli.common import settings
 from gateway.incidents.match import BadCriteria, MatchCriteria, build_criteria, parse_until
 from gateway.incidents.store import Incident, IncidentStore
-from gateway.models import KNOWN_CHANNELS, TicketStatus, utcnow
+from gateway.models import TicketStatus, utcnow
 from gateway.settings import Settings
 
 
@@ -61,12 +61,25 @@ def _fail(exc: Exception) -> click.ClickException:
     return click.ClickException(str(exc))
 
 
+class RegisteredChannel(click.ParamType[str]):
+    """A channel of the registry, plug-ins included: read when the option is given, so other commands skip it."""
+
+    name = "channel"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from channels import CHANNELS
+
+        if value not in CHANNELS:
+            self.fail(f"{value!r} is no channel (known: {', '.join(sorted(CHANNELS))})", param, ctx)
+        return str(value)
+
+
 _what = [
     click.option("--match", default=None, help="A regular expression over subject and text (case, accents ignored)."),
     click.option("--keyword", multiple=True, help="A word that links a request (repeatable)."),
     click.option("--category", multiple=True, help="A request category that links a request (repeatable)."),
     click.option("--school", multiple=True, help="Only requests from this school (repeatable)."),
-    click.option("--channel", multiple=True, type=click.Choice(KNOWN_CHANNELS), help="Only these channels."),
+    click.option("--channel", multiple=True, type=RegisteredChannel(), help="Only these channels (repeatable)."),
     click.option("--until", default=None, help="HH:MM today (district time zone) or an ISO date-time."),
 ]
 

@@ -101,7 +101,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
         for name, cls in enabled_backends(settings).items()
         if "webhook" in cls.status_source
     }
-    app[K.OUTSIDE_BACKENDS] = tuple(name for name in enabled_backends(settings) if name != "builtin")
+    app[K.OUTSIDE_BACKENDS] = tuple(name for name, cls in enabled_backends(settings).items() if cls.remote)
     app[K.PIPELINE] = rt.pipeline
     app[K.TEMPLATES] = page_env()
     app[K.SIGNING_KEY] = settings.signing_key()

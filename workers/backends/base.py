@@ -88,6 +88,9 @@ class BackendClass(Protocol):
     """A registry entry: the backend's class, asked whether the settings switch it on before it is built."""
 
     status_source: frozenset[StatusSource]
+    # A system outside this installation, which can be down or refuse our credentials: /readyz and the dashboard
+    # show its outage circuit. False for a store the gateway keeps itself.
+    remote: bool
     # The model of the backend's `backends.<name>` section; None when it takes none. Checked at start.
     settings_model: type[BaseModel] | None
 
@@ -101,6 +104,7 @@ class BaseBackend:
 
     name: ClassVar[str] = ""
     status_source: ClassVar[frozenset[StatusSource]] = frozenset()
+    remote: ClassVar[bool] = True
     settings_model: ClassVar[type[BaseModel] | None] = None
     # What an operator sets to switch the backend on, for the error when a rule or the default names it while off.
     switch_on: ClassVar[str] = ""

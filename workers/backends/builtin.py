@@ -43,6 +43,7 @@ class BuiltinBackend(BaseBackend):
     """The first plug-in: tickets in the built-in store, worked at the desk and with `intake tickets`."""
 
     name = "builtin"
+    remote = False  # the store lives beside the gateway: no outage circuit to show
 
     def __init__(self, store: TicketStore) -> None:
         self.store = store

@@ -8,23 +8,25 @@ import hashlib
 import hmac
 import json
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from click.testing import CliRunner
 from pydantic import BaseModel
 
 from gateway import keys
+from gateway.cli.main import main
 from gateway.errors import BadRequest, Unauthorized
 from gateway.models import Commitment, StatusEvent, TicketStatus
 from gateway.server.http import InboundRequest
 from gateway.settings import Settings
 from tests.conftest import Gateway, form, start_gateway
-from tests.support.gateway import intake, settings_from, write_config
+from tests.support.gateway import OPERATOR, OPERATOR_TOKEN, intake, settings_from, write_config
 from tests.support.inprocess import work_here
 from tests.support.redis_server import RedisServer
-from workers import backends
+from workers import backends, context
 from workers.backends.base import BaseBackend, StatusSource
 
 SECRET = "toy-webhook-secret"
@@ -93,10 +95,28 @@ def toy_registered(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+# Always open, so that any request's resolution clock runs through tomorrow.
+RULES = """
+calendars:
+  always: {hours: {mon-sun: "00:00-24:00"}}
+sla_policies:
+  standard: {calendar: always, normal: {first_response: 8h, resolution: 40h}}
+defaults: {sla: standard}
+"""
+
+
 @pytest.fixture
-async def toy_gateway(tmp_path: Path, redis_server: RedisServer, toy_registered: None) -> AsyncIterator[Gateway]:
-    config = write_config(tmp_path, redis_server.url, backends={"default": "toy", "toy": {"secret": SECRET}})
-    settings = settings_from(config)
+def toy_config(tmp_path: Path, redis_server: RedisServer, toy_registered: None) -> Path:
+    (tmp_path / "rules.yaml").write_text(RULES)
+    routing = {"rules_file": str(tmp_path / "rules.yaml")}
+    toy = {"default": "toy", "toy": {"secret": SECRET}}
+    server = {"operator_token": OPERATOR_TOKEN}  # /readyz's detail is the operator's
+    return write_config(tmp_path, redis_server.url, timezone="UTC", routing=routing, backends=toy, server=server)
+
+
+@pytest.fixture
+async def toy_gateway(toy_config: Path) -> AsyncIterator[Gateway]:
+    settings = settings_from(toy_config)
     server, http = await start_gateway(settings)
     yield Gateway(server, http, settings)
     await http.close()
@@ -151,6 +171,68 @@ async def test_a_webhook_with_a_bad_signature_is_refused_and_changes_nothing(
 async def test_a_backend_without_webhooks_has_no_events_route(gateway: Gateway) -> None:
     async with gateway.http.post(gateway.base + "/backends/builtin/events", data=b"{}") as r:
         assert r.status == 404
+
+
+def run(config: Path, *args: str) -> str:
+    """An operator's command, in this process: the toy backend is registered only here."""
+    result = CliRunner().invoke(main, ["--config", str(config), *args])
+    context.configure(settings_from(config))  # drop the clients the command built
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+async def test_an_incident_links_and_updates_a_registered_backends_tickets_through_the_protocol(
+    toy_gateway: Gateway, toy_config: Path
+) -> None:
+    assert run(toy_config, "incident", "open", "--title", "Buses late", "--keyword", "bus").startswith(
+        "incident 1 open (parent ticket #T-1)"
+    )
+    await toy_gateway.post_form(form(message="The bus did not come."))
+    await toy_gateway.post_form(form(message="My locker is stuck.", email="ben@example.org"))
+    work_here(toy_gateway.settings)
+    assert {ref: t.get("parent") for ref, t in ToyDesk.tickets.items()} == {"T-1": None, "T-2": "T-1", "T-3": None}
+    run(toy_config, "incident", "update", "1", "--status", "resolved", "--message", "Buses run again.")
+    work_here(toy_gateway.settings)
+    assert {ref: t["status"] for ref, t in ToyDesk.tickets.items()} == {"T-1": "resolved", "T-2": "resolved",
+                                                                       "T-3": "new"}  # fmt: skip
+
+
+async def test_a_closure_moves_the_due_times_of_a_registered_backends_tickets_through_the_protocol(
+    toy_gateway: Gateway, toy_config: Path, redis_server: RedisServer
+) -> None:
+    rid = (await (await toy_gateway.post_form(form())).json())["request_id"]
+    work_here(toy_gateway.settings)
+    assert ToyDesk.tickets["T-1"]["due"] == {}
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    assert "open response clock(s) moved" in run(
+        toy_config, "calendar", "close", "--date", tomorrow, "--reason", "Snow"
+    )
+    due = redis_server.client().zscore(keys.SLA_DUE, f"resolution|transportation|normal|{rid}")
+    assert due is not None
+    assert ToyDesk.tickets["T-1"]["due"]["resolution"] == datetime.fromtimestamp(due, UTC)
+
+
+class LocalDesk(ToyDesk):
+    """The toy's tickets kept beside the gateway, as the built-in store keeps its own: nothing outside to be down."""
+
+    remote = False
+
+
+@pytest.mark.parametrize(("desk", "shown"), [(ToyDesk, {"toy": {"ok": True, "state": "up", "problem": ""}}),
+                                             (LocalDesk, None)])  # fmt: skip
+async def test_readyz_shows_the_outage_circuit_of_a_plug_in_that_is_a_remote_system_only(
+    toy_config: Path, monkeypatch: pytest.MonkeyPatch, desk: type[ToyDesk], shown: dict[str, Any] | None
+) -> None:
+    monkeypatch.setitem(backends.BACKENDS, "toy", desk)
+    server, http = await start_gateway(settings_from(toy_config))
+    try:
+        async with http.get(server.make_url("/readyz"), headers=OPERATOR) as resp:
+            ready = await resp.json()
+    finally:
+        await http.close()
+        await server.close()
+    assert ready["status"] == "ok"
+    assert ready.get("backends") == shown
 
 
 def test_check_config_checks_a_plug_in_backends_own_section(tmp_path: Path, redis_server: RedisServer) -> None:
