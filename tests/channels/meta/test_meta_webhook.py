@@ -93,6 +93,19 @@ async def test_a_bad_or_missing_signature_is_refused_and_nothing_is_stored(
     assert redis_server.client().keys("rq:*") == []
 
 
+async def test_the_escaped_body_verifies_at_the_webhook_and_its_rewritten_form_is_refused(
+    gw: MetaGateway, redis_server: RedisServer
+) -> None:
+    body = json.dumps(messenger(fb_text("Caf\u00e9 menu question"))).encode()  # sent as Meta sends it: \u00e9
+    assert b"\\u00e9" in body
+    rewritten = json.dumps(json.loads(body), ensure_ascii=False).encode()
+    assert (await gw.post_raw(rewritten, signature=sign(body)))[0] == 403
+    assert commitments(redis_server) == []
+    assert (await gw.post_raw(body, signature=sign(body)))[0] == 200
+    [c] = commitments(redis_server)
+    assert c.message.text == "Caf\u00e9 menu question"
+
+
 @pytest.mark.parametrize(
     ("query", "status", "answer"),
     [
