@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from tests.channels.meta_support import (
     meta_gateway,
     metric,
     sign,
+    spooled,
     tickets,
     wa_text,
     whatsapp,
@@ -165,9 +165,9 @@ async def test_redis_down_gives_the_spool_then_one_ticket_each(gw: MetaGateway, 
     assert (await gw.post_raw(batch))[0] == 200  # Meta's retry while Redis is still down
     redis_server.start()
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and _spooled(gw) > 0:
+    while time.monotonic() < deadline and spooled(gw.settings) > 0:
         await asyncio.sleep(0.1)
-    assert _spooled(gw) == 0
+    assert spooled(gw.settings) == 0
     work(gw.config)
     assert len(tickets(gw.config)) == 2
 
@@ -179,14 +179,6 @@ async def test_receipts_that_cannot_be_recorded_ask_meta_to_deliver_again(
     assert (await gw.post_raw((PAYLOADS / "whatsapp_statuses.json").read_bytes()))[0] == 503
     redis_server.start()
     assert (await gw.post_raw((PAYLOADS / "whatsapp_statuses.json").read_bytes()))[0] == 200
-
-
-def _spooled(gw: MetaGateway) -> int:
-    db = sqlite3.connect(gw.settings.path_in_data("spool.sqlite3"))
-    try:
-        return int(db.execute("SELECT count(*) FROM spool").fetchone()[0])
-    finally:
-        db.close()
 
 
 @pytest.mark.parametrize(
