@@ -5,7 +5,7 @@ family's phone or email instead); this module carries it out and records it. A s
 the window is decided again without that way (a window closed mid-conversation falls back); 429 and
 5xx raise, so rq retries with backoff and then dead-letters; a refusal Meta will repeat every time is
 recorded and put on the ticket, never retried for ever. Each decision goes on the conversation's
-timeline; any other than a plain reply within the window is also an internal note on the ticket.
+timeline and, as one line per reply, an internal note on the ticket (a plain reply within the window too).
 
 A reply goes out once: its outcome is recorded under its delivery key and checked first. Meta offers
 no way to ask whether a send that timed out went through, so such a send is retried like an outage.
@@ -199,11 +199,10 @@ def sent(
             pipe.execute()
         extra["owned_key"] = owned
     record(r, reply.conversation, key, decision.way, _entry(reply, decision, **extra))
-    if decision.way != "free_form":
-        tpl = f" ({decision.way})" if decision.way != "template" else ""
-        note_for_staff(r, settings, reply.conversation, key,
-                       f"The {reply.event} reply went out on {PRODUCT_NAMES[reply.channel]}{tpl}: "
-                       f"{decision.why}.")  # fmt: skip
+    # Every decision is on the ticket, a plain reply within the window too: one line per reply, naming no person.
+    how = {"free_form": ", free-form", "template": "", "human_agent": " (human_agent)"}[decision.way]
+    note = f"The {reply.event} reply went out on {PRODUCT_NAMES[reply.channel]}{how}: {decision.why}."
+    note_for_staff(r, settings, reply.conversation, key, note)
     log.info("meta reply sent", extra={"channel": reply.channel, "event": reply.event, "way": decision.way,
                                        "conversation": reply.conversation})  # fmt: skip
     return "sent" if decision.way == "free_form" else f"sent: {decision.way}"

@@ -90,6 +90,28 @@ async def test_a_messenger_message_is_answered_on_messenger_with_the_senders_pro
     assert ack.body["message"]["text"].startswith("We received your request (ticket #1).")
 
 
+async def test_every_reply_within_the_window_is_one_note_on_the_ticket_naming_no_one(
+    tmp_path: Path, redis_server: RedisServer, meta_api: MetaStandIn
+) -> None:
+    config = meta_config(tmp_path, redis_server, meta_api)
+    async with meta_gateway(config) as gw:
+        assert (await gw.post(whatsapp(wa_text("The bus did not come to the stop on Elm Street"))))[0] == 200
+        work(config)
+        update(config, comment="The driver has been told.")
+    assert len(meta_api.sends("whatsapp")) == 2  # the acknowledgement and the staff member's answer, both free-form
+    assert [d["way"] for d in decisions(redis_server)] == ["free_form", "free_form"]
+    shown = show(config, 1)
+    within = "reply went out on WhatsApp, free-form: within 24 hours of the family's last message."
+    assert [line.strip() for line in shown.splitlines() if within in line] == [
+        f"The received {within}",
+        f"The status_changed {within}",
+    ]  # one line per reply, never more
+    notes = [line for line in shown.splitlines() if "reply went out on" in line]
+    for line in notes:  # the family's number, their words and Meta's message ids stay off the note
+        assert PARENT_WA not in line and "Elm Street" not in line and "wamid" not in line
+        assert "driver" not in line
+
+
 async def test_outside_the_window_whatsapp_sends_the_approved_template_and_the_ticket_says_so(
     tmp_path: Path, redis_server: RedisServer, meta_api: MetaStandIn
 ) -> None:
