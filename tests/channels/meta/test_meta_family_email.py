@@ -4,6 +4,8 @@ between unrelated people sharing a phone."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -12,9 +14,10 @@ from gateway.directory.csv_files import CsvDirectory
 from gateway.directory.own_email import directory_email
 from gateway.settings import IdentitySettings
 from tests.channels.meta_support import meta_config, meta_gateway, show, wa_text, whatsapp, work
-from tests.directory_fixtures import csv_settings
+from tests.directory_fixtures import csv_settings, ldap_settings
 from tests.support.meta_api import MetaStandIn
 from tests.support.redis_server import RedisServer
+from tests.support.slapd import Slapd
 from tests.support.smtp_sink import SmtpSink
 from tests.support.waiting import DEADLINE_S
 
@@ -82,6 +85,38 @@ def test_unrelated_people_sharing_a_number_give_no_address(tmp_path: Path) -> No
     borrowed = directory(tmp_path, ["H6,G6,Mai Le,Guardian,help@community-center.example,555-350-0005",
                                     "H7,G7,Tom Ng,Guardian,help@community-center.example,555-360-0006"])  # fmt: skip
     assert directory_email(borrowed, "+15553500005") is None
+
+
+def sockets_to(port: int) -> int:
+    """How many sockets this test process holds connected to `port` (from /proc: no client of our own)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if int(fields[2].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    held = 0
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):  # an fd closed while we look
+            held += os.readlink(fd) in inodes
+    return held
+
+
+def test_ldap_gives_the_households_guardian_address_when_it_names_households_and_closes_its_connections(
+    slapd: Slapd,
+) -> None:
+    # The seeded Okafor household shares a home phone; only Ngozi has a mail address. The seed has no household
+    # attribute of its own, so the surname stands in for one here.
+    phones = ["telephoneNumber", "mobile", "homePhone"]
+    named = IdentitySettings.model_validate(
+        {"ldap": ldap_settings(slapd, attributes={"id": "uid", "phone": phones, "household": "sn"})}
+    )
+    assert directory_email(named, "+15555010001") == "ngozi.okafor@example.net"
+    assert directory_email(named, "+15552010101") is None  # Maria Rivera, a teacher: never her work address
+    unnamed = IdentitySettings.model_validate({"ldap": ldap_settings(slapd)})
+    assert directory_email(unnamed, "+15555010001") is None  # two people, no household said: no guess
+    assert sockets_to(slapd.port) == 0
 
 
 async def test_outside_the_window_the_update_goes_to_the_households_email_from_the_directory(
