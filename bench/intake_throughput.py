@@ -57,6 +57,7 @@ from bench.harness_cpu import pinned
 from bench.harness_redis import RedisInfo, count_keys, deliver_queue, redis_forks, redis_server
 from bench.throughput_load import Layout, Load, WrkResult, choose_layout, run_wrk
 from bench.throughput_modes import MODES, Mode, RequestSet, gateway_config, write_requests
+from gateway.settings import load_settings
 
 BARE_APP = REPO / "bench" / "bare_app.py"
 # The bare app does not deduplicate, so a short cycle of requests does; the gateway gets at least MIN_DISTINCT.
@@ -250,7 +251,7 @@ class Gateway:
         self.next_index = result.next_index
         after_len = settle(self.client, self.queue)
         after = scrape(self.port)
-        ch = f'{{channel="{self.plan.mode.name}"}}'
+        ch = f'{{channel="{self.plan.mode.channel or self.plan.mode.name}"}}'
         counters = {
             name: int(delta(before, after, f"intake_{name}_total{ch}"))
             for name in ("received", "committed", "duplicates", "spooled", "unavailable")
@@ -283,7 +284,8 @@ def gateway(plan: Plan, requests: RequestSet) -> Iterator[Gateway]:
         say(f"redis-server {info.version} at {info.url}: appendonly {info.appendonly}, appendfsync {info.appendfsync}")
         port = free_port()
         config = write_gateway_config(plan, info.url, port)
-        backend = yaml.safe_load(config.read_text())["backends"]["default"]
+        # As the gateway reads it: the shipped default is `${INTAKE_BACKEND:-builtin}`, not a name.
+        backend = load_settings(config, env=child_env(plan.mode.gateway_env())).backends.default
         log = plan.work / "gateway.log"
         cmd = pinned([sys.executable, "-m", "gateway.cli", "--config", str(config), "serve"], plan.layout.server_cpu)
         say(f"gateway on :{port} (intake serve, logging WARNING)")

@@ -39,6 +39,8 @@ class Mode(ABC):
 
     name: str
     path: str
+    # The channel its requests are counted under in /metrics: the mode's own name unless a webhook serves several.
+    channel: str = ""
     # Each channel's issue sets its own targets; the web form's are the defaults.
     target_ratio: float = TARGET_RATIO
     target_p99_ms: float = TARGET_P99_MS
@@ -202,6 +204,7 @@ class MetaWhatsAppMode(Mode):
 
     name = "meta"
     path = "/hooks/meta"
+    channel = "whatsapp"  # the requests it sends: /metrics counts them under the product, not the webhook
     app_secret = "bench-meta-app-secret-" + "c41d"
     number_id = "106540000000001"
 

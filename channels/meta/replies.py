@@ -5,7 +5,7 @@ family's phone or email instead); this module carries it out and records it. A s
 the window is decided again without that way (a window closed mid-conversation falls back); 429 and
 5xx raise, so rq retries with backoff and then dead-letters; a refusal Meta will repeat every time is
 recorded and put on the ticket, never retried for ever. Each decision goes on the conversation's
-timeline; any other than a plain reply within the window is also an internal note on the ticket.
+timeline and, as one line per reply, an internal note on the ticket (a plain reply within the window too).
 
 A reply goes out once: its outcome is recorded under its delivery key and checked first. Meta offers
 no way to ask whether a send that timed out went through, so such a send is retried like an outage.
@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import redis
@@ -27,6 +28,7 @@ from channels.meta.settings import MetaEntry, MetaSettings, WhatsAppTemplate
 from channels.meta.window import META_WAYS, Decision, Way, decide
 from channels.social.sending import conversation, flag, note_for_staff, outcome_of, record, set_flag
 from gateway import keys
+from gateway.directory.own_email import directory_email
 from gateway.errors import DeliveryFailed
 from gateway.models import Reply, utcnow
 from gateway.outbox.consent import is_suppressed, phone_digest
@@ -72,7 +74,15 @@ def family_phone(conv: dict[str, str]) -> str:
     return conv.get("sender", "") if conv.get("channel") == "whatsapp" else ""
 
 
-def other_channels(r: redis.Redis, settings: Settings, conf: MetaSettings, conv: dict[str, str]) -> list[Way]:
+def family_email(settings: Settings, conv: dict[str, str]) -> str:
+    """The family's own email address: the conversation's, else the directory's for the WhatsApp number (the same
+    person or household only, never a staff address: gateway.directory.own_email). Blank when there is none."""
+    return conv.get("email") or directory_email(settings.identity, family_phone(conv)) or ""
+
+
+def other_channels(
+    r: redis.Redis, settings: Settings, conf: MetaSettings, conv: dict[str, str], email: str
+) -> list[Way]:
     """The family's other channels we can use now, in the configured order."""
     out: list[Way] = []
     phone = family_phone(conv)
@@ -80,7 +90,7 @@ def other_channels(r: redis.Redis, settings: Settings, conf: MetaSettings, conv:
         if way == "sms" and settings.channels.twilio.enabled and is_phone(phone):
             if not is_suppressed(r, phone) and not r.hexists(keys.SMS_UNDELIVERABLE, phone_digest(phone)):
                 out.append("sms")
-        elif way == "email" and conv.get("email"):
+        elif way == "email" and email:
             box = settings.channels.email.mailboxes.get(settings.channels.email.sender_mailbox() or "")
             if box is not None and box.smtp is not None:
                 out.append("email")
@@ -149,18 +159,17 @@ def send_meta_reply(r: redis.Redis, settings: Settings, conf: MetaSettings, repl
         r.rpush(keys.pending_outbound(product), reply.model_dump_json())
         return "pending: no page or number configured for this account"
     refused = refused_ways(r, key)
+    email: str | None = None  # asked of the directory only for a reply Meta cannot carry
     while True:
-        decision = decide(
-            product,
-            last_message_at=last_message_at(r, conv),
-            now=utcnow(),
-            by_person=reply.by_person,
-            has_template=conf.template(reply.event, reply.language) is not None,
-            other_channels=other_channels(r, settings, conf, conv),
-            refused_here=refused,
-        )
-        if decision.way not in META_WAYS:
-            return another_way(r, settings, reply, key, conv, decision)
+        deciding = partial(decide, product, last_message_at=last_message_at(r, conv), now=utcnow(),
+                           by_person=reply.by_person, refused_here=refused,
+                           has_template=conf.template(reply.event, reply.language) is not None)  # fmt: skip
+        decision = deciding(other_channels=[])
+        if decision.way not in META_WAYS:  # only now do the family's other channels matter (and the directory)
+            if email is None:
+                email = family_email(settings, conv) if "email" in conf.fallback else ""
+            decision = deciding(other_channels=other_channels(r, settings, conf, conv, email))
+            return another_way(r, settings, reply, key, conv, decision, email)
         try:
             message_id = send_on_meta(conf, product, entry, decision.way, reply, conv)
         except GraphError as exc:
@@ -199,21 +208,22 @@ def sent(
             pipe.execute()
         extra["owned_key"] = owned
     record(r, reply.conversation, key, decision.way, _entry(reply, decision, **extra))
-    if decision.way != "free_form":
-        tpl = f" ({decision.way})" if decision.way != "template" else ""
-        note_for_staff(r, settings, reply.conversation, key,
-                       f"The {reply.event} reply went out on {PRODUCT_NAMES[reply.channel]}{tpl}: "
-                       f"{decision.why}.")  # fmt: skip
+    # Every decision is on the ticket, a plain reply within the window too: one line per reply, naming no person.
+    how = {"free_form": ", free-form", "template": "", "human_agent": " (human_agent)"}[decision.way]
+    note = f"The {reply.event} reply went out on {PRODUCT_NAMES[reply.channel]}{how}: {decision.why}."
+    note_for_staff(r, settings, reply.conversation, key, note)
     log.info("meta reply sent", extra={"channel": reply.channel, "event": reply.event, "way": decision.way,
                                        "conversation": reply.conversation})  # fmt: skip
     return "sent" if decision.way == "free_form" else f"sent: {decision.way}"
 
 
-def another_way(r: redis.Redis, settings: Settings, reply: Reply, key: str, conv: dict[str, str], d: Decision) -> str:
+def another_way(
+    r: redis.Redis, settings: Settings, reply: Reply, key: str, conv: dict[str, str], d: Decision, email: str
+) -> str:
     """The reply by text or email instead (its own job, with that channel's rules), or recorded as not deliverable."""
     product = PRODUCT_NAMES[reply.channel]
     if d.way in ("sms", "email"):
-        to = family_phone(conv) if d.way == "sms" else conv.get("email", "")
+        to = family_phone(conv) if d.way == "sms" else email
         tag = f" [#{conv['ticket_ref']}]" if conv.get("ticket_ref") else ""
         subject = reply.subject or (conv.get("subject", "")[:60] + tag).strip()
         other = reply.model_copy(update={"channel": d.way, "recipient": to, "subject": subject})

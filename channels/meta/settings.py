@@ -111,6 +111,21 @@ class MetaSettings(Strict):
     def _default_url(cls, v: object) -> object:
         return v or GRAPH_URL  # META_GRAPH_URL set but empty
 
+    @model_validator(mode="after")
+    def _switched_on_whole(self) -> MetaSettings:
+        # Half a pair would leave the channels off without a word: the families' messages would go unheard.
+        if bool(self.app_secret.get_secret_value()) != bool(self.verify_token.get_secret_value()):
+            raise ValueError(
+                "app_secret and verify_token: expected both (META_APP_SECRET and META_VERIFY_TOKEN), "
+                "or neither to leave Messenger, Instagram and WhatsApp off"
+            )
+        if not self.enabled and (self.active_pages() or self.active_numbers()):
+            raise ValueError(
+                "app_secret and verify_token: a page or number is configured but the webhook that receives its "
+                "messages is off: set META_APP_SECRET and META_VERIFY_TOKEN (or remove the page's or number's token)"
+            )
+        return self
+
     @property
     def enabled(self) -> bool:
         return bool(self.app_secret.get_secret_value() and self.verify_token.get_secret_value())

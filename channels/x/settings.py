@@ -39,6 +39,18 @@ class XSettings(Strict):
             raise ValueError("access_token and access_token_secret: expected both (OAuth 1.0a), or neither")
         if all(pair) and not self.consumer_key and not self.user_token.get_secret_value():
             raise ValueError("consumer_key: expected the app's API key (X_CONSUMER_KEY) to sign with the access token")
+        # Half the settings would leave the channel off without a word: the messages would go unheard.
+        can_send = all(pair) or bool(self.user_token.get_secret_value())
+        if self.consumer_secret.get_secret_value() and not can_send:
+            raise ValueError(
+                "access_token and access_token_secret: expected them (X_ACCESS_TOKEN and X_ACCESS_TOKEN_SECRET) "
+                "or an OAuth 2.0 user token (X_USER_TOKEN) beside the consumer secret, to answer as the account"
+            )
+        if can_send and not self.consumer_secret.get_secret_value():
+            raise ValueError(
+                "consumer_secret: expected the app's consumer secret (X_CONSUMER_SECRET) to verify X's webhooks, "
+                "or no tokens to leave X off"
+            )
         return self
 
     @property

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -148,6 +149,15 @@ def tickets(config: Path) -> list[dict[str, Any]]:
 
 def show(config: Path, ticket: int | str) -> str:
     return intake(config, "tickets", "show", str(ticket)).stdout
+
+
+def spooled(settings: Settings) -> int:
+    """How many messages wait in the local spool for Redis to come back."""
+    db = sqlite3.connect(settings.path_in_data("spool.sqlite3"))
+    try:
+        return int(db.execute("SELECT count(*) FROM spool").fetchone()[0])
+    finally:
+        db.close()
 
 
 def commitments(redis_server: RedisServer) -> list[Commitment]:

@@ -184,7 +184,7 @@ async def test_the_acknowledgement_of_a_message_keeps_to_the_window_of_its_own_s
 def test_outside_the_window_an_email_the_conversation_has_is_the_other_way(
     tmp_path: Path, redis_server: RedisServer, smtp_sink: SmtpSink
 ) -> None:
-    # Today only a conversation that carries an email address has one (the directory gives none for a phone).
+    # The conversation's own address comes first (the directory is asked only when it holds none).
     smtp = {"host": smtp_sink.host, "port": smtp_sink.port, "security": "none", "timeout_s": 5}
     imap = {"host": "127.0.0.1", "port": 9, "security": "none", "user": "help", "password": "x"}  # never polled
     mailbox = {"address": "help@district.example.org", "imap": imap, "smtp": smtp}

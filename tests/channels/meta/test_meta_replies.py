@@ -11,11 +11,13 @@ from typing import Any
 
 from gateway import keys
 from tests.channels.meta_support import (
+    INSTAGRAM_ID,
     NUMBER_ID,
     PAGE_TOKEN,
     PARENT_WA,
     PSID,
     WA_TOKEN,
+    commitments,
     fb_text,
     messenger,
     meta_config,
@@ -86,6 +88,28 @@ async def test_a_messenger_message_is_answered_on_messenger_with_the_senders_pro
     assert ack.token == PAGE_TOKEN
     assert ack.body["recipient"] == {"id": PSID} and ack.body["messaging_type"] == "RESPONSE"
     assert ack.body["message"]["text"].startswith("We received your request (ticket #1).")
+
+
+async def test_every_reply_within_the_window_is_one_note_on_the_ticket_naming_no_one(
+    tmp_path: Path, redis_server: RedisServer, meta_api: MetaStandIn
+) -> None:
+    config = meta_config(tmp_path, redis_server, meta_api)
+    async with meta_gateway(config) as gw:
+        assert (await gw.post(whatsapp(wa_text("The bus did not come to the stop on Elm Street"))))[0] == 200
+        work(config)
+        update(config, comment="The driver has been told.")
+    assert len(meta_api.sends("whatsapp")) == 2  # the acknowledgement and the staff member's answer, both free-form
+    assert [d["way"] for d in decisions(redis_server)] == ["free_form", "free_form"]
+    shown = show(config, 1)
+    within = "reply went out on WhatsApp, free-form: within 24 hours of the family's last message."
+    assert [line.strip() for line in shown.splitlines() if within in line] == [
+        f"The received {within}",
+        f"The status_changed {within}",
+    ]  # one line per reply, never more
+    notes = [line for line in shown.splitlines() if "reply went out on" in line]
+    for line in notes:  # the family's number, their words and Meta's message ids stay off the note
+        assert PARENT_WA not in line and "Elm Street" not in line and "wamid" not in line
+        assert "driver" not in line
 
 
 async def test_outside_the_window_whatsapp_sends_the_approved_template_and_the_ticket_says_so(
@@ -221,3 +245,78 @@ async def test_a_refusal_meta_will_repeat_is_recorded_not_retried(
     assert (decision["way"], decision["error_code"]) == ("not_deliverable", 100)
     assert "Meta refused it (error 100)" in show(config, 1)
     assert redis_server.client().zcard("rq:failed:replies") == 0  # recorded, not dead-lettered
+
+
+async def test_whatsapp_receipts_move_our_message_forward_only(
+    tmp_path: Path, redis_server: RedisServer, meta_api: MetaStandIn
+) -> None:
+    config = meta_config(tmp_path, redis_server, meta_api)
+    async with meta_gateway(config) as gw:
+        assert (await gw.post(whatsapp(wa_text("The bus did not come"))))[0] == 200
+        work(config)
+        [ack] = meta_api.sends("whatsapp")
+        owned = keys.meta_message(ack.message_id)
+        assert redis_server.client().hget(owned, "status") == b"accepted"
+
+        def receipt(state: str) -> dict[str, Any]:
+            return {"id": ack.message_id, "status": state, "timestamp": str(int(time.time())),
+                    "recipient_id": PARENT_WA}  # fmt: skip
+
+        # Meta's receipts come in any order and more than once: "read" is never undone by a late "delivered".
+        assert (await gw.post(whatsapp(statuses=[receipt("read"), receipt("delivered")])))[0] == 200
+        assert redis_server.client().hget(owned, "status") == b"read"
+        assert (await gw.post(whatsapp(statuses=[receipt("sent")])))[0] == 200
+        assert redis_server.client().hget(owned, "status") == b"read"
+
+
+async def test_each_whatsapp_number_keeps_its_own_conversations_school_and_sender(
+    tmp_path: Path, redis_server: RedisServer, meta_api: MetaStandIn
+) -> None:
+    lincoln_id, lincoln_token = "106540000000002", "EAAG-lincoln-number-token-for-tests-77e1"
+    meta_api.tokens.add(lincoln_token)
+    numbers = {
+        "main": {"phone_number_id": NUMBER_ID, "token": WA_TOKEN, "school": "lhs", "department": "attendance"},
+        "lincoln": {"phone_number_id": lincoln_id, "token": lincoln_token, "school": "lincoln",
+                    "department": "transport", "language": "es"},
+    }  # fmt: skip
+    config = meta_config(tmp_path, redis_server, meta_api, meta={"numbers": numbers})
+
+    def to_lincoln(body: str) -> dict[str, Any]:
+        payload = whatsapp(wa_text(body))
+        payload["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = lincoln_id
+        return payload
+
+    async with meta_gateway(config) as gw:
+        assert (await gw.post(whatsapp(wa_text("The lunch card does not work"))))[0] == 200
+        assert (await gw.post(to_lincoln("The bus did not come this morning")))[0] == 200
+        filed = [(c.message.account, c.message.campus, c.message.category) for c in commitments(redis_server)]
+        assert filed == [("main", "lhs", "attendance"), ("lincoln", "lincoln", "transport")]
+        work(config)
+        # The same person on each number again: each message continues that number's request, never the other's.
+        assert (await gw.post(to_lincoln("It came 40 minutes late")))[0] == 200
+        assert (await gw.post(whatsapp(wa_text("The card was replaced, thanks"))))[0] == 200
+    work(config)
+    listed = sorted(tickets(config), key=lambda t: t["id"])
+    assert [(t["channel"], t["school"]) for t in listed] == [("whatsapp", "lhs"), ("whatsapp", "lincoln")]
+    assert "The card was replaced" in show(config, 1) and "40 minutes late" not in show(config, 1)
+    assert "40 minutes late" in show(config, 2) and "card was replaced" not in show(config, 2)
+    acks = {(s.path, s.token) for s in meta_api.sends("whatsapp")}
+    assert acks == {(f"/v21.0/{NUMBER_ID}/messages", WA_TOKEN), (f"/v21.0/{lincoln_id}/messages", lincoln_token)}
+
+
+async def test_an_instagram_message_is_answered_on_instagram_with_the_senders_name_on_the_ticket(
+    tmp_path: Path, redis_server: RedisServer, meta_api: MetaStandIn
+) -> None:
+    igsid = "1780000000000000007"
+    meta_api.profiles[igsid] = {"name": "Rosa Alvarez", "username": "rosa.alvarez"}
+    config = meta_config(tmp_path, redis_server, meta_api)
+    event = fb_text("Is school open on Monday?", sender=igsid, page=INSTAGRAM_ID)
+    async with meta_gateway(config) as gw:
+        assert (await gw.post(messenger(event, page=INSTAGRAM_ID, product="instagram")))[0] == 200
+    work(config)
+    [ticket] = tickets(config)
+    assert (ticket["channel"], ticket["requester_name"]) == ("instagram", "Rosa Alvarez")
+    [ack] = meta_api.sends("messenger")  # Instagram's messages go through the page's /me/messages
+    assert (ack.path, ack.token) == ("/v21.0/me/messages", PAGE_TOKEN)
+    assert ack.body["recipient"] == {"id": igsid} and ack.body["messaging_type"] == "RESPONSE"
+    assert ack.body["message"]["text"].startswith("We received your request (ticket #1).")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from tests.channels.meta_support import (
     meta_gateway,
     metric,
     sign,
+    spooled,
     tickets,
     wa_text,
     whatsapp,
@@ -93,6 +93,19 @@ async def test_a_bad_or_missing_signature_is_refused_and_nothing_is_stored(
     assert redis_server.client().keys("rq:*") == []
 
 
+async def test_the_escaped_body_verifies_at_the_webhook_and_its_rewritten_form_is_refused(
+    gw: MetaGateway, redis_server: RedisServer
+) -> None:
+    body = json.dumps(messenger(fb_text("Caf\u00e9 menu question"))).encode()  # sent as Meta sends it: \u00e9
+    assert b"\\u00e9" in body
+    rewritten = json.dumps(json.loads(body), ensure_ascii=False).encode()
+    assert (await gw.post_raw(rewritten, signature=sign(body)))[0] == 403
+    assert commitments(redis_server) == []
+    assert (await gw.post_raw(body, signature=sign(body)))[0] == 200
+    [c] = commitments(redis_server)
+    assert c.message.text == "Caf\u00e9 menu question"
+
+
 @pytest.mark.parametrize(
     ("query", "status", "answer"),
     [
@@ -152,9 +165,9 @@ async def test_redis_down_gives_the_spool_then_one_ticket_each(gw: MetaGateway, 
     assert (await gw.post_raw(batch))[0] == 200  # Meta's retry while Redis is still down
     redis_server.start()
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and _spooled(gw) > 0:
+    while time.monotonic() < deadline and spooled(gw.settings) > 0:
         await asyncio.sleep(0.1)
-    assert _spooled(gw) == 0
+    assert spooled(gw.settings) == 0
     work(gw.config)
     assert len(tickets(gw.config)) == 2
 
@@ -166,14 +179,6 @@ async def test_receipts_that_cannot_be_recorded_ask_meta_to_deliver_again(
     assert (await gw.post_raw((PAYLOADS / "whatsapp_statuses.json").read_bytes()))[0] == 503
     redis_server.start()
     assert (await gw.post_raw((PAYLOADS / "whatsapp_statuses.json").read_bytes()))[0] == 200
-
-
-def _spooled(gw: MetaGateway) -> int:
-    db = sqlite3.connect(gw.settings.path_in_data("spool.sqlite3"))
-    try:
-        return int(db.execute("SELECT count(*) FROM spool").fetchone()[0])
-    finally:
-        db.close()
 
 
 @pytest.mark.parametrize(

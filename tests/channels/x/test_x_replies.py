@@ -7,8 +7,8 @@ from pathlib import Path
 
 from channels.x.oauth import signature
 from tests.channels.meta_support import show, tickets, work
-from tests.channels.x_support import ROSA, USER_TOKEN, dm, x_config, x_gateway
-from tests.support.gateway import intake
+from tests.channels.x_support import ROSA, USER_TOKEN, dm, x_config, x_gateway, x_settings
+from tests.support.gateway import intake, write_config
 from tests.support.redis_server import RedisServer
 from tests.support.x_api import XStandIn
 
@@ -98,3 +98,25 @@ async def test_status_is_answered_in_the_thread_without_a_ticket(
     assert len(tickets(config)) == 1
     report = "Your open requests: #1 being worked on. Write here to add to your latest one."
     assert [d.text for d in x_api.sent].count(report) == 1
+
+
+async def test_a_rule_on_the_channel_routes_x_requests_and_an_incident_update_reaches_them_by_direct_message(
+    tmp_path: Path, redis_server: RedisServer, x_api: XStandIn
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - id: x-community\n    when:\n      channel: x\n"
+                     "    then:\n      queue: social-media\n      tags: [x]\n")  # fmt: skip
+    config = write_config(tmp_path, redis_server.url, channels={"x": x_settings(x_api)},
+                          routing={"rules_file": str(rules)})  # fmt: skip
+    opened = intake(config, "incident", "open", "--title", "Wi-Fi down at Lincoln", "--match", "wi-?fi")
+    assert opened.returncode == 0, opened.stderr
+    async with x_gateway(config) as gw:
+        assert (await gw.post(dm("The wifi at Lincoln is down again")))[0] == 200
+    work(config)
+    [ticket] = [t for t in tickets(config) if t["channel"] == "x"]  # beside the incident's own ticket
+    assert (ticket["queue"], ticket["rule_ids"], ticket["parent_id"]) == ("social-media", ["x-community"], 1)
+    update = ["incident", "update", "1", "--status", "resolved", "--message", "Fixed at 9:40."]
+    assert intake(config, *update).returncode == 0
+    work(config)
+    assert len(x_api.sent) == 2 and "Fixed at 9:40." in x_api.sent[1].text
+    assert {d.participant for d in x_api.sent} == {ROSA}

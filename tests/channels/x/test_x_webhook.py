@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from channels.x.verify import sign
-from tests.channels.meta_support import commitments, metric
+from tests.channels.meta_support import commitments, metric, spooled, tickets, work
 from tests.channels.x_support import ACCOUNT, PAYLOADS, ROSA, XGateway, dm, x_config, x_gateway, x_sign
 from tests.support.redis_server import RedisServer
+from tests.support.x_api import XStandIn
 
 
 @pytest.fixture
@@ -76,3 +78,23 @@ async def test_other_activity_is_acknowledged_and_counted(gw: XGateway, redis_se
 async def test_a_signed_body_that_is_no_activity_is_refused_naming_what_is_wrong(gw: XGateway) -> None:
     status, text = await gw.post_raw(b'{"direct_message_events": []}')
     assert status == 400 and json.loads(text)["fields"] == ["for_user_id"]
+
+
+async def test_redis_down_gives_the_spool_then_one_ticket_each(
+    tmp_path: Path, redis_server: RedisServer, x_api: XStandIn
+) -> None:
+    first = json.dumps(dm("The bus did not come", ident="1864000000000001111")).encode()
+    other = json.dumps(dm("Another question", sender="2244000009", ident="1864000000000002222")).encode()
+    config = x_config(tmp_path, redis_server, x_api)
+    async with x_gateway(config) as gw:
+        redis_server.stop(kill=True)
+        for body in (first, other, first):  # X delivers the first one again while Redis is still away
+            assert (await gw.post_raw(body))[0] == 200
+        redis_server.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and spooled(gw.settings) > 0:
+            await asyncio.sleep(0.1)
+        assert spooled(gw.settings) == 0
+    work(config)
+    assert sorted(t["subject"] for t in tickets(config)) == ["Another question", "The bus did not come"]
+    assert sorted(d.participant for d in x_api.sent) == sorted([ROSA, "2244000009"])
