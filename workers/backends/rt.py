@@ -52,7 +52,7 @@ RT_TIME = "%Y-%m-%d %H:%M:%S"  # what RT reads as UTC
 
 
 class RtSettings(Strict):
-    """`backends.rt`: on when `url` and a token (or a user and password) are set."""
+    """`backends.rt`: on when `url`, a token (or a user and password) and `queue` are set."""
 
     url: str = ""
     token: SecretStr = SecretStr("")
@@ -71,6 +71,11 @@ class RtSettings(Strict):
             raise ValueError("url is set but neither token (RT_TOKEN) nor user and password (RT_USER, RT_PASSWORD)")
         if self.url and not self.url.startswith(("http://", "https://")):
             raise ValueError("url must start with http:// or https:// (RT's address, e.g. https://rt.example.org/)")
+        if self.url and not self.queue and not self.map.default_queue:
+            # Without it a request of a department the map does not name would go to an RT queue of our
+            # department's name, which check-config cannot know to look for: RT refuses it only at delivery.
+            raise ValueError("url is set but queue (RT_QUEUE) is empty: name the RT queue tickets go to "
+                             "unless map.queue names another")  # fmt: skip
         return self
 
     @property
