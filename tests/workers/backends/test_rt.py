@@ -2,9 +2,9 @@
 answers and resolutions in RT come back to the family on their own channel, in their language.
 
 RT is Debian's request-tracker5 on SQLite (tests/support/rt.py), shared by the tests of one process; each
-test reads back only the tickets of its own requests. The `intake sync` poller is not part of this branch:
-the tests call the backend's `poll_changes` and publish its events with `publish_status_event`, as the
-poller does.
+test reads back only the tickets of its own requests. To step through RT's changes, these
+tests call the backend's `poll_changes` and publish its events with `publish_status_event`, as the
+`intake sync` poller does; test_rt_sync.py runs the poller itself, started by `intake up`.
 """
 
 from __future__ import annotations
