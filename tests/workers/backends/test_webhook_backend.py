@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from gateway import keys
+from gateway.models import TicketStatus
 from gateway.web.status_links import public_base, status_url
 from tests.channels.twilio_support import PARENT, SPANISH, sms_gateway, text_in, texts, work
 from tests.conftest import Gateway, form, start_gateway
@@ -20,6 +21,7 @@ from tests.support.redis_server import RedisServer
 from tests.support.twilio_api import TwilioStandIn
 from tests.support.webhook_receiver import WebhookReceiver, sign
 from tests.workers.backends.webhook_support import SECRET, post_event, webhook_config
+from workers.backends.webhook import WebhookBackend
 
 ANSWER = "El autobús 12 pasará mañana a las 7:40; el conductor ya sabe de su parada."
 
@@ -144,6 +146,35 @@ async def test_an_internal_note_never_reaches_the_family(
             html = await page.text()
     assert [t["Body"] for t in texts(standin)][1:] == ["Request #WH-1 is now open."]
     assert note not in html and 'data-status="open"' in html
+
+
+async def test_an_incidents_child_is_linked_and_its_parents_status_set_by_signed_posts_once_each(
+    tmp_path: Path, redis_server: RedisServer, receiver: WebhookReceiver
+) -> None:
+    config = webhook_config(tmp_path, redis_server, receiver)
+    settings = settings_from(config)
+    server, http = await start_gateway(settings)
+    try:
+        gw = Gateway(server, http, settings)
+        for i in range(2):
+            assert (await gw.post_form(form(message=f"The bus did not come ({i})."), key=f"inc-{i}")).status == 202
+    finally:
+        await http.close()
+        await server.close()
+    work(config)
+    assert sorted(receiver.tickets) == ["WH-1", "WH-2"]
+    backend = WebhookBackend.from_settings(settings)
+    for _ in range(2):  # a retried job
+        backend.link_child("WH-1", "WH-2")
+        backend.set_status("WH-1", TicketStatus.RESOLVED, "Buses are back on schedule.", "incident", "inc-7-resolved")
+    links, changes = receiver.calls("ticket.link"), receiver.calls("ticket.status")
+    assert links[0].body == {"type": "ticket.link", "parent_ref": "WH-1", "child_ref": "WH-2"}
+    assert {c.headers["Idempotency-Key"] for c in links} == {"link-WH-1-WH-2"}  # the receiver's key to apply once
+    assert (changes[0].body["status"], changes[0].body["comment"], changes[0].body["change_id"]) == (
+        "resolved", "Buses are back on schedule.", "inc-7-resolved"
+    )  # fmt: skip
+    assert {c.headers["Idempotency-Key"] for c in changes} == {"inc-7-resolved"}
+    assert all(c.signed for c in links + changes)
 
 
 def _now() -> int:
