@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import email.policy
+import os
+import signal
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import make_msgid
@@ -23,10 +25,11 @@ from tests.channels.twilio_support import PARENT, PUBLIC, SPANISH, sms_gateway, 
 from tests.conftest import Gateway, form, start_gateway
 from tests.mail_fixtures import IMAP_USER
 from tests.support.dovecot import Dovecot
-from tests.support.gateway import intake, settings_from, write_config
+from tests.support.gateway import intake, settings_from, start_process, write_config
 from tests.support.redis_server import RedisServer
 from tests.support.smtp_sink import ReceivedMail, SmtpSink
 from tests.support.twilio_api import TwilioStandIn
+from tests.support.waiting import eventually
 from tests.workers.backends.helpdesk_support import request_ids, status_page
 from workers.backends.email_forward import EmailForwardSettings
 
@@ -336,3 +339,31 @@ def test_a_closing_rule_or_help_desk_address_that_cannot_be_one_stops_the_gatewa
         refused.stderr
     )
     assert "backends.email.answers_from" in refused.stderr and "not an address or @domain" in refused.stderr
+
+
+async def test_intake_mail_relays_the_desks_answer_with_no_test_code_polling(
+    tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot, smtp_sink: SmtpSink, standin: TwilioStandIn
+) -> None:
+    """The process a deployment runs (`intake mail`, Procfile `mail`) reads the relay, not only a poller in here."""
+    config = relay_config(tmp_path, redis_server, dovecot, smtp_sink, standin)
+    async with sms_gateway(config) as gw:
+        await text_in(gw, "El autobús 12 no pasó hoy", To=SPANISH)
+    work(config)
+    [first] = desk_mails(smtp_sink)
+    [rid] = request_ids(redis_server)
+    relay_address = first["Reply-To"].addresses[0].addr_spec
+    log = tmp_path / "mail.log"
+    poller = start_process(config, log, "mail")
+    try:
+        dovecot.deliver(IMAP_USER, desk_mail(relay_address, f"Re: {first['Subject']}", f"{ANSWER}\n"), sender=DESK)
+
+        def moved() -> bool:  # the poller makes its Processed folder once logged in: until then, nothing to count
+            return "Processed" in dovecot.folders(IMAP_USER) and dovecot.message_count(IMAP_USER, "Processed") == 1
+
+        await eventually(moved, "intake mail moved the answer", timeout=170)
+    finally:
+        os.killpg(poller.pid, signal.SIGTERM)
+        poller.wait(timeout=60)
+    work(config)
+    assert [t["Body"] for t in texts(standin)][1:] == [f"Solicitud #{rid}, respuesta de la mesa de ayuda: {ANSWER}"]
+    assert len(request_ids(redis_server)) == 1 and len(desk_mails(smtp_sink)) == 1
