@@ -31,6 +31,7 @@ from tests.support.smtp_sink import ReceivedMail, SmtpSink
 from tests.support.twilio_api import TwilioStandIn
 from tests.support.waiting import eventually
 from tests.workers.backends.helpdesk_support import request_ids, status_page
+from workers.backends.email_answers import is_help_desk
 from workers.backends.email_forward import EmailForwardSettings
 
 DESK = "helpdesk@desk.example.com"
@@ -367,3 +368,12 @@ async def test_intake_mail_relays_the_desks_answer_with_no_test_code_polling(
     work(config)
     assert [t["Body"] for t in texts(standin)][1:] == [f"Solicitud #{rid}, respuesta de la mesa de ayuda: {ANSWER}"]
     assert len(request_ids(redis_server)) == 1 and len(desk_mails(smtp_sink)) == 1
+
+
+def test_the_help_desk_is_forward_to_unless_answers_from_names_its_addresses_or_its_domain() -> None:
+    default = EmailForwardSettings(forward_to=DESK).help_desk()
+    senders = (DESK, "HelpDesk+reply@Desk.Example.com", "agent@desk.example.com")
+    assert [is_help_desk(a, default) for a in senders] == [True, True, False]
+    named = EmailForwardSettings(forward_to=DESK, answers_from=["noreply@desk.example.com", "@agents.example.com"])
+    senders = ("noreply@desk.example.com", "j.rivera@agents.example.com", DESK, "x@evil-agents.example.com")
+    assert [is_help_desk(a, named.help_desk()) for a in senders] == [True, True, False, False]
