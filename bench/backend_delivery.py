@@ -95,8 +95,10 @@ async def submit(port: int, requests: int, run: str, concurrency: int = 16) -> C
         while pending:
             i = pending.pop()
             body = json.dumps(form(i, run)).encode()
-            mac = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-            headers = {"Content-Type": "application/json", "X-Intake-Signature": f"sha256={mac}"}
+            # Signed as a form source signs now (README, web form): a timestamp, then the HMAC of "<t>.<body>".
+            t = str(int(time.time()))
+            mac = hmac.new(SECRET.encode(), t.encode() + b"." + body, hashlib.sha256).hexdigest()
+            headers = {"Content-Type": "application/json", "X-Intake-Signature": f"t={t},v1={mac}"}
             async with session.post(f"http://127.0.0.1:{port}/hooks/webform", data=body, headers=headers) as resp:
                 await resp.read()
                 statuses[resp.status] += 1

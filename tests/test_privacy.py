@@ -683,3 +683,42 @@ async def test_refused_writes_and_replies_that_wait_log_no_personal_values(
     assert "redis cannot take the commit" in logs and "parked replies queued again" in logs, "proves nothing"
     for secret in (NAME, EMAIL, PHONE, PHONE_RAW, "867-5309", BODY, "locker 4471", TOKEN):
         assert secret not in logs, f"a log line carries {secret[:12]}..."
+
+
+async def test_the_email_backends_relay_logs_no_answers_relay_addresses_names_or_phone_numbers(
+    tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot, smtp_sink: SmtpSink, captured: io.StringIO
+) -> None:
+    """A texter's request forwarded with a relay Reply-To, the help desk's answer and its closing notice read back
+    from the relay by the poller, and told by text: no phone number, answer, body, name or relay address logged."""
+    from tests.channels.email_support import running_poller
+    from tests.channels.twilio_support import ACCOUNT_SID, AUTH_TOKEN, SPANISH, sms, sms_gateway, texts
+    from tests.mail_fixtures import IMAP_USER
+    from tests.support.twilio_api import TwilioStandIn
+    from tests.workers.backends.test_email_forward import DESK, desk_mail, desk_mails, relay_config
+
+    log = tmp_path / "processes.log"
+    api = TwilioStandIn(ACCOUNT_SID, AUTH_TOKEN, tmp_path).start()
+    try:
+        config = relay_config(tmp_path, redis_server, dovecot, smtp_sink, api)
+        async with sms_gateway(config) as gw, running_poller(config) as poller:
+            assert (await gw.post("/hooks/twilio/sms", sms(BODY, From=PHONE, To=SPANISH)))[0] == 200
+            intake(config, "worker", "--burst", log=log)
+            [first] = desk_mails(smtp_sink)
+            relay = first["Reply-To"].addresses[0].addr_spec
+            token = relay.partition("+")[2].partition("@")[0]
+            for raw in (desk_mail(relay, f"Re: {first['Subject']}", COMMENT + "\n", sender=f"{NAME} <{DESK}>"),
+                        desk_mail(relay, "Ticket Resolved - inhaler", "Your ticket has been resolved.\n",
+                                  **{"Auto-Submitted": "auto-generated"})):  # fmt: skip
+                dovecot.deliver(IMAP_USER, raw, sender=DESK)
+                assert await poller.pass_once() == 1
+            intake(config, "worker", "--burst", log=log)
+        sent = [t["Body"] for t in texts(api)]
+    finally:
+        api.stop()
+    logs = captured.getvalue() + log.read_text()
+    assert len(sent) == 3 and COMMENT in sent[1], "the answer was not relayed: the test would prove nothing"
+    assert "help desk answer relayed" in logs
+    # The token alone is part of the request id, which logs keep: the relay trusts the sender, not the token.
+    for secret in (PHONE, PHONE[2:], BODY, "locker 4471", COMMENT, NAME, relay, f"+{token}@"):
+        leaks = [line[:300] for line in logs.splitlines() if secret in line]
+        assert leaks == [], f"a log line carries {secret[:12]}..."

@@ -23,7 +23,8 @@ from gateway.settings import EmailSettings, Mailbox
 from gateway.store.blobs import FORBIDDEN, BlobStore, sniff
 from normalizers.email import ParsedEmail, UnparseableEmail, parse_email, screen_files, strip_subject_prefixes
 
-Kind = Literal["request", "loop", "bounce", "quarantine"]
+# help_desk: the mail of a help desk the email backend forwards to, taken by gateway.mail.answers, never a request.
+Kind = Literal["request", "loop", "bounce", "quarantine", "help_desk"]
 
 # A mail naming more people than this in To and Cc is a mass mailing: nobody on it joins its thread by replying.
 MAX_COPIED = 10

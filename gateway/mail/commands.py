@@ -12,11 +12,14 @@ from pathlib import Path
 from channels.email.intake import EmailIntake
 from gateway.intake.pipeline import Arrival
 from gateway.intake.runtime import Runtime, build_runtime
+from gateway.mail.answers import HelpDeskMail
 from gateway.mail.poller import MailboxPoller, threaded_only_reason
 from gateway.routing.router import refresh_forever
 from gateway.settings import Settings
 from gateway.store.blobs import BlobStore
+from gateway.store.redis_conn import sync_client
 from gateway.tasks import cancel_and_wait
+from workers.backends import mail_answering
 
 log = logging.getLogger("intake.mail")
 
@@ -46,7 +49,10 @@ async def run_mail(settings: Settings) -> None:
     rt, tasks = await _with_runtime(settings, "spool-mail.sqlite3")
     intake = _intake(settings)
     conf = settings.channels.email
-    pollers = [MailboxPoller(n, b, conf, intake, rt.pipeline, rt.redis, rt.metrics) for n, b in conf.mailboxes.items()]
+    sync_redis = sync_client(settings)
+    desks = HelpDeskMail(mail_answering(settings), rt.redis, sync_redis, settings)
+    pollers = [MailboxPoller(n, b, conf, intake, rt.pipeline, rt.redis, rt.metrics, desks)
+               for n, b in conf.mailboxes.items()]  # fmt: skip
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -58,6 +64,7 @@ async def run_mail(settings: Settings) -> None:
     finally:
         await cancel_and_wait(*running)
         await _stop(rt, tasks)
+        sync_redis.close()
 
 
 def _open(path: Path) -> mailbox.Mailbox[mailbox.Message]:

@@ -21,6 +21,7 @@ from channels.email.intake import EmailIntake, MailDecision
 from gateway import keys
 from gateway.errors import IntakeError
 from gateway.intake.pipeline import Arrival, Pipeline
+from gateway.mail.answers import RELAYED, HelpDeskMail
 from gateway.mail.imap import ImapError, ImapSession, LoginFailed
 from gateway.metrics import Metrics
 from gateway.models import utcnow
@@ -46,8 +47,10 @@ class MailboxPoller:
         pipeline: Pipeline,
         redis: aioredis.Redis,
         metrics: Metrics,
+        help_desks: HelpDeskMail | None = None,
     ) -> None:
         self.name = name
+        self.help_desks = help_desks
         self.box = box
         self.conf = conf
         self.intake = intake
@@ -138,6 +141,7 @@ class MailboxPoller:
         decisions = {uid: self.intake.decide(raw, self.name) for uid, raw in raws.items()}
         # The batch's files become durable together, before anything that refers to them is committed.
         await asyncio.get_running_loop().run_in_executor(None, self.intake.blobs.sync)
+        await self._help_desk_mail(decisions)
         # In the mailbox's order, so that a follow-up fetched with the message it answers joins it.
         arrivals = [
             Arrival(d.message, raws[uid], threaded_only_reason(d))
@@ -155,6 +159,17 @@ class MailboxPoller:
             await self._quarantine_note(uid, decisions[uid])
         return len(decisions)
 
+    async def _help_desk_mail(self, decisions: dict[int, MailDecision]) -> None:
+        """A help desk's mail is never a request: its answers on a relay address are queued as status events
+        here, before the batch is moved (gateway/mail/answers.py)."""
+        if self.help_desks is None:
+            return
+        for uid, d in sorted(decisions.items()):
+            if d.kind == "request" and d.message is not None:
+                taken = await self.help_desks.take(d.message)
+                if taken is not None:
+                    decisions[uid] = MailDecision("help_desk", reason=taken)
+
     async def _note(self, d: MailDecision) -> None:
         if d.kind == "bounce":
             stamp = utcnow().isoformat()
@@ -163,6 +178,8 @@ class MailboxPoller:
             self.metrics.ignored.labels("email", "bounce").inc()
         elif d.kind == "loop":
             self.metrics.ignored.labels("email", "loop").inc()
+        elif d.kind == "help_desk" and d.reason != RELAYED:
+            self.metrics.ignored.labels("email", d.reason).inc()
 
     async def _quarantine_note(self, uid: int, d: MailDecision) -> None:
         note = {"mailbox": self.name, "folder": self.box.quarantine_folder, "uid": uid, "reason": d.reason,

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import asyncio
 
-import redis
 from aiohttp import web
 
 from channels.base import Channel, HookRoute
 from gateway.errors import NotFound
-from gateway.models import StatusEvent
 from gateway.server import appkeys as K
 from gateway.server.http import Handler, InboundRequest, to_inbound, to_response
-from gateway.settings import Settings
-from gateway.store.queues import EVENTS_QUEUE, STATUS_EVENT_FUNC, enqueue_once
+from gateway.store.queues import publish_status_events
 
 
 async def _inbound(request: web.Request) -> InboundRequest:
@@ -45,13 +42,6 @@ async def no_such_hook(request: web.Request) -> web.StreamResponse:
     raise NotFound("no such channel")
 
 
-def _publish(settings: Settings, client: redis.Redis, events: list[StatusEvent]) -> None:
-    for ev in events:
-        eid = ev.event_id()
-        enqueue_once(client, settings, EVENTS_QUEUE, STATUS_EVENT_FUNC, ev.model_dump(mode="json"), f"event-{eid}",
-                     f"status event {eid}")  # fmt: skip
-
-
 async def backend_events(request: web.Request) -> web.StreamResponse:
     """POST /backends/<name>/events: a ticket system tells us of status changes and public answers."""
     backend = request.app[K.BACKEND_HOOKS].get(request.match_info["name"])
@@ -61,7 +51,8 @@ async def backend_events(request: web.Request) -> web.StreamResponse:
     events = backend.webhook_events(req)
     settings = request.app[K.SETTINGS]
     # Durable before the 2xx: a system that is not answered 2xx sends again, and the job ids make that harmless.
-    await asyncio.get_running_loop().run_in_executor(None, _publish, settings, request.app[K.SYNC_REDIS], events)
+    client = request.app[K.SYNC_REDIS]
+    await asyncio.get_running_loop().run_in_executor(None, publish_status_events, client, settings, events)
     return web.json_response({"accepted": len(events)})
 
 

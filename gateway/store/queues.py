@@ -8,6 +8,7 @@ by its dotted path (rq stores the string), and those paths are part of what an u
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 from rq.serializers import JSONSerializer
 
+from gateway.models import StatusEvent
 from gateway.settings import Settings
 
 REPLIES_QUEUE = "replies"
@@ -77,3 +79,11 @@ def enqueue_once(
     except DuplicateJobError:
         return False
     return True
+
+
+def publish_status_events(connection: redis.Redis, settings: Settings, events: Iterable[StatusEvent]) -> None:
+    """Queue a ticket system's status changes for the events worker, each once (its job id is the event's id)."""
+    for ev in events:
+        eid = ev.event_id()
+        enqueue_once(connection, settings, EVENTS_QUEUE, STATUS_EVENT_FUNC, ev.model_dump(mode="json"), f"event-{eid}",
+                     f"status event {eid}")  # fmt: skip

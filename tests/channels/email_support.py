@@ -13,15 +13,18 @@ from typing import Any
 
 from channels.email.intake import EmailIntake
 from gateway.intake.runtime import Runtime, build_runtime
+from gateway.mail.answers import HelpDeskMail
 from gateway.mail.poller import MailboxPoller
 from gateway.settings import Settings
 from gateway.store.blobs import BlobStore
+from gateway.store.redis_conn import sync_client
 from gateway.tasks import cancel_and_wait
 from tests.mail_fixtures import IMAP_PASSWORD, IMAP_USER
 from tests.support.dovecot import Dovecot
 from tests.support.gateway import OPERATOR, OPERATOR_TOKEN, settings_from, write_config
 from tests.support.redis_server import RedisServer
 from tests.support.smtp_sink import SmtpSink
+from workers.backends import mail_answering
 
 HELP = "help@district.example.org"
 BORDER = "mx.district.example.org"
@@ -113,10 +116,13 @@ async def running_poller(config: Path) -> AsyncIterator[Poller]:
     blobs = BlobStore(settings.path_in_data("blobs"), batch_sync=True)
     intake = EmailIntake(settings.channels.email, blobs, settings.default_language)
     box = settings.channels.email.mailboxes["help"]
-    poller = MailboxPoller("help", box, settings.channels.email, intake, rt.pipeline, rt.redis, rt.metrics)
+    sync_redis = sync_client(settings)
+    desks = HelpDeskMail(mail_answering(settings), rt.redis, sync_redis, settings)  # as `intake mail` builds it
+    poller = MailboxPoller("help", box, settings.channels.email, intake, rt.pipeline, rt.redis, rt.metrics, desks)
     try:
         yield Poller(rt, poller, settings)
     finally:
         await poller.session.close()
         await cancel_and_wait(*tasks)
         await rt.close()
+        sync_redis.close()

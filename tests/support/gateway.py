@@ -78,9 +78,14 @@ def intake(
 
 def start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
     """A long-running worker in its own process group (so a test can SIGKILL the whole group)."""
+    return start_process(config, log, "worker")
+
+
+def start_process(config: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """A long-running `intake <args>` in its own process group, its output appended to `log`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INTAKE_", "REDIS_", "DATABASE_URL"))}
     with log.open("ab") as out:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "--config", str(config), "worker"],
+            [sys.executable, "-m", "gateway.cli", "--config", str(config), *args],
             stdout=out, stderr=out, env=env, cwd=REPO, start_new_session=True,
         )  # fmt: skip

@@ -35,6 +35,7 @@ SETUP = Path("/usr/sbin/rt-setup-database")
 SERVER = Path("/usr/share/request-tracker5/libexec/rt-server")
 QUEUES = ("General", "Transportation", "IT Help")  # General comes with RT's core data
 REQUEST_FIELD = "Intake Request"
+TAGS_FIELD = "Intake Tags"
 API_USER, API_PASSWORD = "intake", "intake-api-password-5e1"
 STAFF_USER, STAFF_PASSWORD = "sam.staff", "staff-password-77c"
 # What the README asks a district to grant the API user, on each queue the gateway files into.
@@ -204,6 +205,7 @@ Set($BcryptCost, 4);
   {{ Name => {_perl(REQUEST_FIELD)}, Type => 'FreeformSingle', LookupType => 'RT::Queue-RT::Ticket', Queue => 0,
      Description => 'The Intake Gateway request this ticket was made from' }},
   {{ Name => 'School', Type => 'FreeformSingle', LookupType => 'RT::Queue-RT::Ticket', Queue => 0 }},
+  {{ Name => {_perl(TAGS_FIELD)}, Type => 'FreeformMultiple', LookupType => 'RT::Queue-RT::Ticket', Queue => 0 }},
 );
 @ACL = ({", ".join(acl)});
 @Final = (sub {{

@@ -46,6 +46,12 @@ def enabled_backends(settings: Settings) -> dict[str, BackendClass]:
     return {name: cls for name, cls in BACKENDS.items() if cls.enabled(settings)}
 
 
+def mail_answering(settings: Settings) -> dict[str, TicketBackend]:
+    """The enabled backends whose help desk answers by mail (to a relay address the mail poller reads), built."""
+    return {name: cls.from_settings(settings) for name, cls in enabled_backends(settings).items()
+            if "mail" in cls.status_source}  # fmt: skip
+
+
 def sets_something(raw: Any) -> bool:
     """Whether a section says anything: config/gateway.yaml ships every system's section with `${VAR:-}` values."""
     if isinstance(raw, dict):

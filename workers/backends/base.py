@@ -15,13 +15,14 @@ from typing import ClassVar, Literal, Protocol
 from pydantic import BaseModel
 
 from gateway.errors import NotFound
-from gateway.models import Commitment, StatusEvent, TicketStatus
+from gateway.models import Commitment, InboundMessage, StatusEvent, TicketStatus
 from gateway.server.http import InboundRequest
 from gateway.settings import Settings
 
 # How status and staff answers come back from a ticket system: its own webhooks, at
-# POST /backends/<name>/events, or polling by the `intake sync` process (one poller across instances).
-StatusSource = Literal["webhook", "polling"]
+# POST /backends/<name>/events, polling by the `intake sync` process (one poller across instances), or mail
+# its help desk sends to a relay address on a gateway mailbox, read by the `intake mail` poller.
+StatusSource = Literal["webhook", "polling", "mail"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,14 @@ class TicketBackend(Protocol):
 
     def poll_changes(self, checkpoint: str) -> tuple[list[StatusEvent], str]:
         """Everything changed since `checkpoint` (empty: start now), in one query; and the next checkpoint."""
+        ...
+
+    def from_help_desk(self, sender: str) -> bool:
+        """Whether mail from `sender` is the system's own (a help desk fed by mail answering on a relay address)."""
+        ...
+
+    def mail_events(self, message: InboundMessage, ticket_ref: str, status: TicketStatus) -> list[StatusEvent]:
+        """The status changes and public answers in a mail the system sent about `ticket_ref` (now at `status`)."""
         ...
 
     def check(self) -> list[str]:
@@ -126,6 +135,12 @@ class BaseBackend:
 
     def poll_changes(self, checkpoint: str) -> tuple[list[StatusEvent], str]:
         return [], checkpoint
+
+    def from_help_desk(self, sender: str) -> bool:
+        return False
+
+    def mail_events(self, message: InboundMessage, ticket_ref: str, status: TicketStatus) -> list[StatusEvent]:
+        return []
 
     def check(self) -> list[str]:
         return []

@@ -5,29 +5,38 @@ Reply-To, the request's text, its files attached and our route in `X-Intake-*` h
 of the same conversation are sent In-Reply-To the first mail, so the help desk threads them on its
 ticket. Every Message-ID is made from our request id: a retry after a lost SMTP answer sends the
 same Message-ID again, which help desks that dedupe on it (Zendesk, Freshdesk, Zammad) drop.
-Nothing comes back: the help desk answers the family directly (Reply-To), and no status reaches us.
+
+The way back is mail: a requester who wrote from an email address is the Reply-To, and staff answer them
+directly; for everyone else (a texter, a Slack or Meta user) the Reply-To is a relay address on a gateway
+mailbox, `help+<token>@`, and the mail poller turns the help desk's answers and closing notices there into
+status events (workers/backends/email_answers.py).
 """
 
 from __future__ import annotations
 
 import mimetypes
+import re
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from typing import ClassVar
 
 import aiosmtplib
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
+from channels.email.intake import plus_address
 from channels.email.send import send_async, tls_context
-from gateway.models import Commitment, Priority, TicketStatus, utcnow
+from gateway.intake.conversations import reply_token_for
+from gateway.models import Commitment, InboundMessage, Priority, StatusEvent, TicketStatus, utcnow
 from gateway.settings import MailServer, Settings
 from gateway.settings.base import Strict
 from gateway.store.blobs import BlobStore
 from gateway.web.status_links import short_reference
 from workers.backends.base import BaseBackend, StatusSource
+from workers.backends.email_answers import HELP_DESK, ClosingRule, answer_events, is_help_desk
 from workers.backends.errors import BackendAuthFailed, BackendError, BackendRefused, BackendUnavailable
 from workers.backends.http import run_sync
 from workers.backends.mapping import FieldMap
+from workers.backends.wording import mark
 
 ADDRESS = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 X_PRIORITY = {Priority.URGENT: "1 (Highest)", Priority.HIGH: "2 (High)", Priority.NORMAL: "3 (Normal)",
@@ -45,6 +54,20 @@ class EmailForwardSettings(Strict):
     from_address: str = Field("", pattern=rf"^$|{ADDRESS}")
     from_name: str = "District Help Desk"
     map: FieldMap = Field(default_factory=FieldMap)
+    # Who may answer on a relay address: the help desk's addresses (`@domain` for all of one); empty: forward_to.
+    answers_from: list[str] = Field(default_factory=list)
+    closing: ClosingRule = Field(default_factory=ClosingRule)
+
+    @field_validator("answers_from")
+    @classmethod
+    def _addresses(cls, entries: list[str]) -> list[str]:
+        wrong = [e for e in entries if not re.match(HELP_DESK, e.strip())]
+        if wrong:
+            raise ValueError(f"not an address or @domain: {', '.join(map(repr, wrong))}")
+        return entries
+
+    def help_desk(self) -> list[str]:
+        return self.answers_from or ([self.forward_to] if self.forward_to else [])
 
     @model_validator(mode="after")
     def _relay_pair(self) -> EmailForwardSettings:
@@ -55,13 +78,14 @@ class EmailForwardSettings(Strict):
 
 class EmailForwardBackend(BaseBackend):
     name = "email"
-    status_source: ClassVar[frozenset[StatusSource]] = frozenset()  # the help desk answers the family itself
+    status_source: ClassVar[frozenset[StatusSource]] = frozenset({"mail"})  # answers mailed to a relay address
     settings_model: ClassVar[type[BaseModel] | None] = EmailForwardSettings
     switch_on = "set FORWARD_TO"
 
     def __init__(self, conf: EmailForwardSettings, server: MailServer | None, sender: str, sender_name: str,
-                 loop_stamp: str, blobs: BlobStore | None = None) -> None:  # fmt: skip
+                 loop_stamp: str, blobs: BlobStore | None = None, relay: str = "") -> None:  # fmt: skip
         self.conf = conf
+        self.relay = relay  # the gateway mailbox whose plus-addresses stand for the requesters; empty: none
         self.server = server
         self.sender = sender
         self.sender_name = sender_name
@@ -97,12 +121,13 @@ class EmailForwardBackend(BaseBackend):
         conf = cls.settings_of(settings)
         email = settings.channels.email
         blobs = BlobStore(settings.path_in_data("blobs"))
-        if conf.smtp:
-            return cls(conf, conf.smtp, conf.from_address, conf.from_name, email.loop_stamp, blobs)
         box = email.mailboxes.get(conf.mailbox or email.sender_mailbox() or "")
+        relay = box.address if box else ""
+        if conf.smtp:
+            return cls(conf, conf.smtp, conf.from_address, conf.from_name, email.loop_stamp, blobs, relay)
         server = box.smtp if box else None
         return cls(conf, server, box.address if box else "", box.display_name if box else conf.from_name,
-                   email.loop_stamp, blobs)  # fmt: skip
+                   email.loop_stamp, blobs, relay)  # fmt: skip
 
     # --- the mail ----------------------------------------------------------------------------------
 
@@ -124,6 +149,10 @@ class EmailForwardBackend(BaseBackend):
         msg["To"] = self.conf.forward_to
         if who.email and not note:
             msg["Reply-To"] = formataddr((who.display_name, who.email))
+        elif self.relay and not note:
+            # Stands for a requester the help desk cannot mail: what it sends here is relayed on their channel.
+            shown = who.display_name or f"Requester {short_reference(m.id)}"
+            msg["Reply-To"] = formataddr((shown, plus_address(self.relay, reply_token_for(c.conversation))))
         title = m.subject or m.text.split("\n", 1)[0][:80] or "Request"
         if thread_root is None:
             msg["Subject"] = f"{title} (request {short_reference(m.id)})"
@@ -149,8 +178,11 @@ class EmailForwardBackend(BaseBackend):
     def _body(self, c: Commitment, queue: str) -> str:
         m, who = c.message, c.message.requester
         contact = ", ".join(x for x in (who.email, who.phone) if x) or m.sender
-        lines = [m.text, "", "--", f"From: {who.display_name or '(no name given)'} <{contact}>"]
-        if not who.email:
+        # Our mark before the signature line: a help desk that echoes this mail to the relay is not news for them.
+        lines = [m.text, "", mark(m.id), "--", f"From: {who.display_name or '(no name given)'} <{contact}>"]
+        if not who.email and self.relay:
+            lines.append(f"Answer by replying to this mail: it reaches them by {m.channel}, in their language.")
+        elif not who.email:
             lines.append("No email address: answer them on their channel, not by replying to this mail.")
         lines.append(f"Came in by {m.channel} ({m.account}) on {m.received_at.isoformat(timespec='minutes')}; "
                      f"request {short_reference(m.id)}, queue {queue}, priority {c.route.priority.value}.")  # fmt: skip
@@ -197,7 +229,13 @@ class EmailForwardBackend(BaseBackend):
         return None  # a help desk fed by mail keeps its own statuses
 
     def fetch_status(self, ref: str) -> TicketStatus:
-        raise BackendRefused(self.name, "a help desk fed by email reports no status back")
+        raise BackendRefused(self.name, "a help desk fed by email reports its status only by mail")
+
+    def from_help_desk(self, sender: str) -> bool:
+        return is_help_desk(sender, self.conf.help_desk())
+
+    def mail_events(self, message: InboundMessage, ticket_ref: str, status: TicketStatus) -> list[StatusEvent]:
+        return answer_events(self.name, message, ticket_ref, status, self.conf.closing)
 
     def check(self) -> list[str]:
         if self.server is None:

@@ -52,7 +52,7 @@ RT_TIME = "%Y-%m-%d %H:%M:%S"  # what RT reads as UTC
 
 
 class RtSettings(Strict):
-    """`backends.rt`: on when `url` and a token (or a user and password) are set."""
+    """`backends.rt`: on when `url`, a token (or a user and password) and `queue` are set."""
 
     url: str = ""
     token: SecretStr = SecretStr("")
@@ -60,6 +60,9 @@ class RtSettings(Strict):
     password: SecretStr = SecretStr("")
     queue: str = ""
     request_field: str = "Intake Request"
+    # RT has no tags of its own: a ticket custom field (Freeform, many values) takes the request's tags.
+    # Empty: they are listed in the ticket's first message instead.
+    tags_field: str = ""
     per_minute: float = Field(1200, gt=0)
     timeout_s: float = Field(30, gt=0)
     ca_file: str = ""
@@ -71,6 +74,11 @@ class RtSettings(Strict):
             raise ValueError("url is set but neither token (RT_TOKEN) nor user and password (RT_USER, RT_PASSWORD)")
         if self.url and not self.url.startswith(("http://", "https://")):
             raise ValueError("url must start with http:// or https:// (RT's address, e.g. https://rt.example.org/)")
+        if self.url and not self.queue and not self.map.default_queue:
+            # Without it a request of a department the map does not name would go to an RT queue of our
+            # department's name, which check-config cannot know to look for: RT refuses it only at delivery.
+            raise ValueError("url is set but queue (RT_QUEUE) is empty: name the RT queue tickets go to "
+                             "unless map.queue names another")  # fmt: skip
         return self
 
     @property
@@ -157,7 +165,10 @@ class RtBackend(BaseBackend):
         m, route = commitment.message, commitment.route
         mapped = self.conf.map.mapped(route, m)
         queue = self.queue_for(commitment)
-        fields: dict[str, Any] = {"CustomFields": {**mapped.custom_fields, self.field: idempotency_key}}
+        custom: dict[str, Any] = {**mapped.custom_fields, self.field: idempotency_key}
+        if self.conf.tags_field and route.tags:
+            custom[self.conf.tags_field] = list(route.tags)
+        fields: dict[str, Any] = {"CustomFields": custom}
         requestor = self._requestor(m)
         if requestor:
             fields["Requestor"] = requestor
@@ -165,9 +176,11 @@ class RtBackend(BaseBackend):
         if route.resolution_due is not None:
             fields["Due"] = route.resolution_due.astimezone(UTC).strftime(RT_TIME)
         subject = m.subject or m.text.strip().splitlines()[0][:80] if (m.subject or m.text.strip()) else "Request"
+        tags_in_text = bool(route.tags) and not self.conf.tags_field
         self._go()
         try:
-            ticket = self.api.call(self.api.client.create_ticket, queue, subject=subject, content=self._body(m),
+            content = self._body(m) + (f"\n\nTags: {', '.join(route.tags)}" if tags_in_text else "")
+            ticket = self.api.call(self.api.client.create_ticket, queue, subject=subject, content=content,
                                    attachments=self._files(m) or None, **fields)  # fmt: skip
         except BackendRefused as exc:
             raise self._queue_problem(queue, exc) from None
@@ -290,6 +303,10 @@ class RtBackend(BaseBackend):
             problems.append(f"backends.rt: RT has no ticket custom field {self.field!r} that our user can see "
                             "(SeeCustomField): create it (Freeform, one value) for tickets in every queue we file "
                             "into, or set backends.rt.request_field")  # fmt: skip
+        if self.conf.tags_field and not api.custom_field_exists(self.conf.tags_field):
+            problems.append(f"backends.rt: RT has no ticket custom field {self.conf.tags_field!r} that our user can "
+                            "see (SeeCustomField): create it (Freeform, many values), or empty "
+                            "backends.rt.tags_field")  # fmt: skip
         return problems
 
 

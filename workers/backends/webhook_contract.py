@@ -126,7 +126,9 @@ class EventBody(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    delivery_id: str = Field(min_length=1, max_length=200)
+    # Optional: issue 14's event body has none. Without it the body's own digest stands in, so a sender that
+    # re-signs the same change on each retry is still told once.
+    delivery_id: str | None = Field(None, min_length=1, max_length=200)
     ticket_ref: str = Field(min_length=1, max_length=200)
     request_id: str | None = Field(None, max_length=200)
     status: Literal["open", "in_progress", "waiting", "resolved", "closed"]
@@ -144,5 +146,6 @@ def parse_event(raw: bytes) -> StatusEvent:
         raise BadRequest(f"not a webhook event: {wrong}") from None
     # An internal note never leaves: only a comment marked public is carried to the family.
     comment = body.comment.strip() if body.comment and body.public else None
+    delivery = body.delivery_id or "body-" + hashlib.sha256(raw).hexdigest()[:40]
     return StatusEvent(backend="webhook", ticket_ref=body.ticket_ref, status=TicketStatus(body.status),
-                       public_comment=comment or None, actor=body.actor, delivery_id=body.delivery_id)  # fmt: skip
+                       public_comment=comment or None, actor=body.actor, delivery_id=delivery)  # fmt: skip

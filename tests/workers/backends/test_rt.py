@@ -2,9 +2,9 @@
 answers and resolutions in RT come back to the family on their own channel, in their language.
 
 RT is Debian's request-tracker5 on SQLite (tests/support/rt.py), shared by the tests of one process; each
-test reads back only the tickets of its own requests. The `intake sync` poller is not part of this branch:
-the tests call the backend's `poll_changes` and publish its events with `publish_status_event`, as the
-poller does.
+test reads back only the tickets of its own requests. To step through RT's changes, these
+tests call the backend's `poll_changes` and publish its events with `publish_status_event`, as the
+`intake sync` poller does; test_rt_sync.py runs the poller itself, started by `intake up`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from tests.channels.twilio_support import (
 from tests.conftest import form, start_gateway
 from tests.support.gateway import intake, settings_from, start_worker
 from tests.support.redis_server import RedisServer
-from tests.support.rt import RequestTracker
+from tests.support.rt import TAGS_FIELD, RequestTracker
 from tests.support.rt_holding_proxy import HoldingProxy
 from tests.support.twilio_api import TwilioStandIn
 from tests.workers.backends.rt_support import new_phone, poll_and_publish, request_ids, rt_config, ticket_ref
@@ -210,6 +210,30 @@ def test_an_unknown_queue_is_refused_with_rts_own_message(
         )
     assert "No permission to create tickets in the queue 'Buses Nobody Made'" in refused.value.message
     assert "RT has no queue 'Buses Nobody Made'" in refused.value.message
+
+
+def test_the_requests_tags_go_into_rts_tags_field_or_else_its_first_message(
+    tmp_path: Path, redis_server: RedisServer, rt_server: RequestTracker
+) -> None:
+    made, keys_of = {}, {}
+    for tags_field in (TAGS_FIELD, ""):
+        backend = RtBackend.from_settings(settings_from(rt_config(tmp_path, redis_server, rt_server,
+                                                                  tags_field=tags_field)))  # fmt: skip
+        c = commitment("01TAGS" + secrets.token_hex(4), "El autobús 12 no pasó hoy")
+        c = c.model_copy(update={"route": c.route.model_copy(update={"tags": ("sms", "lhs", "urgent-words")})})
+        made[tags_field], keys_of[tags_field] = backend.create_ticket(c, idempotency_key=c.message.id), c.message.id
+    [tagged] = rt_server.tickets_for(keys_of[TAGS_FIELD])
+    fields = {cf["name"]: cf["values"] for cf in tagged["CustomFields"]}
+    assert sorted(fields[TAGS_FIELD]) == ["lhs", "sms", "urgent-words"]
+    [(_, _, first)] = [m for m in rt_server.messages(made[TAGS_FIELD]) if m[0] == "Create"]
+    assert "Tags:" not in first
+    [(_, _, listed)] = [m for m in rt_server.messages(made[""]) if m[0] == "Create"]
+    assert listed.startswith("El autobús 12 no pasó hoy") and listed.rstrip().endswith("Tags: sms, lhs, urgent-words")
+    assert RtBackend.from_settings(settings_from(rt_config(tmp_path, redis_server, rt_server,
+                                                           tags_field="Etiquetas"))).check() == [
+        "backends.rt: RT has no ticket custom field 'Etiquetas' that our user can see (SeeCustomField): create it "
+        "(Freeform, many values), or empty backends.rt.tags_field"
+    ]  # fmt: skip
 
 
 def test_check_names_what_is_wrong_and_is_quiet_when_all_is_well(

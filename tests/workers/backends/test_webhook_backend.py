@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from gateway import keys
+from gateway.models import TicketStatus
 from gateway.web.status_links import public_base, status_url
 from tests.channels.twilio_support import PARENT, SPANISH, sms_gateway, text_in, texts, work
 from tests.conftest import Gateway, form, start_gateway
@@ -20,6 +21,7 @@ from tests.support.redis_server import RedisServer
 from tests.support.twilio_api import TwilioStandIn
 from tests.support.webhook_receiver import WebhookReceiver, sign
 from tests.workers.backends.webhook_support import SECRET, post_event, webhook_config
+from workers.backends.webhook import WebhookBackend
 
 ANSWER = "El autobús 12 pasará mañana a las 7:40; el conductor ya sabe de su parada."
 
@@ -102,6 +104,28 @@ async def test_a_staff_answer_is_told_once_however_often_the_receiver_sends_it(
     assert [t["Body"] for t in texts(standin)][1:] == ["Request #WH-1 is now being worked on. On it."]
 
 
+async def test_an_event_in_the_issues_own_shape_without_a_delivery_id_is_told_once_however_often_it_is_resent(
+    tmp_path: Path, redis_server: RedisServer, receiver: WebhookReceiver, standin: TwilioStandIn
+) -> None:
+    config = webhook_config(tmp_path, redis_server, receiver, standin)
+    async with sms_gateway(config) as gw:
+        await text_in(gw, "The bus did not come")
+        work(config)
+        rid = receiver.tickets["WH-1"]["request_id"]
+        answer = {"request_id": rid, "ticket_ref": "WH-1", "status": "in_progress", "comment": "On it.",
+                  "public": True}  # fmt: skip
+        # A sender retrying re-signs the same body with the time of each try.
+        sent = [await post_event(gw.http, gw.base, at=_now() - ago, **answer) for ago in (20, 10, 0)]
+        assert sent == [200, 200, 200]
+        resolved = {**answer, "status": "resolved", "comment": "Listo."}
+        assert await post_event(gw.http, gw.base, **resolved) == 200
+        work(config)
+    assert [t["Body"] for t in texts(standin)][1:] == [
+        "Request #WH-1 is now being worked on. On it.",
+        "Request #WH-1 is resolved. Listo. Still a problem? Text NEW and tell us.",
+    ]
+
+
 async def test_an_internal_note_never_reaches_the_family(
     tmp_path: Path, redis_server: RedisServer, receiver: WebhookReceiver, standin: TwilioStandIn
 ) -> None:
@@ -124,6 +148,35 @@ async def test_an_internal_note_never_reaches_the_family(
     assert note not in html and 'data-status="open"' in html
 
 
+async def test_an_incidents_child_is_linked_and_its_parents_status_set_by_signed_posts_once_each(
+    tmp_path: Path, redis_server: RedisServer, receiver: WebhookReceiver
+) -> None:
+    config = webhook_config(tmp_path, redis_server, receiver)
+    settings = settings_from(config)
+    server, http = await start_gateway(settings)
+    try:
+        gw = Gateway(server, http, settings)
+        for i in range(2):
+            assert (await gw.post_form(form(message=f"The bus did not come ({i})."), key=f"inc-{i}")).status == 202
+    finally:
+        await http.close()
+        await server.close()
+    work(config)
+    assert sorted(receiver.tickets) == ["WH-1", "WH-2"]
+    backend = WebhookBackend.from_settings(settings)
+    for _ in range(2):  # a retried job
+        backend.link_child("WH-1", "WH-2")
+        backend.set_status("WH-1", TicketStatus.RESOLVED, "Buses are back on schedule.", "incident", "inc-7-resolved")
+    links, changes = receiver.calls("ticket.link"), receiver.calls("ticket.status")
+    assert links[0].body == {"type": "ticket.link", "parent_ref": "WH-1", "child_ref": "WH-2"}
+    assert {c.headers["Idempotency-Key"] for c in links} == {"link-WH-1-WH-2"}  # the receiver's key to apply once
+    assert (changes[0].body["status"], changes[0].body["comment"], changes[0].body["change_id"]) == (
+        "resolved", "Buses are back on schedule.", "inc-7-resolved"
+    )  # fmt: skip
+    assert {c.headers["Idempotency-Key"] for c in changes} == {"inc-7-resolved"}
+    assert all(c.signed for c in links + changes)
+
+
 def _now() -> int:
     return int(time.time())
 
@@ -139,7 +192,6 @@ def _now() -> int:
         ("not json", 400),
         ("no status", 400),
         ("unknown status", 400),
-        ("no delivery id", 400),
     ],
 )
 async def test_an_event_that_is_not_signed_right_or_not_an_event_changes_nothing(
@@ -164,7 +216,7 @@ async def test_an_event_that_is_not_signed_right_or_not_an_event_changes_nothing
         elif case == "body changed after signing":
             raw = raw.replace(b"Done.", b"Gone.")
         else:
-            bad = {"not json": None, "no status": "status", "unknown status": "status", "no delivery id": "delivery_id"}
+            bad = {"not json": None, "no status": "status", "unknown status": "status"}
             field = bad[case]
             changed = dict(good)
             if case == "unknown status":
