@@ -56,6 +56,7 @@ class EmailForwardSettings(Strict):
 class EmailForwardBackend(BaseBackend):
     name = "email"
     status_source: ClassVar[frozenset[StatusSource]] = frozenset()  # the help desk answers the family itself
+    answers_status = False
     settings_model: ClassVar[type[BaseModel] | None] = EmailForwardSettings
     switch_on = "set FORWARD_TO"
 
