@@ -91,6 +91,10 @@ def _call(fn: Callable[[], TicketStatus], wait_s: float) -> TicketStatus | BaseE
     return box[0] if box else None
 
 
+def _fetch(name: str, ref: str) -> TicketStatus:
+    return context.backend(name).fetch_status(ref)  # built here too: a system down may fail its client's set-up
+
+
 def _open_circuit(name: str) -> bool:
     state = context.circuit(name).state()
     return not state.ok and state.until > time.time()
@@ -117,8 +121,7 @@ def look_up(r: redis.Redis, conv_ids: Sequence[str], *, tell: Callable[[Known], 
         if left <= 0:
             out.fallbacks[item.backend] = "no_time_left"
             continue
-        backend = context.backend(item.backend)
-        answer = _call(functools.partial(backend.fetch_status, item.ticket), left)
+        answer = _call(functools.partial(_fetch, item.backend, item.ticket), left)
         out.asked += 1
         if answer is None:
             out.fallbacks[item.backend] = "timeout"
