@@ -36,6 +36,16 @@ from tests.channels.twilio_support import (
     twilio_settings,
     work,
 )
+from tests.channels.x_support import (
+    ACCESS_SECRET,
+    ACCESS_TOKEN,
+    CONSUMER_KEY,
+    CONSUMER_SECRET,
+    USER_TOKEN,
+    dm,
+    x_gateway,
+    x_settings,
+)
 from tests.conftest import Gateway, form, start_gateway
 from tests.redmine_fixtures import Staff, redmine_section
 from tests.support.gateway import intake, settings_from, start_worker, write_config
@@ -45,6 +55,9 @@ from tests.support.redis_server import RedisServer
 from tests.support.redmine import RedmineServer
 from tests.support.twilio_api import TwilioStandIn
 from tests.support.waiting import DEADLINE_S
+from tests.support.x_api import XStandIn
+from tests.support.zammad_api import ZammadStandIn
+from tests.workers.backends.helpdesk_support import HOOK_SECRET, ZAMMAD_TOKEN, section
 from tests.workers.backends.redmine_support import poll_and_publish, request_ids, ticket_of
 
 
@@ -53,6 +66,20 @@ def standin(tmp_path: Path) -> Iterator[TwilioStandIn]:
     api = TwilioStandIn(ACCOUNT_SID, AUTH_TOKEN, tmp_path).start()
     yield api
     api.stop()
+
+
+@pytest.fixture
+def x_api() -> Iterator[XStandIn]:
+    api = XStandIn(CONSUMER_KEY, CONSUMER_SECRET, ACCESS_TOKEN, ACCESS_SECRET, USER_TOKEN).start()
+    yield api
+    api.stop()
+
+
+@pytest.fixture
+def zammad(tmp_path: Path) -> Iterator[ZammadStandIn]:
+    desk = ZammadStandIn(ZAMMAD_TOKEN, HOOK_SECRET, tmp_path).start()
+    yield desk
+    desk.stop()
 
 
 def config_for(
@@ -239,3 +266,23 @@ async def test_redmine_slow_or_down_gives_the_family_the_last_known_status_with_
         assert list(line["fallbacks"]) == ["redmine"] and line["fallbacks"]["redmine"].startswith(why)
         for private in (PARENT, PARENT.lstrip("+"), rid, conv.decode(), f'"{ref}"', f"#{ref}", "ESTADO"):
             assert private not in logged
+
+
+async def test_status_on_x_answers_with_the_state_zammad_reports_now_though_no_webhook_came(
+    tmp_path: Path, redis_server: RedisServer, x_api: XStandIn, zammad: ZammadStandIn
+) -> None:
+    config = write_config(tmp_path, redis_server.url, channels={"x": x_settings(x_api)},
+                          backends={"default": "zammad", "zammad": section(zammad)})  # fmt: skip
+    async with x_gateway(config) as gw:
+        assert (await gw.post(dm("The library laptop will not start")))[0] == 200
+        work(config)
+        [rid] = request_ids(redis_server)
+        ref = ticket_of(redis_server, rid)
+        assert ref is not None
+        zammad.set_state_quietly(ref, "pending reminder")  # waiting for the family, and Zammad tells no one
+        assert (await gw.post(dm("status")))[0] == 200
+    work(config)
+    report = f"Your open requests: #{ref} waiting for your answer. Write here to add to your latest one."
+    assert [d.text for d in x_api.sent].count(report) == 1
+    assert conversation_of(redis_server, rid)["status"] == "waiting"
+    no_failed_jobs(redis_server)
