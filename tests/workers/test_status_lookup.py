@@ -1,4 +1,4 @@
-"""A family asking for their status is told what the ticket system says now, against a real Redmine.
+"""A family asking for their status is told what the ticket system says now: a real Redmine and RT, Zammad's stand-in.
 
 Nothing here sends the gateway a status event: staff change the issue in Redmine and no poll runs, so the
 only way the new status can reach the family's ESTADO answer or the status page is the look-up through the
@@ -54,12 +54,15 @@ from tests.support.holding_proxy import HoldingProxy
 from tests.support.inprocess import work_here
 from tests.support.redis_server import RedisServer
 from tests.support.redmine import RedmineServer
+from tests.support.rt import RequestTracker
 from tests.support.twilio_api import TwilioStandIn
 from tests.support.waiting import DEADLINE_S
 from tests.support.x_api import XStandIn
 from tests.support.zammad_api import ZammadStandIn
 from tests.workers.backends.helpdesk_support import HOOK_SECRET, ZAMMAD_TOKEN, section
 from tests.workers.backends.redmine_support import poll_and_publish, request_ids, ticket_of
+from tests.workers.backends.rt_support import new_phone, rt_config
+from tests.workers.backends.rt_support import ticket_ref as rt_ticket
 
 
 @pytest.fixture
@@ -293,5 +296,26 @@ async def test_status_on_x_answers_with_the_state_zammad_reports_now_though_no_w
     work(config)
     report = f"Your open requests: #{ref} waiting for your answer. Write here to add to your latest one."
     assert [d.text for d in x_api.sent].count(report) == 1
+    assert conversation_of(redis_server, rid)["status"] == "waiting"
+    no_failed_jobs(redis_server)
+
+
+async def test_a_ticket_stalled_in_rt_with_no_poll_reaches_the_familys_estado_answer(
+    tmp_path: Path, redis_server: RedisServer, rt_server: RequestTracker, standin: TwilioStandIn
+) -> None:
+    config = rt_config(tmp_path, redis_server, rt_server, standin)
+    phone = new_phone()
+    async with sms_gateway(config) as gw:
+        await text_in(gw, "El autobús 12 no pasó hoy", To=SPANISH, From=phone)
+    work(config)
+    [rid] = request_ids(redis_server)
+    ticket = rt_ticket(redis_server, rid)
+
+    rt_server.set_status(ticket, "stalled")  # RT sends nothing; `intake sync` has not run
+    async with sms_gateway(config) as gw:
+        await text_in(gw, "ESTADO", To=SPANISH, From=phone)
+    work(config)
+    sent = [t["Body"] for t in texts(standin) if t["To"] == phone]
+    assert sent[-1] == f"Sus solicitudes abiertas: #{ticket} espera respuesta."
     assert conversation_of(redis_server, rid)["status"] == "waiting"
     no_failed_jobs(redis_server)
