@@ -13,7 +13,7 @@ from typing import Any
 
 from gateway.dashboard.changes import announce
 from gateway.models import Commitment
-from workers import context, incident_jobs, notes, replies, status_events
+from workers import context, incident_jobs, notes, replies, status_events, status_lookup
 from workers import deliver as delivering
 
 
@@ -64,3 +64,17 @@ def note_undelivered(payload: dict[str, Any]) -> str:
 def note(payload: dict[str, Any]) -> str:
     """An internal note a channel wrote for staff on the conversation's ticket (workers/notes.py)."""
     return notes.note(payload)
+
+
+def answer_status(payload: dict[str, Any]) -> dict[str, int]:
+    """STATUS on any channel: the open requests as their systems say now (workers/status_lookup.py)."""
+    answered = status_lookup.answer_status(Commitment.model_validate(payload["commitment"]))
+    announce(context.connection(), "tickets")
+    return answered
+
+
+def look_up_status(payload: dict[str, Any]) -> str:
+    """The status page asked: one conversation's status as its system says now (workers/status_lookup.py)."""
+    status = status_lookup.refresh_conversation(str(payload["conversation"]))
+    announce(context.connection(), "tickets")
+    return status

@@ -55,16 +55,27 @@ def handle_status_event(payload: dict[str, Any]) -> str:
         return "ignored"
     conv_id = text(conv_raw)
     eid = event_id(ev)
+    if apply_event(r, conv_id, ev) == NOTHING:
+        log.info("status event with nothing new for the requester", extra={"backend": ev.backend, "event": eid})
+    return eid
+
+
+def apply_event(r: redis.Redis, conv_id: str, ev: StatusEvent, *, tell: bool = True) -> str:
+    """Record the event on the conversation once and, with `tell`, tell the family; returns what it told them.
+
+    A status looked up while the family asked for it (workers/status_lookup.py) is recorded the same way, so the
+    dashboard, the page and later answers agree; a later event saying the same status is then nothing new.
+    """
+    eid = event_id(ev)
     with conversation_lock(r, conv_id):
         kind = _record(r, conv_id, ev, eid)
-    if kind == NOTHING:
-        log.info("status event with nothing new for the requester", extra={"backend": ev.backend, "event": eid})
-        return eid
+    if kind == NOTHING or not tell:
+        return kind
     reply_kind = cast(ReplyEvent, kind)
     # A public comment is a person's answer to the family; a bare status change is the gateway's own words.
     queue_replies(conv_id, reply_kind, f"{kind}-{eid}", {"status": ev.status.value, "comment": ev.public_comment or ""},
                   by_person=bool(ev.public_comment))  # fmt: skip
-    return eid
+    return kind
 
 
 def _record(r: redis.Redis, conv_id: str, ev: StatusEvent, eid: str) -> str:

@@ -10,14 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from channels.base import Handled, WorkerServices
-from gateway import keys
-from gateway.intake.conversations import CLOSED_STATUSES
-from gateway.models import Commitment, Reply
-from gateway.outbox.consent import phone_digest
-from gateway.outbox.templating import render_reply
+from gateway.models import Commitment
 from gateway.settings import Settings
-from gateway.store.queues import REPLIES_QUEUE, SEND_REPLY_FUNC, enqueue_once
-from gateway.store.redis_conn import text
+from gateway.store.queues import ANSWER_STATUS_FUNC, REPLIES_QUEUE, enqueue_once
 from normalizers.twilio_sms import Keywords, keyword_language
 
 
@@ -44,20 +39,13 @@ def classify(words: Keywords, body: str) -> Classified:
 
 
 def answer_status(c: Commitment, svc: WorkerServices) -> Handled:
-    """The sender's open requests (on every channel that knows them by this address), answered in their thread."""
-    m, r = c.message, svc.redis
-    convs = [text(x) for x in r.zrevrange(keys.sms_sender_conversations(phone_digest(m.sender)), 0, 20)]
-    open_requests = []
-    for conv_id in convs:
-        status, ticket = (text(v or "") for v in r.hmget(keys.conversation(conv_id), ["status", "ticket_ref"]))
-        if ticket and status not in CLOSED_STATUSES:
-            open_requests.append({"ticket": ticket, "status": status})
-    rendered = render_reply(
-        svc.templates, "status_report", m.channel, m.language, svc.settings.default_language,
-        {"requests": open_requests},
-    )  # fmt: skip
-    reply = Reply(conversation=c.conversation, channel=m.channel, recipient=m.sender, event="status_report",
-                  language=rendered.language, text=rendered.text)  # fmt: skip
-    enqueue_once(r, svc.settings, REPLIES_QUEUE, SEND_REPLY_FUNC, reply.model_dump(mode="json"),
-                 f"reply-status-{m.id}-{m.channel}", "status_report reply")  # fmt: skip
+    """The sender's open requests (on every channel that knows them by this address), answered in their thread
+    by a job that first asks each ticket system for the status now (workers/status_lookup.py)."""
+    queue_status_answer(c, svc)
     return Handled({"keyword": "status"})
+
+
+def queue_status_answer(c: Commitment, svc: WorkerServices) -> None:
+    m = c.message
+    enqueue_once(svc.redis, svc.settings, REPLIES_QUEUE, ANSWER_STATUS_FUNC, {"commitment": c.model_dump(mode="json")},
+                 f"status-answer-{m.id}-{m.channel}", "STATUS answer")  # fmt: skip

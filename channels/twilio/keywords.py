@@ -11,13 +11,11 @@ import logging
 from typing import Any
 
 from channels.base import WorkerServices
+from channels.social.keywords import queue_status_answer
 from gateway import keys
-from gateway.intake.conversations import CLOSED_STATUSES
 from gateway.models import Commitment, Flags, Reply
-from gateway.outbox.consent import ConsentState, phone_digest, record_consent
-from gateway.outbox.templating import render_reply
+from gateway.outbox.consent import ConsentState, record_consent
 from gateway.store.queues import FETCH_MEDIA_FUNC, REPLIES_QUEUE, SEND_REPLY_FUNC, enqueue_once
-from gateway.store.redis_conn import text
 
 log = logging.getLogger("intake.sms.in")
 
@@ -47,26 +45,8 @@ def handle_keyword(c: Commitment, svc: WorkerServices) -> dict[str, Any] | None:
         _queue(svc, Reply(conversation=c.conversation, channel="sms", recipient=m.sender, event="help",
                           language=lang, text=body), f"help-{m.id}")  # fmt: skip
         return {"keyword": "help"}
-    _queue(svc, status_report(c, svc), f"status-{m.id}")
+    queue_status_answer(c, svc)  # the ticket systems are asked for the status now, in its own job
     return {"keyword": "status"}
-
-
-def status_report(c: Commitment, svc: WorkerServices) -> Reply:
-    """The sender's open requests on every district number, newest first, in their language."""
-    m = c.message
-    r = svc.redis
-    convs = [text(x) for x in r.zrevrange(keys.sms_sender_conversations(phone_digest(m.sender)), 0, 20)]
-    open_requests = []
-    for conv_id in convs:
-        status, ticket = (text(v or "") for v in r.hmget(keys.conversation(conv_id), ["status", "ticket_ref"]))
-        if ticket and status not in CLOSED_STATUSES:
-            open_requests.append({"ticket": ticket, "status": status})
-    rendered = render_reply(
-        svc.templates, "status_report", "sms", m.language, svc.settings.default_language,
-        {"requests": open_requests},
-    )  # fmt: skip
-    return Reply(conversation=c.conversation, channel="sms", recipient=m.sender, event="status_report",
-                 language=rendered.language, text=rendered.text)  # fmt: skip
 
 
 def _queue(svc: WorkerServices, reply: Reply, key: str) -> None:

@@ -120,6 +120,13 @@ class SyncSettings(Strict):
     interval_s: float = Field(20.0, gt=0)
     # After a failed poll the next one waits twice as long each time, up to this.
     backoff_max_s: float = Field(300.0, gt=0)
+    # A family asking (STATUS, the status page) gets the status the ticket system reports now: the longest one
+    # answer waits for every system it asks, together, before it answers with the last status we know.
+    lookup_timeout_s: float = Field(3.0, gt=0)
+    # The longest the status page waits for a worker's fresh look-up before it shows the last known status.
+    page_wait_s: float = Field(1.0, ge=0)
+    # A status looked up this recently is shown as it is: the page does not ask the system again.
+    lookup_fresh_s: float = Field(30.0, ge=0)
 
 
 class LoggingSettings(Strict):

@@ -30,6 +30,8 @@ FANOUT_FUNC = "workers.jobs.fan_out"
 FETCH_MEDIA_FUNC = "workers.jobs.fetch_media"
 NOTE_UNDELIVERED_FUNC = "workers.jobs.note_undelivered"
 NOTE_FUNC = "workers.jobs.note"
+ANSWER_STATUS_FUNC = "workers.jobs.answer_status"
+LOOK_UP_STATUS_FUNC = "workers.jobs.look_up_status"
 
 
 def deliver_queue_name(backend: str) -> str:

@@ -5,8 +5,10 @@ The link is the secret, so the page names no email or phone, is never indexed, a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,16 +19,19 @@ from redis.exceptions import RedisError
 from gateway import keys
 from gateway.errors import NotFound
 from gateway.server import appkeys as K
+from gateway.store.queues import EVENTS_QUEUE, LOOK_UP_STATUS_FUNC, enqueue_once
 from gateway.store.redis_conn import text
 from gateway.web.i18n import Words, choose, from_accept_language
 from gateway.web.render import message_page, page
 from gateway.web.status_links import link_base, public_base, read_token, short_reference
+from workers.backends import looks_up_status
 
 log = logging.getLogger("intake.web.status")
 
 # The timeline also holds internal bookkeeping; only these events are meant for the requester.
 PUBLIC_EVENTS = frozenset({"received", "ticket_created", "comment_added", "reply", "status_changed", "answer"})
 MAX_ENTRIES = 200
+WAIT_STEP_S = 0.05  # how often the page looks for the worker's fresh status while it waits
 
 
 @dataclass
@@ -38,6 +43,9 @@ class Snapshot:
     ticket: str = ""
     language: str | None = None
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    conversation: str = ""
+    backend: str = ""
+    checked_at: float = 0.0  # when a worker last asked the ticket system (workers/status_lookup.py)
 
 
 async def load(client: aioredis.Redis, request_id: str) -> Snapshot:
@@ -65,7 +73,49 @@ async def load(client: aioredis.Redis, request_id: str) -> Snapshot:
         ticket=conv.get("ticket_ref") or req.get("ticket_ref") or "",
         language=conv.get("language") or None,
         timeline=entries,
+        conversation=conv_id,
+        backend=conv.get("backend", ""),
+        checked_at=_float(conv.get("status_checked_at")),
     )
+
+
+def _float(raw: str | None) -> float:
+    try:
+        return float(raw or 0)
+    except ValueError:
+        return 0.0
+
+
+async def freshen(request: web.Request, request_id: str, snap: Snapshot) -> Snapshot:
+    """The snapshot with the status its ticket system reports now, when a worker can say within the page's budget.
+
+    The page never calls a ticket system itself: it queues a look-up (once per `sync.lookup_fresh_s`) and waits
+    at most `sync.page_wait_s` for a worker's answer, else shows the last status we know (the look-up still
+    records what it finds, for the next visit)."""
+    settings = request.app[K.SETTINGS]
+    conf = settings.sync
+    if not snap.ticket or not looks_up_status(snap.backend or settings.backends.default):
+        return snap
+    now = time.time()
+    if now - snap.checked_at < conf.lookup_fresh_s:
+        return snap
+    window = int(now // conf.lookup_fresh_s) if conf.lookup_fresh_s > 0 else int(now * 1000)
+    payload = {"conversation": snap.conversation}
+    job_id = f"status-lookup-{snap.conversation}-{window}"
+    client = request.app[K.REDIS]
+    loop = asyncio.get_running_loop()
+    try:
+        await loop.run_in_executor(None, enqueue_once, request.app[K.SYNC_REDIS], settings, EVENTS_QUEUE,
+                                   LOOK_UP_STATUS_FUNC, payload, job_id, "status page look-up")  # fmt: skip
+        deadline = loop.time() + conf.page_wait_s
+        while loop.time() < deadline:
+            await asyncio.sleep(min(WAIT_STEP_S, max(0.0, deadline - loop.time())))
+            checked = await client.hget(keys.conversation(snap.conversation), "status_checked_at")
+            if _float(text(checked) if checked is not None else None) > snap.checked_at:
+                return await load(client, request_id)
+    except (RedisError, OSError) as exc:
+        log.warning("status look-up not asked: redis unreachable", extra={"error": type(exc).__name__})
+    return snap
 
 
 def describe(entry: dict[str, Any], words: Words) -> dict[str, str]:
@@ -117,6 +167,7 @@ async def _show_status(request: web.Request) -> web.Response:
         lang = choose(asked, accept, default=settings.default_language)
         return message_page(request, lang, "unavailable_title", "unavailable_text", 503, private=True)
 
+    snap = await freshen(request, request_id, snap)
     lang = choose(asked, snap.language, accept, default=settings.default_language)
     words = Words(lang, zone=settings.zone)  # every time a family reads is the district's, never UTC
     # Never a link to a host the caller named (a Host header is theirs to write): the configured address instead.

@@ -287,6 +287,11 @@ class ZammadStandIn(HelpDesk):
         with self.lock:
             return self._webhook(self.tickets[int(ref)], None)
 
+    def set_state_quietly(self, ref: int | str, state: str) -> None:
+        """An agent changes the state and no trigger tells the gateway (a trigger switched off, a webhook lost)."""
+        with self.lock:
+            self.tickets[int(ref)].data["state_id"] = next(i for i, n in STATES.items() if n == state)
+
     async def set_state(self, ref: int | str, state: str) -> Sent:
         with self.lock:
             t = self.tickets[int(ref)]

@@ -41,6 +41,12 @@ def get_backend(name: str, settings: Settings) -> TicketBackend:
     return cls.from_settings(settings)
 
 
+def looks_up_status(name: str) -> bool:
+    """Whether a family asking for their status is told what this system says now (a remote one that answers)."""
+    cls = BACKENDS.get(name)
+    return cls is not None and cls.remote and cls.answers_status
+
+
 def enabled_backends(settings: Settings) -> dict[str, BackendClass]:
     """The backends the settings switch on (the built-in store always is)."""
     return {name: cls for name, cls in BACKENDS.items() if cls.enabled(settings)}

@@ -97,6 +97,8 @@ class BackendClass(Protocol):
     """A registry entry: the backend's class, asked whether the settings switch it on before it is built."""
 
     status_source: frozenset[StatusSource]
+    # Whether `fetch_status` answers: a family asking for their status is told what the system says now.
+    answers_status: bool
     # A system outside this installation, which can be down or refuse our credentials: /readyz and the dashboard
     # show its outage circuit. False for a store the gateway keeps itself.
     remote: bool
@@ -113,6 +115,7 @@ class BaseBackend:
 
     name: ClassVar[str] = ""
     status_source: ClassVar[frozenset[StatusSource]] = frozenset()
+    answers_status: ClassVar[bool] = True
     remote: ClassVar[bool] = True
     settings_model: ClassVar[type[BaseModel] | None] = None
     # What an operator sets to switch the backend on, for the error when a rule or the default names it while off.

@@ -79,6 +79,7 @@ class EmailForwardSettings(Strict):
 class EmailForwardBackend(BaseBackend):
     name = "email"
     status_source: ClassVar[frozenset[StatusSource]] = frozenset({"mail"})  # answers mailed to a relay address
+    answers_status = False  # nothing to ask: what the help desk says reaches us by mail
     settings_model: ClassVar[type[BaseModel] | None] = EmailForwardSettings
     switch_on = "set FORWARD_TO"
 

@@ -56,6 +56,7 @@ class WebhookSettings(Strict):
 class WebhookBackend(BaseBackend):
     name = "webhook"
     status_source: ClassVar[frozenset[StatusSource]] = frozenset({"webhook"})
+    answers_status = False  # the receiver reports changes; it is never asked
     settings_model: ClassVar[type[BaseModel] | None] = WebhookSettings
     switch_on = "set INTAKE_WEBHOOK_URL and INTAKE_WEBHOOK_SECRET"
 
