@@ -6,8 +6,8 @@ A channel is a plug-in. Its module declares:
 - `enabled(settings)`: whether the settings switch it on;
 - `receive`: verify (on the raw bytes, fail closed) and parse, returning messages and the provider's ack;
 - `deliver`: send one reply, with that channel's rules, from a worker.
-Optional worker-side steps (`prepare`, `after_ticket`, `fetch_media`, `held_back`) have defaults in
-`BaseChannel`.
+Optional worker-side steps (`prepare`, `after_ticket`, `fetch_media`, `held_back`, `survey_blocked`) have
+defaults in `BaseChannel`.
 The registry in `channels/__init__.py` is the one list of channels; nothing else names one.
 """
 
@@ -128,6 +128,11 @@ class Channel(Protocol):
         would send it). A parked reply goes back on the replies queue once this is "" (workers/parked.py)."""
         ...
 
+    def survey_blocked(self, conversation: Mapping[str, str], recipient: str, svc: WorkerServices) -> str:
+        """Why this channel must not carry a satisfaction survey to `recipient` now ("" when it may): an opted-out
+        number, a no-reply address, a closed messaging window. Names no person: it is kept on the survey."""
+        ...
+
     def prepare(self, commitment: Commitment, svc: WorkerServices) -> Commitment | Handled:
         """Before the ticket: enrich the message (a profile lookup), or answer it without a ticket."""
         ...
@@ -189,6 +194,9 @@ class BaseChannel:
         raise NotImplementedError(f"the {self.name} channel sends no replies")
 
     def held_back(self, reply: Reply, svc: WorkerServices) -> str:
+        return ""
+
+    def survey_blocked(self, conversation: Mapping[str, str], recipient: str, svc: WorkerServices) -> str:
         return ""
 
     def prepare(self, commitment: Commitment, svc: WorkerServices) -> Commitment | Handled:

@@ -13,7 +13,7 @@ from typing import Any
 
 from gateway.dashboard.changes import announce
 from gateway.models import Commitment
-from workers import context, incident_jobs, notes, replies, status_events
+from workers import context, incident_jobs, notes, replies, status_events, surveys
 from workers import deliver as delivering
 
 
@@ -64,3 +64,8 @@ def note_undelivered(payload: dict[str, Any]) -> str:
 def note(payload: dict[str, Any]) -> str:
     """An internal note a channel wrote for staff on the conversation's ticket (workers/notes.py)."""
     return notes.note(payload)
+
+
+def send_survey(payload: dict[str, Any]) -> str:
+    """A resolved conversation's satisfaction survey, after its delay (workers/surveys.py)."""
+    return surveys.send_survey(payload)

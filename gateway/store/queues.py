@@ -28,6 +28,7 @@ FANOUT_FUNC = "workers.jobs.fan_out"
 FETCH_MEDIA_FUNC = "workers.jobs.fetch_media"
 NOTE_UNDELIVERED_FUNC = "workers.jobs.note_undelivered"
 NOTE_FUNC = "workers.jobs.note"
+SEND_SURVEY_FUNC = "workers.jobs.send_survey"
 
 
 def deliver_queue_name(backend: str) -> str:

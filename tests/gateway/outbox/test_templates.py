@@ -41,6 +41,8 @@ CONTEXT = {
     "form_url": "https://help.example.org/form",
     "evidence": "new",
     "requests": [{"ticket": "1234", "status": "in_progress"}],
+    "rating_links": [{"rating": n, "url": f"https://help.example.org/survey/c.{n}.1.s"} for n in (5, 4, 3, 2, 1)],
+    "survey_days": 7,
 }
 OPTIONAL = (
     "next_open",

@@ -1,0 +1,124 @@
+"""GET|POST /survey/{token}: a family's one-click rating from a survey link, then their optional comment.
+
+GET stores the link's rating (once per survey: any second click, of this link or another of the same survey, is
+told that the first answer was kept) and shows the comment form; POST to the same link attaches the comment, once.
+A forged link, an expired survey, a rating outside 1-5, an empty or too long comment each get a page saying so in
+the family's language, with a 4xx status, and store nothing. Like the status page, the link is the secret: it is
+never logged, and the pages send no referrer and are never indexed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from gateway import keys
+from gateway.models import utcnow
+from gateway.server import appkeys as K
+from gateway.surveys import record
+from gateway.surveys.links import LinkRefused, RatingLink, read_token
+from gateway.web.i18n import choose, from_accept_language
+from gateway.web.render import message_page, page
+
+log = logging.getLogger("intake.web.survey")
+
+REFUSED = {"forged": (404, "survey_forged_title", "survey_forged_text"),
+           "expired": (410, "survey_expired_title", "survey_expired_text"),
+           "rating": (400, "survey_bad_title", "survey_rating_text")}  # fmt: skip
+NOT_STORED = {
+    "already_answered": (409, "survey_answered_title", "survey_answered_text"),
+    "already_commented": (409, "survey_answered_title", "survey_already_commented_text"),
+    "expired": (410, "survey_expired_title", "survey_expired_text"),
+    "not_answered": (409, "survey_bad_title", "survey_not_rated_text"),
+    "not_sent": (404, "survey_forged_title", "survey_forged_text"),
+    "no_survey": (404, "survey_forged_title", "survey_forged_text"),
+}
+
+
+def _lang(request: web.Request, survey: record.Survey | None) -> str:
+    accept = from_accept_language(request.headers.get("Accept-Language"))
+    asked = request.query.get("lang")
+    return choose(asked, survey.language if survey else None, accept, default=request.app[K.SETTINGS].default_language)
+
+
+def _explain(request: web.Request, lang: str, why: tuple[int, str, str], **values: object) -> web.Response:
+    status, title, text = why
+    resp = message_page(request, lang, title, text, status, values=dict(values), private=True)
+    resp.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return resp
+
+
+async def _survey(request: web.Request, conv_id: str) -> record.Survey | None:
+    return record.as_survey(conv_id, await request.app[K.REDIS].hgetall(keys.survey(conv_id)))
+
+
+def _comment_page(request: web.Request, lang: str, survey: record.Survey, status: int = 200) -> web.Response:
+    s = request.app[K.SETTINGS].surveys
+    context = {"ticket": survey.fields.get("ticket", ""), "rating": survey.rating or 0, "action": request.path,
+               "chars": s.comment_max_chars}  # fmt: skip
+    resp = page(request, "survey.html", lang, context, status=status, private=True)
+    resp.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return resp
+
+
+async def _guarded(request: web.Request, handler: str) -> web.Response:
+    """The handler, with Redis's absence said in words; its log never carries the path (the link is a secret)."""
+    try:
+        link = read_token(request.app[K.SIGNING_KEY], request.match_info["token"], utcnow())
+    except LinkRefused as exc:
+        return _explain(request, _lang(request, None), REFUSED[exc.reason])
+    try:
+        if handler == "rate":
+            return await _rate(request, link)
+        return await _comment(request, link)
+    except web.HTTPException:
+        raise
+    except (RedisError, OSError) as exc:
+        log.warning("survey page unavailable: redis unreachable", extra={"error": type(exc).__name__})
+        return message_page(request, _lang(request, None), "unavailable_title", "unavailable_text", 503, private=True)
+    except Exception:
+        # Handled here rather than by the app's error middleware, which would log the path: here it is the secret.
+        log.exception("survey page failed", extra={"path": "/survey/[token]"})
+        return message_page(request, _lang(request, None), "error_title", "error_text", 500, private=True)
+
+
+async def rate(request: web.Request) -> web.Response:
+    return await _guarded(request, "rate")
+
+
+async def comment(request: web.Request) -> web.Response:
+    return await _guarded(request, "comment")
+
+
+async def _rate(request: web.Request, link: RatingLink) -> web.Response:
+    outcome = await request.app[K.REDIS].eval(*record.answer_args(link.conversation, link.rating, "link", utcnow()))
+    outcome = outcome.decode() if isinstance(outcome, bytes) else str(outcome)
+    survey = await _survey(request, link.conversation)
+    lang = _lang(request, survey)
+    if outcome != "stored" or survey is None:
+        log.info("survey answer refused", extra={"outcome": outcome, "via": "link"})
+        return _explain(request, lang, NOT_STORED[outcome])
+    log.info("survey answered", extra={"conversation": link.conversation, "via": "link", "rating": link.rating})
+    return _comment_page(request, lang, survey)
+
+
+async def _comment(request: web.Request, link: RatingLink) -> web.Response:
+    limit = request.app[K.SETTINGS].surveys.comment_max_chars
+    form = await request.post()
+    raw = form.get("comment")
+    text = raw.strip() if isinstance(raw, str) else ""
+    survey = await _survey(request, link.conversation)
+    lang = _lang(request, survey)
+    if not text:
+        return _explain(request, lang, (400, "survey_bad_title", "survey_comment_empty"))
+    if len(text) > limit:
+        return _explain(request, lang, (400, "survey_bad_title", "survey_comment_long"), chars=limit)
+    outcome = await request.app[K.REDIS].eval(*record.comment_args(link.conversation, text, utcnow()))
+    outcome = outcome.decode() if isinstance(outcome, bytes) else str(outcome)
+    if outcome != "stored":
+        log.info("survey comment refused", extra={"outcome": outcome, "via": "link"})
+        return _explain(request, lang, NOT_STORED[outcome])
+    log.info("survey commented", extra={"conversation": link.conversation, "via": "link"})
+    return _explain(request, lang, (200, "survey_commented_title", "survey_commented_text"))
