@@ -136,6 +136,7 @@ ReplyEvent = Literal[
     "answer",  # a public answer by staff in the ticket system, with no change of status
     "resolved",
     "csat",
+    "csat_answer",  # the gateway's answer to a family's texted rating or comment
     "after_hours",
     "opted_out",
     "help",

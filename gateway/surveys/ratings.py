@@ -26,7 +26,8 @@ WORDS: dict[str, dict[str, int]] = {
 _ALL_WORDS = {w: n for words in WORDS.values() for w, n in words.items()}
 _LEADING_NUMBER = re.compile(r"^\s*(\d{1,3})(?!\d)")
 _FIRST_WORD = re.compile(r"^\s*([^\s.,!?;:。，！？]+)")
-_HAN_RATING = re.compile(r"^\s*([一二两三四五])\s*(分|星|颗星)?")
+# The numeral alone or with 分/星 ("四分", "五星"): "一般" (so-so) or "一点" start with a numeral and are no rating.
+_HAN_RATING = re.compile(r"^\s*([一二两三四五])\s*(分|星|颗星)?\s*[。！!.]*\s*$")
 
 
 @dataclass(frozen=True, slots=True)

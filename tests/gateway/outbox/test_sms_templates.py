@@ -45,6 +45,17 @@ def test_every_sms_template_fits_its_segment_budget(event: str, language: str) -
         assert within_budget(text), f"{event}/sms.{language}.j2 is {count_segments(text)} with {context}"
 
 
+SURVEY_ANSWERS = ["rated", "commented", "already_answered", "comment_too_long", "out_of_range"]
+
+
+@pytest.mark.parametrize(("answer", "language"), list(product(SURVEY_ANSWERS, LANGUAGES)))
+def test_every_answer_to_a_texted_survey_fits_its_segment_budget(answer: str, language: str) -> None:
+    context = {"answer": answer, "ticket": "9999999", "chars": 5000}
+    rendered = render_reply(reply_env(), "csat_answer", "sms", language, "en", context)
+    assert rendered.language == language
+    assert within_budget(rendered.text), f"csat_answer/sms.{language}.j2 ({answer}) is {count_segments(rendered.text)}"
+
+
 def test_the_no_requests_status_report_fits_too() -> None:
     for language in LANGUAGES:
         text = render_reply(reply_env(), "status_report", "sms", language, "en", {"requests": []}).text
