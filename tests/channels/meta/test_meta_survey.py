@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from gateway import keys
-from tests.channels.meta_support import fb_text, meta_config, meta_gateway, messenger, wa_text, whatsapp, work
+from tests.channels.meta_support import fb_text, messenger, meta_config, meta_gateway, wa_text, whatsapp, work
 from tests.channels.twilio_support import twilio_settings
 from tests.support.gateway import intake
 from tests.support.meta_api import MetaStandIn
