@@ -21,6 +21,7 @@ from gateway.store.redis_conn import text
 from gateway.web.i18n import Words, choose, from_accept_language
 from gateway.web.render import message_page, page
 from gateway.web.status_links import link_base, public_base, read_token, short_reference
+from gateway.web.survey import survey_view
 
 log = logging.getLogger("intake.web.status")
 
@@ -38,6 +39,8 @@ class Snapshot:
     ticket: str = ""
     language: str | None = None
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    conversation: str = ""
+    survey: dict[str, str] = field(default_factory=dict)  # the conversation's satisfaction survey, if it has one
 
 
 async def load(client: aioredis.Redis, request_id: str) -> Snapshot:
@@ -49,7 +52,8 @@ async def load(client: aioredis.Redis, request_id: str) -> Snapshot:
         pipe.hgetall(keys.conversation(conv_id))
         # The newest entries, should a long conversation ever grow past what a phone screen can hold.
         pipe.lrange(keys.timeline(conv_id), -MAX_ENTRIES, -1)
-        conv_raw, raw = await pipe.execute()
+        pipe.hgetall(keys.survey(conv_id))
+        conv_raw, raw, survey_raw = await pipe.execute()
     conv = {text(k): text(v) for k, v in conv_raw.items()}
     entries = []
     for item in raw:
@@ -65,6 +69,8 @@ async def load(client: aioredis.Redis, request_id: str) -> Snapshot:
         ticket=conv.get("ticket_ref") or req.get("ticket_ref") or "",
         language=conv.get("language") or None,
         timeline=entries,
+        conversation=conv_id,
+        survey={text(k): text(v) for k, v in survey_raw.items()},
     )
 
 
@@ -130,6 +136,8 @@ async def _show_status(request: web.Request) -> web.Response:
         "status": snap.status,
         "timeline": [describe(e, words) for e in snap.timeline],
         "link": f"{base}{request.path}",
+        "request_path": request.path,
+        "survey": survey_view(snap.survey, settings.surveys.comment_max_chars),
     }
     resp = page(request, "status.html", lang, context, private=True)
     resp.headers["X-Robots-Tag"] = "noindex, nofollow"

@@ -1,4 +1,5 @@
-"""GET|POST /survey/{token}: a family's one-click rating from a survey link, then their optional comment.
+"""GET|POST /survey/{token}: a family's one-click rating from a survey link, then their optional comment; and
+POST /status/{token}/survey: the same five choices and comment box on their status page.
 
 GET stores the link's rating (once per survey: any second click, of this link or another of the same survey, is
 told that the first answer was kept) and shows the comment form; POST to the same link attaches the comment, once.
@@ -15,12 +16,14 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from gateway import keys
+from gateway.errors import NotFound
 from gateway.models import utcnow
 from gateway.server import appkeys as K
 from gateway.surveys import record
 from gateway.surveys.links import LinkRefused, RatingLink, read_token
 from gateway.web.i18n import choose, from_accept_language
 from gateway.web.render import message_page, page
+from gateway.web.status_links import read_token as read_status_token
 
 log = logging.getLogger("intake.web.survey")
 
@@ -122,3 +125,59 @@ async def _comment(request: web.Request, link: RatingLink) -> web.Response:
         return _explain(request, lang, NOT_STORED[outcome])
     log.info("survey commented", extra={"conversation": link.conversation, "via": "link"})
     return _explain(request, lang, (200, "survey_commented_title", "survey_commented_text"))
+
+
+def survey_view(fields: dict[str, str], comment_chars: int) -> dict[str, object]:
+    """What the status page shows of a survey: the choices while it is open, the answer once it is given."""
+    state = fields.get("state", "")
+    open_ = state == "sent" and utcnow().timestamp() < float(fields.get("expires_at") or 0)
+    return {"open": open_, "answered": state == "answered", "rating": fields.get("rating", ""),
+            "chars": comment_chars, "ratings": [5, 4, 3, 2, 1]}  # fmt: skip
+
+
+async def rate_on_status_page(request: web.Request) -> web.Response:
+    """The status page's survey form: a rating 1-5 and an optional comment, stored once like a link's."""
+    settings = request.app[K.SETTINGS]
+    try:
+        request_id = read_status_token(request.app[K.SIGNING_KEY], request.match_info["token"])
+    except NotFound:
+        return _explain(request, _lang(request, None), REFUSED["forged"])
+    try:
+        return await _rate_on_status_page(request, request_id, settings.surveys.comment_max_chars)
+    except web.HTTPException:
+        raise
+    except (RedisError, OSError) as exc:
+        log.warning("survey page unavailable: redis unreachable", extra={"error": type(exc).__name__})
+        return message_page(request, _lang(request, None), "unavailable_title", "unavailable_text", 503, private=True)
+    except Exception:
+        log.exception("survey page failed", extra={"path": "/status/[token]/survey"})
+        return message_page(request, _lang(request, None), "error_title", "error_text", 500, private=True)
+
+
+async def _rate_on_status_page(request: web.Request, request_id: str, limit: int) -> web.Response:
+    client = request.app[K.REDIS]
+    conv_raw = await client.hget(keys.request(request_id), "conversation")
+    conv_id = conv_raw.decode() if isinstance(conv_raw, bytes) else str(conv_raw or "")
+    survey = await _survey(request, conv_id) if conv_id else None
+    lang = _lang(request, survey)
+    if survey is None:
+        return _explain(request, lang, NOT_STORED["no_survey"])
+    form = await request.post()
+    raw_rating, raw_comment = form.get("rating"), form.get("comment")
+    rating = int(raw_rating) if isinstance(raw_rating, str) and raw_rating.strip().isdigit() else 0
+    if rating not in record.RATINGS:
+        return _explain(request, lang, REFUSED["rating"])
+    comment = raw_comment.strip() if isinstance(raw_comment, str) else ""
+    if len(comment) > limit:
+        return _explain(request, lang, (400, "survey_bad_title", "survey_comment_long"), chars=limit)
+    now = utcnow()
+    outcome = await client.eval(*record.answer_args(conv_id, rating, "status_page", now))
+    outcome = outcome.decode() if isinstance(outcome, bytes) else str(outcome)
+    if outcome != "stored":
+        log.info("survey answer refused", extra={"outcome": outcome, "via": "status_page"})
+        return _explain(request, lang, NOT_STORED[outcome])
+    if comment:
+        await client.eval(*record.comment_args(conv_id, comment, now))
+    log.info("survey answered", extra={"conversation": conv_id, "via": "status_page", "rating": rating})
+    return _explain(request, lang, (200, "survey_title", "survey_rated"), ticket=survey.fields.get("ticket", ""),
+                    rating=rating)  # fmt: skip
