@@ -20,6 +20,7 @@ from gateway.outbox.templating import render_reply
 from gateway.store.queues import REPLIES_QUEUE, SEND_REPLY_FUNC, enqueue_once
 from gateway.store.redis_conn import text
 from gateway.surveys import record
+from gateway.surveys.notes import note_answer
 from gateway.surveys.ratings import read_rating
 
 log = logging.getLogger("intake.sms.survey")
@@ -45,6 +46,7 @@ def answer_by_text(c: Commitment, svc: WorkerServices) -> dict[str, Any] | None:
             if outcome == "stored":
                 log.info("survey answered", extra={"conversation": survey.conversation, "via": "sms",
                                                    "rating": reading.rating})  # fmt: skip
+                note_answer(r, svc.settings, survey.conversation, "rating")
                 return _tell(c, svc, survey, "rated")
             return None  # expired since: the text is a request
         return _tell(c, svc, survey, "out_of_range") if reading.out_of_range else None
@@ -59,6 +61,7 @@ def answer_by_text(c: Commitment, svc: WorkerServices) -> dict[str, Any] | None:
         return None
     r.delete(window)  # the survey is complete: the family's next text is a request again
     log.info("survey commented", extra={"conversation": survey.conversation, "via": "sms"})
+    note_answer(r, svc.settings, survey.conversation, "comment")
     return _tell(c, svc, survey, "commented")
 
 

@@ -10,7 +10,9 @@ never logged, and the pages send no referrer and are never indexed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from typing import Literal
 
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -21,6 +23,7 @@ from gateway.models import utcnow
 from gateway.server import appkeys as K
 from gateway.surveys import record
 from gateway.surveys.links import LinkRefused, RatingLink, read_token
+from gateway.surveys.notes import note_answer
 from gateway.web.i18n import choose, from_accept_language
 from gateway.web.render import message_page, page
 from gateway.web.status_links import read_token as read_status_token
@@ -38,6 +41,14 @@ NOT_STORED = {
     "not_sent": (404, "survey_forged_title", "survey_forged_text"),
     "no_survey": (404, "survey_forged_title", "survey_forged_text"),
 }
+
+
+async def _note(request: web.Request, conv_id: str, part: Literal["rating", "comment"]) -> None:
+    """Tell the ticket system (a job of its own); the family's page never waits on it, nor fails for it."""
+    try:
+        await asyncio.to_thread(note_answer, request.app[K.SYNC_REDIS], request.app[K.SETTINGS], conv_id, part)
+    except (RedisError, OSError) as exc:
+        log.warning("survey note not queued", extra={"error": type(exc).__name__, "conversation": conv_id})
 
 
 def _lang(request: web.Request, survey: record.Survey | None) -> str:
@@ -104,6 +115,7 @@ async def _rate(request: web.Request, link: RatingLink) -> web.Response:
         log.info("survey answer refused", extra={"outcome": outcome, "via": "link"})
         return _explain(request, lang, NOT_STORED[outcome])
     log.info("survey answered", extra={"conversation": link.conversation, "via": "link", "rating": link.rating})
+    await _note(request, link.conversation, "rating")
     return _comment_page(request, lang, survey)
 
 
@@ -124,6 +136,7 @@ async def _comment(request: web.Request, link: RatingLink) -> web.Response:
         log.info("survey comment refused", extra={"outcome": outcome, "via": "link"})
         return _explain(request, lang, NOT_STORED[outcome])
     log.info("survey commented", extra={"conversation": link.conversation, "via": "link"})
+    await _note(request, link.conversation, "comment")
     return _explain(request, lang, (200, "survey_commented_title", "survey_commented_text"))
 
 
@@ -176,8 +189,9 @@ async def _rate_on_status_page(request: web.Request, request_id: str, limit: int
     if outcome != "stored":
         log.info("survey answer refused", extra={"outcome": outcome, "via": "status_page"})
         return _explain(request, lang, NOT_STORED[outcome])
-    if comment:
-        await client.eval(*record.comment_args(conv_id, comment, now))
     log.info("survey answered", extra={"conversation": conv_id, "via": "status_page", "rating": rating})
+    await _note(request, conv_id, "rating")
+    if comment and await client.eval(*record.comment_args(conv_id, comment, now)) in (b"stored", "stored"):
+        await _note(request, conv_id, "comment")
     return _explain(request, lang, (200, "survey_title", "survey_rated"), ticket=survey.fields.get("ticket", ""),
                     rating=rating)  # fmt: skip

@@ -61,9 +61,11 @@ async def test_a_texted_rating_and_comment_are_stored_on_the_survey_and_never_be
     stored = survey(redis_server)
     assert (stored["rating"], stored["via"], stored["comment"]) == ("4", "sms", "The driver called us, thank you!")
     assert (stored["channel"], stored["school"], stored["department"]) == ("sms", "district", "general")
-    [ticket] = tickets(cfg)  # neither text became a ticket, nor a comment on the resolved one
-    shown = intake(cfg, "tickets", "show", "1").stdout
-    assert ticket["status"] == "resolved" and "The driver called us" not in shown
+    [ticket] = tickets(cfg)  # neither text became a ticket, nor the family's comment on the resolved one
+    assert ticket["status"] == "resolved"
+    shown = intake(cfg, "tickets", "show", "1").stdout  # the answer is on the ticket, for staff: internal notes
+    assert shown.count("Satisfaction survey: the family rated this request 4 out of 5 (by text message).") == 1
+    assert shown.count("Satisfaction survey comment from the family: The driver called us, thank you!") == 1
     # The survey is complete: the family's next text is a request again.
     await answer(cfg, "The bus is late again today, it is 7:25 now.")
     assert len(tickets(cfg)) == 2

@@ -8,7 +8,8 @@ from pathlib import Path
 from gateway.models import utcnow
 from gateway.surveys.links import make_token
 from tests.conftest import Gateway
-from tests.gateway.surveys.support import link_paths, parked, resolved, survey, timeline
+from tests.gateway.surveys.support import link_paths, parked, resolved, survey, timeline, work
+from tests.support.gateway import intake
 from tests.support.redis_server import RedisServer
 
 KEY = b"test-secret-key"  # the tests' secret_key (tests/support/gateway.py): only the gateway's signs
@@ -87,6 +88,10 @@ async def test_a_rating_is_stored_once_and_its_comment_once_with_clear_refusals_
     record = survey(redis_server, conv)
     assert (record["state"], record["rating"], record["comment"]) == ("answered", "2", "The bus was late twice.")
     assert redis_server.client().zcard("ig:survey:answered") == 1
+    work(config_path)
+    shown = intake(config_path, "tickets", "show", "1").stdout
+    assert shown.count("the family rated this request 2 out of 5 (by a link in the survey email).") == 1
+    assert shown.count("Satisfaction survey comment from the family: The bus was late twice.") == 1
 
 
 async def test_the_pages_speak_the_familys_language_and_keep_the_link_private(
