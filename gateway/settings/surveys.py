@@ -17,3 +17,5 @@ class SurveySettings(Strict):
     expire_days: int = Field(7, ge=1, le=90)
     # The longest comment a family may leave with their rating.
     comment_max_chars: int = Field(1000, ge=10, le=5000)
+    # The share of answers that rate 4 or 5 the district aims for: the dashboard and `intake report csat` compare.
+    goal_percent: float = Field(94.0, gt=0, le=100)
