@@ -52,3 +52,30 @@ async def test_the_csat_report_counts_by_language_and_by_period_against_the_goal
     assert table.returncode == 0 and table.stdout.startswith("csat ") and "goal 94%" in table.stdout
     wrong = intake(config_path, "report", "csat", "--by", "weather")
     assert wrong.returncode == 2 and "csat is reported by department, channel" in wrong.stderr
+
+
+async def test_the_dashboard_shows_response_rate_and_satisfaction_by_dimension_and_day_against_the_goal(
+    gateway: Gateway, redis_server: RedisServer, config_path: Path
+) -> None:
+    from tests.support.staff import add_staff, session_headers
+
+    for i, language in enumerate(["en", "es"]):
+        assert (await gateway.post_form(form(language=language, email=f"family{i}@example.org"))).status == 202
+    work(config_path)
+    for ticket in ("1", "2"):
+        assert intake(config_path, "tickets", "update", ticket, "--status", "resolved").returncode == 0
+    work(config_path)
+    survey_of = {r.recipient: link_paths(r) for r in parked(redis_server, "email")}
+    async with gateway.http.get(gateway.base + survey_of["family0@example.org"][3]) as resp:
+        assert resp.status == 200
+    add_staff(gateway.settings, "boss", "supervisor", name="Supervisor")
+    headers = {**(await session_headers(gateway.settings, "boss")), "Accept": "text/html"}
+    async with gateway.http.get(gateway.base + "/dashboard", headers=headers) as resp:
+        assert resp.status == 200
+        page = await resp.text()
+    assert "Family surveys sent in the last 7 days" in page and "goal 94.0%" in page
+    assert '<td class="num" id="surveys-total">2</td><td class="num" id="answered-total">1</td>' in page
+    assert '<td class="num" id="satisfied-total">0.0%</td>' in page  # a 3 is not satisfied
+    assert 'id="vs-goal-total">-94.0</td>' in page
+    assert "Language: es</th><td class=\"num\">1</td><td class=\"num\">0</td>" in page
+    assert "Satisfied families per day, against the goal of 94.0%" in page
