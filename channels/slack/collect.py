@@ -31,11 +31,12 @@ class Collected:
     threaded_only: list[InboundMessage] = field(default_factory=list)  # thread replies: ours only if the thread is
     ignored: list[str] = field(default_factory=list)
     handled: bool = False
+    survey_comment_chars: int = 1000  # the longest survey comment taken (surveys.comment_max_chars)
 
     def __deepcopy__(self, memo: dict[int, object]) -> Collected:
         # Bolt deep-copies its context for lazy listeners (after the answer): they read Redis through the same
         # client and collect nothing, so they get the same clients and empty findings.
-        return Collected(self.workspace, self.conf, self.redis)
+        return Collected(self.workspace, self.conf, self.redis, survey_comment_chars=self.survey_comment_chars)
 
     def add(self, result: SlackFields | Ignored) -> None:
         self.handled = True

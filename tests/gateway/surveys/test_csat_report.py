@@ -77,5 +77,5 @@ async def test_the_dashboard_shows_response_rate_and_satisfaction_by_dimension_a
     assert '<td class="num" id="surveys-total">2</td><td class="num" id="answered-total">1</td>' in page
     assert '<td class="num" id="satisfied-total">0.0%</td>' in page  # a 3 is not satisfied
     assert 'id="vs-goal-total">-94.0</td>' in page
-    assert "Language: es</th><td class=\"num\">1</td><td class=\"num\">0</td>" in page
+    assert 'Language: es</th><td class="num">1</td><td class="num">0</td>' in page
     assert "Satisfied families per day, against the goal of 94.0%" in page
