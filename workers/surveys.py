@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
@@ -56,7 +56,11 @@ def schedule_survey(r: redis.Redis, conv_id: str, event_id: str) -> bool:
         return False
     now = utcnow()
     if not record.claim(r, conv_id, _about(_conv(r, conv_id)), event_id, now):
-        return False
+        mine = record.load(r, conv_id)
+        if mine is None or mine.state != "scheduled" or mine.fields.get("event") != event_id:
+            return False
+        # This event claimed it and then died before queueing: queue it now (the job id makes it once).
+        now = datetime.fromtimestamp(int(mine.fields.get("scheduled_at") or now.timestamp()), UTC)
     at = now + timedelta(minutes=s.delay_minutes) if s.delay_minutes else None
     enqueue_once(REPLIES_QUEUE, SEND_SURVEY_FUNC, {"conversation": conv_id, "event": event_id},
                  f"survey-{conv_id}-{event_id}", "satisfaction survey", at=at)  # fmt: skip

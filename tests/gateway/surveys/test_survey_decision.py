@@ -120,3 +120,18 @@ async def test_every_request_of_a_family_is_its_own_conversation_with_its_own_su
     assert [survey(redis_server, c)["state"] for c in convs] == ["sent", "sent"]
     assert len(parked(redis_server, "email")) == 2
     assert redis_server.client().zcard(keys.SURVEYS_SENT) == 2
+
+
+async def test_a_resolution_event_processed_twice_asks_once(
+    gateway: Gateway, redis_server: RedisServer, config_path: Path
+) -> None:
+    conv = await resolved(gateway, config_path)
+    r = redis_server.client()
+    q = Queue("events", connection=r, serializer=JSONSerializer)
+    for key in [k.decode() for k in r.scan_iter("rq:job:event-*")]:
+        job = q.fetch_job(key.removeprefix("rq:job:"))
+        assert job is not None
+        q.enqueue_job(job)  # the backend redelivered every event
+    work(config_path)
+    assert survey(redis_server, conv)["state"] == "sent"
+    assert len(parked(redis_server, "email")) == 1
