@@ -6,8 +6,8 @@ A channel is a plug-in. Its module declares:
 - `enabled(settings)`: whether the settings switch it on;
 - `receive`: verify (on the raw bytes, fail closed) and parse, returning messages and the provider's ack;
 - `deliver`: send one reply, with that channel's rules, from a worker.
-Optional worker-side steps (`prepare`, `after_ticket`, `fetch_media`, `held_back`, `survey_blocked`) have
-defaults in `BaseChannel`.
+Optional worker-side steps (`prepare`, `after_ticket`, `fetch_media`, `held_back`, `survey_blocked`,
+`survey_sent`) have defaults in `BaseChannel`.
 The registry in `channels/__init__.py` is the one list of channels; nothing else names one.
 """
 
@@ -133,6 +133,10 @@ class Channel(Protocol):
         number, a no-reply address, a closed messaging window. Names no person: it is kept on the survey."""
         ...
 
+    def survey_sent(self, reply: Reply, expires_at: float, svc: WorkerServices) -> None:
+        """A survey was queued on this channel (it is good until `expires_at`, epoch s): get ready for its answer."""
+        ...
+
     def prepare(self, commitment: Commitment, svc: WorkerServices) -> Commitment | Handled:
         """Before the ticket: enrich the message (a profile lookup), or answer it without a ticket."""
         ...
@@ -198,6 +202,9 @@ class BaseChannel:
 
     def survey_blocked(self, conversation: Mapping[str, str], recipient: str, svc: WorkerServices) -> str:
         return ""
+
+    def survey_sent(self, reply: Reply, expires_at: float, svc: WorkerServices) -> None:
+        return None
 
     def prepare(self, commitment: Commitment, svc: WorkerServices) -> Commitment | Handled:
         return commitment

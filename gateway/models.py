@@ -124,6 +124,7 @@ class Route(Frozen):
     incident_id: str | None = None
     rule_ids: tuple[str, ...] = ()
     drop: bool = False  # spam: committed (so retries stay duplicates) but never made a ticket nor answered
+    low_rating: str | None = None  # what a survey rating of 1 or 2 does: reopen, notify (the rules' low_rating)
     # Decided by the deliver worker, not at request time: they need state (who is away, open tickets).
     assignee: str | None = None
     first_response_due: datetime | None = None

@@ -69,3 +69,11 @@ def note(payload: dict[str, Any]) -> str:
 def send_survey(payload: dict[str, Any]) -> str:
     """A resolved conversation's satisfaction survey, after its delay (workers/surveys.py)."""
     return surveys.send_survey(payload)
+
+
+def low_rating(payload: dict[str, Any]) -> str:
+    """A survey rated 1 or 2: reopen or notify, as the request's routing rules say (workers/surveys.py)."""
+    outcome = surveys.act_on_low_rating(payload)
+    if outcome == "reopen":
+        announce(context.connection(), "tickets")
+    return outcome

@@ -20,13 +20,14 @@ import redis
 from channels import reply_targets
 from gateway import keys
 from gateway.intake.conversations import CLOSED_STATUSES
-from gateway.models import utcnow
-from gateway.outbox.consent import phone_digest
+from gateway.models import StatusEvent, TicketStatus, utcnow
 from gateway.outbox.plan import plan_replies
-from gateway.store.queues import SEND_REPLY_FUNC, SEND_SURVEY_FUNC
+from gateway.routing.model import LOW_RATING_ACTIONS
+from gateway.store.queues import EVENTS_QUEUE, NOTE_FUNC, SEND_REPLY_FUNC, SEND_SURVEY_FUNC, STATUS_EVENT_FUNC
 from gateway.store.redis_conn import text
 from gateway.surveys import record
 from gateway.surveys.links import rating_links
+from gateway.surveys.notes import LOW
 from gateway.web.status_links import public_base
 from workers import context
 from workers.locks import conversation_lock
@@ -108,10 +109,9 @@ def _ask(r: redis.Redis, conv_id: str, conv: dict[str, str]) -> str:
                           s.default_language, allowed)  # fmt: skip
     record.mark_sent(r, conv_id, [reply.channel for reply in replies], now, expires)
     for reply in replies:
-        if reply.channel == "sms":
-            # The family's next texts to this number are read as their rating first (channels/twilio/keywords.py).
-            r.set(keys.survey_by_phone(phone_digest(reply.recipient), conv.get("account", "")), conv_id,
-                  exat=int(expires.timestamp()))  # fmt: skip
+        channel = context.channel(reply.channel)
+        if channel is not None:
+            channel.survey_sent(reply, expires.timestamp(), context.services())  # e.g. SMS: await its "Reply 1-5"
         enqueue_once(REPLIES_QUEUE, SEND_REPLY_FUNC, reply.model_dump(mode="json"),
                      f"reply-survey-{conv_id}-{reply.channel}", f"csat reply ({reply.channel})")  # fmt: skip
     _timeline(r, conv_id, {"event": "survey_sent", "channels": [reply.channel for reply in replies],
@@ -122,3 +122,41 @@ def _ask(r: redis.Redis, conv_id: str, conv: dict[str, str]) -> str:
 
 def _timeline(r: redis.Redis, conv_id: str, entry: dict[str, Any]) -> None:
     r.rpush(keys.timeline(conv_id), json.dumps({"at": utcnow().isoformat(), **entry}))
+
+
+LOW_RATING_NOTES = {
+    "reopen": "The family rated this request {rating} out of 5: reopened, as the routing rules say "
+    "(low_rating: reopen).",
+    "notify": "The family rated this request {rating} out of 5: a supervisor should follow up with them "
+    "(routing rules: low_rating: notify).",
+}
+
+
+def act_on_low_rating(payload: dict[str, Any]) -> str:
+    """A rating of 1 or 2: do what the request's routing rules said (`low_rating`), once.
+
+    `reopen` sets the ticket open again in its ticket system (and tells the family, as any reopening does);
+    `notify` puts a note for supervisors on the ticket. Either way the note says why; with no rule, nothing."""
+    conv_id = str(payload["conversation"])
+    r = context.connection()
+    conv = _conv(r, conv_id)
+    survey = record.load(r, conv_id)
+    action = conv.get("low_rating", "")
+    ref = conv.get("ticket_ref", "")
+    if survey is None or survey.rating is None or survey.rating > LOW or action not in LOW_RATING_ACTIONS or not ref:
+        return "nothing"
+    if not r.hsetnx(keys.survey(conv_id), "low_rating_action", action):
+        return "already done"
+    backend = conv.get("backend") or context.settings().backends.default
+    if action == "reopen":
+        context.backend(backend).set_status(ref, TicketStatus.OPEN, None, "intake-gateway", f"survey-reopen-{conv_id}")
+        # The system's own status event may follow (a webhook); this one is the same change, told once.
+        event = StatusEvent(backend=backend, ticket_ref=ref, status=TicketStatus.OPEN, actor="intake-gateway",
+                            delivery_id=f"survey-reopen-{conv_id}")  # fmt: skip
+        enqueue_once(EVENTS_QUEUE, STATUS_EVENT_FUNC, event.model_dump(mode="json"), f"event-{event.event_id()}",
+                     "status event (survey reopen)")  # fmt: skip
+    note = {"conversation": conv_id, "key": f"survey-low-{conv_id}",
+            "text": LOW_RATING_NOTES[action].format(rating=survey.rating)}  # fmt: skip
+    enqueue_once(REPLIES_QUEUE, NOTE_FUNC, note, f"note-survey-low-{conv_id}", "note a low survey rating")
+    log.warning("low survey rating", extra={"conversation": conv_id, "rating": survey.rating, "action": action})
+    return action

@@ -8,16 +8,21 @@ reads nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
+from typing import Any, Literal
 
+from redis.exceptions import RedisError
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from gateway import keys
 from gateway.models import utcnow
+from gateway.settings import Settings
+from gateway.store.redis_conn import sync_client
 from gateway.surveys import record
+from gateway.surveys.notes import note_answer
 from normalizers.slack import SURVEY_ACTION, SURVEY_CALLBACK, survey_action, survey_comment
 
 log = logging.getLogger("intake.channels.slack")
@@ -64,6 +69,30 @@ def comment_modal(conv_id: str, rating: int, max_chars: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _limit(context: dict[str, Any]) -> int:
+    settings: Settings | None = context["intake"].settings
+    return settings.surveys.comment_max_chars if settings is not None else 1000
+
+
+def _note_now(settings: Settings, conv_id: str, part: Literal["rating", "comment"]) -> None:
+    client = sync_client(settings)  # a click is rare: a connection of its own, closed at once
+    try:
+        note_answer(client, settings, conv_id, part)
+    finally:
+        client.close()
+
+
+async def _note(context: dict[str, Any], conv_id: str, part: Literal["rating", "comment"]) -> None:
+    """Tell the ticket system (a job of its own, as for every other way of answering); never fails the click."""
+    settings: Settings | None = context["intake"].settings
+    if settings is None:
+        return
+    try:
+        await asyncio.to_thread(_note_now, settings, conv_id, part)
+    except (RedisError, OSError) as exc:
+        log.warning("survey note not queued", extra={"error": type(exc).__name__, "conversation": conv_id})
+
+
 async def rate(body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]) -> None:
     """A click on a survey button (a lazy listener: the click was answered already)."""
     clicked = survey_action(body)
@@ -81,7 +110,8 @@ async def rate(body: dict[str, Any], client: AsyncWebClient, context: dict[str, 
     try:
         if outcome == "stored":
             log.info("survey answered", extra={"conversation": conv_id, "via": "slack", "rating": rating})
-            limit = context["intake"].survey_comment_chars
+            await _note(context, conv_id, "rating")
+            limit = _limit(context)
             await client.views_open(trigger_id=body.get("trigger_id", ""), view=comment_modal(conv_id, rating, limit))
             return
         where, user = (body.get("channel") or {}).get("id", ""), (body.get("user") or {}).get("id", "")
@@ -98,7 +128,7 @@ async def comment(ack: AsyncAck, body: dict[str, Any], context: dict[str, Any]) 
         await ack()
         return
     conv_id, text = found
-    limit = context["intake"].survey_comment_chars
+    limit = _limit(context)
     if len(text) > limit:
         await ack(response_action="errors", errors={"comment": f"Use at most {limit} characters."})
         return
@@ -107,5 +137,6 @@ async def comment(ack: AsyncAck, body: dict[str, Any], context: dict[str, Any]) 
     if outcome == "stored":
         log.info("survey commented", extra={"conversation": conv_id, "via": "slack"})
         await ack()
+        await _note(context, conv_id, "comment")
         return
     await ack(response_action="errors", errors={"comment": REFUSED.get(outcome, "This survey is not open.")})

@@ -26,6 +26,13 @@ from gateway.surveys.ratings import read_rating
 log = logging.getLogger("intake.sms.survey")
 
 
+def open_rating_window(reply: Reply, expires_at: float, svc: WorkerServices) -> None:
+    """From now until the survey expires, the family's texts to the conversation's number answer it first."""
+    account = text(svc.redis.hget(keys.conversation(reply.conversation), "account") or "")
+    window = keys.survey_by_phone(phone_digest(reply.recipient), account)
+    svc.redis.set(window, reply.conversation, exat=int(expires_at))
+
+
 def answer_by_text(c: Commitment, svc: WorkerServices) -> dict[str, Any] | None:
     """The outcome when the text answered an open survey; None when it is a request like any other."""
     m = c.message

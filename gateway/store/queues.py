@@ -29,6 +29,7 @@ FETCH_MEDIA_FUNC = "workers.jobs.fetch_media"
 NOTE_UNDELIVERED_FUNC = "workers.jobs.note_undelivered"
 NOTE_FUNC = "workers.jobs.note"
 SEND_SURVEY_FUNC = "workers.jobs.send_survey"
+LOW_RATING_FUNC = "workers.jobs.low_rating"
 
 
 def deliver_queue_name(backend: str) -> str:

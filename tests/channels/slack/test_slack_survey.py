@@ -86,3 +86,7 @@ async def test_a_slack_request_is_surveyed_with_buttons_rated_once_and_commented
     stored = survey(redis_server, c.conversation)
     assert (stored["rating"], stored["comment"]) == ("4", "Quick fix, thanks.")
     assert len(slack_api.called("views.open")) == 1  # the second click opened none
+    assert intake(config, "worker", "--burst").returncode == 0
+    shown = intake(config, "tickets", "show", "1").stdout  # told to the ticket system, as every answer is
+    assert shown.count("the family rated this request 4 out of 5 (by Slack).") == 1
+    assert shown.count("Satisfaction survey comment from the family: Quick fix, thanks.") == 1
