@@ -6,8 +6,8 @@ A channel is a plug-in. Its module declares:
 - `enabled(settings)`: whether the settings switch it on;
 - `receive`: verify (on the raw bytes, fail closed) and parse, returning messages and the provider's ack;
 - `deliver`: send one reply, with that channel's rules, from a worker.
-Optional worker-side steps (`prepare`, `after_ticket`, `fetch_media`, `held_back`) and what `intake doctor`
-checks of the provider (`doctor_checks`) have defaults in `BaseChannel`.
+Optional worker-side steps (`prepare`, `after_ticket`, `fetch_media`, `held_back`, `survey_blocked`,
+`survey_sent`) and what `intake doctor` checks of the provider (`doctor_checks`) have defaults in `BaseChannel`.
 The registry in `channels/__init__.py` is the one list of channels; nothing else names one.
 """
 
@@ -128,6 +128,15 @@ class Channel(Protocol):
         would send it). A parked reply goes back on the replies queue once this is "" (workers/parked.py)."""
         ...
 
+    def survey_blocked(self, conversation: Mapping[str, str], recipient: str, svc: WorkerServices) -> str:
+        """Why this channel must not carry a satisfaction survey to `recipient` now ("" when it may): an opted-out
+        number, a no-reply address, a closed messaging window. Names no person: it is kept on the survey."""
+        ...
+
+    def survey_sent(self, reply: Reply, expires_at: float, svc: WorkerServices) -> None:
+        """A survey was queued on this channel (it is good until `expires_at`, epoch s): get ready for its answer."""
+        ...
+
     def prepare(self, commitment: Commitment, svc: WorkerServices) -> Commitment | Handled:
         """Before the ticket: enrich the message (a profile lookup), or answer it without a ticket."""
         ...
@@ -197,6 +206,12 @@ class BaseChannel:
 
     def held_back(self, reply: Reply, svc: WorkerServices) -> str:
         return ""
+
+    def survey_blocked(self, conversation: Mapping[str, str], recipient: str, svc: WorkerServices) -> str:
+        return ""
+
+    def survey_sent(self, reply: Reply, expires_at: float, svc: WorkerServices) -> None:
+        return None
 
     def prepare(self, commitment: Commitment, svc: WorkerServices) -> Commitment | Handled:
         return commitment

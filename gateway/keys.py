@@ -319,3 +319,18 @@ def staff_sessions_of(user_digest: str) -> str:
 def signin_failures(kind: str, digest: str) -> str:
     """Hash: failed sign-ins and lock of one account or one client (`kind`), by a keyed hash of its name."""
     return f"{PREFIX}:staff:signin:{kind}:{digest}"
+
+
+# Satisfaction surveys (gateway/surveys/): one record per conversation, written once, answered once.
+SURVEYS_SENT = f"{PREFIX}:survey:sent"  # sorted set: conversation by when its survey went out (epoch s)
+SURVEYS_ANSWERED = f"{PREFIX}:survey:answered"  # sorted set: conversation by when its survey was answered
+
+
+def survey(conv_id: str) -> str:
+    """Hash: a conversation's survey (state, what it is about, where it went, the rating and comment)."""
+    return f"{PREFIX}:survey:conv:{conv_id}"
+
+
+def survey_by_phone(digest: str, account: str) -> str:
+    """The conversation whose survey a phone (by digest) may answer by text on a district number, while it is open."""
+    return f"{PREFIX}:survey:sms:{digest}:{account}"

@@ -124,6 +124,7 @@ class Route(Frozen):
     incident_id: str | None = None
     rule_ids: tuple[str, ...] = ()
     drop: bool = False  # spam: committed (so retries stay duplicates) but never made a ticket nor answered
+    low_rating: str | None = None  # what a survey rating of 1 or 2 does: reopen, notify (the rules' low_rating)
     # Decided by the deliver worker, not at request time: they need state (who is away, open tickets).
     assignee: str | None = None
     first_response_due: datetime | None = None
@@ -136,6 +137,7 @@ ReplyEvent = Literal[
     "answer",  # a public answer by staff in the ticket system, with no change of status
     "resolved",
     "csat",
+    "csat_answer",  # the gateway's answer to a family's texted rating or comment
     "after_hours",
     "opted_out",
     "help",

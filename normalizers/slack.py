@@ -272,3 +272,34 @@ def status_action(payload: dict[str, Any]) -> str | None:
         if isinstance(a, dict) and a.get("action_id") == STATUS_ACTION and isinstance(a.get("value"), str):
             return str(a["value"])
     return None
+
+
+SURVEY_ACTION = "intake_survey_"  # + the rating: one button per rating on a survey post
+SURVEY_CALLBACK = "intake_survey_comment"
+
+
+def survey_action(payload: dict[str, Any]) -> tuple[str, int] | None:
+    """(conversation, rating) of a click on a survey post's buttons; None for any other block action.
+
+    The rating is read from the button's value, not its action id: `<conversation>.<rating>`."""
+    actions = payload.get("actions")
+    for a in actions if isinstance(actions, list) else []:
+        if not (isinstance(a, dict) and str(a.get("action_id", "")).startswith(SURVEY_ACTION)):
+            continue
+        conv, _, rating = _str(a, "value").rpartition(".")
+        if conv and rating.isdigit():
+            return conv, int(rating)
+    return None
+
+
+def survey_comment(payload: dict[str, Any]) -> tuple[str, str] | None:
+    """(conversation, comment) of the survey's comment modal submission; None for any other view."""
+    view = payload.get("view")
+    if not isinstance(view, dict) or view.get("callback_id") != SURVEY_CALLBACK:
+        return None
+    state = view.get("state")
+    values = state.get("values") if isinstance(state, dict) else None
+    conv = _str(view, "private_metadata")
+    if not conv or not isinstance(values, dict):
+        return None
+    return conv, (_str(_action(values, "comment"), "value") or "").strip()

@@ -131,6 +131,11 @@ def _create(r: redis.Redis, c: Commitment, rules: RuleSet, backend: TicketBacken
     with r.pipeline() as pipe:
         pipe.hset(keys.conversation(c.conversation),
                   mapping={"ticket_ref": ref, "backend": backend.name, "status": TicketStatus.NEW.value})  # fmt: skip
+        school = c.message.campus or c.message.requester.campus
+        if school:
+            pipe.hset(keys.conversation(c.conversation), "school", school)  # what a survey's answer is counted by
+        if c.route.low_rating:
+            pipe.hset(keys.conversation(c.conversation), "low_rating", c.route.low_rating)  # the rules' word on it
         pipe.set(keys.ticket(backend.name, ref), c.conversation)
         pipe.hset(keys.request(c.message.id), mapping={"ticket_ref": ref, "created": "1"})
         _timeline(pipe, c.conversation, {"event": "ticket_created", "ticket": ref, "rules": list(c.route.rule_ids)})

@@ -13,7 +13,7 @@ from typing import Any
 
 from gateway.dashboard.changes import announce
 from gateway.models import Commitment
-from workers import context, incident_jobs, notes, replies, status_events, status_lookup
+from workers import context, incident_jobs, notes, replies, status_events, status_lookup, surveys
 from workers import deliver as delivering
 
 
@@ -78,3 +78,16 @@ def look_up_status(payload: dict[str, Any]) -> str:
     status = status_lookup.refresh_conversation(str(payload["conversation"]))
     announce(context.connection(), "tickets")
     return status
+
+
+def send_survey(payload: dict[str, Any]) -> str:
+    """A resolved conversation's satisfaction survey, after its delay (workers/surveys.py)."""
+    return surveys.send_survey(payload)
+
+
+def low_rating(payload: dict[str, Any]) -> str:
+    """A survey rated 1 or 2: reopen or notify, as the request's routing rules say (workers/surveys.py)."""
+    outcome = surveys.act_on_low_rating(payload)
+    if outcome == "reopen":
+        announce(context.connection(), "tickets")
+    return outcome

@@ -18,6 +18,7 @@ from workers.locks import conversation_lock
 from workers.queues import EVENTS_QUEUE, enqueue_once
 from workers.replies import queue_replies
 from workers.routing_stage import stop_clocks
+from workers.surveys import schedule_survey
 
 log = logging.getLogger("intake.jobs")
 
@@ -75,6 +76,8 @@ def apply_event(r: redis.Redis, conv_id: str, ev: StatusEvent, *, tell: bool = T
     # A public comment is a person's answer to the family; a bare status change is the gateway's own words.
     queue_replies(conv_id, reply_kind, f"{kind}-{eid}", {"status": ev.status.value, "comment": ev.public_comment or ""},
                   by_person=bool(ev.public_comment))  # fmt: skip
+    if kind == "resolved":
+        schedule_survey(r, conv_id, eid)  # after the resolution's own reply: the survey follows it
     return kind
 
 

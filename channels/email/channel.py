@@ -6,10 +6,10 @@ It answers no webhook: `gateway/mail/` polls the mailboxes and hands each raw me
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from channels.base import BaseChannel, HookRoute, WorkerServices
-from channels.email.replies import email_held_back, send_email_reply
+from channels.email.replies import email_held_back, email_survey_blocked, send_email_reply
 from gateway.models import Reply
 from gateway.settings import Settings
 
@@ -32,3 +32,7 @@ class EmailChannel(BaseChannel):
 
     def held_back(self, reply: Reply, svc: WorkerServices) -> str:
         return email_held_back(svc.redis, svc.settings, reply)
+
+    def survey_blocked(self, conversation: Mapping[str, str], recipient: str, svc: WorkerServices) -> str:
+        """Never to a no-reply address, one of our own mailboxes, or an address that bounced."""
+        return email_survey_blocked(svc.redis, svc.settings, recipient)

@@ -48,6 +48,20 @@ def email_held_back(r: redis.Redis, settings: Settings, reply: Reply) -> str:
     return "" if _sender(settings.channels.email, conv)[1] is not None else NO_SENDER
 
 
+def email_survey_blocked(r: redis.Redis, settings: Settings, recipient: str) -> str:
+    """Why no survey may be mailed to `recipient` ("" when one may): the same addresses no reply ever reaches."""
+    address = recipient.lower()
+    if not address:
+        return "no email address"
+    if address in {m.address.lower() for m in settings.channels.email.mailboxes.values()}:
+        return "one of our own mailboxes"
+    if r.hexists(keys.MAIL_UNDELIVERABLE, address):
+        return "the address bounced"
+    if is_no_reply(address):
+        return "a no-reply address"
+    return ""
+
+
 def send_email_reply(r: redis.Redis, settings: Settings, reply: Reply, delivery_key: str) -> str:
     """Send now, or say why not. Raises on SMTP failure so the job is retried, then dead-lettered."""
     conf = settings.channels.email

@@ -15,7 +15,7 @@ thread, records when the family last wrote, and fetches media after the ticket e
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 from pydantic import BaseModel
@@ -27,7 +27,7 @@ from channels.meta.graph import GraphError
 from channels.meta.inbound import Accounts, recipient_id, to_message
 from channels.meta.media import fetch_media
 from channels.meta.receipts import apply_receipts
-from channels.meta.replies import record_inbound, send_meta_reply
+from channels.meta.replies import record_inbound, send_meta_reply, survey_window_closed
 from channels.meta.settings import MetaSettings, meta_settings
 from channels.meta.verify import check_signature, handshake
 from channels.social.keywords import answer_status, chat_keywords
@@ -109,6 +109,10 @@ class MetaProduct(BaseChannel):
     def deliver(self, reply: Reply, key: str, svc: WorkerServices) -> str:
         """Within Meta's 24-hour window, or another way, and recorded (channels/meta/replies.py)."""
         return send_meta_reply(svc.redis, svc.settings, self.conf, reply, key)
+
+    def survey_blocked(self, conversation: Mapping[str, str], recipient: str, svc: WorkerServices) -> str:
+        """A survey is an automatic message: only within Meta's 24-hour window, never by a tag or another channel."""
+        return survey_window_closed(svc.redis, dict(conversation))
 
     def prepare(self, commitment: Commitment, svc: WorkerServices) -> Commitment | Handled:
         m = commitment.message

@@ -25,7 +25,7 @@ from channels.meta import graph
 from channels.meta.graph import GraphError
 from channels.meta.inbound import PRODUCT_NAMES, recipient_id
 from channels.meta.settings import MetaEntry, MetaSettings, WhatsAppTemplate
-from channels.meta.window import META_WAYS, Decision, Way, decide
+from channels.meta.window import META_WAYS, WINDOW, Decision, Way, decide
 from channels.social.sending import conversation, flag, note_for_staff, outcome_of, record, set_flag
 from gateway import keys
 from gateway.directory.own_email import directory_email
@@ -67,6 +67,14 @@ def last_message_at(r: redis.Redis, conv: dict[str, str]) -> datetime | None:
             stamps += [_epoch(text(v or "")) for v in newer]
     best = max(stamps)
     return datetime.fromtimestamp(best, UTC) if best > 0 else None
+
+
+def survey_window_closed(r: redis.Redis, conv: dict[str, str]) -> str:
+    """Why a survey may not go on Meta now ("" within the 24-hour window). It takes no other way."""
+    last = last_message_at(r, conv)
+    if last is None or utcnow() - last >= WINDOW:
+        return "outside Meta's 24-hour messaging window"
+    return ""
 
 
 def family_phone(conv: dict[str, str]) -> str:

@@ -153,7 +153,7 @@ class SlackChannel(BaseChannel):
                 log.warning("slack request from a workspace that is not configured", extra={"team": team or "(none)"})
                 raise Unauthorized("this Slack workspace is not configured")
             ws = found
-        collected = Collected(ws, self.conf, hook.redis)
+        collected = Collected(ws, self.conf, hook.redis, settings=self.settings)
         resp = await self.bolt.async_dispatch(bolt_request(req, body, collected))
         if resp.status == 404 and not collected.handled:
             # No listener for this kind of payload: answering 404 or 500 would make Slack retry it forever.

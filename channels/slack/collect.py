@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from channels.slack.verify import Workspace
 from gateway.ids import new_id
 from gateway.models import Attachment, InboundMessage, Requester, ThreadHints
-from gateway.settings import SlackSettings
+from gateway.settings import Settings, SlackSettings
 from normalizers.slack import Ignored, SlackFields
 
 SUBJECT_LEN = 80
@@ -31,11 +31,14 @@ class Collected:
     threaded_only: list[InboundMessage] = field(default_factory=list)  # thread replies: ours only if the thread is
     ignored: list[str] = field(default_factory=list)
     handled: bool = False
+    settings: Settings | None = (
+        None  # the process's settings, for a survey answer's follow-ups (channels/slack/survey.py)
+    )
 
     def __deepcopy__(self, memo: dict[int, object]) -> Collected:
         # Bolt deep-copies its context for lazy listeners (after the answer): they read Redis through the same
         # client and collect nothing, so they get the same clients and empty findings.
-        return Collected(self.workspace, self.conf, self.redis)
+        return Collected(self.workspace, self.conf, self.redis, settings=self.settings)
 
     def add(self, result: SlackFields | Ignored) -> None:
         self.handled = True

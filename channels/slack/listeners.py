@@ -13,6 +13,7 @@ the auto-acknowledged listener did (200, empty body); every other request goes o
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,6 +25,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from channels.slack import survey
 from channels.slack.collect import Collected
 from channels.slack.views import request_modal
 from gateway import keys
@@ -34,6 +36,8 @@ from normalizers.slack import (
     MODAL_CALLBACK,
     SHORTCUT_CALLBACK,
     STATUS_ACTION,
+    SURVEY_ACTION,
+    SURVEY_CALLBACK,
     command_fields,
     event_fields,
     shortcut_fields,
@@ -123,3 +127,6 @@ def register(app: AsyncApp, conf: SlackSettings, webform: WebformSettings) -> No
             log.warning("chat.postEphemeral failed", extra={"error": str(exc.response.get("error", ""))})
 
     app.action(STATUS_ACTION)(ack=ack_now, lazy=[show_status])
+    # A survey's buttons and its comment modal (channels/slack/survey.py).
+    app.action(re.compile("^" + re.escape(SURVEY_ACTION) + "[0-9]$"))(ack=ack_now, lazy=[survey.rate])
+    app.view(SURVEY_CALLBACK)(survey.comment)

@@ -14,6 +14,7 @@ import redis
 from slack_sdk import WebClient
 
 from channels.slack.api import call, client_for, workspace_for
+from channels.slack.survey import survey_blocks
 from channels.slack.views import reply_blocks
 from gateway import keys
 from gateway.intake.conversations import THREAD_KEY_TTL_S
@@ -109,7 +110,9 @@ def send_slack_reply(r: redis.Redis, settings: Settings, reply: Reply, delivery_
     args: dict[str, Any] = {
         "channel": target,
         "text": reply.text,  # the plain-text fallback: notifications, screen readers, old clients
-        "blocks": reply_blocks(reply.text, status_button),
+        "blocks": reply_blocks(
+            reply.text, status_button, survey_blocks(reply.conversation) if reply.event == "csat" else None
+        ),
         "metadata": {"event_type": METADATA_EVENT, "event_payload": {"delivery": delivery_key}},
         "unfurl_links": False,
     }

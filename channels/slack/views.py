@@ -67,9 +67,11 @@ def request_modal(
     }
 
 
-def reply_blocks(text: str, status_value: str | None) -> list[dict[str, Any]]:
-    """A reply's blocks; the acknowledgement carries a button that shows the live status."""
+def reply_blocks(text: str, status_value: str | None, survey: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """A reply's blocks; the acknowledgement carries a button that shows the live status, a survey its ratings."""
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "plain_text", "text": text[:3000]}}]
+    if survey is not None:
+        blocks.append(survey)
     if status_value:
         blocks.append(
             {

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from channels.base import BaseChannel, Handled, WorkerServices
 from channels.twilio.keywords import after_ticket, handle_keyword
 from channels.twilio.media import fetch_media
-from channels.twilio.replies import send_sms_reply
+from channels.twilio.replies import send_sms_reply, sms_survey_blocked
+from channels.twilio.survey import open_rating_window
 from channels.twilio.verify import TwilioVerifier
 from gateway.models import Commitment, Reply
 from gateway.settings import Settings
@@ -36,6 +37,14 @@ class TwilioChannel(BaseChannel):
     def deliver(self, reply: Reply, key: str, svc: WorkerServices) -> str:
         """Consent, quiet hours and the per-number rate at send time, then one text (channels/twilio/replies.py)."""
         return send_sms_reply(svc.redis, svc.settings, reply, key)
+
+    def survey_blocked(self, conversation: Mapping[str, str], recipient: str, svc: WorkerServices) -> str:
+        """Never to a number that said STOP (on any district number) or that cannot receive texts."""
+        return sms_survey_blocked(svc.redis, recipient)
+
+    def survey_sent(self, reply: Reply, expires_at: float, svc: WorkerServices) -> None:
+        """The family's next texts to this number are read as their rating first (channels/twilio/survey.py)."""
+        open_rating_window(reply, expires_at, svc)
 
     def prepare(self, commitment: Commitment, svc: WorkerServices) -> Commitment | Handled:
         outcome = handle_keyword(commitment, svc)  # STOP/START/HELP/STATUS: answered here, never a ticket

@@ -98,6 +98,17 @@ def send_sms_reply(r: redis.Redis, settings: Settings, reply: Reply, delivery_ke
     return "sent"
 
 
+def sms_survey_blocked(r: redis.Redis, to: str) -> str:
+    """Why no survey may be texted to `to` ("" when one may). Quiet hours are no reason: the text is held."""
+    if not is_phone(to):
+        return "no phone number"
+    if is_suppressed(r, to):
+        return "opted out"
+    if r.hexists(keys.SMS_UNDELIVERABLE, phone_digest(to)):
+        return "the number cannot receive texts"
+    return ""
+
+
 def send_once(r: redis.Redis, settings: Settings, reply: Reply, number: TwilioNumber, delivery_key: str) -> str:
     conf = settings.channels.twilio
     state_key = keys.sms_send(delivery_key)

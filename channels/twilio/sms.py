@@ -13,12 +13,13 @@ from collections.abc import Sequence
 
 from twilio.twiml.messaging_response import MessagingResponse
 
-from channels.base import HookContext, HookRoute, Received
+from channels.base import Handled, HookContext, HookRoute, Received, WorkerServices
 from channels.twilio.base import TwilioChannel
 from channels.twilio.status import DeliveryStatusHook
+from channels.twilio.survey import answer_by_text
 from gateway.errors import BadRequest
 from gateway.ids import new_id
-from gateway.models import Attachment, Flags, InboundMessage, Requester, ThreadHints
+from gateway.models import Attachment, Commitment, Flags, InboundMessage, Requester, ThreadHints
 from gateway.server.http import AckResponse, InboundRequest
 from gateway.settings import Settings, TwilioNumber, TwilioSettings
 from gateway.store.blobs import BlobStore
@@ -62,6 +63,14 @@ class TwilioSmsChannel(TwilioChannel):
         # channel had /hooks/<name>); a number pointed there then must keep working after an upgrade.
         return [HookRoute("POST", "/hooks/twilio/sms"), HookRoute("POST", "/hooks/sms"),
                 HookRoute("POST", "/hooks/twilio/status", self.status.handle)]  # fmt: skip
+
+    def prepare(self, commitment: Commitment, svc: WorkerServices) -> Commitment | Handled:
+        """Consent keywords first (STOP always wins), then an open survey's rating or comment: neither is a ticket."""
+        prepared = super().prepare(commitment, svc)
+        if isinstance(prepared, Handled):
+            return prepared
+        answered = answer_by_text(prepared, svc)
+        return prepared if answered is None else Handled(answered)
 
     def number(self, fields: SmsFields) -> tuple[str, TwilioNumber]:
         """The configured district number the text reached; an unknown one files under the first configured."""

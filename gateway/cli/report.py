@@ -1,4 +1,4 @@
-"""`intake report volume|response|time-spent|equity`: the reports of /reports from the command line, as a table
+"""`intake report volume|response|time-spent|equity|csat`: the reports of /reports from the command line, as a table
 (the default) or as CSV for a spreadsheet."""
 
 from __future__ import annotations
@@ -98,3 +98,54 @@ for _name, _summary in (
     ("equity", "Response and resolution times by the family's language, channel and school."),
 ):
     report.add_command(_report_command(_name, _summary))
+
+
+@report.command("csat")
+@click.option("--from", "first", help="The first day (YYYY-MM-DD, the district's calendar).")
+@click.option("--to", "last", help="The last day, included (default: today).")
+@click.option("--range", "span", type=click.Choice(RANGE_CHOICES), help="A day, week, school term or school year.")
+@click.option("--date", "on", help="A day the --range covers (default: today).")
+@click.option("--term", help="A school term by name (reports.terms).")
+@click.option(
+    "--by",
+    default="department",
+    show_default=True,
+    help="Group by: department, channel, language, school, category, assignee, or period (the trend).",
+)
+@click.option("--csv", "as_csv", is_flag=True, help="CSV with a header line, for a spreadsheet.")
+@click.pass_context
+def csat(ctx: click.Context, first: str | None, last: str | None, span: str | None, on: str | None,
+         term: str | None, by: str, as_csv: bool) -> None:  # fmt: skip
+    """Satisfaction surveys sent, answered, average rating and share satisfied (4-5) against the goal."""
+    import redis
+
+    from gateway.reports import ranges
+    from gateway.store.redis_conn import sync_client
+    from gateway.surveys import report as csat_report
+
+    s = settings(ctx)
+    start, end, day = _day(first, "--from"), _day(last, "--to"), _day(on, "--date")
+    by = "department" if by == "queue" else by
+    try:
+        if start or end:
+            if span:
+                raise ranges.RangeError("give either --from/--to or --range, not both")
+            rng = ranges.resolve(s, "custom", first=start or end, last=end or ranges.today(s, CLOCK.now()))
+        else:
+            kind = span or ("term" if term else "week")
+            rng = ranges.resolve(s, kind, day or ranges.today(s, CLOCK.now()), term=term)
+        if by not in csat_report.BY:
+            raise ValueError(f"csat is reported by {', '.join(csat_report.BY)}, not {by!r}")
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    client = sync_client(s)
+    try:
+        rows = csat_report.csat_rows(client, rng, by, s.surveys.goal_percent)
+    except (redis.RedisError, OSError) as exc:
+        raise click.ClickException(
+            f"Redis cannot be reached ({type(exc).__name__}): the surveys are kept there"
+        ) from None
+    finally:
+        client.close()
+    title = f"csat {rng.label} (by {by}, goal {s.surveys.goal_percent:g}%)"
+    click.echo(csat_report.to_csv(by, rows) if as_csv else csat_report.to_table(title, by, rows), nl=False)

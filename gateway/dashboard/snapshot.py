@@ -20,10 +20,12 @@ from gateway.dashboard.changes import TOPICS
 from gateway.dashboard.incoming import Incoming, read
 from gateway.incidents.store import IncidentStore
 from gateway.mail.health import mailbox_report
+from gateway.reports import ranges
 from gateway.reports.compute import Waits, business_clock
 from gateway.routing.model import RuleSet
 from gateway.settings import Settings
 from gateway.store.redis_conn import text
+from gateway.surveys.report import csat_rows
 from gateway.tickets import TicketQuery, TicketStore
 from workers.circuit import state_from
 
@@ -75,6 +77,8 @@ class Snapshot:
     breaches: dict[tuple[str, str], int] = field(default_factory=dict)
     incidents: tuple[IncidentLine, ...] = ()
     response: Waits = field(default_factory=Waits)
+    # The family surveys sent in the last dashboard.response_days days: rows per dimension (gateway/surveys/report.py)
+    satisfaction: dict[str, list[list[str]]] = field(default_factory=dict)
     health: tuple[Health, ...] = ()
     failed: tuple[str, ...] = ()  # parts that could not be read this time (their last values are shown)
 
@@ -130,7 +134,19 @@ def _tickets(src: Sources, snap: Snapshot, now: datetime) -> Snapshot:
         overdue=_by_queue(store, TicketQuery(due="overdue")),
         clocks=clocks,
         response=waits,
+        satisfaction=_satisfaction(src, now),
     )
+
+
+SATISFACTION_BY = ("department", "channel", "language", "school", "period")
+
+
+def _satisfaction(src: Sources, now: datetime) -> dict[str, list[list[str]]]:
+    """Surveys of the same days as the response times, per dimension and per period (the trend), against the goal."""
+    s = src.settings
+    today = ranges.today(s, now)
+    rng = ranges.resolve(s, "custom", first=today - timedelta(days=s.dashboard.response_days - 1), last=today)
+    return {by: csat_rows(src.redis, rng, by, s.surveys.goal_percent) for by in SATISFACTION_BY}
 
 
 def _incoming(src: Sources, snap: Snapshot, now: datetime) -> Snapshot:

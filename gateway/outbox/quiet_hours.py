@@ -6,7 +6,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 # Answers to something the family just sent go at once, whatever the hour: they are waiting for them.
-NEVER_HELD = frozenset({"received", "help", "status_report", "opted_out"})
+NEVER_HELD = frozenset({"received", "help", "status_report", "opted_out", "csat_answer"})
 
 
 def parse_window(spec: str) -> tuple[time, time] | None:

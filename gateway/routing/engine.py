@@ -54,6 +54,7 @@ class _Draft:
     assign: str | None = None
     drop: bool = False
     incident: str | None = None
+    low_rating: str | None = None
 
     def apply(self, a: Actions, tags: list[str]) -> None:
         self.queue = a.queue or self.queue
@@ -65,6 +66,7 @@ class _Draft:
         self.assign = a.assign or self.assign
         self.drop = self.drop or a.drop
         self.incident = a.incident or self.incident
+        self.low_rating = a.low_rating or self.low_rating
         if a.raise_priority and PRIORITY_ORDER.index(a.raise_priority) > PRIORITY_ORDER.index(self.priority):
             self.priority = a.raise_priority
         tags.extend(t for t in a.tags if t not in tags)
@@ -109,6 +111,7 @@ def evaluate(
         auto_reply_template=draft.reply,
         drop=draft.drop,
         incident_id=draft.incident,
+        low_rating=draft.low_rating,
         rule_ids=tuple([m.rule_id for m in matches]) if matches else DEFAULT_RULE_IDS,
     )
     return Decision(route, tuple(matches))

@@ -30,7 +30,7 @@ from gateway.routing.conditions import (
     Pattern,
     SenderDomain,
 )
-from gateway.routing.model import Actions, Balance, Group, Rule, RuleSet, SlaPolicy, Target
+from gateway.routing.model import LOW_RATING_ACTIONS, Actions, Balance, Group, Rule, RuleSet, SlaPolicy, Target
 from gateway.routing.text import KeywordMatcher, UnsafePattern, compile_pattern, fold
 from gateway.routing.yamlpos import Path as YPath
 from gateway.routing.yamlpos import YamlError, load_with_lines
@@ -43,9 +43,8 @@ REGEX_CONDITIONS = {"regex": "any", "subject_regex": "subject", "text_regex": "t
 OTHER_CONDITIONS = ("sender_domain", "has_attachments", "within_hours", "outside_hours", "during_closure")
 CONDITIONS = (*LIST_CONDITIONS, *KEYWORD_CONDITIONS, *REGEX_CONDITIONS, *OTHER_CONDITIONS)
 INCIDENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-ACTIONS = (
-    "queue", "backend", "priority", "raise_priority", "category", "tags", "assign", "sla", "reply", "drop", "incident"
-)  # fmt: skip
+ACTIONS = ("queue", "backend", "priority", "raise_priority", "category", "tags", "assign", "sla", "reply", "drop",
+           "incident", "low_rating")  # fmt: skip
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 DURATION = re.compile(r"^(?:(\d+)h)?\s*(?:(\d+)m)?$")
 PRIORITIES = tuple(p.value for p in Priority)
@@ -375,6 +374,7 @@ def _actions(r: _Reader, raw: Any, path: YPath, rule: str, known: _Known) -> Act
             f"an automatic reply with templates: {', '.join(AUTO_REPLIES)}",
         ),
         "drop": (lambda v: isinstance(v, bool), "true or false"),
+        "low_rating": (lambda v: v in LOW_RATING_ACTIONS, f"one of {', '.join(LOW_RATING_ACTIONS)}"),
         # Incidents are opened while the gateway runs, so only the id's shape is checked here; at delivery
         # a request whose incident is not open is matched against the open ones instead.
         "incident": (

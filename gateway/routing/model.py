@@ -13,6 +13,7 @@ from gateway.routing.conditions import Condition, Facts
 
 PRIORITY_ORDER = (Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.URGENT)
 Balance = Literal["round_robin", "fewest_open"]
+LOW_RATING_ACTIONS = ("reopen", "notify")  # what a survey rating of 1 or 2 does (workers/surveys.py)
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Actions:
     reply: str | None = None
     drop: bool = False
     incident: str | None = None  # an incident's id: its requests are linked to it at delivery
+    low_rating: str | None = None  # reopen or notify, when the family's survey rates the request 1 or 2
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from gateway.settings.service import (
 )
 from gateway.settings.signin import DirectorySignin, LockoutSettings, SigninSettings
 from gateway.settings.slack import SlackSettings, SlackWorkspace
+from gateway.settings.surveys import SurveySettings
 from gateway.settings.twilio import TwilioNumber, TwilioSettings
 from gateway.settings.webform import Choice, FormSource, WebformSettings
 
@@ -61,6 +62,7 @@ __all__ = [
     "SlackSettings",
     "SlackWorkspace",
     "Strict",
+    "SurveySettings",
     "SyncSettings",
     "Term",
     "TwilioNumber",

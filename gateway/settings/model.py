@@ -26,6 +26,7 @@ from gateway.settings.service import (
     SyncSettings,
 )
 from gateway.settings.signin import SigninSettings
+from gateway.settings.surveys import SurveySettings
 
 
 class Settings(Strict):
@@ -48,6 +49,7 @@ class Settings(Strict):
     dashboard: DashboardSettings = Field(default_factory=lambda: DashboardSettings())
     reports: ReportSettings = Field(default_factory=lambda: ReportSettings())
     signin: SigninSettings = Field(default_factory=lambda: SigninSettings())
+    surveys: SurveySettings = Field(default_factory=lambda: SurveySettings())
     source_file: str = Field("", exclude=True)
 
     @field_validator("timezone")

@@ -32,6 +32,8 @@ NOTE_UNDELIVERED_FUNC = "workers.jobs.note_undelivered"
 NOTE_FUNC = "workers.jobs.note"
 ANSWER_STATUS_FUNC = "workers.jobs.answer_status"
 LOOK_UP_STATUS_FUNC = "workers.jobs.look_up_status"
+SEND_SURVEY_FUNC = "workers.jobs.send_survey"
+LOW_RATING_FUNC = "workers.jobs.low_rating"
 
 
 def deliver_queue_name(backend: str) -> str:

@@ -24,6 +24,7 @@ from gateway.store.redis_conn import text
 from gateway.web.i18n import Words, choose, from_accept_language
 from gateway.web.render import message_page, page
 from gateway.web.status_links import link_base, public_base, read_token, short_reference
+from gateway.web.survey import survey_view
 from workers.backends import looks_up_status
 
 log = logging.getLogger("intake.web.status")
@@ -46,6 +47,7 @@ class Snapshot:
     conversation: str = ""
     backend: str = ""
     checked_at: float = 0.0  # when a worker last asked the ticket system (workers/status_lookup.py)
+    survey: dict[str, str] = field(default_factory=dict)  # the conversation's satisfaction survey, if it has one
 
 
 async def load(client: aioredis.Redis, request_id: str) -> Snapshot:
@@ -57,7 +59,8 @@ async def load(client: aioredis.Redis, request_id: str) -> Snapshot:
         pipe.hgetall(keys.conversation(conv_id))
         # The newest entries, should a long conversation ever grow past what a phone screen can hold.
         pipe.lrange(keys.timeline(conv_id), -MAX_ENTRIES, -1)
-        conv_raw, raw = await pipe.execute()
+        pipe.hgetall(keys.survey(conv_id))
+        conv_raw, raw, survey_raw = await pipe.execute()
     conv = {text(k): text(v) for k, v in conv_raw.items()}
     entries = []
     for item in raw:
@@ -76,6 +79,7 @@ async def load(client: aioredis.Redis, request_id: str) -> Snapshot:
         conversation=conv_id,
         backend=conv.get("backend", ""),
         checked_at=_float(conv.get("status_checked_at")),
+        survey={text(k): text(v) for k, v in survey_raw.items()},
     )
 
 
@@ -181,6 +185,8 @@ async def _show_status(request: web.Request) -> web.Response:
         "status": snap.status,
         "timeline": [describe(e, words) for e in snap.timeline],
         "link": f"{base}{request.path}",
+        "request_path": request.path,
+        "survey": survey_view(snap.survey, settings.surveys.comment_max_chars),
     }
     resp = page(request, "status.html", lang, context, private=True)
     resp.headers["X-Robots-Tag"] = "noindex, nofollow"

@@ -5,6 +5,7 @@ Placeholders use str.format names ({mb}, {reference}, {ticket}); every translati
 
 from __future__ import annotations
 
+from gateway.web.strings_survey import SURVEY
 from gateway.web.strings_vi_zh import VI, ZH
 
 EN: dict[str, str] = {
@@ -194,4 +195,6 @@ ES: dict[str, str] = {
     "months": "ene feb mar abr may jun jul ago sep oct nov dic",
 }
 
-STRINGS: dict[str, dict[str, str]] = {"en": EN, "es": ES, "vi": VI, "zh": ZH}
+STRINGS: dict[str, dict[str, str]] = {
+    lang: words | SURVEY[lang] for lang, words in {"en": EN, "es": ES, "vi": VI, "zh": ZH}.items()
+}

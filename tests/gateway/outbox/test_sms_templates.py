@@ -11,7 +11,8 @@ from gateway.outbox.segments import count_segments, within_budget
 from gateway.outbox.templating import TEMPLATE_DIR, render_reply, reply_env
 
 EVENTS = [
-    "received", "status_changed", "resolved", "status_report", "after_hours", "opted_out", "help", "incident_update"
+    "received", "status_changed", "resolved", "status_report", "after_hours", "opted_out", "help", "incident_update",
+    "csat",
 ]  # fmt: skip
 LANGUAGES = ["en", "es", "vi", "zh"]
 STATUSES = ["new", "open", "in_progress", "waiting", "resolved", "closed"]
@@ -42,6 +43,17 @@ def test_every_sms_template_fits_its_segment_budget(event: str, language: str) -
     for context in worst_cases(language):
         text = render_reply(reply_env(), event, "sms", language, "en", context).text
         assert within_budget(text), f"{event}/sms.{language}.j2 is {count_segments(text)} with {context}"
+
+
+SURVEY_ANSWERS = ["rated", "commented", "already_answered", "comment_too_long", "out_of_range"]
+
+
+@pytest.mark.parametrize(("answer", "language"), list(product(SURVEY_ANSWERS, LANGUAGES)))
+def test_every_answer_to_a_texted_survey_fits_its_segment_budget(answer: str, language: str) -> None:
+    context = {"answer": answer, "ticket": "9999999", "chars": 5000}
+    rendered = render_reply(reply_env(), "csat_answer", "sms", language, "en", context)
+    assert rendered.language == language
+    assert within_budget(rendered.text), f"csat_answer/sms.{language}.j2 ({answer}) is {count_segments(rendered.text)}"
 
 
 def test_the_no_requests_status_report_fits_too() -> None:
