@@ -91,3 +91,8 @@ def low_rating(payload: dict[str, Any]) -> str:
     if outcome == "reopen":
         announce(context.connection(), "tickets")
     return outcome
+
+
+def mail_supervisors(payload: dict[str, Any]) -> str:
+    """A low rating under `low_rating: notify`: a mail to each of its supervisors (workers/surveys.py)."""
+    return surveys.mail_supervisors(payload)

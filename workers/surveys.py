@@ -13,23 +13,38 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
 from typing import Any
 
 import redis
 
 from channels import reply_targets
+from channels.email.intake import reply_message_id
+from channels.email.send import send
 from gateway import keys
 from gateway.intake.conversations import CLOSED_STATUSES
 from gateway.models import StatusEvent, TicketStatus, utcnow
 from gateway.outbox.plan import plan_replies
 from gateway.routing.model import LOW_RATING_ACTIONS
-from gateway.store.queues import EVENTS_QUEUE, NOTE_FUNC, SEND_REPLY_FUNC, SEND_SURVEY_FUNC, STATUS_EVENT_FUNC
+from gateway.settings import MailServer, Settings
+from gateway.store.queues import (
+    EVENTS_QUEUE,
+    MAIL_SUPERVISORS_FUNC,
+    NOTE_FUNC,
+    SEND_REPLY_FUNC,
+    SEND_SURVEY_FUNC,
+    STATUS_EVENT_FUNC,
+)
 from gateway.store.redis_conn import text
 from gateway.surveys import record
+from gateway.surveys.escalation import NOBODY, mail_text, recipients_for
 from gateway.surveys.links import rating_links
 from gateway.surveys.notes import LOW
-from gateway.web.status_links import public_base
+from gateway.tickets import TicketStore
+from gateway.web.status_links import public_base, short_reference
 from workers import context
+from workers.backends.email_forward import EmailForwardBackend
 from workers.locks import conversation_lock
 from workers.queues import REPLIES_QUEUE, enqueue_once
 from workers.replies import reply_context
@@ -130,13 +145,18 @@ LOW_RATING_NOTES = {
     "notify": "The family rated this request {rating} out of 5: a supervisor should follow up with them "
     "(routing rules: low_rating: notify).",
 }
+NO_RELAY = (
+    "no SMTP server sends the gateway's mail (give a channels.email mailbox an smtp server, or set backends.email.smtp)"
+)
 
 
 def act_on_low_rating(payload: dict[str, Any]) -> str:
     """A rating of 1 or 2: do what the request's routing rules said (`low_rating`), once.
 
     `reopen` sets the ticket open again in its ticket system (and tells the family, as any reopening does);
-    `notify` puts a note for supervisors on the ticket. Either way the note says why; with no rule, nothing."""
+    `notify` mails the department's supervisors (a job of its own) and notes on the ticket who was mailed, or why
+    nobody could be. Either way the note says why; with no rule, nothing. Each step is queued or keyed once, and
+    the action is marked done only after them: a retry after a failure part-way does what is left."""
     conv_id = str(payload["conversation"])
     r = context.connection()
     conv = _conv(r, conv_id)
@@ -145,9 +165,10 @@ def act_on_low_rating(payload: dict[str, Any]) -> str:
     ref = conv.get("ticket_ref", "")
     if survey is None or survey.rating is None or survey.rating > LOW or action not in LOW_RATING_ACTIONS or not ref:
         return "nothing"
-    if not r.hsetnx(keys.survey(conv_id), "low_rating_action", action):
+    if r.hexists(keys.survey(conv_id), "low_rating_action"):
         return "already done"
     backend = conv.get("backend") or context.settings().backends.default
+    text_ = LOW_RATING_NOTES[action].format(rating=survey.rating)
     if action == "reopen":
         context.backend(backend).set_status(ref, TicketStatus.OPEN, None, "intake-gateway", f"survey-reopen-{conv_id}")
         # The system's own status event may follow (a webhook); this one is the same change, told once.
@@ -155,8 +176,77 @@ def act_on_low_rating(payload: dict[str, Any]) -> str:
                             delivery_id=f"survey-reopen-{conv_id}")  # fmt: skip
         enqueue_once(EVENTS_QUEUE, STATUS_EVENT_FUNC, event.model_dump(mode="json"), f"event-{event.event_id()}",
                      "status event (survey reopen)")  # fmt: skip
-    note = {"conversation": conv_id, "key": f"survey-low-{conv_id}",
-            "text": LOW_RATING_NOTES[action].format(rating=survey.rating)}  # fmt: skip
+    else:
+        text_ = f"{text_.rstrip('.')}; {_notify_supervisors(conv_id, conv, survey.rating)}."
+    note = {"conversation": conv_id, "key": f"survey-low-{conv_id}", "text": text_}
     enqueue_once(REPLIES_QUEUE, NOTE_FUNC, note, f"note-survey-low-{conv_id}", "note a low survey rating")
+    r.hsetnx(keys.survey(conv_id), "low_rating_action", action)
     log.warning("low survey rating", extra={"conversation": conv_id, "rating": survey.rating, "action": action})
     return action
+
+
+def _notify_supervisors(conv_id: str, conv: dict[str, str], rating: int) -> str:
+    """Queue the supervisors' mail (once per conversation); what the ticket's note says of it."""
+    settings = context.settings()
+    store = TicketStore.from_settings(settings)
+    try:
+        staff = recipients_for(store.users.all(include_disabled=False), conv.get("queue", ""))
+    finally:
+        store.close()
+    why_not = "" if _relay(settings) else NO_RELAY
+    why_not = why_not or ("" if staff else NOBODY)
+    if why_not:
+        return f"no supervisor could be mailed: {why_not}"
+    payload = {"conversation": conv_id, "rating": rating,
+               "recipients": [{"username": s.username, "email": s.email, "why": s.why} for s in staff]}  # fmt: skip
+    enqueue_once(REPLIES_QUEUE, MAIL_SUPERVISORS_FUNC, payload, f"mail-supervisors-{conv_id}",
+                 "mail supervisors of a low survey rating")  # fmt: skip
+    return f"a mail goes to {', '.join(s.username for s in staff)} ({staff[0].why})"
+
+
+def _relay(settings: Settings) -> tuple[MailServer, str, str] | None:
+    """The SMTP the gateway already sends with: the email channel's sending mailbox, else the email backend's relay."""
+    email = settings.channels.email
+    box = email.mailboxes.get(email.sender_mailbox() or "")
+    if box is not None and box.smtp is not None:
+        return box.smtp, box.address, box.display_name
+    forward = EmailForwardBackend.settings_of(settings) if EmailForwardBackend.enabled(settings) else None
+    if forward is not None and forward.smtp is not None:
+        return forward.smtp, forward.from_address, forward.from_name
+    return None
+
+
+def mail_supervisors(payload: dict[str, Any]) -> str:
+    """One short mail to each supervisor `_notify_supervisors` chose. Each is marked sent on the survey after its
+    SMTP accepted it, so a retried job mails only those it had not reached (and repeats their Message-ID)."""
+    conv_id, rating = str(payload["conversation"]), int(payload["rating"])
+    r = context.connection()
+    settings = context.settings()
+    relay = _relay(settings)
+    if relay is None:
+        raise LookupError(NO_RELAY)  # the config changed since the note: retried, then dead-lettered for replay
+    server, address, name = relay
+    conv = _conv(r, conv_id)
+    backend = conv.get("backend") or settings.backends.default
+    reference = short_reference(conv.get("first_request") or conv_id)
+    sent = 0
+    for who in payload["recipients"]:
+        mark_ = f"supervisor_mailed:{who['username']}"
+        if r.hexists(keys.survey(conv_id), mark_):
+            continue
+        subject, body = mail_text(conv, backend, reference, rating, str(who["why"]))
+        msg = EmailMessage()
+        msg["From"] = formataddr((name, address))
+        msg["To"] = str(who["email"])
+        msg["Subject"] = subject
+        msg["Date"] = format_datetime(utcnow())
+        msg["Message-ID"] = reply_message_id(settings.channels.email, f"supervisor-{conv_id}-{who['username']}")
+        msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: an out-of-office answer must not come back to us
+        msg["X-Loop"] = settings.channels.email.loop_stamp
+        msg.set_content(body)
+        send(msg, server, address)
+        r.hset(keys.survey(conv_id), mark_, int(utcnow().timestamp()))
+        sent += 1
+    log.info("supervisors mailed", extra={"conversation": conv_id, "mailed": sent,
+                                          "recipients": len(payload["recipients"])})  # fmt: skip
+    return f"mailed {sent}"

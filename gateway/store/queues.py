@@ -34,6 +34,7 @@ ANSWER_STATUS_FUNC = "workers.jobs.answer_status"
 LOOK_UP_STATUS_FUNC = "workers.jobs.look_up_status"
 SEND_SURVEY_FUNC = "workers.jobs.send_survey"
 LOW_RATING_FUNC = "workers.jobs.low_rating"
+MAIL_SUPERVISORS_FUNC = "workers.jobs.mail_supervisors"
 
 
 def deliver_queue_name(backend: str) -> str:

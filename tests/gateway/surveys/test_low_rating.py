@@ -61,13 +61,14 @@ async def test_a_rating_of_two_reopens_a_ticket_whose_rules_say_so_and_the_famil
     assert survey(redis_server, conv)["low_rating_action"] == "reopen"
 
 
-async def test_a_rating_of_one_notifies_a_supervisor_on_the_ticket_where_the_rules_say_so(
+async def test_a_rating_of_one_notes_for_a_supervisor_and_why_none_was_mailed_when_no_smtp_is_set(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
     config, conv = await rated(tmp_path, redis_server, "The cafeteria card does not work.", 1)
     assert ticket(config)["status"] == "resolved"  # not reopened: only noted
     shown = intake(config, "tickets", "show", "1").stdout
     assert "rated this request 1 out of 5: a supervisor should follow up" in shown
+    assert "no supervisor could be mailed: no SMTP server sends the gateway's mail" in shown
     assert survey(redis_server, conv)["low_rating_action"] == "notify"
 
 
