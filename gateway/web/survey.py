@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Literal
 
 from aiohttp import web
@@ -83,18 +84,22 @@ async def _guarded(request: web.Request, handler: str) -> web.Response:
         link = read_token(request.app[K.SIGNING_KEY], request.match_info["token"], utcnow())
     except LinkRefused as exc:
         return _explain(request, _lang(request, None), REFUSED[exc.reason])
+    work = _rate(request, link) if handler == "rate" else _comment(request, link)
+    return await _answered_in_words(request, work, "/survey/[token]")
+
+
+async def _answered_in_words(request: web.Request, work: Awaitable[web.Response], path: str) -> web.Response:
+    """A survey page's work, with Redis's absence and any failure said in words. Handled here rather than by the
+    app's error middleware, which would log the path: here the token in it is the secret."""
     try:
-        if handler == "rate":
-            return await _rate(request, link)
-        return await _comment(request, link)
+        return await work
     except web.HTTPException:
         raise
     except (RedisError, OSError) as exc:
         log.warning("survey page unavailable: redis unreachable", extra={"error": type(exc).__name__})
         return message_page(request, _lang(request, None), "unavailable_title", "unavailable_text", 503, private=True)
     except Exception:
-        # Handled here rather than by the app's error middleware, which would log the path: here it is the secret.
-        log.exception("survey page failed", extra={"path": "/survey/[token]"})
+        log.exception("survey page failed", extra={"path": path})
         return message_page(request, _lang(request, None), "error_title", "error_text", 500, private=True)
 
 
@@ -155,16 +160,8 @@ async def rate_on_status_page(request: web.Request) -> web.Response:
         request_id = read_status_token(request.app[K.SIGNING_KEY], request.match_info["token"])
     except NotFound:
         return _explain(request, _lang(request, None), REFUSED["forged"])
-    try:
-        return await _rate_on_status_page(request, request_id, settings.surveys.comment_max_chars)
-    except web.HTTPException:
-        raise
-    except (RedisError, OSError) as exc:
-        log.warning("survey page unavailable: redis unreachable", extra={"error": type(exc).__name__})
-        return message_page(request, _lang(request, None), "unavailable_title", "unavailable_text", 503, private=True)
-    except Exception:
-        log.exception("survey page failed", extra={"path": "/status/[token]/survey"})
-        return message_page(request, _lang(request, None), "error_title", "error_text", 500, private=True)
+    work = _rate_on_status_page(request, request_id, settings.surveys.comment_max_chars)
+    return await _answered_in_words(request, work, "/status/[token]/survey")
 
 
 async def _rate_on_status_page(request: web.Request, request_id: str, limit: int) -> web.Response:
