@@ -175,6 +175,8 @@ async def test_refused_credentials_show_in_doctor_and_readyz_and_the_request_wai
             doctor = intake(config, "doctor")
             receiver.credentials_refused = False  # the operator puts a new token in place
             wait_until("the fixed credentials deliver it", lambda: len(receiver.tickets) == 1)
+            # the worker closes the circuit once the system's answer is back, a moment after the receiver has the ticket
+            wait_until("the circuit closes", lambda: not redis_server.client().exists(keys.backend_circuit("webhook")))
         async with http.get(server.make_url("/readyz"), headers=OPERATOR) as resp:
             after = await resp.json()
     finally:
