@@ -18,6 +18,7 @@ from gateway import keys
 from gateway.calendars.closures import closures
 from gateway.dashboard.changes import TOPICS
 from gateway.dashboard.incoming import Incoming, read
+from gateway.dashboard.waits import WaitsMemo
 from gateway.incidents.store import IncidentStore
 from gateway.mail.health import mailbox_report
 from gateway.reports import ranges
@@ -94,6 +95,7 @@ class Sources:
     channels: tuple[str, ...]
     backends: tuple[str, ...]
     spool_depth: int = 0
+    memo: WaitsMemo = field(default_factory=WaitsMemo)  # kept by the caller from one read to the next
 
 
 def _by_queue(store: TicketStore, query: TicketQuery) -> dict[str, int]:
@@ -121,10 +123,8 @@ def _tickets(src: Sources, snap: Snapshot, now: datetime) -> Snapshot:
         if t.next_due is not None
     )
     days: Set[date] = set(closures(src.redis))
-    waits = Waits()
-    clock = business_clock(src.rules, days)
-    for c in store.clocks(now - timedelta(days=conf.response_days), now):
-        waits.add(c, clock)
+    rows = store.raw_clocks(now - timedelta(days=conf.response_days), now)
+    waits = src.memo.waits(rows, src.rules, days, business_clock(src.rules, days))
     return replace(
         snap,
         queues=tuple(sorted(set(opened) | set(snap.today.by_queue()))),

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from gateway.dashboard.hub import Frame, Hub
 from gateway.dashboard.snapshot import Snapshot, Sources
+from gateway.dashboard.waits import WaitsMemo
 from gateway.reports.compute import median, p90
 from gateway.routing.model import RuleSet
 from gateway.server import appkeys as K
@@ -26,6 +27,7 @@ from gateway.web.insight.render import staff_page, words
 from gateway.web.insight.strings import StaffWords
 
 HUB = web.AppKey("dashboard_hub", Hub)
+WAITS = web.AppKey("dashboard_waits", WaitsMemo)
 SECTIONS = ("incoming", "tickets", "sla", "incidents", "health")
 HEARTBEAT_S = 15.0
 
@@ -105,6 +107,7 @@ def _sources(app: web.Application, rules: Callable[[], RuleSet]) -> Sources:
         channels=tuple(sorted(app[K.CHANNELS].keys())),
         backends=app[K.OUTSIDE_BACKENDS],
         spool_depth=app[K.COMMITTER].spool.depth,
+        memo=app[WAITS],
     )
 
 
@@ -139,6 +142,7 @@ def add_dashboard(
         now or (lambda: datetime.now(UTC)),
     )
     app[HUB] = hub
+    app[WAITS] = WaitsMemo()
     app[STORE] = LazyStore(app[K.SETTINGS])
     app[K.COMMITTER].on_commit = hub.incoming_committed
     app.cleanup_ctx.append(_running)

@@ -16,18 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from gateway.reports import compute, output, ranges
 from gateway.routing.model import RuleSet
-from gateway.routing.router import load_ruleset
 from gateway.settings import Settings
 from gateway.tickets import TicketStore
 from gateway.tickets import schema as t
-from tests.support.gateway import settings_from, write_config
 
 ZONE = ZoneInfo("America/Chicago")
 
@@ -46,16 +43,6 @@ def backdate(store: TicketStore, tid: int, made: str, first: str | None = None, 
     }
     with store.engine.begin() as conn:
         conn.execute(t.tickets.update().where(t.tickets.c.id == tid).values(values))
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return settings_from(write_config(tmp_path, "redis://127.0.0.1:1/0", timezone="America/Chicago"))
-
-
-@pytest.fixture
-def rules(settings: Settings) -> RuleSet:
-    return load_ruleset(settings)
 
 
 @pytest.fixture

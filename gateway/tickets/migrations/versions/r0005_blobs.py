@@ -3,7 +3,7 @@
 Made on both engines, so the schema is one; only PostgreSQL's is used. Photos, PDFs and recordings arrive
 compressed already: PostgreSQL keeps them out of line without trying to compress them again (STORAGE EXTERNAL).
 
-Revision ID: r0004
+Revision ID: r0005
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from alembic import op
 
 from gateway.tickets.schema import UtcDateTime
 
-revision = "r0004"
-down_revision = "r0003"
+revision = "r0005"
+down_revision = "r0004"
 branch_labels = None
 depends_on = None
 
