@@ -10,6 +10,7 @@ token nor a secret is off: nothing is accepted on its behalf.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hmac
 import json
@@ -193,7 +194,12 @@ class WebformChannel(BaseChannel):
         if hook.limits is not None:  # before the attachments are written: a refused post leaves nothing
             client = hook.limits.client_of(req.remote, req.header("x-forwarded-for"))
             await hook.limits.hook(client, fields.email, fields.phone)
-        return Received([self.to_message(fields, caller.source, key)], AckResponse(status=202))
+        if fields.files:  # keeping them is disk or database I/O (blobs.store): never on the event loop
+            loop = asyncio.get_running_loop()
+            message = await loop.run_in_executor(None, self.to_message, fields, caller.source, key)
+        else:
+            message = self.to_message(fields, caller.source, key)
+        return Received([message], AckResponse(status=202))
 
     def acknowledge(self, req: InboundRequest, received: Received, results: list[CommitResult]) -> AckResponse:
         base = self._link_base(req)

@@ -34,7 +34,7 @@ from gateway.models import utcnow
 from gateway.outbox.consent import phone_digest
 from gateway.routing.sla import clock_member
 from gateway.settings import Settings
-from gateway.store.blobs import BlobStore
+from gateway.store.blob_stores import open_blobs
 from gateway.store.redis_conn import text
 from workers.backends import enabled_backends
 
@@ -294,7 +294,7 @@ def purge_requester(r: redis.Redis, settings: Settings, addresses: list[str], qu
     out.keys += _drop_pending(r, lambda reply: reply.get("conversation") in convs or _mentions(reply, who))
     out.keys += _drop_from_surges(r, set(convs))
     out.spooled = _their_spooled(settings.data_path, who)
-    blobs = BlobStore(settings.path_in_data("blobs"))
+    blobs = open_blobs(settings)
     emails = [a for a in who if "@" in a]
     phones = [a for a in who if "@" not in a]
     for cls in enabled_backends(settings).values():

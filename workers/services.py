@@ -12,6 +12,7 @@ import redis
 from gateway.models import Commitment
 from gateway.outbox.templating import reply_env
 from gateway.settings import Settings
+from gateway.store.blob_stores import open_blobs
 from gateway.store.blobs import BlobStore
 from workers.backends.base import TicketBackend
 
@@ -30,7 +31,7 @@ class Services:
 
     @cached_property
     def blobs(self) -> BlobStore:
-        return BlobStore(self.settings.path_in_data("blobs"))
+        return open_blobs(self.settings)
 
     def comment(self, ref: str, commitment: Commitment, idempotency_key: str, *, public: bool = True) -> str:
         backend = self.backend(commitment.route.backend)

@@ -16,7 +16,7 @@ from gateway.mail.answers import HelpDeskMail
 from gateway.mail.poller import MailboxPoller, threaded_only_reason
 from gateway.routing.router import refresh_forever
 from gateway.settings import Settings
-from gateway.store.blobs import BlobStore
+from gateway.store.blob_stores import open_blobs
 from gateway.store.redis_conn import sync_client
 from gateway.tasks import cancel_and_wait
 from workers.backends import mail_answering
@@ -27,7 +27,7 @@ IMPORT_BATCH = 200
 
 
 def _intake(settings: Settings) -> EmailIntake:
-    blobs = BlobStore(settings.path_in_data("blobs"), batch_sync=True)
+    blobs = open_blobs(settings, batch_sync=True)
     return EmailIntake(settings.channels.email, blobs, settings.default_language)
 
 

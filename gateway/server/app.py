@@ -21,7 +21,7 @@ from gateway.server.health import BREACHES, CLOCK, add_health_routes
 from gateway.server.hooks import add_hook_routes
 from gateway.server.http import error_middleware
 from gateway.settings import Settings
-from gateway.store.blobs import BlobStore
+from gateway.store.blob_stores import open_blobs
 from gateway.store.redis_conn import Durability, announce_durability, check_durability, sync_client
 from gateway.web.form import form_body_limit
 from gateway.web.insight.assets import PREFIX as INSIGHT_ASSETS
@@ -81,7 +81,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     settings.data_path.mkdir(parents=True, exist_ok=True)
     # Every route reads its body under its own, smaller limit (server/http.py, web/form_upload.py).
     app = web.Application(middlewares=[error_middleware, staff_middleware], client_max_size=form_body_limit(settings))
-    blobs = BlobStore(settings.path_in_data("blobs"))
+    blobs = open_blobs(settings)
     rt = build_runtime(settings, "spool.sqlite3")
     app[RUNTIME] = rt
     app[CLOCK] = clock or SystemClock()

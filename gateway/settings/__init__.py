@@ -5,6 +5,7 @@ Everything is re-exported here: `from gateway.settings import Settings, load_set
 
 from gateway.settings.backends import BackendSettings, BuiltinBackendSettings, OutageSettings
 from gateway.settings.base import Strict
+from gateway.settings.blobs import BlobSettings
 from gateway.settings.channels import ChannelSettings
 from gateway.settings.email import EmailSettings, Mailbox, MailServer
 from gateway.settings.identity import CsvColumns, CsvSource, IdentitySettings, LdapAttributes, LdapSettings
@@ -32,6 +33,7 @@ __all__ = [
     "DEFAULT_CONFIG",
     "ENV_OVERRIDES",
     "BackendSettings",
+    "BlobSettings",
     "BuiltinBackendSettings",
     "ChannelSettings",
     "Choice",

@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from gateway.settings.backends import BackendSettings
 from gateway.settings.base import Strict
+from gateway.settings.blobs import BlobSettings
 from gateway.settings.channels import ChannelSettings
 from gateway.settings.identity import IdentitySettings
 from gateway.settings.insight import DashboardSettings, ReportSettings
@@ -50,6 +51,7 @@ class Settings(Strict):
     reports: ReportSettings = Field(default_factory=lambda: ReportSettings())
     signin: SigninSettings = Field(default_factory=lambda: SigninSettings())
     surveys: SurveySettings = Field(default_factory=lambda: SurveySettings())
+    blobs: BlobSettings = Field(default_factory=lambda: BlobSettings())
     source_file: str = Field("", exclude=True)
 
     @field_validator("timezone")
@@ -74,6 +76,14 @@ class Settings(Strict):
     def _directory_signin_has_a_directory(self) -> Settings:
         if self.signin.ldap.enabled and not self.identity.ldap.url:
             raise ValueError("signin.ldap.enabled needs the directory: set identity.ldap.url (INTAKE_LDAP_URL)")
+        return self
+
+    @model_validator(mode="after")
+    def _database_blobs_have_a_database(self) -> Settings:
+        if self.blobs.store == "postgres" and not self.backends.builtin.database_url.get_secret_value().startswith(
+            ("postgres://", "postgresql")
+        ):
+            raise ValueError("blobs.store postgres keeps files in the built-in store's PostgreSQL: set DATABASE_URL")
         return self
 
     @property

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from gateway.models import Attachment
 
@@ -26,6 +27,7 @@ _MAGIC: list[tuple[bytes, str]] = [
 ]
 FORBIDDEN = {"application/x-msdownload", "application/x-executable"}
 INCOMING = ".incoming"  # uploads being received; a name here is never a blob
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024  # blobs.max_bytes
 
 
 def sniff(data: bytes) -> str:
@@ -41,12 +43,62 @@ def sniff(data: bytes) -> str:
     return "text/plain"
 
 
-class BlobStore:
-    def __init__(self, root: Path, *, batch_sync: bool = False) -> None:
+class BlobMissing(FileNotFoundError):
+    """No blob under this key: never kept, or forgotten since (a records request)."""
+
+
+class BlobStore(Protocol):
+    """Where attachments' bytes are kept, content-addressed: a kept file's `storage_key` is its sha256, and the same
+    bytes are kept once. A file of a forbidden type or over `max_bytes` is described (name, type, size), not kept.
+    Open the configured one with `gateway.store.blob_stores.open_blobs(settings)`."""
+
+    max_bytes: int
+
+    def put(self, data: bytes, filename: str) -> Attachment:
+        """Keep the bytes durably (before the caller commits anything naming them) and describe them."""
+        ...
+
+    def get(self, key: str) -> bytes:
+        """The kept bytes; BlobMissing (an OSError) when there are none."""
+        ...
+
+    def delete(self, key: str) -> int:
+        """Forget a kept file (a records request); 1 when there was one."""
+        ...
+
+    def writer(self, filename: str, limit: int) -> BlobWriter:
+        """A file that arrives in pieces (an upload), written as it comes: never held whole in memory."""
+        ...
+
+    def sync(self) -> int:
+        """Make durable what `put` left to be synced in a batch; how many files that was."""
+        ...
+
+
+def not_kept(filename: str, ctype: str, size: int, digest: str, max_bytes: int) -> Attachment | None:
+    """The description of a file no store keeps (a program, or one over the size limit); None for one it keeps."""
+    if ctype in FORBIDDEN:
+        reason = "program files are not accepted"
+    elif size > max_bytes:
+        reason = f"larger than the {_megabytes(max_bytes)} the gateway keeps"
+    else:
+        return None
+    return Attachment(filename=filename, content_type=ctype, size=size, sha256=digest, kept=False, reason=reason)
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / (1024 * 1024):.3g} MB"
+
+
+class FileBlobStore:
+    """Blobs as files under one directory (data_dir/blobs): the default, for one host."""
+
+    def __init__(self, root: Path, *, batch_sync: bool = False, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         """With `batch_sync`, files are written at once but made durable together by `sync()`, which the
         caller must run before it commits anything that refers to them (one pass of fsyncs per batch)."""
         self.root = root
         self.batch_sync = batch_sync
+        self.max_bytes = max_bytes
         self._unsynced: list[Path] = []
 
     def path_for(self, key: str) -> Path:
@@ -56,11 +108,9 @@ class BlobStore:
         """Store durably (fsync) and describe. Forbidden types are described but not kept."""
         digest = hashlib.sha256(data).hexdigest()
         ctype = sniff(data)
-        if ctype in FORBIDDEN:
-            return Attachment(
-                filename=filename, content_type=ctype, size=len(data), sha256=digest, kept=False,
-                reason="program files are not accepted",
-            )  # fmt: skip
+        refused = not_kept(filename, ctype, len(data), digest, self.max_bytes)
+        if refused is not None:
+            return refused
         path = self.path_for(digest)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,7 +141,10 @@ class BlobStore:
         return len(paths)
 
     def get(self, key: str) -> bytes:
-        return self.path_for(key).read_bytes()
+        try:
+            return self.path_for(key).read_bytes()
+        except FileNotFoundError:
+            raise BlobMissing(key) from None
 
     def delete(self, key: str) -> int:
         """Remove a stored file (a records request); 1 when there was one."""
@@ -104,32 +157,41 @@ class BlobStore:
         return 1
 
     def writer(self, filename: str, limit: int) -> BlobWriter:
-        """A file that arrives in pieces (an upload), written as it comes: never held whole in memory."""
-        return BlobWriter(self, filename, limit)
+        return BlobWriter(self.root / INCOMING, self._adopt, filename, limit, self.max_bytes)
+
+    def _adopt(self, tmp: Path, digest: str) -> None:
+        """A finished upload (already fsynced) becomes the blob of its digest."""
+        path = self.path_for(digest)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, path)  # the same content twice is the same name: the second replaces the first
+        _fsync_dir(path.parent)
 
 
 SNIFF_BYTES = 4096  # what sniff() looks at
 
 
 class BlobWriter:
-    """One upload streamed to a private temporary file, hashed as it goes. `finish` makes it a blob (durable,
-    content-addressed, sniffed like `put`); `abort` leaves nothing behind. Blocking file calls: run them off
-    the event loop."""
+    """One upload streamed to a private temporary file under `incoming`, hashed as it goes. `finish` hands it to
+    its store (`adopt`: durable, content-addressed, sniffed like `put`); `abort` leaves nothing behind. Past the
+    store's `max_bytes` (but within `limit`) it is only counted, to be described. Blocking file calls: run them
+    off the event loop."""
 
-    def __init__(self, store: BlobStore, filename: str, limit: int) -> None:
-        self.store, self.filename, self.limit = store, filename, limit
+    def __init__(
+        self, incoming: Path, adopt: Callable[[Path, str], None], filename: str, limit: int, max_bytes: int
+    ) -> None:
+        self.adopt, self.filename, self.limit, self.max_bytes = adopt, filename, limit, max_bytes
         self.size = 0
         self.too_large = False
         self._hash = hashlib.sha256()
         self._head = b""
-        incoming = store.root / INCOMING
         incoming.mkdir(parents=True, exist_ok=True)
         self._tmp = incoming / f"upload-{secrets.token_hex(12)}"
         self._file: BinaryIO | None = open(self._tmp, "wb")  # noqa: SIM115 (closed by finish or abort)
+        self._counting = False  # past max_bytes: nothing more is written, the size is still told
 
     def write(self, chunk: bytes) -> bool:
         """Append a piece; False (and nothing more is kept) once the upload passes the limit."""
-        if self.too_large or self._file is None:
+        if self.too_large or (self._file is None and not self._counting):
             return False
         self.size += len(chunk)
         if self.size > self.limit:
@@ -139,28 +201,28 @@ class BlobWriter:
         if len(self._head) < SNIFF_BYTES:
             self._head += chunk[: SNIFF_BYTES - len(self._head)]
         self._hash.update(chunk)
-        self._file.write(chunk)
+        if self.size > self.max_bytes and not self._counting:
+            self.abort()
+            self._counting = True
+        if self._file is not None:
+            self._file.write(chunk)
         return True
 
     def finish(self) -> Attachment:
-        if self._file is None or self.too_large:
+        if (self._file is None and not self._counting) or self.too_large:
             raise ValueError("the upload was abandoned or is over its limit")
         digest = self._hash.hexdigest()
         ctype = sniff(self._head)
-        if ctype in FORBIDDEN:
+        refused = not_kept(self.filename, ctype, self.size, digest, self.max_bytes)
+        if refused is not None:
             self.abort()
-            return Attachment(
-                filename=self.filename, content_type=ctype, size=self.size, sha256=digest, kept=False,
-                reason="program files are not accepted",
-            )  # fmt: skip
+            return refused
+        assert self._file is not None
         f, self._file = self._file, None
         f.flush()
         os.fsync(f.fileno())
         f.close()
-        path = self.store.path_for(digest)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self._tmp, path)  # the same content twice is the same name: the second replaces the first
-        _fsync_dir(path.parent)
+        self.adopt(self._tmp, digest)
         return Attachment(filename=self.filename, content_type=ctype, size=self.size, sha256=digest, storage_key=digest)
 
     def abort(self) -> None:

@@ -233,3 +233,14 @@ user_departments = sa.Table(
     sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("department", sa.Text, primary_key=True),
 )
+
+# Attachments' bytes when `blobs.store` is `postgres` (gateway/store/blobs_postgres.py): one row per distinct file,
+# named by its sha256, shared by every host. Unused with the default file store.
+blobs = sa.Table(
+    "blobs",
+    metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+)

@@ -16,7 +16,7 @@ from gateway.intake.runtime import Runtime, build_runtime
 from gateway.mail.answers import HelpDeskMail
 from gateway.mail.poller import MailboxPoller
 from gateway.settings import Settings
-from gateway.store.blobs import BlobStore
+from gateway.store.blob_stores import open_blobs
 from gateway.store.redis_conn import sync_client
 from gateway.tasks import cancel_and_wait
 from tests.mail_fixtures import IMAP_PASSWORD, IMAP_USER
@@ -113,7 +113,7 @@ async def running_poller(config: Path) -> AsyncIterator[Poller]:
     settings = settings_from(config)
     rt = build_runtime(settings, "spool-mail.sqlite3")
     tasks = [asyncio.create_task(rt.committer.run())]
-    blobs = BlobStore(settings.path_in_data("blobs"), batch_sync=True)
+    blobs = open_blobs(settings, batch_sync=True)
     intake = EmailIntake(settings.channels.email, blobs, settings.default_language)
     box = settings.channels.email.mailboxes["help"]
     sync_redis = sync_client(settings)

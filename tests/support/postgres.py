@@ -35,7 +35,9 @@ def _binary(name: str) -> str:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        """`durable`: fsync and synchronous commits as a production server has them (a benchmark's server)."""
+        self.durable = durable
         self.root = Path(tempfile.mkdtemp(prefix="intake-pg-"))
         self.data = self.root / "data"
         self.port = free_port()
@@ -61,8 +63,7 @@ class PostgresServer:
         log = open(self.root / "postgres.log", "ab")  # noqa: SIM115 (the server keeps it for its lifetime)
         self.proc = subprocess.Popen(
             [_binary("postgres"), "-D", str(self.data), "-p", str(self.port), "-c", "listen_addresses=127.0.0.1",
-             "-c", "unix_socket_directories=", "-c", "fsync=off", "-c", "synchronous_commit=off",
-             "-c", "full_page_writes=off", "-c", "max_connections=200"],
+             "-c", "unix_socket_directories=", "-c", "max_connections=200", *self._speed()],
             stdout=log, stderr=log, user=self._user, cwd=self.root,
         )  # fmt: skip
         log.close()
@@ -76,6 +77,11 @@ class PostgresServer:
             except psycopg.OperationalError:
                 time.sleep(0.05)
         raise RuntimeError("postgres did not start within 60 s")
+
+    def _speed(self) -> list[str]:
+        if self.durable:
+            return []
+        return ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
 
     def url(self, database: str, driver: str = "") -> str:
         scheme = f"postgresql+{driver}" if driver else "postgresql"

@@ -29,6 +29,7 @@ from gateway.intake.conversations import reply_token_for
 from gateway.models import Commitment, InboundMessage, Priority, StatusEvent, TicketStatus, utcnow
 from gateway.settings import MailServer, Settings
 from gateway.settings.base import Strict
+from gateway.store.blob_stores import open_blobs
 from gateway.store.blobs import BlobStore
 from gateway.web.status_links import short_reference
 from workers.backends.base import BaseBackend, StatusSource
@@ -121,7 +122,7 @@ class EmailForwardBackend(BaseBackend):
     def from_settings(cls, settings: Settings) -> EmailForwardBackend:
         conf = cls.settings_of(settings)
         email = settings.channels.email
-        blobs = BlobStore(settings.path_in_data("blobs"))
+        blobs = open_blobs(settings)
         box = email.mailboxes.get(conf.mailbox or email.sender_mailbox() or "")
         relay = box.address if box else ""
         if conf.smtp:

@@ -15,6 +15,7 @@ import redis
 from gateway import keys
 from gateway.models import InboundMessage
 from gateway.settings import Settings
+from gateway.store.blob_stores import open_blobs
 from gateway.store.blobs import BlobStore
 from gateway.store.redis_conn import sync_client, text
 from workers.backends.api import File
@@ -36,7 +37,7 @@ class HostedBackend(BaseBackend):
 
     @cached_property
     def blobs(self) -> BlobStore:
-        return BlobStore(self.settings.path_in_data("blobs"))
+        return open_blobs(self.settings)
 
     @cached_property
     def attempts(self) -> Attempts:
@@ -56,7 +57,7 @@ class HostedBackend(BaseBackend):
             if not a.kept or not a.storage_key or a.source_url:
                 continue
             try:
-                data = self.blobs.path_for(a.storage_key).read_bytes()
+                data = self.blobs.get(a.storage_key)
             except OSError:
                 refused[a.filename] = "the stored file is gone"
                 continue

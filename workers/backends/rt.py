@@ -26,7 +26,8 @@ from rt.rest2 import Attachment as RtAttachment
 from gateway.models import Commitment, InboundMessage, StatusEvent, TicketStatus
 from gateway.settings import Settings
 from gateway.settings.base import Strict
-from gateway.store.blobs import BlobStore
+from gateway.store.blob_stores import open_blobs
+from gateway.store.blobs import BlobMissing, BlobStore
 from gateway.store.redis_conn import sync_client
 from workers.backends import rt_poll
 from workers.backends.base import BaseBackend, StatusSource
@@ -133,7 +134,7 @@ class RtBackend(BaseBackend):
 
     @cached_property
     def blobs(self) -> BlobStore:
-        return BlobStore(self.settings.path_in_data("blobs"))
+        return open_blobs(self.settings)
 
     def _go(self) -> None:
         """Before each call to RT: it is configured, and it is our turn (one bucket across all workers)."""
@@ -227,9 +228,10 @@ class RtBackend(BaseBackend):
         files = []
         for a in m.attachments:
             if a.kept and a.storage_key:
-                path = self.blobs.path_for(a.storage_key)
-                if path.exists():
-                    files.append(RtAttachment(a.filename, a.content_type, path.read_bytes()))
+                try:
+                    files.append(RtAttachment(a.filename, a.content_type, self.blobs.get(a.storage_key)))
+                except BlobMissing:
+                    continue
         return files
 
     def add_comment(self, ref: str, commitment: Commitment, idempotency_key: str, *, public: bool = True) -> str:

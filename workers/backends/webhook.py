@@ -19,6 +19,7 @@ from gateway.models import Attachment, Commitment, StatusEvent, TicketStatus
 from gateway.server.http import InboundRequest
 from gateway.settings import Settings
 from gateway.settings.base import Strict
+from gateway.store.blob_stores import open_blobs
 from gateway.store.blobs import BlobStore
 from workers.backends.base import BaseBackend, StatusSource
 from workers.backends.errors import BackendError, BackendRefused
@@ -76,7 +77,7 @@ class WebhookBackend(BaseBackend):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WebhookBackend:
-        return cls(cls.settings_of(settings), BlobStore(settings.path_in_data("blobs")))
+        return cls(cls.settings_of(settings), open_blobs(settings))
 
     # --- calls ------------------------------------------------------------------------------------
 

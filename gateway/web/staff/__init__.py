@@ -25,6 +25,7 @@ from gateway.server import appkeys as K
 from gateway.web.staff.assets import ASSETS, handler
 from gateway.web.staff.audit import audit
 from gateway.web.staff.context import HOME_PATH, SIGNIN_PATH, SIGNOUT_PATH, csrf_token, current_user
+from gateway.web.staff.files import ATTACHMENTS_PATH, download
 from gateway.web.staff.guard import STAFF_PREFIXES, read_form, requires, staff_middleware
 from gateway.web.staff.services import STAFF, StaffServices, close_staff
 from gateway.web.staff.shell import NAV, flash, install, message, render, words
@@ -62,6 +63,7 @@ def add_staff_routes(app: web.Application) -> None:
     app.router.add_post(SIGNOUT_PATH, signout)
     app.router.add_get(HOME_PATH, home)
     app.router.add_get(f"{HOME_PATH}/api/me", me)
+    app.router.add_get(ATTACHMENTS_PATH + "/{sha256}", download)
     app.router.add_get(USERS_PATH, list_users)
     app.router.add_post(USERS_PATH, create_user)
     app.router.add_post(USERS_PATH + "/{username}/role", change_role)

@@ -9,7 +9,7 @@ import pytest
 from channels import enabled_channels, section_problems
 from channels.meta.settings import meta_settings
 from gateway.settings import load_settings
-from gateway.store.blobs import BlobStore
+from gateway.store.blobs import FileBlobStore
 from tests.support.gateway import REPO
 
 SHIPPED = REPO / "config" / "gateway.yaml"
@@ -21,7 +21,7 @@ NUMBER = {"WHATSAPP_PHONE_NUMBER_ID": "106540000000001", "WHATSAPP_TOKEN": "wa-t
 def _on(tmp_path: Path, env: dict[str, str]) -> list[str]:
     settings = load_settings(SHIPPED, env={**env, "INTAKE_DATA_DIR": str(tmp_path)})
     assert section_problems(settings) == []
-    return sorted(n for n in enabled_channels(settings, BlobStore(tmp_path / "blobs")) if n != "webform")
+    return sorted(n for n in enabled_channels(settings, FileBlobStore(tmp_path / "blobs")) if n != "webform")
 
 
 def test_the_shipped_config_switches_each_meta_channel_on_from_the_environment(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from channels import enabled_channels
 from channels.slack.channel import SlackChannel
 from gateway.errors import ConfigError
 from gateway.settings import load_settings
-from gateway.store.blobs import BlobStore
+from gateway.store.blobs import FileBlobStore
 from tests.channels.slack_support import SlackGateway, event, stored_requests
 from tests.conftest import start_gateway
 from tests.support.gateway import REPO, intake, write_config
@@ -25,10 +25,10 @@ def test_the_shipped_config_turns_slack_on_when_both_variables_are_set(tmp_path:
     env = {"SLACK_SIGNING_SECRET": "s3cr3t", "SLACK_BOT_TOKEN": "xoxb-1", "INTAKE_DATA_DIR": str(tmp_path)}
     settings = load_settings(SHIPPED, env=env)
     assert settings.channels.slack.enabled
-    assert isinstance(enabled_channels(settings, BlobStore(tmp_path / "b"))["slack"], SlackChannel)
+    assert isinstance(enabled_channels(settings, FileBlobStore(tmp_path / "b"))["slack"], SlackChannel)
     off = load_settings(SHIPPED, env={"INTAKE_DATA_DIR": str(tmp_path)})
     assert not off.channels.slack.enabled
-    assert "slack" not in enabled_channels(off, BlobStore(tmp_path / "b"))
+    assert "slack" not in enabled_channels(off, FileBlobStore(tmp_path / "b"))
 
 
 @pytest.mark.parametrize("only", ["SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN"])

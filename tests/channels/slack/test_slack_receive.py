@@ -15,7 +15,7 @@ import pytest
 from channels.base import HookContext, Received
 from channels.slack.channel import SlackChannel
 from gateway.server.http import InboundRequest
-from gateway.store.blobs import BlobStore
+from gateway.store.blobs import FileBlobStore
 from gateway.store.redis_conn import async_client
 from tests.channels.slack_support import event
 from tests.support.gateway import settings_from
@@ -29,7 +29,7 @@ PATH = "/hooks/slack/events"
 async def slack(slack_config_path: Path, tmp_path: Path) -> AsyncIterator[tuple[SlackChannel, HookContext]]:
     settings = settings_from(slack_config_path)
     client = async_client(settings)
-    yield SlackChannel(settings, BlobStore(tmp_path / "blobs")), HookContext(redis=client)
+    yield SlackChannel(settings, FileBlobStore(tmp_path / "blobs")), HookContext(redis=client)
     await client.aclose()
 
 

@@ -9,7 +9,7 @@ import pytest
 from channels import enabled_channels, section_problems
 from channels.x.settings import x_settings
 from gateway.settings import Settings, load_settings
-from gateway.store.blobs import BlobStore
+from gateway.store.blobs import FileBlobStore
 from tests.support.gateway import REPO
 
 SHIPPED = REPO / "config" / "gateway.yaml"
@@ -27,7 +27,7 @@ def _settings(tmp_path: Path, env: dict[str, str]) -> Settings:
 def test_the_shipped_config_switches_x_on_from_the_environment(tmp_path: Path, env: dict[str, str], on: bool) -> None:
     settings = _settings(tmp_path, {**env, "X_API_URL": "https://127.0.0.1:8443"})
     assert section_problems(settings) == []
-    assert ("x" in enabled_channels(settings, BlobStore(tmp_path / "blobs"))) is on
+    assert ("x" in enabled_channels(settings, FileBlobStore(tmp_path / "blobs"))) is on
     assert x_settings(settings).api_url == "https://127.0.0.1:8443"
 
 

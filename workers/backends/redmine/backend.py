@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from gateway.models import Commitment, StatusEvent, TicketStatus
 from gateway.settings import Settings
+from gateway.store.blob_stores import open_blobs
 from gateway.store.blobs import BlobStore
 from gateway.store.redis_conn import sync_client
 from workers.backends.base import BaseBackend, StatusSource
@@ -56,7 +57,7 @@ class RedmineBackend(BaseBackend):
     def from_settings(cls, settings: Settings) -> RedmineBackend:
         conf = _settings(settings)
         pacer = Pacer(sync_client(settings), NAME, conf.requests_per_minute)
-        return cls(conf, BlobStore(settings.path_in_data("blobs")), pacer, settings.zone)
+        return cls(conf, open_blobs(settings), pacer, settings.zone)
 
     # -- making issues and notes -------------------------------------------------------------------------
 
@@ -127,7 +128,7 @@ class RedmineBackend(BaseBackend):
             if not a.kept or not a.storage_key or a.source_url:
                 continue  # not kept (named in the text), or still at the provider: its own note brings it
             try:
-                data = self.blobs.path_for(a.storage_key).read_bytes()
+                data = self.blobs.get(a.storage_key)
                 token = self.api.upload(io.BytesIO(data), filename=a.filename)["token"]
             except (BackendRefused, OSError) as exc:
                 refused[a.filename] = exc.message if isinstance(exc, BackendError) else "the stored file is gone"
