@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from gateway.tickets import TicketQuery, TicketStore, schema
 from gateway.tickets.engine import sqlite_url
+from gateway.tickets.migrations.versions import r0004_open_assignee_queue as r0004
 from tests.gateway.tickets.conftest import ticket
 
 
@@ -143,10 +144,9 @@ def test_the_dashboards_unassigned_count_reads_only_its_own_index(tmp_path: Path
     if analyzed:  # a store someone ran ANALYZE on before the upgrade: every other index has statistics
         TicketStore.open(url).close()
         with sqlite3.connect(tmp_path / "tickets.sqlite3") as db:
-            db.execute("ANALYZE")
-            db.execute("DELETE FROM alembic_version")
-            db.execute("INSERT INTO alembic_version VALUES ('r0003')")
             db.execute("DROP INDEX ix_tickets_open_assignee_queue")
+            db.execute("ANALYZE")
+            db.execute(r0004.CREATE)
     store = TicketStore.open(url)
     for n in range(3):
         store.create_ticket(ticket(n, queue="it"), idempotency_key=f"req-{n}")

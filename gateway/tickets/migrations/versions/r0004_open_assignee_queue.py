@@ -22,8 +22,11 @@ depends_on = None
 OPEN = "status IN ('new', 'open', 'in_progress', 'waiting')"
 
 
+CREATE = f"CREATE INDEX ix_tickets_open_assignee_queue ON tickets (assignee, queue) WHERE {OPEN}"
+
+
 def upgrade() -> None:
-    op.execute(f"CREATE INDEX ix_tickets_open_assignee_queue ON tickets (assignee, queue) WHERE {OPEN}")
+    op.execute(CREATE)
 
 
 def downgrade() -> None:
