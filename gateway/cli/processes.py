@@ -52,12 +52,16 @@ def worker(ctx: click.Context, burst: bool) -> None:
     """Run an rq worker on the gateway's queues (deliver, events, replies)."""
     from gateway.store.redis_conn import sync_client
     from workers import context
-    from workers.runner import run_worker
+    from workers.runner import WorkerQuit, run_worker
 
     s = checked(ctx)
     setup_logging(s.logging.level)
     context.configure(s)
-    run_worker(sync_client(s), s, burst=burst)
+    try:
+        run_worker(sync_client(s), s, burst=burst)
+    except WorkerQuit as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(3)
 
 
 @click.command()
@@ -126,13 +130,13 @@ def import_mbox(ctx: click.Context, path: Path, account: str | None) -> None:
 @click.command()
 @click.pass_context
 def up(ctx: click.Context) -> None:
-    """Everything in one process group: embedded Redis (unless REDIS_URL), the web process, a worker, and the mail
-    poller and status sync when something needs them."""
+    """Everything in one process group: embedded Redis (unless REDIS_URL or REDIS_SENTINELS), the web process, a
+    worker, and the mail poller and status sync when something needs them."""
     from gateway.store.embedded_redis import EmbeddedRedis
 
     s = checked(ctx)
     setup_logging(s.logging.level)
-    embedded = None if s.redis.url else EmbeddedRedis(s)
+    embedded = None if s.redis.url or s.redis.sentinels else EmbeddedRedis(s)
     if embedded:
         try:
             embedded.start()
