@@ -132,14 +132,14 @@ def import_mbox(ctx: click.Context, path: Path, account: str | None) -> None:
 def up(ctx: click.Context) -> None:
     """Everything in one process group: embedded Redis (unless REDIS_URL or REDIS_SENTINELS), the web process, a
     worker, and the mail poller and status sync when something needs them."""
-    from gateway.store.embedded_redis import EmbeddedRedis
+    from gateway.store.embedded_redis import EmbeddedRedis, embedded
 
     s = checked(ctx)
     setup_logging(s.logging.level)
-    embedded = None if s.redis.url or s.redis.sentinels else EmbeddedRedis(s)
-    if embedded:
+    own = EmbeddedRedis(s) if embedded(s) else None
+    if own:
         try:
-            embedded.start()
+            own.start()
         except ConfigError as exc:
             for problem in exc.problems:
                 click.echo(f"error: {problem}", err=True)
@@ -168,8 +168,8 @@ def up(ctx: click.Context) -> None:
                 c.wait(15)
             except subprocess.TimeoutExpired:
                 c.kill()
-        if embedded:
-            embedded.stop()
+        if own:
+            own.stop()
     failed = [c.args for c in children if c.returncode not in (0, -signal.SIGTERM, None)]
     if failed and not stopping:
         click.echo("a gateway process stopped unexpectedly; everything was shut down", err=True)

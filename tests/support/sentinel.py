@@ -43,6 +43,12 @@ def replica_of(port: int) -> tuple[str, ...]:
     return ("--replicaof", "127.0.0.1", str(port))
 
 
+def replica_online(primary: RedisServer) -> bool:
+    """The primary has a replica online, acknowledging its writes (what WAIT 1 needs)."""
+    info = primary.client().info("replication")
+    return int(info.get("connected_slaves", 0)) >= 1 and "online" in str(info.get("slave0", ""))
+
+
 class Sentinel:
     def __init__(self, directory: Path, monitored_port: int, quorum: int) -> None:
         self.dir = directory
@@ -100,9 +106,7 @@ class SentinelSet:
         return self.server(self.primary_port())
 
     def replica_in_sync(self) -> bool:
-        """The primary has a replica online, acknowledging its writes (what WAIT 1 needs)."""
-        info = self.primary.client().info("replication")
-        return int(info.get("connected_slaves", 0)) >= 1 and "online" in str(info.get("slave0", ""))
+        return replica_online(self.primary)
 
     def start(self) -> None:
         for server in self.servers:

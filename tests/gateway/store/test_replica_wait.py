@@ -1,0 +1,83 @@
+"""`redis.wait_replicas`: a 2xx means a replica holds the commit too; a new primary's empty script cache is no error."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from gateway.settings import Settings
+from tests.conftest import Gateway, form, start_gateway
+from tests.support.gateway import intake, settings_from, write_config
+from tests.support.redis_server import RedisServer
+from tests.support.sentinel import FAST_SYNC, replica_of, replica_online
+from tests.support.waiting import eventually
+from workers.backends.builtin import BuiltinBackend
+
+QUEUE = "rq:queue:deliver-builtin"
+
+
+def spool_rows(settings: Settings) -> int:
+    db = sqlite3.connect(settings.path_in_data("spool.sqlite3"))
+    try:
+        return int(db.execute("SELECT count(*) FROM spool").fetchone()[0])
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def primary(tmp_path: Path) -> RedisServer:
+    server = RedisServer(tmp_path / "primary", extra_args=FAST_SYNC)
+    server.start()
+    yield server  # type: ignore[misc]
+    server.stop()
+
+
+@pytest.fixture
+def replica(tmp_path: Path, primary: RedisServer) -> RedisServer:
+    server = RedisServer(tmp_path / "replica", extra_args=(*FAST_SYNC, *replica_of(primary.port)))
+    yield server  # type: ignore[misc]
+    server.stop()
+
+
+@pytest.fixture
+def config(tmp_path: Path, primary: RedisServer) -> Path:
+    return write_config(tmp_path, primary.url, redis={"wait_replicas": 1})
+
+
+@pytest.fixture
+async def gateway(config: Path) -> AsyncIterator[Gateway]:
+    settings = settings_from(config)
+    server, http = await start_gateway(settings)
+    yield Gateway(server, http, settings)
+    await http.close()
+    await server.close()
+
+
+async def test_a_commit_no_replica_acknowledged_waits_in_the_spool_until_one_holds_it(
+    gateway: Gateway, primary: RedisServer, replica: RedisServer, config: Path
+) -> None:
+    resp = await gateway.post_form(form(), key="unreplicated")
+    assert resp.status == 202
+    # The primary took the write, but no replica acknowledged it: the 202 rests on the local spool.
+    assert spool_rows(gateway.settings) == 1
+    replica.start()
+    await eventually(lambda: replica_online(primary), "the replica is in sync")
+    await eventually(lambda: spool_rows(gateway.settings) == 0, "the spool drains once a replica acknowledges")
+    assert primary.client().llen(QUEUE) == 1  # the drain found the primary's copy: not enqueued twice
+    assert intake(config, "worker", "--burst").returncode == 0
+    assert BuiltinBackend.from_settings(gateway.settings).count() == 1
+
+
+async def test_a_primary_that_lost_the_commit_script_still_commits(
+    gateway: Gateway, primary: RedisServer, replica: RedisServer
+) -> None:
+    replica.start()
+    await eventually(lambda: replica_online(primary), "the replica is in sync")
+    assert (await gateway.post_form(form(message="first"), key="first")).status == 202
+    primary.client().script_flush()  # what a replica promoted in a failover has: no scripts
+    assert (await gateway.post_form(form(message="second"), key="second")).status == 202
+    assert spool_rows(gateway.settings) == 0
+    assert primary.client().llen(QUEUE) == 2
