@@ -168,3 +168,30 @@ async def test_killing_the_primary_under_load_loses_no_acknowledged_request_and_
     assert sorted(tickets.values()) == [1] * len(load.answers)
     assert set(tickets) == set(conversations.values())
     assert replies() == Counter(set(conversations.values()))  # one acknowledgement each, none doubled
+
+
+def test_doctor_shows_where_the_sentinels_find_the_primary_its_replica_and_the_quorum(
+    tmp_path: Path, sentinels: SentinelSet
+) -> None:
+    from gateway.cli.doctor import diagnose
+    from gateway.store.sentinel_state import sentinel_checks
+
+    config = write_config(tmp_path, "", redis={"sentinels": sentinels.addresses, "master_name": MASTER_NAME})
+    found = {c["name"]: c for c in diagnose(settings_from(config))["checks"]}
+    primary, replica = sentinels.servers
+    assert found["redis"]["ok"]
+    assert found["sentinels"]["ok"], found["sentinels"]
+    assert f"3 of 3 answered; primary 'intake' at 127.0.0.1:{primary.port}" in found["sentinels"]["detail"]
+    assert "quorum 2: OK 3 usable Sentinels" in found["sentinels"]["detail"]
+    assert found["replicas"]["ok"], found["replicas"]
+    assert f"127.0.0.1:{replica.port} (ok); commits wait for 1 with WAIT" in found["replicas"]["detail"]
+
+    replica.stop(kill=True)
+    sentinels.sentinels[2].stop()
+    found = {c["name"]: c for c in diagnose(settings_from(config))["checks"]}
+    assert not found["sentinels"]["ok"] and f"not answering: {sentinels.addresses[2]}" in found["sentinels"]["detail"]
+    # Until the sentinels notice (a second), the replica may still look well: the doctor tells when they do.
+    settings = settings_from(config)
+    until(lambda: not sentinel_checks(settings, "7.0.15")[1][1], "the doctor sees the replica down")
+    detail = sentinel_checks(settings, "7.0.15")[1][2]
+    assert f"127.0.0.1:{replica.port} (down)" in detail and "fewer than 1 healthy" in detail
