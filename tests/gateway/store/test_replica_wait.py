@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 
+from gateway.ids import new_id
+from gateway.models import Commitment, InboundMessage, Route
 from gateway.settings import Settings
+from gateway.store.commit import Committer
+from gateway.store.replica_wait import NotReplicated
 from tests.conftest import Gateway, form, start_gateway
 from tests.support.gateway import intake, settings_from, write_config
 from tests.support.redis_server import RedisServer
@@ -81,3 +87,33 @@ async def test_a_primary_that_lost_the_commit_script_still_commits(
     assert (await gateway.post_form(form(message="second"), key="second")).status == 202
     assert spool_rows(gateway.settings) == 0
     assert primary.client().llen(QUEUE) == 2
+
+
+def commitment() -> Commitment:
+    m = InboundMessage(id=new_id(), channel="sms", account="main", provider_id="SM1", sender="+15550100", text="hi")
+    return Commitment(message=m, fingerprint="fp-retry", conversation=m.id, route=Route())
+
+
+async def test_a_retry_that_finds_a_write_no_replica_has_yet_is_not_acknowledged_on_it(
+    tmp_path: Path, primary: RedisServer, replica: RedisServer, config: Path
+) -> None:
+    """A duplicate writes nothing, but the write it found (made by another process, or replayed from a spool) may
+    be on the primary only: the retry is not acknowledged on it either (a commit that finds a duplicate still
+    waits for its replica; Redis's WAIT covers what the primary holds, not only this connection's writes)."""
+    replica.start()
+    await eventually(lambda: replica_online(primary), "the replica is in sync")
+    waits = settings_from(config)
+    alone = waits.model_copy(update={"redis": waits.redis.model_copy(update={"wait_replicas": 0})})
+    first, second = aioredis.Redis.from_url(primary.url), aioredis.Redis.from_url(primary.url)
+    assert replica.proc is not None
+    replica.proc.send_signal(signal.SIGSTOP)  # connected, but acknowledging nothing new
+    try:
+        c = commitment()
+        [taken] = await Committer(first, alone).commit([c])  # a process that does not wait for replicas
+        assert not taken.duplicate
+        with pytest.raises(NotReplicated):  # its write is on the primary only: the retry must not be acked on it
+            await Committer(second, waits).commit([c])
+    finally:
+        replica.proc.send_signal(signal.SIGCONT)
+        await first.aclose()
+        await second.aclose()
