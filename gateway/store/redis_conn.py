@@ -57,14 +57,17 @@ class _SentinelManaged(redis.Redis):
 
     def close(self) -> None:
         super().close()
-        for sentinel in self.connection_pool.sentinel_manager.sentinels:  # type: ignore[attr-defined]
+        # rq's scheduler builds a client of this class on a pool of its own, which has no sentinels to close.
+        manager = getattr(self.connection_pool, "sentinel_manager", None)
+        for sentinel in manager.sentinels if manager is not None else ():
             sentinel.close()
 
 
 class _AsyncSentinelManaged(aioredis.Redis):
     async def aclose(self, close_connection_pool: bool | None = None) -> None:
         await super().aclose(close_connection_pool)
-        for sentinel in self.connection_pool.sentinel_manager.sentinels:  # type: ignore[attr-defined]
+        manager = getattr(self.connection_pool, "sentinel_manager", None)
+        for sentinel in manager.sentinels if manager is not None else ():
             await sentinel.aclose()
 
 
