@@ -91,9 +91,9 @@ async def test_a_primary_that_lost_the_commit_script_still_commits(
     assert primary.client().llen(QUEUE) == 2
 
 
-def commitment() -> Commitment:
+def commitment(fingerprint: str = "fp-retry") -> Commitment:
     m = InboundMessage(id=new_id(), channel="sms", account="main", provider_id="SM1", sender="+15550100", text="hi")
-    return Commitment(message=m, fingerprint="fp-retry", conversation=m.id, route=Route())
+    return Commitment(message=m, fingerprint=fingerprint, conversation=m.id, route=Route())
 
 
 async def test_a_retry_that_finds_a_write_no_replica_has_yet_is_not_acknowledged_on_it(
@@ -119,3 +119,35 @@ async def test_a_retry_that_finds_a_write_no_replica_has_yet_is_not_acknowledged
         replica.proc.send_signal(signal.SIGCONT)
         await first.aclose()
         await second.aclose()
+
+
+async def test_waitaof_is_used_only_where_the_server_has_it(
+    primary: RedisServer, replica: RedisServer, config: Path
+) -> None:
+    replica.start()
+    await eventually(lambda: replica_online(primary), "the replica is in sync")
+    client = aioredis.Redis.from_url(primary.url)
+    try:
+        committer = Committer(client, settings_from(config))
+        assert await commit_until_replicated(committer) is False  # this machine's Redis is 7.0: WAIT
+        # A server that claimed 7.2 but does not know WAITAOF (a failover to an older replica): the commit it
+        # answered that way is not taken as replicated, and the next ones use WAIT.
+        committer.replicated.waitaof = True
+        with pytest.raises(NotReplicated):
+            await committer.commit([commitment("fp-waitaof")])
+        assert await commit_until_replicated(committer) is False
+    finally:
+        await client.aclose()
+
+
+async def commit_until_replicated(committer: Committer) -> bool | None:
+    """Commit a new message until a replica acknowledges it (a loaded machine can take longer than the timeout
+    once); returns whether WAITAOF was used."""
+    c = commitment(f"fp-{new_id()}")
+    for _ in range(20):
+        try:
+            await committer.commit([c])
+        except NotReplicated:
+            continue
+        return committer.replicated.waitaof
+    raise AssertionError("no replica acknowledged in 20 tries")
