@@ -175,11 +175,21 @@ def release_here(connection: redis.Redis) -> None:
         log.warning("parked replies not released", extra={"error": type(exc).__name__})
 
 
+class WorkerQuit(RuntimeError):
+    """A worker that was not told to stop stopped: rq's loop ends by itself only after an error it did not handle,
+    above all a Redis connection lost in the middle of a job (a failover). rq then logs and returns as if all were
+    well; the process exits non-zero instead, so that its supervisor (systemd's Restart=on-failure) starts a new one,
+    which finds the new primary and recovers the interrupted job (reap_dead_local_workers)."""
+
+
 def run_worker(connection: redis.Redis, settings: Settings, burst: bool = False) -> bool:
     qs = queues(connection, settings)
     reap_dead_local_workers(connection, qs)
     worker = GatewayWorker(qs, connection=connection, serializer=JSONSerializer, job_class=GatewayJob)
-    return bool(worker.work(burst=burst, with_scheduler=True, logging_level=settings.logging.level))
+    worked = bool(worker.work(burst=burst, with_scheduler=True, logging_level=settings.logging.level))
+    if not burst and not worker.told_to_stop:
+        raise WorkerQuit("the worker stopped on an error it could not recover from (see the log above)")
+    return worked
 
 
 def dead_letters(connection: redis.Redis, settings: Settings) -> list[tuple[str, str]]:

@@ -52,12 +52,16 @@ def worker(ctx: click.Context, burst: bool) -> None:
     """Run an rq worker on the gateway's queues (deliver, events, replies)."""
     from gateway.store.redis_conn import sync_client
     from workers import context
-    from workers.runner import run_worker
+    from workers.runner import WorkerQuit, run_worker
 
     s = checked(ctx)
     setup_logging(s.logging.level)
     context.configure(s)
-    run_worker(sync_client(s), s, burst=burst)
+    try:
+        run_worker(sync_client(s), s, burst=burst)
+    except WorkerQuit as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(3)
 
 
 @click.command()
@@ -126,16 +130,16 @@ def import_mbox(ctx: click.Context, path: Path, account: str | None) -> None:
 @click.command()
 @click.pass_context
 def up(ctx: click.Context) -> None:
-    """Everything in one process group: embedded Redis (unless REDIS_URL), the web process, a worker, and the mail
-    poller and status sync when something needs them."""
-    from gateway.store.embedded_redis import EmbeddedRedis
+    """Everything in one process group: embedded Redis (unless REDIS_URL or REDIS_SENTINELS), the web process, a
+    worker, and the mail poller and status sync when something needs them."""
+    from gateway.store.embedded_redis import EmbeddedRedis, embedded
 
     s = checked(ctx)
     setup_logging(s.logging.level)
-    embedded = None if s.redis.url else EmbeddedRedis(s)
-    if embedded:
+    own = EmbeddedRedis(s) if embedded(s) else None
+    if own:
         try:
-            embedded.start()
+            own.start()
         except ConfigError as exc:
             for problem in exc.problems:
                 click.echo(f"error: {problem}", err=True)
@@ -164,8 +168,8 @@ def up(ctx: click.Context) -> None:
                 c.wait(15)
             except subprocess.TimeoutExpired:
                 c.kill()
-        if embedded:
-            embedded.stop()
+        if own:
+            own.stop()
     failed = [c.args for c in children if c.returncode not in (0, -signal.SIGTERM, None)]
     if failed and not stopping:
         click.echo("a gateway process stopped unexpectedly; everything was shut down", err=True)

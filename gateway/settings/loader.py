@@ -27,6 +27,8 @@ ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     "PUBLIC_BASE_URL": ("server", "public_base_url"),
     "INTAKE_DATA_DIR": ("data_dir",),
     "REDIS_URL": ("redis", "url"),
+    "REDIS_SENTINELS": ("redis", "sentinels"),
+    "REDIS_MASTER_NAME": ("redis", "master_name"),
     "DATABASE_URL": ("backends", "builtin", "database_url"),
 }
 

@@ -6,7 +6,7 @@ import ipaddress
 import re
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from gateway.settings.base import Strict
 
@@ -70,6 +70,56 @@ class RedisSettings(Strict):
     url: str = ""  # empty: the embedded redis-server under data_dir
     dedupe_ttl_days: int = Field(30, ge=1)
     socket_timeout_s: float = Field(2.0, gt=0)
+    # Redis Sentinel (gateway/store/sentinel.py): where to ask for the primary, instead of `url`.
+    sentinels: list[str] = Field(default_factory=list)
+    master_name: str = ""
+    # Replicas that must hold a commit before it is acknowledged: empty means 1 with sentinels, else 0 (no WAIT).
+    wait_replicas: int | None = Field(None, ge=0, le=16)
+    wait_timeout_ms: int = Field(250, ge=1, le=60_000)
+
+    @field_validator("sentinels", mode="before")
+    @classmethod
+    def _sentinel_list(cls, v: object) -> object:
+        return sentinel_list(v)
+
+    @model_validator(mode="after")
+    def _sentinels_or_url(self) -> RedisSettings:
+        if self.sentinels and not self.master_name:
+            raise ValueError(
+                "redis.sentinels needs redis.master_name: the name the sentinels monitor (REDIS_MASTER_NAME)"
+            )
+        if self.sentinels and self.url:
+            raise ValueError("set redis.sentinels (REDIS_SENTINELS) or redis.url (REDIS_URL), not both")
+        if self.replicas_to_wait and self.wait_timeout_ms >= self.socket_timeout_s * 1000:
+            # Else the client gives up on the socket first, and drops a connection that was only waiting.
+            raise ValueError(
+                f"redis.wait_timeout_ms ({self.wait_timeout_ms}) must be below redis.socket_timeout_s "
+                f"({self.socket_timeout_s} s): lower it, e.g. to 250"
+            )
+        return self
+
+    @property
+    def replicas_to_wait(self) -> int:
+        """How many replicas a commit waits for (WAIT/WAITAOF): 0 waits for none."""
+        if self.wait_replicas is not None:
+            return self.wait_replicas
+        return 1 if self.sentinels else 0
+
+
+def sentinel_list(v: object) -> object:
+    """`"a:26379, b:26379"` (REDIS_SENTINELS) or a YAML list -> ["a:26379", "b:26379"], each checked as host:port."""
+    if isinstance(v, str):
+        v = [part.strip() for part in v.split(",") if part.strip()]
+    if not isinstance(v, list):
+        return v
+    for item in v:
+        host, sep, port = str(item).rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(
+                f"{str(item)[:40]!r} is not host:port: list the sentinels as host:port, e.g. "
+                "sentinel-1:26379,sentinel-2:26379"
+            )
+    return [str(item) for item in v]
 
 
 class JobSettings(Strict):

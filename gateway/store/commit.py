@@ -39,6 +39,7 @@ from gateway.models import Commitment, InboundMessage
 from gateway.outbox.consent import phone_digest
 from gateway.settings import Settings
 from gateway.store.queues import DELIVER_FUNC, deliver_job_id, deliver_queue_name, job_retry
+from gateway.store.replica_wait import ReplicaWait
 
 # rq's key layout, taken from rq so that it follows rq's.
 JOB_KEY_PREFIX = Job.redis_job_namespace_prefix
@@ -175,6 +176,9 @@ class Committer:
         self.settings = settings
         self.ttl = settings.redis.dedupe_ttl_days * 86400
         self.script = client.register_script(COMMIT_SCRIPT)
+        self.replicated = ReplicaWait(
+            client, self.script, settings.redis.replicas_to_wait, settings.redis.wait_timeout_ms
+        )
         self._templates: dict[str, JobTemplate] = {}
         self._queues_key = Queue.redis_queues_keys
         self.zone = settings.zone
@@ -198,9 +202,9 @@ class Committer:
         # nullable field defaults to None (tests/test_job_payload.py holds the models to that). Leaving out
         # every default would halve the data, but pydantic's comparisons cost more CPU than Redis saves.
         data = [JobTemplate.data(c.model_dump_json(exclude_none=True)) for c in unique]
-        answers = await self.script(
-            keys=[],
-            args=[
+        # With replicas to wait for, the script's answer comes only once they hold its writes (replica_wait.py).
+        answers = await self.replicated.run(
+            [
                 orjson.dumps(messages),
                 self._queues_key,
                 self.ttl,
@@ -210,7 +214,7 @@ class Committer:
                 keys.INCOMING_MINUTE_TTL_S,
                 keys.INCOMING_DAY_TTL_S,
                 *data,
-            ],
+            ]
         )
         outcome = {}
         for c, answer in zip(unique, answers, strict=True):

