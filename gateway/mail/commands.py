@@ -28,7 +28,7 @@ IMPORT_BATCH = 200
 
 def _intake(settings: Settings) -> EmailIntake:
     blobs = BlobStore(settings.path_in_data("blobs"), batch_sync=True)
-    return EmailIntake(settings.channels.email, blobs, settings.default_language)
+    return EmailIntake(settings.channels.email, blobs, settings.signing_key(), settings.default_language)
 
 
 async def _with_runtime(settings: Settings, spool: str) -> tuple[Runtime, list[asyncio.Task[None]]]:

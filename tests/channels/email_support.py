@@ -114,7 +114,7 @@ async def running_poller(config: Path) -> AsyncIterator[Poller]:
     rt = build_runtime(settings, "spool-mail.sqlite3")
     tasks = [asyncio.create_task(rt.committer.run())]
     blobs = BlobStore(settings.path_in_data("blobs"), batch_sync=True)
-    intake = EmailIntake(settings.channels.email, blobs, settings.default_language)
+    intake = EmailIntake(settings.channels.email, blobs, settings.signing_key(), settings.default_language)
     box = settings.channels.email.mailboxes["help"]
     sync_redis = sync_client(settings)
     desks = HelpDeskMail(mail_answering(settings), rt.redis, sync_redis, settings)  # as `intake mail` builds it
