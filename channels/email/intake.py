@@ -49,6 +49,16 @@ def message_id_domain(conf: EmailSettings) -> str:
     return conf.mailboxes[name].address.rsplit("@", 1)[1].lower() if name else "intake.invalid"
 
 
+def capped(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, saying so where it was cut: a job carries no novel-length body."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + TRUNCATED.format(more=len(text) - limit)
+
+
+TRUNCATED = "\n\n[... message truncated: {more:,} more characters not shown; the original message is kept whole]"
+
+
 def plus_address(address: str, token: str) -> str:
     local, _, domain = address.partition("@")
     return f"{local}+{token.lower()}@{domain}"
@@ -109,8 +119,8 @@ class EmailIntake:
                 display_name=parsed.from_name, email=parsed.from_addr, locale=parsed.language or language
             ),
             subject=parsed.subject,
-            text=parsed.text,
-            full_text=parsed.full_text,
+            text=capped(parsed.text, self.conf.max_text_chars),
+            full_text=capped(parsed.full_text, self.conf.max_text_chars),
             language=parsed.language or language,
             language_source="detected" if parsed.language else "channel",
             attachments=self._files(parsed),
