@@ -115,14 +115,14 @@ class EmailIntake:
             provider_id=parsed.message_id or "sha256:" + hashlib.sha256(raw).hexdigest(),
             received_at=utcnow(),
             sender=parsed.from_addr,
-            requester=Requester(
-                display_name=parsed.from_name, email=parsed.from_addr, locale=parsed.language or language
-            ),
+            requester=Requester(display_name=parsed.from_name, email=parsed.from_addr, locale=language),
             subject=parsed.subject,
             text=capped(parsed.text, self.conf.max_text_chars),
             full_text=capped(parsed.full_text, self.conf.max_text_chars),
-            language=parsed.language or language,
-            language_source="detected" if parsed.language else "channel",
+            # The mailbox's language until the text's is found: by the pipeline when a rule routes on it,
+            # else by the worker after the commit, as for every channel (gateway/intake/languages.py).
+            language=language,
+            language_source="channel",
             attachments=self._files(parsed),
             thread_hints=ThreadHints(
                 in_reply_to=parsed.in_reply_to,
