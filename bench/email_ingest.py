@@ -47,8 +47,10 @@ from aioimaplib import aioimaplib
 # The repository: bench.* and tests.support (the same Dovecot and configuration the tests use).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.baseline_tree import baseline_tree
 from bench.harness import (
     DEFAULT_CONFIG,
+    REPO,
     BenchError,
     child_env,
     filesystem_of,
@@ -88,8 +90,10 @@ from tests.support.gateway import write_config
 
 # The issue's targets: at least half the bare loop's rate, and at least 300 messages/s.
 TARGET_RATIO = 0.5
-TARGET_PER_S = 300.0
+TARGET_PER_S = 600.0
 CEILING_USER, CEILING_PASSWORD = "ceiling", "ceiling-pw"
+BASELINE_USER = "baseline"  # --baseline: the old code's own mailbox (and Redis), the same mail
+USERS = {IMAP_USER: IMAP_PASSWORD, BASELINE_USER: "baseline-pw"}
 MAILBOX = "help"  # the mailbox's name in the gateway's configuration
 STAGING = "Staging"  # the measured messages wait here, then arrive in the INBOX in one COPY
 DELIVER_QUEUE = deliver_queue()  # no worker runs: every committed message stays on it
@@ -319,6 +323,8 @@ class Plan:
     profile_rate: int
     profile_gil: bool
     profile_idle: bool
+    user: str = IMAP_USER  # the gateway's mailbox on the bench's Dovecot
+    code: Path = REPO  # the code `intake mail` runs: this tree, or a --baseline worktree
 
 
 def gateway_config(plan: Plan, dovecot: Dovecot, redis_url: str) -> Path:
@@ -330,7 +336,9 @@ def gateway_config(plan: Plan, dovecot: Dovecot, redis_url: str) -> Path:
     connection by the poller (a reconnect, with a backoff that doubles each time), which must not happen
     inside the measured window: see `reconnects` in the JSON."""
     shipped = yaml.safe_load(DEFAULT_CONFIG.read_text())
-    conf = {"mailboxes": {MAILBOX: mailbox_conf(dovecot, None)}, "border_host": BORDER, "fetch_batch": plan.batch}
+    box = mailbox_conf(dovecot, None)
+    box["imap"] = {**box["imap"], "user": plan.user, "password": USERS[plan.user]}
+    conf = {"mailboxes": {MAILBOX: box}, "border_host": BORDER, "fetch_batch": plan.batch}
     return write_config(plan.work, redis_url, channels={"email": conf}, logging={"level": plan.log_level},
                         redis={"socket_timeout_s": shipped["redis"]["socket_timeout_s"]})  # fmt: skip
 
@@ -372,10 +380,10 @@ def run_gateway(plan: Plan, dovecot: Dovecot, client: redis.Redis, redis_info: R
     config = gateway_config(plan, dovecot, redis_info.url)
     log = plan.work / "gateway.log"
     cmd = pinned([sys.executable, "-m", "gateway.cli", "--config", str(config), "mail"], plan.layout.measured_cpu)
-    counts = Counts(client, dovecot.client(IMAP_USER, IMAP_PASSWORD))
+    counts = Counts(client, dovecot.client(plan.user, USERS[plan.user]))
     try:
         say(f"gateway `intake mail` (logging {plan.log_level}); warming up on {plan.warmup} messages")
-        with running(cmd, log, env=child_env()) as proc:
+        with running(cmd, log, env=child_env(), cwd=plan.code) as proc:
             # Warm: connected, the language models loaded, every code path run once, and then idle (IDLE).
             warm = plan.warmup
             wait_until(
@@ -401,7 +409,8 @@ def measure(
         counts.folder("Quarantine"),
     )
     target_len, target_moved = base_len + plan.messages, base_processed + base_quarantined + plan.messages
-    watch = CpuWatch({"gateway": proc.pid, "redis": redis_pid}, {"dovecot": dovecot.proc.pid if dovecot.proc else -1})
+    # The gateway's process group: `intake mail` and the processes that parse its mail.
+    watch = CpuWatch({"redis": redis_pid}, {"gateway": proc.pid, "dovecot": dovecot.proc.pid if dovecot.proc else -1})
     counts.imap.select(STAGING)
     finished = False
     with profiling(plan, proc.pid):
@@ -449,6 +458,29 @@ def measure(
     return run
 
 
+@contextmanager
+def baseline_run(ref: str, plan: Plan, dovecot: Dovecot) -> Iterator[dict[str, Any]]:
+    """The old commit's `intake mail` on its own mailbox and Redis, measured as the current code was."""
+    with baseline_tree(ref) as (tree, commit), redis_server(plan.work / "redis-baseline", "tcp", None) as (c, info):
+        work = plan.work / "baseline"
+        work.mkdir(exist_ok=True)
+        say(f"baseline {ref} ({commit}) from {tree}")
+        run = run_gateway(replace(plan, user=BASELINE_USER, code=tree, work=work, profile=None), dovecot, c, info)
+        cpu = run.cpu.get("gateway_cpu")
+        per_s = plan.messages / run.elapsed_s if run.finished else 0.0
+        say(f"baseline: {per_s:,.0f} messages/s ({run.elapsed_s:.2f} s)")
+        yield {
+            "git": commit,
+            "messages_per_s": round(per_s, 1),
+            "elapsed_s": round(run.elapsed_s, 3),
+            "committed": run.committed,
+            "finished": run.finished,
+            "gateway_cpu_us_per_msg": round(cpu * run.elapsed_s / plan.messages * 1e6, 1) if cpu else None,
+            "cpu": run.cpu,
+            "loadavg": Path("/proc/loadavg").read_text().strip(),
+        }
+
+
 # --------------------------------------------------------------------------------------------------
 # Setup, the JSON line, the command line.
 # --------------------------------------------------------------------------------------------------
@@ -478,18 +510,23 @@ def bench(args: argparse.Namespace, layout: Layout, work: Path, git: str) -> dic
         stack.callback(dovecot.close)
         dovecot.add_user(IMAP_USER, IMAP_PASSWORD)
         dovecot.add_user(CEILING_USER, CEILING_PASSWORD)
+        users = [IMAP_USER, *([BASELINE_USER] if args.baseline else [])]
+        if args.baseline:
+            dovecot.add_user(BASELINE_USER, USERS[BASELINE_USER])
         dovecot.start()
         t0 = time.perf_counter()
         dovecot.deliver_many(CEILING_USER, corpus.messages)
-        dovecot.create_folder(IMAP_USER, STAGING)
-        dovecot.deliver_many(IMAP_USER, corpus.messages, folder=STAGING)
-        dovecot.deliver_many(IMAP_USER, warm.messages)
+        for user in users:
+            dovecot.create_folder(user, STAGING)
+            dovecot.deliver_many(user, corpus.messages, folder=STAGING)
+            dovecot.deliver_many(user, warm.messages)
         say(f"Dovecot {dovecot.port}: delivered {2 * args.messages + args.warmup:,} messages in "
             f"{time.perf_counter() - t0:.1f} s")  # fmt: skip
         # The ceiling before and after the gateway: a VM's speed drifts, and the median straddles the gateway run.
         before = (args.ceiling_rounds + 1) // 2
         ceiling = run_ceiling(dovecot, args.fetch_batch, before, args.messages, layout)
         gw = run_gateway(plan, dovecot, client, redis_info)
+        old = stack.enter_context(baseline_run(args.baseline, plan, dovecot)) if args.baseline else None
         ceiling += run_ceiling(dovecot, args.fetch_batch, args.ceiling_rounds - before, args.messages, layout)
     ceiling_s = statistics.median(r.elapsed_s for r in ceiling)
     ceiling_per_s = args.messages / ceiling_s
@@ -559,9 +596,12 @@ def bench(args: argparse.Namespace, layout: Layout, work: Path, git: str) -> dic
         "dovecot_version": tool_version(["/usr/sbin/dovecot", "--version"]),
         "aioimaplib": package_version("aioimaplib"),
         "profiled": args.profile is not None,
+        "ratio_rounds": [round(per_s / (args.messages / r.elapsed_s), 4) for r in ceiling],
+        "loadavg": Path("/proc/loadavg").read_text().strip(),
+        "baseline": old,
         "targets": {"ratio_min": TARGET_RATIO, "messages_per_s_min": TARGET_PER_S},
         "meets_targets": gw.finished
-        and ratio >= TARGET_RATIO
+        and min(per_s / (args.messages / r.elapsed_s) for r in ceiling) >= TARGET_RATIO
         and per_s >= TARGET_PER_S
         and gw.committed == args.messages,
         **provenance(git),
@@ -592,6 +632,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--profile-gil", action="store_true", help="py-spy --gil: only samples holding the GIL")
     p.add_argument("--profile-idle", action="store_true", help="py-spy --idle: waits too (epoll, fsync)")
     p.add_argument("--check", action="store_true", help="exit 1 when the targets are not met")
+    p.add_argument(
+        "--baseline",
+        default=None,
+        metavar="GIT_REF",
+        help="also run this commit's `intake mail` (from a temporary git worktree) on the same mail",
+    )
     args = p.parse_args(argv)
     if args.messages < 1 or args.warmup < 1 or args.ceiling_rounds < 1 or not 1 <= args.fetch_batch <= 1000:
         p.error("--messages, --warmup and --ceiling-rounds >= 1; 1 <= --fetch-batch <= 1000")

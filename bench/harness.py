@@ -51,9 +51,11 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 @contextmanager
-def running(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def running(
+    cmd: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path = REPO
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=out, cwd=REPO, env=env, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=out, cwd=cwd, env=env, start_new_session=True)
     try:
         yield proc
     finally:

@@ -6,6 +6,7 @@ tokens, and compares the loop facts with its own stamp.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,13 +73,24 @@ class ParsedEmail:
     date: datetime | None  # UTC
     text: str  # new content only: quoted history, forwarded content and signature removed
     full_text: str  # the whole body as text, attached messages included
-    html: str | None  # sanitized, when the message had HTML
-    language: str | None  # ISO 639-1; None when unsure
     files: tuple[ParsedPart, ...]
     auto: AutoFlags
     authentication_results: tuple[str, ...]  # for dmarc_fail_from(parsed.authentication_results, border_host)
     charset_fallbacks: tuple[str, ...]  # where a declared charset was wrong, unknown or missing
     defects: tuple[str, ...]  # what could not be read, for the operator
+    html_parts: tuple[str, ...] = ()  # the HTML bodies as sent: `html` sanitizes them when asked
+
+    # Computed when read, once: the channel's intake needs neither (a request's language is found by the
+    # pipeline only when a rule routes on it, else by the worker), and each costs as much as the MIME parse.
+    @functools.cached_property
+    def html(self) -> str | None:
+        """Sanitized, when the message had HTML."""
+        return sanitize_html("\n".join(self.html_parts)) if self.html_parts else None
+
+    @functools.cached_property
+    def language(self) -> str | None:
+        """ISO 639-1 of `text`; None when unsure."""
+        return detect_language(self.text)
 
     def dmarc_failed(self, border_host: str) -> bool:
         """dmarc=fail recorded by our own border host (see dmarc_fail_from)."""
@@ -137,8 +149,7 @@ def parse_email(raw: bytes) -> ParsedEmail:
         date=parse_date(headers.first("date")),
         text=text,
         full_text=rendered.full,
-        html=sanitize_html("\n".join(rendered.html)) if rendered.html else None,
-        language=detect_language(text),
+        html_parts=tuple(rendered.html),
         files=tuple(parts.files),
         auto=auto,
         authentication_results=tuple(headers.all("authentication-results")),

@@ -240,7 +240,9 @@ def mail_supervisors(payload: dict[str, Any]) -> str:
         msg["To"] = str(who["email"])
         msg["Subject"] = subject
         msg["Date"] = format_datetime(utcnow())
-        msg["Message-ID"] = reply_message_id(settings.channels.email, f"supervisor-{conv_id}-{who['username']}")
+        msg["Message-ID"] = reply_message_id(
+            settings.channels.email, settings.signing_key(), f"supervisor-{conv_id}-{who['username']}"
+        )
         msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: an out-of-office answer must not come back to us
         msg["X-Loop"] = settings.channels.email.loop_stamp
         msg.set_content(body)

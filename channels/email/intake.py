@@ -9,6 +9,7 @@ References, the [#ticket] tag kept in the subject, and a Reply-To plus-address c
 from __future__ import annotations
 
 import hashlib
+import hmac
 import html
 import re
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Literal
 
 from gateway.ids import new_id
 from gateway.intake.conversations import normalize_address
+from gateway.macs import mac_for
 from gateway.models import Attachment, Flags, InboundMessage, Requester, ThreadHints, utcnow
 from gateway.settings import EmailSettings, Mailbox
 from gateway.store.blobs import FORBIDDEN, BlobStore, sniff
@@ -47,6 +49,16 @@ def message_id_domain(conf: EmailSettings) -> str:
     return conf.mailboxes[name].address.rsplit("@", 1)[1].lower() if name else "intake.invalid"
 
 
+def capped(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, saying so where it was cut: a job carries no novel-length body."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + TRUNCATED.format(more=len(text) - limit)
+
+
+TRUNCATED = "\n\n[... message truncated: {more:,} more characters not shown; the original message is kept whole]"
+
+
 def plus_address(address: str, token: str) -> str:
     local, _, domain = address.partition("@")
     return f"{local}+{token.lower()}@{domain}"
@@ -55,11 +67,12 @@ def plus_address(address: str, token: str) -> str:
 class EmailIntake:
     """Turns one raw message into a decision. Stores files (and the raw message, for audit) in the blob store."""
 
-    def __init__(self, conf: EmailSettings, blobs: BlobStore, default_language: str = "en") -> None:
+    def __init__(self, conf: EmailSettings, blobs: BlobStore, key: bytes, default_language: str = "en") -> None:
+        """`key` is the service's secret key (Settings.signing_key): our Message-IDs carry a mark made with it."""
         self.conf = conf
         self.blobs = blobs
+        self.key = key
         self.default_language = default_language
-        self.domain = message_id_domain(conf)
         self.own_addresses = {m.address.lower() for m in conf.mailboxes.values()}
 
     def decide(self, raw: bytes, mailbox: str) -> MailDecision:
@@ -83,10 +96,12 @@ class EmailIntake:
         )
 
     def _is_ours(self, parsed: ParsedEmail) -> bool:
+        """Only what we alone make: our X-Loop stamp, or a Message-ID marked with our key. Never the domain:
+        a teacher's Thunderbird, Apple Mail or Exchange builds its Message-IDs from the district's domain too."""
         stamp = self.conf.loop_stamp.lower()
         if any(stamp == v.strip().lower() for v in parsed.auto.x_loop):
             return True
-        return parsed.message_id is not None and parsed.message_id.lower().endswith("@" + self.domain)
+        return parsed.message_id is not None and is_our_message_id(self.key, parsed.message_id)
 
     def _message(self, parsed: ParsedEmail, raw: bytes, mailbox: str, language: str) -> InboundMessage:
         automatic = parsed.auto.auto_submitted or parsed.auto.auto_reply or parsed.auto.bulk
@@ -100,14 +115,14 @@ class EmailIntake:
             provider_id=parsed.message_id or "sha256:" + hashlib.sha256(raw).hexdigest(),
             received_at=utcnow(),
             sender=parsed.from_addr,
-            requester=Requester(
-                display_name=parsed.from_name, email=parsed.from_addr, locale=parsed.language or language
-            ),
+            requester=Requester(display_name=parsed.from_name, email=parsed.from_addr, locale=language),
             subject=parsed.subject,
-            text=parsed.text,
-            full_text=parsed.full_text,
-            language=parsed.language or language,
-            language_source="detected" if parsed.language else "channel",
+            text=capped(parsed.text, self.conf.max_text_chars),
+            full_text=capped(parsed.full_text, self.conf.max_text_chars),
+            # The mailbox's language until the text's is found: by the pipeline when a rule routes on it,
+            # else by the worker after the commit, as for every channel (gateway/intake/languages.py).
+            language=language,
+            language_source="channel",
             attachments=self._files(parsed),
             thread_hints=ThreadHints(
                 in_reply_to=parsed.in_reply_to,
@@ -205,7 +220,27 @@ def compose(
     return msg
 
 
-def reply_message_id(conf: EmailSettings, delivery_key: str) -> str:
-    """Deterministic per delivery: a retried send repeats the same Message-ID, which clients collapse."""
+MARK_HEX = 16  # 64 bits of HMAC: nobody without the key writes a Message-ID we take for our own
+
+
+def message_id_mark(key: bytes, digest: str) -> str:
+    """The keyed mark a Message-ID of ours carries after its digest."""
+    return mac_for(key).digest(b"email-message-id:" + digest.encode()).hex()[:MARK_HEX]
+
+
+def reply_message_id(conf: EmailSettings, key: bytes, delivery_key: str) -> str:
+    """Deterministic per delivery: a retried send repeats the same Message-ID, which clients collapse.
+
+    `<digest.mark@domain>`: the mark, an HMAC of the digest with the service's key, is how we know our own
+    mail when it comes back (the domain is anyone's at the district)."""
     digest = hashlib.sha256(delivery_key.encode()).hexdigest()[:32]
-    return f"<{digest}@{message_id_domain(conf)}>"
+    return f"<{digest}.{message_id_mark(key, digest)}@{message_id_domain(conf)}>"
+
+
+def is_our_message_id(key: bytes, message_id: str) -> bool:
+    """A Message-ID (with or without <>) that `reply_message_id` made with this key."""
+    local = message_id.strip("<> ").rsplit("@", 1)[0]
+    digest, _, mark = local.rpartition(".")
+    if not digest or len(mark) != MARK_HEX:
+        return False
+    return hmac.compare_digest(mark.lower(), message_id_mark(key, digest))

@@ -87,7 +87,7 @@ def send_email_reply(r: redis.Redis, settings: Settings, reply: Reply, delivery_
         reply_token=conv.get("reply_token", ""),
         references=refs,
     )
-    message_id = reply_message_id(conf, delivery_key)
+    message_id = reply_message_id(conf, settings.signing_key(), delivery_key)
     msg = compose(mailbox=box, conf=conf, to=reply.recipient, subject=reply.subject, text=reply.text,
                   thread=thread, message_id=message_id, automatic=automatic)  # fmt: skip
     send(msg, box.smtp, box.address)

@@ -13,6 +13,7 @@ from channels.email.intake import EmailIntake
 from gateway.intake.pipeline import Arrival
 from gateway.intake.runtime import Runtime, build_runtime
 from gateway.mail.answers import HelpDeskMail
+from gateway.mail.parsing import MailParsers
 from gateway.mail.poller import MailboxPoller, threaded_only_reason
 from gateway.routing.router import refresh_forever
 from gateway.settings import Settings
@@ -28,7 +29,7 @@ IMPORT_BATCH = 200
 
 def _intake(settings: Settings) -> EmailIntake:
     blobs = open_blobs(settings, batch_sync=True)
-    return EmailIntake(settings.channels.email, blobs, settings.default_language)
+    return EmailIntake(settings.channels.email, blobs, settings.signing_key(), settings.default_language)
 
 
 async def _with_runtime(settings: Settings, spool: str) -> tuple[Runtime, list[asyncio.Task[None]]]:
@@ -47,16 +48,17 @@ async def _stop(rt: Runtime, tasks: list[asyncio.Task[None]]) -> None:
 async def run_mail(settings: Settings) -> None:
     """Poll every configured mailbox until SIGINT/SIGTERM."""
     rt, tasks = await _with_runtime(settings, "spool-mail.sqlite3")
-    intake = _intake(settings)
+    parsers = MailParsers(settings)  # every mailbox's mail is parsed in these processes, off the event loop
     conf = settings.channels.email
     sync_redis = sync_client(settings)
     desks = HelpDeskMail(mail_answering(settings), rt.redis, sync_redis, settings)
-    pollers = [MailboxPoller(n, b, conf, intake, rt.pipeline, rt.redis, rt.metrics, desks)
+    pollers = [MailboxPoller(n, b, conf, parsers, rt.pipeline, rt.redis, rt.metrics, desks)
                for n, b in conf.mailboxes.items()]  # fmt: skip
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    await parsers.start()
     running = [asyncio.create_task(p.run_forever()) for p in pollers]
     log.info("polling mailboxes", extra={"count": len(pollers)})
     try:
@@ -65,6 +67,7 @@ async def run_mail(settings: Settings) -> None:
         await cancel_and_wait(*running)
         await _stop(rt, tasks)
         sync_redis.close()
+        parsers.close()
 
 
 def _open(path: Path) -> mailbox.Mailbox[mailbox.Message]:

@@ -30,6 +30,7 @@ _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 _FETCH_HEAD = re.compile(rb"^\d+ FETCH \(")
 _UID = re.compile(rb"UID (\d+)")
 _LITERAL = re.compile(rb"\{(\d+)\}$")
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 
 
 class ImapError(Exception):
@@ -167,6 +168,21 @@ class ImapSession:
             uids.extend(int(tok) for tok in bytes(line).split() if tok.isdigit())
         # "n:*" always matches the highest UID, even when it is below n.
         return sorted(u for u in set(uids) if u > last_uid)
+
+    async def sizes(self, uids: list[int]) -> dict[int, int]:
+        """RFC822.SIZE by UID: what each message would cost to download, asked before downloading any.
+        A UID missing from the answer was expunged meanwhile."""
+        if not uids:
+            return {}
+        fetch = self.imap.uid("fetch", ",".join(map(str, uids)), "(UID RFC822.SIZE)")
+        resp = _ok(await self._call("UID FETCH", fetch), "UID FETCH")
+        out: dict[int, int] = {}
+        for line in resp.lines:
+            if isinstance(line, bytes | bytearray) and _FETCH_HEAD.match(line):
+                uid, size = _UID.search(line), _SIZE.search(line)
+                if uid and size:
+                    out[int(uid.group(1))] = int(size.group(1))
+        return out
 
     async def fetch(self, uids: list[int]) -> dict[int, bytes]:
         """Raw messages by UID, with BODY.PEEK[] so the \\Seen flag is never set."""

@@ -17,12 +17,13 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
-from channels.email.intake import EmailIntake, MailDecision
+from channels.email.intake import MailDecision
 from gateway import keys
 from gateway.errors import IntakeError
 from gateway.intake.pipeline import Arrival, Pipeline
 from gateway.mail.answers import RELAYED, HelpDeskMail
 from gateway.mail.imap import ImapError, ImapSession, LoginFailed
+from gateway.mail.parsing import MailParsers
 from gateway.metrics import Metrics
 from gateway.models import utcnow
 from gateway.settings import EmailSettings, Mailbox
@@ -43,7 +44,7 @@ class MailboxPoller:
         name: str,
         box: Mailbox,
         conf: EmailSettings,
-        intake: EmailIntake,
+        parsers: MailParsers,
         pipeline: Pipeline,
         redis: aioredis.Redis,
         metrics: Metrics,
@@ -53,7 +54,7 @@ class MailboxPoller:
         self.help_desks = help_desks
         self.box = box
         self.conf = conf
-        self.intake = intake
+        self.parsers = parsers
         self.pipeline = pipeline
         self.redis = redis
         self.metrics = metrics
@@ -137,10 +138,40 @@ class MailboxPoller:
         return handled
 
     async def _batch(self, uids: list[int]) -> int:
+        """Sizes first: a message over max_message_bytes is quarantined unread, the rest are fetched in runs of
+        at most max_message_bytes together, so that what this process holds stays bounded whatever arrives."""
+        sizes = await self.session.sizes(uids)
+        limit = self.conf.max_message_bytes
+        oversized = {uid: size for uid, size in sizes.items() if size > limit}
+        handled = await self._quarantine_unread(oversized)
+        run: list[int] = []
+        held = 0
+        for uid in sorted(u for u in sizes if u not in oversized):
+            if run and held + sizes[uid] > limit:
+                handled += await self._fetched(run)
+                run, held = [], 0
+            run.append(uid)
+            held += sizes[uid]
+        if run:
+            handled += await self._fetched(run)
+        return handled
+
+    async def _quarantine_unread(self, oversized: dict[int, int]) -> int:
+        if not oversized:
+            return 0
+        await self.session.move(sorted(oversized), self.box.quarantine_folder)
+        limit = self.conf.max_message_bytes
+        for uid, size in sorted(oversized.items()):
+            reason = (f"too large to fetch: {size:,} bytes, over channels.email.max_message_bytes ({limit:,}); "
+                      "not downloaded, open it in the mail client")  # fmt: skip
+            await self._quarantine_note(uid, MailDecision("quarantine", reason=reason))
+        return len(oversized)
+
+    async def _fetched(self, uids: list[int]) -> int:
         raws = await self.session.fetch(uids)
-        decisions = {uid: self.intake.decide(raw, self.name) for uid, raw in raws.items()}
-        # The batch's files become durable together, before anything that refers to them is committed.
-        await asyncio.get_running_loop().run_in_executor(None, self.intake.blobs.sync)
+        # Parsed in the worker processes, which make the batch's files durable before answering: before
+        # anything that refers to them is committed.
+        decisions = await self.parsers.decide(raws, self.name)
         await self._help_desk_mail(decisions)
         # In the mailbox's order, so that a follow-up fetched with the message it answers joins it.
         arrivals = [

@@ -48,6 +48,12 @@ class EmailSettings(Strict):
     max_attachment_bytes: int = Field(15 * 1024 * 1024, gt=0)
     max_attachments: int = Field(20, ge=0)
     fetch_batch: int = Field(100, ge=1, le=1000)
+    # A message larger than this (its RFC822.SIZE) is moved to quarantine without being downloaded.
+    max_message_bytes: int = Field(25 * 1024 * 1024, gt=0)
+    # A message's text past this many characters is cut, with a marker saying so (the raw message is kept whole).
+    max_text_chars: int = Field(100_000, ge=1000)
+    # Processes that parse mail beside `intake mail`'s event loop; 0: one per usable core.
+    parse_workers: int = Field(0, ge=0, le=64)
     poll_interval_s: float = Field(60.0, gt=0)
     idle_renew_s: float = Field(25 * 60.0, gt=0, lt=29 * 60)
     login_failure_alarm: int = Field(3, ge=1)

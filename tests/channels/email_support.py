@@ -11,12 +11,11 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
-from channels.email.intake import EmailIntake
 from gateway.intake.runtime import Runtime, build_runtime
 from gateway.mail.answers import HelpDeskMail
+from gateway.mail.parsing import MailParsers
 from gateway.mail.poller import MailboxPoller
 from gateway.settings import Settings
-from gateway.store.blob_stores import open_blobs
 from gateway.store.redis_conn import sync_client
 from gateway.tasks import cancel_and_wait
 from tests.mail_fixtures import IMAP_PASSWORD, IMAP_USER
@@ -113,16 +112,17 @@ async def running_poller(config: Path) -> AsyncIterator[Poller]:
     settings = settings_from(config)
     rt = build_runtime(settings, "spool-mail.sqlite3")
     tasks = [asyncio.create_task(rt.committer.run())]
-    blobs = open_blobs(settings, batch_sync=True)
-    intake = EmailIntake(settings.channels.email, blobs, settings.default_language)
+    parsers = MailParsers(settings, workers=1)  # as `intake mail` parses: in another process
     box = settings.channels.email.mailboxes["help"]
     sync_redis = sync_client(settings)
     desks = HelpDeskMail(mail_answering(settings), rt.redis, sync_redis, settings)  # as `intake mail` builds it
-    poller = MailboxPoller("help", box, settings.channels.email, intake, rt.pipeline, rt.redis, rt.metrics, desks)
+    poller = MailboxPoller("help", box, settings.channels.email, parsers, rt.pipeline, rt.redis, rt.metrics, desks)
     try:
+        await parsers.start()
         yield Poller(rt, poller, settings)
     finally:
         await poller.session.close()
         await cancel_and_wait(*tasks)
         await rt.close()
         sync_redis.close()
+        parsers.close()

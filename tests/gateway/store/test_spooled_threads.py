@@ -76,8 +76,8 @@ async def test_an_out_of_office_note_spooled_while_redis_is_down_is_added_to_its
         redis_server.stop(kill=True)
         # What the poller does with a batch it fetched (gateway/mail/poller.py), with Redis gone meanwhile.
         arrivals = []
-        for raw in (ooo, away):
-            d = p.poller.intake.decide(raw, "help")
+        decided = await p.poller.parsers.decide({1: ooo, 2: away}, "help")
+        for raw, d in zip((ooo, away), (decided[1], decided[2]), strict=True):
             assert d.message is not None
             arrivals.append(Arrival(d.message, raw, threaded_only_reason(d)))
         results = await p.runtime.pipeline.accept_all(arrivals, scope="email")

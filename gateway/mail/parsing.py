@@ -1,0 +1,92 @@
+"""Mail is parsed beside `intake mail`'s event loop, in a pool of processes sized to the usable cores.
+
+Parsing a message is pure CPU (MIME, charsets, HTML to text, language): on the event loop, one slow
+message would stall every mailbox's IDLE, its commits and the renewal of its lock, and a lock that
+lapses lets a second poller in. Each worker process holds its own EmailIntake, stores the files it
+finds (and the raw message) in the blob store, and makes them durable before it answers: the batch's
+decisions come back ready to commit. The pool is started once per process (spawn: no copy of the
+parent's event loop, sockets or locks) and shut down with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from channels.email.intake import EmailIntake, MailDecision
+from gateway.errors import IntakeError
+from gateway.settings import Settings
+from gateway.store.blob_stores import open_blobs
+
+_intake: EmailIntake | None = None  # one per worker process, made by _start
+
+
+def _start(settings: Settings) -> None:
+    global _intake
+    blobs = open_blobs(settings, batch_sync=True)  # the configured store: files, or the shared PostgreSQL
+    _intake = EmailIntake(settings.channels.email, blobs, settings.signing_key(), settings.default_language)
+
+
+def _decide(raws: list[bytes], mailbox: str) -> list[MailDecision]:
+    """In a worker: decide each message, then make every file written for them durable (one pass of fsyncs)."""
+    if _intake is None:
+        raise RuntimeError("the parsing process was not started by MailParsers")
+    decisions = [_intake.decide(raw, mailbox) for raw in raws]
+    _intake.blobs.sync()
+    return decisions
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+class ParserCrashed(IntakeError):
+    """A parsing process died (killed, out of memory): the batch stays in the inbox for the next pass."""
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class MailParsers:
+    def __init__(self, settings: Settings, workers: int = 0) -> None:
+        conf = settings.channels.email
+        self.workers = workers or conf.parse_workers or usable_cores()
+        self._args = (settings,)
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        spawn = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(self.workers, mp_context=spawn, initializer=_start, initargs=self._args)
+
+    async def start(self) -> None:
+        """Start every worker now (each imports the parsers: seconds on a busy machine), not with the first mail."""
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(asyncio.wrap_future(self._pool.submit(_ready), loop=loop) for _ in range(self.workers)))
+
+    async def decide(self, raws: dict[int, bytes], mailbox: str) -> dict[int, MailDecision]:
+        """Every message's decision by UID, its files durable. The batch is shared out in runs of UIDs."""
+        uids = sorted(raws)
+        if not uids:
+            return {}
+        share = -(-len(uids) // self.workers)
+        runs = [uids[i : i + share] for i in range(0, len(uids), share)]
+        loop = asyncio.get_running_loop()
+        futures = [self._pool.submit(_decide, [raws[u] for u in run], mailbox) for run in runs]
+        try:
+            answers = await asyncio.gather(*(asyncio.wrap_future(f, loop=loop) for f in futures))
+        except BrokenProcessPool as exc:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+            raise ParserCrashed("a mail parsing process died") from exc
+        finally:
+            for f in futures:
+                f.cancel()  # only those not started yet: a caller that gave up leaves no work queued
+        return {uid: d for run, decided in zip(runs, answers, strict=True) for uid, d in zip(run, decided, strict=True)}
+
+    def close(self) -> None:
+        """Stop the worker processes (waiting for any parse under way)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
