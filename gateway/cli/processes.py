@@ -71,7 +71,7 @@ def mail(ctx: click.Context) -> None:
     if not s.channels.email.enabled:
         click.echo("no mailboxes are configured (channels.email.mailboxes): nothing to poll", err=True)
         ctx.exit(1)
-    asyncio.run(run_mail(s))
+    ctx.exit(asyncio.run(run_mail(s)))
 
 
 @click.command()
