@@ -65,12 +65,16 @@ class BlobStore:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".tmp{secrets.token_hex(8)}")  # unique per writer, thread or process
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                if not self.batch_sync:
-                    os.fsync(f.fileno())
-            os.replace(tmp, path)
+            try:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    if not self.batch_sync:
+                        os.fsync(f.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
+                raise
             if self.batch_sync:
                 self._unsynced.append(path)
             else:
@@ -139,7 +143,11 @@ class BlobWriter:
         if len(self._head) < SNIFF_BYTES:
             self._head += chunk[: SNIFF_BYTES - len(self._head)]
         self._hash.update(chunk)
-        self._file.write(chunk)
+        try:
+            self._file.write(chunk)
+        except BaseException:
+            self.abort()  # a full disk: nothing half-written stays in .incoming
+            raise
         return True
 
     def finish(self) -> Attachment:
@@ -154,12 +162,17 @@ class BlobWriter:
                 reason="program files are not accepted",
             )  # fmt: skip
         f, self._file = self._file, None
-        f.flush()
-        os.fsync(f.fileno())
-        f.close()
-        path = self.store.path_for(digest)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self._tmp, path)  # the same content twice is the same name: the second replaces the first
+        try:
+            f.flush()
+            os.fsync(f.fileno())
+            f.close()
+            path = self.store.path_for(digest)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self._tmp, path)  # the same content twice is the same name: the second replaces the first
+        except BaseException:
+            f.close()
+            self._tmp.unlink(missing_ok=True)
+            raise
         _fsync_dir(path.parent)
         return Attachment(filename=self.filename, content_type=ctype, size=self.size, sha256=digest, storage_key=digest)
 
