@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.channels.email_support import mail, mail_config
-from tests.gateway.mail.test_email_faults import count, ticket_count
-from tests.mail_fixtures import IMAP_USER
+from tests.channels.email_support import mail, mail_config, running_poller
+from tests.gateway.mail.test_email_faults import count, polling, ticket_count
+from tests.mail_fixtures import IMAP_PASSWORD, IMAP_USER
 from tests.support.dovecot import Dovecot
 from tests.support.gateway import start_process
 from tests.support.redis_server import RedisServer
+from tests.support.silent_proxy import SilentProxy
 from tests.support.waiting import eventually
 
 
@@ -89,3 +90,27 @@ async def test_mail_sigkilled_mid_run_and_restarted_makes_every_message_exactly_
     await eventually(lambda: count(dovecot, "Processed") == 30, "every message moved after the restart")
     assert dovecot.message_count(IMAP_USER, "INBOX") == 0
     assert ticket_count(config) == 30
+
+
+async def test_an_idle_that_goes_silent_without_closing_is_noticed_and_the_poller_reconnects(
+    tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot
+) -> None:
+    """A firewall forgets the connection mid-IDLE: no data, no close. The poller's own timeouts must notice,
+    and the next connection picks up what arrived meanwhile."""
+    proxy = SilentProxy(dovecot.host, dovecot.port).start()
+    try:
+        imap = {"host": proxy.host, "port": proxy.port, "security": "none", "user": IMAP_USER,
+                "password": IMAP_PASSWORD, "timeout_s": 2}  # fmt: skip
+        config = mail_config(tmp_path, redis_server, dovecot, None, box={"imap": imap}, poll_interval_s=0.5,
+                             reconnect_max_s=1)  # fmt: skip
+        async with running_poller(config) as p, polling(p.poller):
+            dovecot.deliver(IMAP_USER, mail(subject="before"))
+            await eventually(lambda: count(dovecot, "Processed") == 1, "the first mail moved")
+            connections = proxy.accepted
+            proxy.silence()
+            dovecot.deliver(IMAP_USER, mail(subject="while the connection is silent"))
+            await eventually(lambda: proxy.accepted > connections, "the poller reconnected")
+            await eventually(lambda: count(dovecot, "Processed") == 2, "the mail that came meanwhile moved")
+        assert ticket_count(config) == 2
+    finally:
+        proxy.stop()
