@@ -312,7 +312,12 @@ def run(work: Path, messages: int, concurrency: int, settle_s: float) -> dict[st
             if proc.poll() is not None:
                 raise BenchError(f"the {name} process exited with {proc.returncode}")
         seen = settle(chaos, redis_srv, settle_s)
-        time.sleep(5)  # the last acknowledgements follow their tickets
+        # The acknowledgements follow their tickets: wait until no job is left (or for `settle_s` at most).
+        quiet_by = time.monotonic() + settle_s
+        while time.monotonic() < quiet_by and pending_jobs(redis_srv):
+            chaos.supervise()
+            time.sleep(1)
+        time.sleep(3)
         replies = Counter[str]()
         for m in twilio.messages:
             replies[f"sms:{m.get('to') or m.get('To')}"] += 1

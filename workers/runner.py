@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from types import FrameType
 from typing import Any
 
@@ -32,6 +33,8 @@ from workers.queues import EVENTS_QUEUE, REPLIES_QUEUE, GatewayJob, deliver_queu
 from workers.retention import sweep_if_due
 
 log = logging.getLogger("intake.worker")
+
+SCHEDULER_CHECK_S = 1.0
 
 
 def queue_names(settings: Settings) -> list[str]:
@@ -126,7 +129,25 @@ class GatewayWorker(SimpleWorker):
 
     def check_for_suspension(self, burst: bool) -> None:
         self.stop_if_told()
+        self.restart_dead_scheduler()
         super().check_for_suspension(burst)
+
+    _scheduler_checked = 0.0
+
+    def restart_dead_scheduler(self) -> None:
+        """rq's scheduler (a child process that enqueues the retries due) dies when Redis goes away under it, and
+        rq starts it again only at its maintenance, every ten minutes: until then every retry waits. Checked at
+        most once a second, from the worker's loop (when a job arrives, and when a dequeue wait ends)."""
+        scheduler = self.scheduler
+        if scheduler is None or time.monotonic() - self._scheduler_checked < SCHEDULER_CHECK_S:
+            return
+        self._scheduler_checked = time.monotonic()
+        process = scheduler._process
+        if process is None or not process.is_alive():
+            try:
+                scheduler.acquire_locks(auto_start=True)  # type: ignore[no-untyped-call]
+            except redis.RedisError as exc:  # still away: the next check tries again
+                log.warning("rq scheduler not restarted", extra={"error": type(exc).__name__})
 
     def run_maintenance_tasks(self) -> None:
         reap_dead_local_workers(self.connection, self.queues)
@@ -160,11 +181,20 @@ def release_here(connection: redis.Redis) -> None:
         log.warning("parked replies not released", extra={"error": type(exc).__name__})
 
 
+class WorkerLoopDied(RuntimeError):
+    """rq's loop ended without being told to stop: it logs an error it cannot handle (Redis away while it
+    records a job's end) and returns as if all were well. The process must exit non-zero instead, so that its
+    supervisor starts a new worker, which takes back the job this one held (`reap_dead_local_workers`)."""
+
+
 def run_worker(connection: redis.Redis, settings: Settings, burst: bool = False) -> bool:
     qs = queues(connection, settings)
     reap_dead_local_workers(connection, qs)
     worker = GatewayWorker(qs, connection=connection, serializer=JSONSerializer, job_class=GatewayJob)
-    return bool(worker.work(burst=burst, with_scheduler=True, logging_level=settings.logging.level))
+    worked = bool(worker.work(burst=burst, with_scheduler=True, logging_level=settings.logging.level))
+    if not burst and not worker.told_to_stop:
+        raise WorkerLoopDied("the worker's loop ended without being told to stop")
+    return worked
 
 
 def dead_letters(connection: redis.Redis, settings: Settings) -> list[tuple[str, str]]:

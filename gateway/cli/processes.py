@@ -52,12 +52,16 @@ def worker(ctx: click.Context, burst: bool) -> None:
     """Run an rq worker on the gateway's queues (deliver, events, replies)."""
     from gateway.store.redis_conn import sync_client
     from workers import context
-    from workers.runner import run_worker
+    from workers.runner import WorkerLoopDied, run_worker
 
     s = checked(ctx)
     setup_logging(s.logging.level)
     context.configure(s)
-    run_worker(sync_client(s), s, burst=burst)
+    try:
+        run_worker(sync_client(s), s, burst=burst)
+    except WorkerLoopDied:
+        log.error("worker stopped: its loop died (exit 1, for the supervisor to start a new one)")
+        ctx.exit(1)
 
 
 @click.command()
