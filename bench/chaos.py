@@ -3,12 +3,13 @@ became of every message.
 
 One redis-server (appendonly, appendfsync always) on a fixed port, the web process, two workers and the mail
 poller, local stand-ins for Twilio, Slack and SMTP, and a real Dovecot. While the messages are sent, Redis is
-SIGKILLed and restarted twice, a worker is SIGKILLed (and a new one started) every few seconds, and the web
-process is restarted once. Senders behave as the providers do: a request without a 2xx is sent again, the same
-request, until it is taken. Then the bench waits for the tickets and the acknowledgements to settle and prints
-one JSON line: `sent`, `acknowledged` (2xx, or delivered to the mailbox), `tickets`, `lost` (acknowledged and
-in no ticket), `doubled` (in more than one ticket), `replies_sent`, `replies_doubled` (a requester told
-"received" more than once). The targets: lost, doubled and replies_doubled all 0 (exit code 0).
+SIGKILLed and restarted twice and the web process is restarted once, and a worker is SIGKILLed (and a new one
+started) every few seconds until every ticket is made. Senders behave as the providers do: a request without a
+2xx is sent again, the same request, until it is taken. Then the bench waits for the tickets and the
+acknowledgements to settle and prints one JSON line: `sent`, `acknowledged` (2xx, or delivered to the mailbox),
+`tickets`, `lost` (acknowledged and in no ticket), `doubled` (in more than one ticket), `replies_sent`,
+`replies_doubled` (a requester told "received" more than once). The targets: lost, doubled and replies_doubled
+all 0 (exit code 0).
 
     .venv/bin/python bench/chaos.py                 # 10,000 messages
     .venv/bin/python bench/chaos.py --messages 800  # a shorter run
@@ -103,6 +104,7 @@ class Chaos:
         self.sent = 0
         self.acked: set[str] = set()
         self.config = work / "gateway.yaml"
+        self.last_worker_kill = time.monotonic()
 
     # -- processes ---------------------------------------------------------------------------------
 
@@ -129,6 +131,15 @@ class Chaos:
             if proc.poll() is not None and proc.returncode != -signal.SIGKILL:
                 self.events["worker_exited"] += 1
                 self.workers[n] = self._start("worker", f"worker-r{n}.log")
+
+    def kill_a_worker(self) -> None:
+        """SIGKILL the oldest worker (whatever job it is in) and start a new one."""
+        victim = self.workers.pop(0)
+        with suppress(ProcessLookupError):
+            os.killpg(victim.pid, signal.SIGKILL)
+        self.events["worker_kills"] += 1
+        self.start_worker()
+        self.last_worker_kill = time.monotonic()
 
     def kill_all(self) -> None:
         for proc in [*self.procs.values(), *self.workers]:
@@ -288,11 +299,7 @@ def run(work: Path, messages: int, concurrency: int, settle_s: float) -> dict[st
                             chaos.start_web()
                             chaos.events["web_restarts"] += 1
                     if time.monotonic() - last_worker_kill >= WORKER_KILL_EVERY_S:
-                        victim = chaos.workers.pop(0)
-                        with suppress(ProcessLookupError):
-                            os.killpg(victim.pid, signal.SIGKILL)
-                        chaos.events["worker_kills"] += 1
-                        chaos.start_worker()
+                        chaos.kill_a_worker()
                         last_worker_kill = time.monotonic()
                     chaos.supervise()
                     await asyncio.sleep(0.2)
@@ -381,6 +388,8 @@ def settle(chaos: Chaos, redis_srv: RedisServer, settle_s: float) -> Counter[str
         if have == len(chaos.acked):
             return seen
         chaos.supervise()
+        if time.monotonic() - chaos.last_worker_kill >= WORKER_KILL_EVERY_S:
+            chaos.kill_a_worker()  # the workers are killed all through, not only while the messages are sent
         if have != last:
             last, changed = have, time.monotonic()
             say(f"{have}/{len(chaos.acked)} in tickets")
