@@ -346,6 +346,7 @@ def run(work: Path, messages: int, concurrency: int, settle_s: float) -> dict[st
             "doubled": sum(1 for n in seen.values() if n > 1),
             "replies_sent": sum(replies.values()),
             "replies_doubled": sum(n - 1 for n in replies.values() if n > 1),
+            "replies_doubled_by_channel": dict(Counter(k.split(":", 1)[0] for k, n in replies.items() if n > 1)),
             "send_s": round(send_s, 1),
             "faults": dict(chaos.events),
             "loadavg_1m": loadavg_1m(),
