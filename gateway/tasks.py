@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 log = logging.getLogger("intake.tasks")
@@ -44,3 +45,20 @@ def stop_if_cancelled() -> None:
     """
     if being_cancelled():
         raise asyncio.CancelledError
+
+
+async def until_stopped_or_dead(stop: asyncio.Event, loops: Sequence[asyncio.Task[Any]]) -> list[str]:
+    """Wait until `stop` is set or one of `loops` (each meant to run until cancelled) ends by itself.
+
+    Returns the names of the loops that ended, each logged with its error: a process left running with a dead
+    loop would look alive to its supervisor while doing nothing, so the caller exits non-zero instead."""
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({stopper, *loops}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    dead = [t for t in loops if t.done()]
+    for t in dead:
+        exc = None if t.cancelled() else t.exception()
+        log.error("a background loop ended", extra={"loop": t.get_name(), "error": type(exc).__name__})
+    return [t.get_name() for t in dead]

@@ -21,10 +21,11 @@ from rq import Queue, SimpleWorker, Worker
 from rq.exceptions import NoSuchJobError, StopRequested
 from rq.executions import Execution
 from rq.job import Job, JobStatus
-from rq.registry import FailedJobRegistry, StartedJobRegistry
+from rq.registry import DeferredJobRegistry, FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
 from gateway.settings import Settings
+from gateway.store.redis_conn import text
 from workers import context
 from workers.backends import BACKENDS
 from workers.backends.errors import BackendError, BackendRefused
@@ -35,6 +36,8 @@ from workers.retention import sweep_if_due
 
 log = logging.getLogger("intake.worker")
 HEARTBEAT_EVERY_S = 5.0
+
+SCHEDULER_CHECK_S = 1.0
 
 
 def queue_names(settings: Settings) -> list[str]:
@@ -73,9 +76,44 @@ def reap_dead_local_workers(connection: redis.Redis, qs: list[Queue]) -> int:
                 reaped += 1
         if reaped:
             registry.cleanup()
+    reaped += requeue_orphans(connection, qs)
     if reaped:
         log.warning("recovered jobs from killed workers", extra={"count": reaped})
     return reaped
+
+
+def _held(connection: redis.Redis, q: Queue) -> set[str]:
+    """Every job id the queue or one of its registries holds: a job anywhere here is not lost."""
+    held = {text(j) for j in connection.lrange(q.key, 0, -1)}
+    for registry_class in (StartedJobRegistry, ScheduledJobRegistry, DeferredJobRegistry):
+        held.update(registry_class(queue=q).get_job_ids(cleanup=False))
+    return held
+
+
+def requeue_orphans(connection: redis.Redis, qs: list[Queue]) -> int:
+    """A worker SIGKILLed between taking a job off its queue (rq's BLPOP) and entering it in the started
+    registry leaves the job in no list and no registry, its status still `queued`: nothing would ever run it
+    (the chaos bench lost one request in a thousand that way). Such a job is put back on its queue. The queue
+    and registries are read after the scan and again for each job found, so that a job a live worker is just
+    registering is not taken for lost (and the jobs are idempotent if one ever were)."""
+    by_name = {q.name: q for q in qs}
+    queued: list[tuple[str, str]] = []
+    for key in connection.scan_iter(match="rq:job:*", count=1000):
+        job_id = text(key).removeprefix("rq:job:")
+        if ":" in job_id:
+            continue  # not a job's own hash
+        status, origin = (text(v or "") for v in connection.hmget(key, ["status", "origin"]))
+        if status == JobStatus.QUEUED.value and origin in by_name:
+            queued.append((job_id, origin))
+    held = {name: _held(connection, q) for name, q in by_name.items() if any(o == name for _, o in queued)}
+    found = 0
+    for job_id, origin in queued:
+        if job_id in held[origin] or job_id in _held(connection, by_name[origin]):
+            continue
+        if _never_started(connection, job_id):
+            by_name[origin].enqueue_job(Job.fetch(job_id, connection=connection, serializer=JSONSerializer))
+            found += 1
+    return found
 
 
 def _never_started(connection: redis.Redis, job_id: str) -> bool:
@@ -141,7 +179,25 @@ class GatewayWorker(SimpleWorker):
 
     def check_for_suspension(self, burst: bool) -> None:
         self.stop_if_told()
+        self.restart_dead_scheduler()
         super().check_for_suspension(burst)
+
+    _scheduler_checked = 0.0
+
+    def restart_dead_scheduler(self) -> None:
+        """rq's scheduler (a child process that enqueues the retries due) dies when Redis goes away under it, and
+        rq starts it again only at its maintenance, every ten minutes: until then every retry waits. Checked at
+        most once a second, from the worker's loop (when a job arrives, and when a dequeue wait ends)."""
+        scheduler = self.scheduler
+        if scheduler is None or time.monotonic() - self._scheduler_checked < SCHEDULER_CHECK_S:
+            return
+        self._scheduler_checked = time.monotonic()
+        process = scheduler._process
+        if process is None or not process.is_alive():
+            try:
+                scheduler.acquire_locks(auto_start=True)  # type: ignore[no-untyped-call]
+            except redis.RedisError as exc:  # still away: the next check tries again
+                log.warning("rq scheduler not restarted", extra={"error": type(exc).__name__})
 
     def run_maintenance_tasks(self) -> None:
         reap_dead_local_workers(self.connection, self.queues)

@@ -59,9 +59,9 @@ def worker(ctx: click.Context, burst: bool) -> None:
     context.configure(s)
     try:
         run_worker(sync_client(s), s, burst=burst)
-    except WorkerQuit as exc:
-        click.echo(f"error: {exc}", err=True)
-        ctx.exit(3)
+    except WorkerQuit:
+        log.error("worker stopped: its loop died (exit 1, for the supervisor to start a new one)")
+        ctx.exit(1)
 
 
 @click.command()
@@ -75,7 +75,7 @@ def mail(ctx: click.Context) -> None:
     if not s.channels.email.enabled:
         click.echo("no mailboxes are configured (channels.email.mailboxes): nothing to poll", err=True)
         ctx.exit(1)
-    asyncio.run(run_mail(s))
+    ctx.exit(asyncio.run(run_mail(s)))
 
 
 @click.command()

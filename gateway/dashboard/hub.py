@@ -153,7 +153,7 @@ class Hub:
                 self._incoming = False
                 try:
                     await client.publish(keys.DASH_CHANGES, "incoming")
-                except (redis.RedisError, OSError) as exc:
+                except Exception as exc:
                     if being_cancelled():
                         raise asyncio.CancelledError from exc
                     self.heard("incoming")  # this process's own watchers still see it
@@ -171,7 +171,7 @@ class Hub:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is not None and text(message["data"]) in TOPICS:
                         self.heard(text(message["data"]))
-            except (redis.RedisError, OSError) as exc:
+            except Exception as exc:
                 if being_cancelled():
                     raise asyncio.CancelledError from exc
                 log.warning("dashboard notices: subscription lost", extra={"error": type(exc).__name__})

@@ -19,7 +19,7 @@ from gateway.routing.router import refresh_forever
 from gateway.settings import Settings
 from gateway.store.blob_stores import open_blobs
 from gateway.store.redis_conn import sync_client
-from gateway.tasks import cancel_and_wait
+from gateway.tasks import cancel_and_wait, until_stopped_or_dead
 from workers.backends import mail_answering
 
 log = logging.getLogger("intake.mail")
@@ -34,9 +34,11 @@ def _intake(settings: Settings) -> EmailIntake:
 
 async def _with_runtime(settings: Settings, spool: str) -> tuple[Runtime, list[asyncio.Task[None]]]:
     rt = build_runtime(settings, spool)
-    tasks = [asyncio.create_task(rt.committer.run()), asyncio.create_task(rt.committer.drain_forever())]
+    tasks = [asyncio.create_task(rt.committer.run(), name="commit"),
+             asyncio.create_task(rt.committer.drain_forever(), name="spool-drain")]  # fmt: skip
     # Rules and closures stay current in the mail process too: it routes what it fetches.
-    tasks.append(asyncio.create_task(refresh_forever(rt.pipeline.router, rt.redis, settings.routing.reload_interval_s)))
+    refresh = refresh_forever(rt.pipeline.router, rt.redis, settings.routing.reload_interval_s)
+    tasks.append(asyncio.create_task(refresh, name="rules-refresh"))
     return rt, tasks
 
 
@@ -45,8 +47,9 @@ async def _stop(rt: Runtime, tasks: list[asyncio.Task[None]]) -> None:
     await rt.close()
 
 
-async def run_mail(settings: Settings) -> None:
-    """Poll every configured mailbox until SIGINT/SIGTERM."""
+async def run_mail(settings: Settings) -> int:
+    """Poll every configured mailbox until SIGINT/SIGTERM (exit code 0), or until a loop that should run for ever
+    ended (1): the supervisor then restarts the process, rather than keep one up that polls nothing."""
     rt, tasks = await _with_runtime(settings, "spool-mail.sqlite3")
     parsers = MailParsers(settings)  # every mailbox's mail is parsed in these processes, off the event loop
     conf = settings.channels.email
@@ -59,15 +62,16 @@ async def run_mail(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await parsers.start()
-    running = [asyncio.create_task(p.run_forever()) for p in pollers]
+    running = [asyncio.create_task(p.run_forever(), name=f"mail:{p.name}") for p in pollers]
     log.info("polling mailboxes", extra={"count": len(pollers)})
     try:
-        await stop.wait()
+        dead = await until_stopped_or_dead(stop, [*running, *tasks])
     finally:
         await cancel_and_wait(*running)
         await _stop(rt, tasks)
         sync_redis.close()
         parsers.close()
+    return 1 if dead else 0
 
 
 def _open(path: Path) -> mailbox.Mailbox[mailbox.Message]:

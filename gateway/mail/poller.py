@@ -13,16 +13,15 @@ import contextlib
 import json
 import logging
 import random
-from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
 from channels.email.intake import MailDecision
 from gateway import keys
-from gateway.errors import IntakeError
 from gateway.intake.pipeline import Arrival, Pipeline
 from gateway.mail.answers import RELAYED, HelpDeskMail
-from gateway.mail.imap import ImapError, ImapSession, LoginFailed
+from gateway.mail.imap import ImapSession, LoginFailed
+from gateway.mail.lock import LostLock, MailboxLock
 from gateway.mail.parsing import MailParsers
 from gateway.metrics import Metrics
 from gateway.models import utcnow
@@ -30,12 +29,6 @@ from gateway.settings import EmailSettings, Mailbox
 from gateway.tasks import being_cancelled, cancel_and_wait, stop_if_cancelled
 
 log = logging.getLogger("intake.mail")
-
-LOCK_TTL_S = 60
-
-
-class LostLock(Exception):
-    pass
 
 
 class MailboxPoller:
@@ -59,35 +52,52 @@ class MailboxPoller:
         self.redis = redis
         self.metrics = metrics
         self.session = ImapSession(box.imap)
-        self.lock = redis.lock(keys.mail_lock(name), timeout=LOCK_TTL_S)
+        self.lock = MailboxLock(redis, keys.mail_lock(name), conf.lock_ttl_s)
         self._delay = 1.0
+        self._started = False
 
     async def run_forever(self) -> None:
-        """Hold the mailbox's lock and poll; on any failure reconnect with capped, jittered backoff."""
-        await self.redis.hset(keys.mail_health(self.name), "started_at", utcnow().isoformat())
+        """Hold the mailbox's lock and poll. No error of one round ends the loop, Redis's included (redis-py's
+        errors are not OSErrors): it backs off, capped and jittered, and tries again. Only cancellation stops it."""
         while True:
-            stop_if_cancelled()
-            if not await self.lock.acquire(blocking=False):
-                await asyncio.sleep(LOCK_TTL_S / 4)  # another instance polls this mailbox
-                continue
-            keeper = asyncio.create_task(self._keep_lock())
             try:
-                await self._session()
+                await self._note_start()
+                if not await self.lock.acquire():
+                    await asyncio.sleep(self.conf.lock_ttl_s / 4)  # another instance polls this mailbox
+                    continue
+                await self._hold_and_poll()
             except LoginFailed:
-                await self.redis.hincrby(keys.mail_health(self.name), "login_failures", 1)
                 log.warning("mailbox login failed", extra={"mailbox": self.name})
-            except (ImapError, OSError, TimeoutError, IntakeError, LostLock) as exc:
-                # A library may turn our own cancellation into one of these: then stop, never reconnect.
+                with contextlib.suppress(Exception):
+                    await self.redis.hincrby(keys.mail_health(self.name), "login_failures", 1)
+            except Exception as exc:
+                # A library may turn our own cancellation into any error: then stop, never reconnect.
                 if being_cancelled():
                     raise asyncio.CancelledError from exc
                 await self._note_error(exc)
-            finally:
-                await cancel_and_wait(keeper)
-                await self.session.close()
-                with contextlib.suppress(Exception):
-                    await self.lock.release()
+            stop_if_cancelled()
             await asyncio.sleep(self._delay * (0.5 + random.random()))
             self._delay = min(self._delay * 2, self.conf.reconnect_max_s)
+
+    async def _note_start(self) -> None:
+        if not self._started:
+            await self.redis.hset(keys.mail_health(self.name), "started_at", utcnow().isoformat())
+            self._started = True
+
+    async def _hold_and_poll(self) -> None:
+        """Poll while the lock is ours. The session never ends by itself, so whichever ends first ends both:
+        a session that failed, or a lock we could not renew (another instance may hold it by now)."""
+        keeper = asyncio.create_task(self._keep_lock(), name=f"mail-lock:{self.name}")
+        session = asyncio.create_task(self._session(), name=f"mail-session:{self.name}")
+        try:
+            await asyncio.wait({keeper, session}, return_when=asyncio.FIRST_COMPLETED)
+            ended = session if session.done() else keeper
+            ended.result()  # raises what ended it
+        finally:
+            await cancel_and_wait(*(t for t in (keeper, session) if not t.done()))
+            await self.session.close()
+            with contextlib.suppress(Exception):
+                await self.lock.release()
 
     async def _note_error(self, exc: BaseException) -> None:
         log.warning(
@@ -98,8 +108,15 @@ class MailboxPoller:
 
     async def _keep_lock(self) -> None:
         while True:
-            await asyncio.sleep(LOCK_TTL_S / 3)
-            await self.lock.reacquire()
+            await asyncio.sleep(self.conf.lock_ttl_s / 3)
+            try:
+                await self.lock.renew()
+            except LostLock:
+                raise
+            except Exception as exc:
+                if being_cancelled():
+                    raise asyncio.CancelledError from exc
+                raise LostLock(f"could not renew the mailbox lock: {type(exc).__name__}") from exc
             stop_if_cancelled()
 
     async def _session(self) -> None:
@@ -223,14 +240,3 @@ class MailboxPoller:
 def threaded_only_reason(d: MailDecision) -> str:
     """An automatic reply (out of office) is added to the conversation it answers, and otherwise dropped."""
     return "auto_reply_without_conversation" if d.only_if_threaded else ""
-
-
-async def run_all(pollers: list[MailboxPoller], until: Callable[[], Awaitable[None]] | None = None) -> None:
-    tasks = [asyncio.create_task(p.run_forever(), name=f"mail:{p.name}") for p in pollers]
-    try:
-        if until is not None:
-            await until()
-        else:
-            await asyncio.gather(*tasks)
-    finally:
-        await cancel_and_wait(*tasks)

@@ -117,13 +117,15 @@ async def refresh_forever(router: Router, client: aioredis.Redis, interval_s: fl
     """Keep the router's rules and closures current. Runs until cancelled; never lets an error stop it."""
     loop = asyncio.get_running_loop()
     while True:
-        await loop.run_in_executor(None, router.reload_if_changed)
         try:
+            await loop.run_in_executor(None, router.reload_if_changed)
             router.closures = frozenset(await closures_async(client))
-        except (redis.RedisError, OSError) as exc:
+        except Exception as exc:
             # redis-py may report our own cancellation as a ConnectionError: stop, as asked.
             if being_cancelled():
                 raise asyncio.CancelledError from exc
-            # Redis away: the closures we knew stay in force.
+            # Redis away, or the rules file unreadable for a moment: the rules and closures we knew stay in force.
+            if not isinstance(exc, redis.RedisError | OSError):
+                log.warning("rules refresh failed", extra={"error": type(exc).__name__})
         stop_if_cancelled()
         await asyncio.sleep(interval_s)

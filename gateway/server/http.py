@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from gateway.errors import IntakeError, PayloadTooLarge
+from gateway.errors import IntakeError, PayloadTooLarge, storage_full
 
 log = logging.getLogger("intake.http")
 
@@ -107,6 +107,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.json_response(exc.body(), status=exc.status, headers=exc.headers())
     except web.HTTPException:
         raise
-    except Exception:
+    except Exception as exc:
+        if storage_full(exc):
+            # Nothing was stored: the sender must try again, and the operator must free space.
+            log.error("the disk is full: request refused", extra={"route": _route(request)})
+            return web.json_response(
+                {"error": "storage_full", "message": "the gateway's disk is full, nothing was stored; retry later"},
+                status=503,
+                headers={"Retry-After": "60"},
+            )
         log.exception("unhandled error", extra={"route": _route(request)})
         return web.json_response({"error": "internal_error", "message": "internal error"}, status=500)

@@ -58,6 +58,8 @@ class EmailSettings(Strict):
     idle_renew_s: float = Field(25 * 60.0, gt=0, lt=29 * 60)
     login_failure_alarm: int = Field(3, ge=1)
     reconnect_max_s: float = Field(300.0, gt=0)
+    # A poller holds its mailbox's lock this long between renewals: an instance that died frees it after this.
+    lock_ttl_s: float = Field(60.0, ge=1)
 
     @property
     def enabled(self) -> bool:

@@ -115,12 +115,16 @@ class FileBlobStore:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".tmp{secrets.token_hex(8)}")  # unique per writer, thread or process
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                if not self.batch_sync:
-                    os.fsync(f.fileno())
-            os.replace(tmp, path)
+            try:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    if not self.batch_sync:
+                        os.fsync(f.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
+                raise
             if self.batch_sync:
                 self._unsynced.append(path)
             else:
@@ -205,7 +209,11 @@ class BlobWriter:
             self.abort()
             self._counting = True
         if self._file is not None:
-            self._file.write(chunk)
+            try:
+                self._file.write(chunk)
+            except BaseException:
+                self.abort()  # a full disk: nothing half-written stays in .incoming
+                raise
         return True
 
     def finish(self) -> Attachment:
@@ -219,10 +227,15 @@ class BlobWriter:
             return refused
         assert self._file is not None
         f, self._file = self._file, None
-        f.flush()
-        os.fsync(f.fileno())
-        f.close()
-        self.adopt(self._tmp, digest)
+        try:
+            f.flush()
+            os.fsync(f.fileno())
+            f.close()
+            self.adopt(self._tmp, digest)
+        except BaseException:
+            f.close()
+            self._tmp.unlink(missing_ok=True)
+            raise
         return Attachment(filename=self.filename, content_type=ctype, size=self.size, sha256=digest, storage_key=digest)
 
     def abort(self) -> None:

@@ -227,11 +227,13 @@ class GroupCommitter:
             try:
                 moved = await self.drain_now()
             except Exception as exc:
-                if not unavailable(exc):
-                    raise
                 if being_cancelled():
                     raise asyncio.CancelledError from exc
-                self.mark_down()  # still away, or still refusing writes: the rows wait for the next try
+                if unavailable(exc):
+                    self.mark_down()  # still away, or still refusing writes: the rows wait for the next try
+                else:  # any other failure of one drain: the rows stay, and the loop lives on to try again
+                    log.error("spool drain failed; retrying", extra={"error": type(exc).__name__})
+                    await asyncio.sleep(REDIS_DOWN_BACKOFF_S * 5)
                 continue
             stop_if_cancelled()
             if moved:

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 
 from gateway.server.app import SHUTDOWN_STEP_S, create_app
 from gateway.settings import Settings
-from gateway.tasks import being_cancelled, cancel_and_wait, stop_if_cancelled
+from gateway.tasks import being_cancelled, cancel_and_wait, stop_if_cancelled, until_stopped_or_dead
 from tests.support.redis_server import RedisServer
 
 
@@ -122,3 +122,18 @@ async def test_the_web_app_shuts_down_at_once_right_after_it_started(settings: S
     started = time.monotonic()
     await server.close()
     assert time.monotonic() - started < SHUTDOWN_STEP_S / 2
+
+
+async def test_a_loop_that_dies_is_named_so_its_process_exits_non_zero_and_a_stop_names_none() -> None:
+    async def dies() -> None:
+        await asyncio.sleep(0.05)
+        raise RuntimeError("a bug in one loop")
+
+    forever = asyncio.create_task(asyncio.sleep(3600), name="healthy")
+    dying = asyncio.create_task(dies(), name="mail:help")
+    assert await until_stopped_or_dead(asyncio.Event(), [forever, dying]) == ["mail:help"]
+    assert not forever.done()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.05, stop.set)
+    assert await until_stopped_or_dead(stop, [forever]) == []
+    await cancel_and_wait(forever)

@@ -40,6 +40,7 @@ class Call:
 class SlackAPI:
     calls: list[Call] = field(default_factory=list)
     faults: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
+    hangs: dict[str, list[float]] = field(default_factory=dict)  # method -> delays before the next answers
     threads: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     port: int = 0
     locale: str = "en-US"  # users.info's user.locale (sent when include_locale is true)
@@ -57,6 +58,12 @@ class SlackAPI:
         """The next calls of `method` get these (status, headers) answers, in order, before succeeding."""
         with self._lock:
             self.faults.setdefault(method, []).extend(answers)
+
+    def hang(self, method: str, seconds: float) -> None:
+        """The next call of `method` does its work (a post is posted) but is answered only after `seconds`:
+        a Slack that took the call and then went quiet."""
+        with self._lock:
+            self.hangs.setdefault(method, []).append(seconds)
 
     def called(self, method: str) -> list[Call]:
         with self._lock:
@@ -83,7 +90,12 @@ class SlackAPI:
             return web.Response(status=status, text="upstream unavailable", headers=headers)
         if token != BOT_TOKEN and not token.startswith("xoxb-other"):
             return web.json_response({"ok": False, "error": "invalid_auth"})
-        return web.json_response(self._answer(method, args, token))
+        answer = self._answer(method, args, token)
+        with self._lock:
+            delays = self.hangs.get(method) or []
+            delay = delays.pop(0) if delays else 0.0
+        await asyncio.sleep(delay)
+        return web.json_response(answer)
 
     def _answer(self, method: str, args: dict[str, Any], token: str) -> dict[str, Any]:
         if method == "chat.postMessage":

@@ -53,6 +53,8 @@ class TwilioStandIn:
     messages: list[dict[str, Any]] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)  # consumed one per Messages create
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # path -> (bytes, content type)
+    # Consumed one per media GET: an error status, or a delay_s that outlasts the fetcher's timeout (a hang).
+    media_failures: list[Failure] = field(default_factory=list)
     redirects: dict[str, str] = field(default_factory=dict)  # path -> Location
     next_sids: list[str] = field(default_factory=list)  # the sids the next created messages get
     port: int = 0
@@ -153,6 +155,11 @@ class TwilioStandIn:
         if request.method == "DELETE":
             return web.Response(status=204) if self.media.pop(path, None) else _error(404, 20404, "Not found")
         if path in self.media:
+            if self.media_failures:
+                failure = self.media_failures.pop(0)
+                await asyncio.sleep(failure.delay_s)
+                if failure.status >= 400:
+                    return _error(failure.status, failure.code, "Service Unavailable")
             data, ctype = self.media[path]
             return web.Response(body=data, content_type=ctype)
         return _error(404, 20404, "Not found")

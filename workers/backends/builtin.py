@@ -6,14 +6,17 @@ module only turns what the worker hands a backend (a Commitment, a status change
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
+from gateway.errors import storage_full
 from gateway.models import Commitment, StatusEvent, TicketStatus
 from gateway.settings import Settings
 from gateway.tickets import NewAttachment, NewComment, NewTicket, TicketDetails, TicketStore, UnknownTicket
 from gateway.tickets.records import AuthorKind, Ticket
 from workers.backends.base import BaseBackend, Forgotten
+from workers.backends.errors import BackendUnavailable
 
 __all__ = ["BuiltinBackend", "UnknownTicket"]
 
@@ -39,6 +42,19 @@ def new_ticket(commitment: Commitment) -> NewTicket:
     )  # fmt: skip
 
 
+@contextmanager
+def full_disk_is_an_outage() -> Iterator[None]:
+    """A full disk is an outage of the store, not a fault of the request: held and probed like a ticket system
+    that is down (workers/circuit.py), never spent against the retries and dead-lettered; it resumes once there
+    is room again."""
+    try:
+        yield
+    except Exception as exc:
+        if storage_full(exc):
+            raise BackendUnavailable("builtin", "the ticket store's disk is full") from exc
+        raise
+
+
 class BuiltinBackend(BaseBackend):
     """The first plug-in: tickets in the built-in store, worked at the desk and with `intake tickets`."""
 
@@ -53,7 +69,8 @@ class BuiltinBackend(BaseBackend):
         return cls(TicketStore.from_settings(settings))
 
     def create_ticket(self, commitment: Commitment, idempotency_key: str) -> str:
-        return str(self.store.create_ticket(new_ticket(commitment), idempotency_key))
+        with full_disk_is_an_outage():
+            return str(self.store.create_ticket(new_ticket(commitment), idempotency_key))
 
     def add_comment(self, ref: str, commitment: Commitment, idempotency_key: str, *, public: bool = True) -> str:
         m = commitment.message
@@ -61,7 +78,8 @@ class BuiltinBackend(BaseBackend):
         kind: AuthorKind = "system" if m.sender == "intake-gateway" else "requester"
         comment = NewComment(body=m.text, author=m.requester.display_name or "requester", author_kind=kind,
                              public=public, channel=m.channel, attachments=_files(commitment))  # fmt: skip
-        return str(self.store.add_comment(ref, comment, idempotency_key))
+        with full_disk_is_an_outage():
+            return str(self.store.add_comment(ref, comment, idempotency_key))
 
     def link_child(self, parent_ref: str, child_ref: str) -> None:
         self.store.link_child(parent_ref, child_ref)

@@ -12,6 +12,7 @@ import re
 import threading
 from pathlib import Path
 
+from channels.slack.api import API_TIMEOUT_S
 from channels.slack.replies import send_slack_reply
 from gateway import keys
 from gateway.models import Reply
@@ -123,6 +124,21 @@ async def test_5xx_is_retried_by_the_worker_then_dead_lettered_and_replay_posts_
     [[thread]] = [list(slack_api.threads.values())]
     assert len(thread) == 1  # posted exactly once, by the replayed job
     assert BuiltinBackend.from_settings(slack_gateway.settings).count() == 1  # the ticket never waited on Slack
+
+
+async def test_a_slack_that_takes_the_post_and_hangs_is_given_up_on_and_the_retry_does_not_post_again(
+    slack_gateway: SlackGateway, slack_api: SlackAPI, slack_config_path: Path
+) -> None:
+    """End to end with real workers: chat.postMessage is taken, then no answer comes within the client's
+    timeout. The job fails and is retried; the retry finds the post in the thread instead of posting twice."""
+    await slack_gateway.event(event())
+    slack_api.hang("chat.postMessage", API_TIMEOUT_S + 3)
+    assert intake(slack_config_path, "worker", "--burst").returncode == 0
+    assert len(slack_api.called("chat.postMessage")) == 1
+    assert slack_api.called("conversations.replies")  # the retry looked before posting
+    [[thread]] = [list(slack_api.threads.values())]
+    assert len(thread) == 1
+    assert BuiltinBackend.from_settings(slack_gateway.settings).count() == 1
 
 
 async def test_a_job_run_twice_posts_once_even_after_a_crash_between_post_and_record(

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from gateway.store.safe_fetch import FetchRefused, fetch
-from tests.channels.twilio_support import ACCOUNT_SID, AUTH_TOKEN, sid, sms, sms_gateway, twilio_config, work
+from tests.channels.twilio_support import ACCOUNT_SID, AUTH_TOKEN, sid, sms, sms_gateway, tickets, twilio_config, work
 from tests.support.gateway import intake
 from tests.support.redis_server import RedisServer
-from tests.support.twilio_api import TwilioStandIn
+from tests.support.twilio_api import Failure, TwilioStandIn
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
 _connects: list[Any] | None = None
@@ -132,3 +132,27 @@ async def test_a_picture_message_is_stored_deleted_at_twilio_and_a_refused_url_i
     assert "not fetched: the host is not one of the provider's" in shown
     assert standin.deleted() == [good.removeprefix(standin.base_url) + ".json"]
     assert list((tmp_path / "data" / "blobs").rglob("*"))
+
+
+async def test_a_media_fetch_that_answers_5xx_then_hangs_is_retried_and_the_picture_reaches_the_ticket_once(
+    tmp_path: Path, redis_server: RedisServer, standin: TwilioStandIn
+) -> None:
+    """End to end: Twilio's media host answers 503, then holds the next fetch past the timeout; the worker's
+    retries get the picture on the third try, onto the one ticket, once, and delete it at Twilio."""
+    message_sid = sid("MM")
+    url = standin.add_media(message_sid, sid("ME"), PNG, "image/png")
+    standin.media_failures = [Failure(503), Failure(200, delay_s=4)]
+    params = sms("Foto del autobus", MessageSid=message_sid, NumMedia="1", MediaUrl0=url,
+                 MediaContentType0="image/png")  # fmt: skip
+    config = twilio_config(tmp_path, redis_server, standin, media_timeout_s=1)
+    async with sms_gateway(config) as gw:
+        status, _ = await gw.post("/hooks/twilio/sms", params)
+    assert status == 200
+    work(config)
+    gets = [r for r in standin.requests if r.method == "GET" and r.path.startswith(url.removeprefix(standin.base_url))]
+    assert len(gets) == 3
+    assert standin.media_failures == []
+    assert len(tickets(config)) == 1
+    shown = intake(config, "tickets", "show", "1").stdout
+    assert shown.count(f"{message_sid}-0.png (image/png, {len(PNG)} bytes)") == 1
+    assert standin.deleted() == [url.removeprefix(standin.base_url) + ".json"]
