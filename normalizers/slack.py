@@ -137,9 +137,10 @@ def event_fields(body: dict[str, Any], own_user: str = "") -> SlackFields | Igno
     if not (event_id and team and channel and ts):
         return Ignored("missing_field")
     bot_user = bot_user_of(body) or own_user
-    if event.get("bot_id") or event.get("subtype") == "bot_message" or (user and user in {bot_user, own_user}):
+    subtype = event.get("subtype")
+    if event.get("bot_id") or subtype == "bot_message" or (user and user in {bot_user, own_user}):
         return Ignored("own_or_bot_message")
-    if event.get("subtype") not in PERSON_SUBTYPES or not user:
+    if not isinstance(subtype, str | None) or subtype not in PERSON_SUBTYPES or not user:  # a list is unhashable
         return Ignored("not_a_person_writing")
     thread_ts = _str(event, "thread_ts")
     raw = _str(event, "text")
@@ -287,7 +288,7 @@ def survey_action(payload: dict[str, Any]) -> tuple[str, int] | None:
         if not (isinstance(a, dict) and str(a.get("action_id", "")).startswith(SURVEY_ACTION)):
             continue
         conv, _, rating = _str(a, "value").rpartition(".")
-        if conv and rating.isdigit():
+        if conv and rating.isascii() and rating.isdigit() and len(rating) <= 3:  # int() refuses '²'; bounded
             return conv, int(rating)
     return None
 

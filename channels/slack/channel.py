@@ -53,7 +53,7 @@ def parse_body(raw: bytes, content_type: str) -> dict[str, object] | None:
         else:
             form = parse_qs(text, keep_blank_values=True)
             body = json.loads(form["payload"][0]) if "payload" in form else {k: v[0] for k, v in form.items()}
-    except (UnicodeDecodeError, ValueError, KeyError, IndexError):
+    except (UnicodeDecodeError, ValueError, KeyError, IndexError, RecursionError):  # RecursionError: nested too deep
         return None
     return body if isinstance(body, dict) else None
 
