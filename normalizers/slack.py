@@ -19,6 +19,9 @@ Kind = Literal["dm", "mention", "thread_reply", "modal", "shortcut"]
 # deletion, a join, a bot post... and never a request.
 PERSON_SUBTYPES = {None, "file_share", "thread_broadcast"}
 URGENCIES = ("low", "normal", "high", "urgent")
+# Slack shares at most 10 files in one message; a body listing thousands is not a person's message (1 MB listed
+# 6,000, each a line on the ticket and in the job).
+MAX_FILES = 20
 
 STATUS_ACTION = "intake_status"
 MODAL_CALLBACK = "intake_request"
@@ -83,9 +86,11 @@ def slack_text(raw: str, bot_user: str = "") -> str:
 
 
 def files_of(obj: Any) -> tuple[SlackFile, ...]:
-    out = []
+    out: list[SlackFile] = []
     files = obj.get("files") if isinstance(obj, dict) else None
     for f in files if isinstance(files, list) else []:
+        if len(out) == MAX_FILES:
+            break
         if not isinstance(f, dict):
             continue
         size = f.get("size")
