@@ -71,6 +71,22 @@ def test_any_meta_body_is_a_batch_or_invalid(raw: bytes) -> None:
     b'{"for_user_id": "1", "direct_message_events": [{"type": "message_create", "id": "e", "created_timestamp": '
     b'"1e999", "message_create": {"sender_id": "2", "message_data": {"text": "hi"}}}]}'
 )
+@example(
+    orjson.dumps(
+        {
+            **X,
+            "direct_message_events": [
+                {
+                    **X["direct_message_events"][0],
+                    "message_create": {
+                        "sender_id": "9001",
+                        "message_data": {"text": "hi", "entities": {"urls": [{"url": False, "expanded_url": "x"}]}},
+                    },
+                }
+            ],
+        }
+    )
+)
 def test_any_x_body_is_a_batch_or_invalid(raw: bytes) -> None:
     try:
         batch = parse_activity(raw)
