@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,10 @@ from hypothesis import strategies as st
 PAYLOADS = Path(__file__).resolve().parents[1] / "payloads"
 
 # Bounded: each fuzz file runs in a few seconds. No deadline (a loaded machine is slow, not wrong) and no example
-# database (it would write a .hypothesis folder into the work tree).
+# database (it would write a .hypothesis folder into the work tree). A longer hunt for rarer inputs:
+# INTAKE_FUZZ_EXAMPLES=5000 .venv/bin/pytest tests/normalizers/fuzz_*.py
 FUZZ = settings(
-    max_examples=200,
+    max_examples=int(os.environ.get("INTAKE_FUZZ_EXAMPLES", "200")),
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
