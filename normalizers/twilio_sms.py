@@ -186,7 +186,9 @@ def delivery_fields(params: Mapping[str, str]) -> DeliveryFields:
         wrong.append("MessageStatus")
     if wrong:
         raise InvalidPayload(wrong)
-    return DeliveryFields(params["MessageSid"], status, params.get("ErrorCode", ""))
+    # Twilio's error codes are numbers: anything else is no code (it was stored, then given to int() when read).
+    code = params.get("ErrorCode", "")
+    return DeliveryFields(params["MessageSid"], status, code if _COUNT.fullmatch(code) else "")
 
 
 def recording_fields(params: Mapping[str, str]) -> RecordingFields:

@@ -149,12 +149,14 @@ def test_any_inbound_text_is_fields_or_invalid(params: dict[str, str]) -> None:
 
 @FUZZ
 @given(mutated(FORMS["status_delivered.form"], keys=FIELD_NAMES).map(_str_values))
+@example({**FORMS["status_delivered.form"], "MessageStatus": "failed", "ErrorCode": "²"})  # int() refuses it
 def test_any_status_callback_is_fields_or_invalid(params: dict[str, str]) -> None:
     try:
         fields = delivery_fields(params)
     except InvalidPayload:
         return
     assert fields.message_sid and fields.status
+    assert fields.error_code == "" or int(fields.error_code) >= 0  # read with int() by the status hook
 
 
 RECORDING = {
