@@ -4,9 +4,7 @@ would make Slack retry the same payload for hours."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,14 +12,13 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
-from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from gateway.server.app import create_app
 from tests.normalizers.fuzz_slack import COMMAND, EVENTS, SHORTCUT, STATUS, SURVEY, VIEW, payloads
 from tests.support.gateway import settings_from
 from tests.support.slack_api import signed_headers
+from tests.support.threaded import serving
 
 DOCUMENTED = {200, 400, 401, 413}
 HTTP = settings(
@@ -34,19 +31,8 @@ HTTP = settings(
 
 @pytest.fixture
 def gateway_url(slack_config_path: Path) -> Iterator[str]:
-    """The gateway on a loop of its own thread: hypothesis runs each example synchronously."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    server = TestServer(create_app(settings_from(slack_config_path)), host="127.0.0.1")
-    asyncio.run_coroutine_threadsafe(server.start_server(), loop).result(timeout=120)
-    try:
-        yield str(server.make_url("")).rstrip("/")
-    finally:
-        asyncio.run_coroutine_threadsafe(server.close(), loop).result(timeout=120)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=120)
-        loop.close()
+    with serving(settings_from(slack_config_path)) as url:
+        yield url
 
 
 def _form(fields: Any) -> tuple[str, bytes]:
