@@ -25,6 +25,7 @@ from normalizers.email_headers import (
 from normalizers.email_html import sanitize_html
 from normalizers.email_language import detect_language
 from normalizers.email_mime import ParsedPart, render, walk
+from normalizers.email_nesting import too_deep
 from normalizers.email_text import new_content
 from normalizers.text import clean_text
 
@@ -102,6 +103,8 @@ def parse_email(raw: bytes) -> ParsedEmail:
     odd structure give partial results and diagnostics; only bytes with nothing usable raise UnparseableEmail."""
     if not raw.strip():
         raise UnparseableEmail("empty message")
+    if too_deep(raw):
+        raise UnparseableEmail("MIME structure nested too deeply to parse")
     try:
         msg = message_from_bytes(raw, policy=compat32)
     except RecursionError:

@@ -41,7 +41,8 @@ def _e164(number: PhoneNumber) -> str:
 @lru_cache(maxsize=64)
 def region_for(calling_code: str) -> str:
     """`1` -> `US`: the main region of a calling code (settings name the district's country by its code)."""
-    return phonenumbers.region_code_for_country_code(int(calling_code)) if calling_code.isdigit() else "US"
+    known = calling_code.isascii() and calling_code.isdigit() and len(calling_code) <= 3  # int() refuses '²'
+    return phonenumbers.region_code_for_country_code(int(calling_code)) if known else "US"
 
 
 def to_e164(raw: str, default_country: str = "1", regions: Sequence[str] = ()) -> str | None:

@@ -19,6 +19,9 @@ Kind = Literal["dm", "mention", "thread_reply", "modal", "shortcut"]
 # deletion, a join, a bot post... and never a request.
 PERSON_SUBTYPES = {None, "file_share", "thread_broadcast"}
 URGENCIES = ("low", "normal", "high", "urgent")
+# Slack shares at most 10 files in one message; a body listing thousands is not a person's message (1 MB listed
+# 6,000, each a line on the ticket and in the job).
+MAX_FILES = 20
 
 STATUS_ACTION = "intake_status"
 MODAL_CALLBACK = "intake_request"
@@ -83,9 +86,11 @@ def slack_text(raw: str, bot_user: str = "") -> str:
 
 
 def files_of(obj: Any) -> tuple[SlackFile, ...]:
-    out = []
+    out: list[SlackFile] = []
     files = obj.get("files") if isinstance(obj, dict) else None
     for f in files if isinstance(files, list) else []:
+        if len(out) == MAX_FILES:
+            break
         if not isinstance(f, dict):
             continue
         size = f.get("size")
@@ -137,9 +142,10 @@ def event_fields(body: dict[str, Any], own_user: str = "") -> SlackFields | Igno
     if not (event_id and team and channel and ts):
         return Ignored("missing_field")
     bot_user = bot_user_of(body) or own_user
-    if event.get("bot_id") or event.get("subtype") == "bot_message" or (user and user in {bot_user, own_user}):
+    subtype = event.get("subtype")
+    if event.get("bot_id") or subtype == "bot_message" or (user and user in {bot_user, own_user}):
         return Ignored("own_or_bot_message")
-    if event.get("subtype") not in PERSON_SUBTYPES or not user:
+    if not isinstance(subtype, str | None) or subtype not in PERSON_SUBTYPES or not user:  # a list is unhashable
         return Ignored("not_a_person_writing")
     thread_ts = _str(event, "thread_ts")
     raw = _str(event, "text")
@@ -287,7 +293,7 @@ def survey_action(payload: dict[str, Any]) -> tuple[str, int] | None:
         if not (isinstance(a, dict) and str(a.get("action_id", "")).startswith(SURVEY_ACTION)):
             continue
         conv, _, rating = _str(a, "value").rpartition(".")
-        if conv and rating.isdigit():
+        if conv and rating.isascii() and rating.isdigit() and len(rating) <= 3:  # int() refuses '²'; bounded
             return conv, int(rating)
     return None
 

@@ -22,6 +22,8 @@ Keyword = Literal["opt_out", "opt_in", "help", "status", "new"]
 MAX_MEDIA = 10  # Twilio delivers at most 10 media items per MMS
 _SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
 _SPACE = re.compile(r"\s+")
+# ASCII digits only, and few: str.isdigit() also takes '²' or '٣', which int() then refuses.
+_COUNT = re.compile(r"[0-9]{1,9}")
 # Twilio's delivery states in the order a message moves through them; a later one never goes back.
 DELIVERY_ORDER = {
     "accepted": 0, "scheduled": 0, "queued": 1, "sending": 2, "sent": 3,
@@ -133,7 +135,7 @@ def parse_json(body: bytes) -> dict[str, str]:
     """A JSON webhook body: an object whose values are scalars, read as Twilio's form parameters."""
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # undecodable, malformed, an integer past 4,300 digits, nested too deep
         raise InvalidPayload(["body (expected a JSON object)"]) from None
     if not isinstance(data, dict):
         raise InvalidPayload(["body (expected a JSON object)"])
@@ -152,7 +154,7 @@ def sms_fields(params: Mapping[str, str]) -> SmsFields:
     if sid and not _SID.match(sid):
         wrong.append("MessageSid")
     raw_count = params.get("NumMedia", "0") or "0"
-    count = int(raw_count) if raw_count.isdigit() else -1
+    count = int(raw_count) if _COUNT.fullmatch(raw_count) else -1
     if not 0 <= count <= MAX_MEDIA:
         wrong.append("NumMedia")
         count = 0
@@ -184,7 +186,9 @@ def delivery_fields(params: Mapping[str, str]) -> DeliveryFields:
         wrong.append("MessageStatus")
     if wrong:
         raise InvalidPayload(wrong)
-    return DeliveryFields(params["MessageSid"], status, params.get("ErrorCode", ""))
+    # Twilio's error codes are numbers: anything else is no code (it was stored, then given to int() when read).
+    code = params.get("ErrorCode", "")
+    return DeliveryFields(params["MessageSid"], status, code if _COUNT.fullmatch(code) else "")
 
 
 def recording_fields(params: Mapping[str, str]) -> RecordingFields:
@@ -199,7 +203,7 @@ def recording_fields(params: Mapping[str, str]) -> RecordingFields:
         recording_url=params["RecordingUrl"],
         sender=params["From"].strip(),
         to=params["To"].strip(),
-        duration_s=int(raw) if raw.isdigit() else 0,
+        duration_s=int(raw) if _COUNT.fullmatch(raw) else 0,
         transcription=clean_text(params.get("TranscriptionText", "")),
     )
 

@@ -91,8 +91,9 @@ def dm_event(account: str, users: dict[str, Any], event: dict[str, Any]) -> XMes
     text = _str(data.get("text"))
     entities = _obj(data.get("entities"))
     for link in _list(entities.get("urls")):
-        if isinstance(link, dict) and _str(link.get("url")) and _str(link.get("expanded_url")):
-            text = text.replace(link["url"], link["expanded_url"])
+        short, expanded = _obj(link).get("url"), _obj(link).get("expanded_url")
+        if short and isinstance(short, str) and isinstance(expanded, str) and expanded:  # not _str: `false` is an int
+            text = text.replace(short, expanded)
     media: tuple[XMedia, ...] = ()
     attachment = _obj(data.get("attachment"))
     item = _obj(attachment.get("media"))

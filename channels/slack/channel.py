@@ -53,7 +53,7 @@ def parse_body(raw: bytes, content_type: str) -> dict[str, object] | None:
         else:
             form = parse_qs(text, keep_blank_values=True)
             body = json.loads(form["payload"][0]) if "payload" in form else {k: v[0] for k, v in form.items()}
-    except (UnicodeDecodeError, ValueError, KeyError, IndexError):
+    except (UnicodeDecodeError, ValueError, KeyError, IndexError, RecursionError):  # RecursionError: nested too deep
         return None
     return body if isinstance(body, dict) else None
 
@@ -154,7 +154,13 @@ class SlackChannel(BaseChannel):
                 raise Unauthorized("this Slack workspace is not configured")
             ws = found
         collected = Collected(ws, self.conf, hook.redis, settings=self.settings)
-        resp = await self.bolt.async_dispatch(bolt_request(req, body, collected))
+        try:
+            request = bolt_request(req, body, collected)
+        except (TypeError, AttributeError, KeyError, IndexError, ValueError):
+            # Bolt reads the ids of its context from the payload as Slack shapes them (`authorizations[0]`, a team,
+            # a user): one of another shape is no payload Slack sends. A 500 would be retried for hours.
+            return None, ["malformed"], AckResponse(status=200)
+        resp = await self.bolt.async_dispatch(request)
         if resp.status == 404 and not collected.handled:
             # No listener for this kind of payload: answering 404 or 500 would make Slack retry it forever.
             why = event_fields(body)
@@ -162,6 +168,10 @@ class SlackChannel(BaseChannel):
                 why.reason if isinstance(why, Ignored) and body.get("type") == "event_callback" else "unhandled_type"
             )
             return collected, [reason], AckResponse(status=200)
+        if resp.status >= 500:
+            # Bolt's matching or a listener raised on this payload (bolt logs which, without the body). Our listeners
+            # only read it, so a retry fails the same way: whatever was read is kept, the rest counted as malformed.
+            return collected, [*collected.ignored, "malformed"], AckResponse(status=200)
         return collected, collected.ignored, to_ack(resp)
 
     async def receive(self, req: InboundRequest, hook: HookContext) -> Received:

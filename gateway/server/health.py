@@ -42,7 +42,8 @@ def is_operator(request: web.Request) -> bool:
     auth = request.headers.get("Authorization", "")
     if not token or not auth.lower().startswith("bearer "):
         return False
-    return hmac.compare_digest(auth[7:].strip().encode(), token.encode())
+    # surrogateescape: bytes that are not UTF-8 reach us as lone surrogates, which a strict encode() refuses (a 500).
+    return hmac.compare_digest(auth[7:].strip().encode("utf-8", "surrogateescape"), token.encode())
 
 
 def _room_to_spool(settings: Settings, path: Path) -> bool:

@@ -31,7 +31,12 @@ class InboundRequest:
     remote: str = ""
 
     def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
+        value = self.headers.get(name.lower())
+        if value is None or value.isascii():
+            return value
+        # aiohttp keeps bytes that are not UTF-8 as lone surrogates, which str.encode() refuses: a signature check
+        # would fail with UnicodeEncodeError (a 500) instead of not matching (a 401 or 403).
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 @dataclass(frozen=True, slots=True)

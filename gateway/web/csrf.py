@@ -61,7 +61,8 @@ def verify(key: bytes, cookie: str, token: str, now: float, max_age: int = MAX_A
     if not well_formed(cookie) or len(token) > 200:
         return Verdict(Check.INVALID)
     parts = token.split(".")
-    if len(parts) != 3 or not well_formed(parts[0]) or not parts[1].isdigit():
+    # ASCII digits only: isdigit() also takes '²', which int() refuses.
+    if len(parts) != 3 or not well_formed(parts[0]) or not (parts[1].isascii() and parts[1].isdigit()):
         return Verdict(Check.INVALID)
     nonce, ts_text, sig = parts
     ts = int(ts_text)

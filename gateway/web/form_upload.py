@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway.store.blobs import BlobStore, BlobWriter
 from gateway.web.form_fields import TEXT_FIELDS
@@ -64,7 +65,7 @@ class FormReader:
                 raise FormProblem("malformed") from None
         try:
             part = await self._reader.next()
-        except ValueError:
+        except (ValueError, HttpProcessingError):  # a part's header line aiohttp refuses (a NUL, no colon)
             raise FormProblem("malformed") from None
         if part is None:
             return None

@@ -174,7 +174,8 @@ async def _rate_on_status_page(request: web.Request, request_id: str, limit: int
         return _explain(request, lang, NOT_STORED["no_survey"])
     form = await request.post()
     raw_rating, raw_comment = form.get("rating"), form.get("comment")
-    rating = int(raw_rating) if isinstance(raw_rating, str) and raw_rating.strip().isdigit() else 0
+    typed = raw_rating.strip() if isinstance(raw_rating, str) else ""
+    rating = int(typed) if typed.isascii() and typed.isdigit() and len(typed) <= 2 else 0  # int() refuses '²'
     if rating not in record.RATINGS:
         return _explain(request, lang, REFUSED["rating"])
     comment = raw_comment.strip() if isinstance(raw_comment, str) else ""

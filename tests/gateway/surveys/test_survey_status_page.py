@@ -45,6 +45,8 @@ async def test_a_bad_or_second_answer_on_the_status_page_is_refused_in_words_and
         ({"rating": "9"}, 400, "A rating is a number from 1 to 5."),
         ({"rating": "0"}, 400, "A rating is a number from 1 to 5."),
         ({"rating": "four"}, 400, "A rating is a number from 1 to 5."),
+        ({"rating": "²"}, 400, "A rating is a number from 1 to 5."),  # isdigit(), but int() refused it: a 500
+        ({"rating": "4" * 5000}, 400, "A rating is a number from 1 to 5."),
         ({}, 400, "A rating is a number from 1 to 5."),
         ({"rating": "3", "comment": "y" * 41}, 400, "Use at most 40 characters."),
     ]
