@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -167,8 +168,10 @@ def queries(path: Path, settings: Any, rounds: int) -> dict[str, dict[str, float
     return {k: _percentiles(v) for k, v in out.items()}
 
 
-async def _watch(session: aiohttp.ClientSession, base: str, counts: list[int], stop: asyncio.Event) -> None:
-    headers = {"Authorization": f"Bearer {OPERATOR}"}
+async def _watch(
+    session: aiohttp.ClientSession, base: str, cookie: str, counts: list[int], stop: asyncio.Event
+) -> None:
+    headers = {"Cookie": cookie}  # a supervisor's session: nothing of the dashboard answers without one
     async with session.get(base + "/dashboard/events", headers=headers, timeout=aiohttp.ClientTimeout()) as resp:
         if resp.status != 200:
             raise BenchError(f"a watcher got {resp.status}")
@@ -194,14 +197,14 @@ async def _post(session: aiohttp.ClientSession, base: str, until: float, done: l
                 say(f"a post was answered {resp.status}: {(await resp.text())[:200]}")
 
 
-async def watch_only(base: str, watchers: int, seconds: float) -> None:
+async def watch_only(base: str, cookie: str, watchers: int, seconds: float) -> None:
     """The watchers, in a process of their own at the lowest priority: in a district they are browsers on other
     machines, so here they take only what the gateway and its load leave of the cores. Connect, say so, watch,
     print the events seen."""
     os.nice(19)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         stop, counts = asyncio.Event(), [0]
-        tasks = [asyncio.create_task(_watch(session, base, counts, stop)) for _ in range(watchers)]
+        tasks = [asyncio.create_task(_watch(session, base, cookie, counts, stop)) for _ in range(watchers)]
         deadline = time.monotonic() + 60
         while counts[0] < watchers:
             if time.monotonic() > deadline:
@@ -227,10 +230,11 @@ async def load_run(base: str, pid: int, concurrency: int, seconds: float) -> dic
     return {"committed_per_s": round(done[0] / elapsed, 1), "web_cpu_pct": round(ticks / elapsed, 1)}
 
 
-def one_run(base: str, pid: int, watchers: int, args: argparse.Namespace, work: Path) -> dict[str, float]:
+def one_run(base: str, cookie: str, pid: int, watchers: int, args: argparse.Namespace, work: Path) -> dict[str, float]:
     if not watchers:
         return {**asyncio.run(load_run(base, pid, args.concurrency, args.seconds)), "watcher_events": 0}
-    cmd = [sys.executable, __file__, "--watch", base, "--watchers", str(watchers), "--seconds", str(args.seconds + 2)]
+    cmd = [sys.executable, __file__, "--watch", base, "--cookie", cookie, "--watchers", str(watchers),
+           "--seconds", str(args.seconds + 2)]  # fmt: skip
     watcher = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=(work / "watchers.log").open("ab"), text=True,
                                env=child_env({}))  # fmt: skip
     try:
@@ -244,6 +248,18 @@ def one_run(base: str, pid: int, watchers: int, args: argparse.Namespace, work: 
         if watcher.poll() is None:
             watcher.kill()
     return {**result, "watcher_events": seen["events"]}
+
+
+async def supervisor_session(config: Path, base: str) -> str:
+    """A supervisor's session cookie, from a real sign-in (the account is made in the store the first time)."""
+    from gateway.settings import load_settings
+    from gateway.tickets import UserExists
+    from tests.support.staff import add_staff, signed_in_cookie
+
+    with contextlib.suppress(UserExists):  # a store kept from an earlier run (--workdir) has the account
+        add_staff(load_settings(config, env={}), "bench.supervisor", "supervisor")
+    name, value = await signed_in_cookie(base, "bench.supervisor")
+    return f"{name}={value}"
 
 
 def watchers_bench(work: Path, store: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -273,10 +289,11 @@ def watchers_bench(work: Path, store: Path, args: argparse.Namespace) -> dict[st
                     if web.poll() is not None or time.monotonic() > deadline:
                         raise BenchError(f"the web process did not start:\n{tail(log)}") from None
                     time.sleep(0.2)
+            cookie = asyncio.run(supervisor_session(config, base))
             runs: dict[str, list[dict[str, float]]] = {"without": [], "with": []}
             for r in range(args.rounds):
                 for label, n in (("without", 0), ("with", args.watchers)):
-                    result = one_run(base, web.pid, n, args, work)
+                    result = one_run(base, cookie, web.pid, n, args, work)
                     say(f"round {r + 1}, {label} watchers: {result}")
                     runs[label].append(result)
     summary = {k: {m: statistics.median(x[m] for x in v) for m in v[0]} for k, v in runs.items()}
@@ -297,9 +314,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-watchers", action="store_true")
     p.add_argument("--workdir", type=Path, help="keep the store here and reuse it next time")
     p.add_argument("--watch", metavar="BASE", help=argparse.SUPPRESS)  # the watchers' own process
+    p.add_argument("--cookie", help=argparse.SUPPRESS)  # and the supervisor's session it watches with
     args = p.parse_args(argv)
     if args.watch:
-        asyncio.run(watch_only(args.watch, args.watchers, args.seconds))
+        asyncio.run(watch_only(args.watch, args.cookie, args.watchers, args.seconds))
         return 0
     git = git_head()
     with workdir(args.workdir, "desk-queries-") as work:
