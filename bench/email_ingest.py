@@ -339,8 +339,26 @@ def gateway_config(plan: Plan, dovecot: Dovecot, redis_url: str) -> Path:
     box = mailbox_conf(dovecot, None)
     box["imap"] = {**box["imap"], "user": plan.user, "password": USERS[plan.user]}
     conf = {"mailboxes": {MAILBOX: box}, "border_host": BORDER, "fetch_batch": plan.batch}
-    return write_config(plan.work, redis_url, channels={"email": conf}, logging={"level": plan.log_level},
+    path = write_config(plan.work, redis_url, channels={"email": conf}, logging={"level": plan.log_level},
                         redis={"socket_timeout_s": shipped["redis"]["socket_timeout_s"]})  # fmt: skip
+    if plan.code != REPO:  # an older commit refuses settings it never had (blobs, redis.sentinels, ...)
+        old = yaml.safe_load((plan.code / "config" / "gateway.yaml").read_text())
+        written = yaml.safe_load(path.read_text())
+        path.write_text(yaml.safe_dump(known_to(written, old), allow_unicode=True))
+    return path
+
+
+def known_to(conf: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """`conf` without the sections, and the keys of sections, that an older shipped config does not have."""
+    kept: dict[str, Any] = {}
+    for key, value in conf.items():
+        if key not in old:
+            continue
+        if isinstance(value, dict) and isinstance(old[key], dict) and key != "channels":
+            kept[key] = {k: v for k, v in value.items() if k in old[key]}
+        else:
+            kept[key] = value
+    return kept
 
 
 @dataclass
