@@ -23,6 +23,7 @@ from gateway.server.http import error_middleware
 from gateway.settings import Settings
 from gateway.store.blob_stores import open_blobs
 from gateway.store.redis_conn import Durability, announce_durability, check_durability, sync_client
+from gateway.web.desk.routes import add_desk_routes
 from gateway.web.form import form_body_limit
 from gateway.web.insight.assets import PREFIX as INSIGHT_ASSETS
 from gateway.web.insight.assets import serve as serve_insight_asset
@@ -115,4 +116,5 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     add_reports(app, lambda: rt.pipeline.router.rules)
     app.router.add_get(INSIGHT_ASSETS + "{name}", serve_insight_asset)
     add_staff_routes(app)
+    add_desk_routes(app)
     return app

@@ -8,6 +8,8 @@ names; a translation must use the same ones (tests/gateway/web/staff/test_staff_
 
 from __future__ import annotations
 
+from gateway.web.desk.words import DESK_EN
+
 SHELL_EN: dict[str, str] = {
     "language_name": "English",
     "site_name": "District Help Desk",
@@ -118,5 +120,5 @@ SHELL_EN: dict[str, str] = {
 }
 
 STAFF_STRINGS: dict[str, dict[str, str]] = {
-    "en": {**SHELL_EN},
+    "en": {**SHELL_EN, **DESK_EN},
 }
