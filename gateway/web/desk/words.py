@@ -103,6 +103,7 @@ DESK_EN: dict[str, str] = {
     "sla_resolution": "Resolution",
     "sla_due": "due {time}",
     "sla_met": "given {time}",
+    "sla_met_late": "given {time}, after it was due {due}",
     "sla_overdue": "overdue since {time}",
     "sla_none": "No clock",
     "conversation_title": "Conversation",
