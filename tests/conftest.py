@@ -13,7 +13,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from gateway import signatures
-from gateway.server.app import create_app
+from gateway.routing.router import Router
+from gateway.server.app import RUNTIME, create_app
 from gateway.settings import Settings
 from tests.support.gateway import SIGNING_SECRET, TOKEN, settings_from, write_config
 from tests.support.postgres import PostgresServer
@@ -66,6 +67,11 @@ class Gateway:
     @property
     def base(self) -> str:
         return str(self.server.make_url("/")).rstrip("/")
+
+    @property
+    def router(self) -> Router:
+        """The web app's own router: a test waits on the rules it holds, never on the clock."""
+        return self.server.app[RUNTIME].pipeline.router
 
     async def post_form(
         self, payload: Any, *, token: str | None = TOKEN, key: str | None = None, sign: bool = False

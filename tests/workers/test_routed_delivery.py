@@ -6,10 +6,9 @@ answers with the template the rules chose, and keeps the clocks that /metrics co
 
 from __future__ import annotations
 
-import asyncio
 import json
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -74,6 +73,10 @@ class Routed:
     def deliver(self) -> None:
         result = intake(self.config, "worker", "--burst")
         assert result.returncode == 0, result.stderr
+
+    async def rules_in_force(self, holds: Callable[[Router], bool]) -> None:
+        """Wait until the web app's router holds rules (and closures) for which `holds` is true."""
+        await eventually(lambda: holds(self.gateway.router), "the new rules in force")
 
     def timeline(self, conv: str) -> list[dict[str, str]]:
         return [json.loads(e) for e in self.redis.client().lrange(keys.timeline(conv), 0, -1)]
@@ -212,10 +215,10 @@ async def test_a_changed_rules_file_is_used_without_a_restart_and_a_broken_one_k
     routed: Routed, caplog: pytest.LogCaptureFixture
 ) -> None:
     routed.rules.write_text(textwrap.dedent(RULES).replace("queue: it,", "queue: repairs,"))
-    await asyncio.sleep(0.5)
+    await routed.rules_in_force(lambda r: any(rule.actions.queue == "repairs" for rule in r.rules.rules))
     await routed.submit("Laptop hinge broke.")
     routed.rules.write_text(textwrap.dedent(RULES).replace("queue: it,", "queue: [not, a, name],"))
-    await asyncio.sleep(0.5)
+    await eventually(lambda: "the previous rules stay in force" in caplog.text, "the broken file refused")
     await routed.submit("Laptop battery swollen.")
     assert f"{routed.rules}:26: rule 'devices', field then.queue" in caplog.text
     assert "the previous rules stay in force" in caplog.text
@@ -236,7 +239,7 @@ async def test_a_closure_declared_by_command_switches_the_reply(routed: Routed) 
     routed.rules.write_text(snow)
     result = intake(routed.config, "calendar", "close", "--today", "--reason", "Snow day")
     assert result.returncode == 0 and "Snow day" in result.stdout
-    await asyncio.sleep(0.5)
+    await routed.rules_in_force(lambda r: bool(r.closures) and any(rule.id == "snow-day" for rule in r.rules.rules))
     rid = await routed.submit("Is school open tomorrow?")
     routed.deliver()
     assert routed.timeline(rid)[-1]["reply_event"] == "after_hours"

@@ -221,7 +221,8 @@ async def test_with_a_worker_running_the_familys_first_visit_in_the_browser_show
         async with chromium() as browser:
             page = await browser.new_page(locale="es-US")
             try:
-                await page.goto(gw.base + path)  # one visit: the page waits for the worker's look-up
+                # One visit: the page waits (up to page_wait_s) for the worker's look-up, so goto gets longer still.
+                await page.goto(gw.base + path, timeout=(DEADLINE_S + 30) * 1000)
                 status = page.locator("#status")
                 # Read once, as loaded: no reload and no waiting for the text to change.
                 shown = (await status.text_content(), await status.get_attribute("data-status"))

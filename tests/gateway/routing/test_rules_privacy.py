@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import textwrap
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 from tests.conftest import Gateway, form, start_gateway
 from tests.support.gateway import intake, settings_from, write_config
 from tests.support.redis_server import RedisServer
+from tests.support.waiting import eventually
 
 EMAIL = "marisol.q.okafor@example.net"
 PHONE_RAW = "(555) 867-5309"
@@ -49,7 +49,7 @@ async def test_routing_logs_none_of_the_personal_values(
         gw = Gateway(server, http, settings)
         assert (await gw.post_form(form(email=EMAIL, phone=PHONE_RAW, message=BODY))).status == 202
         rules.write_text(textwrap.dedent(RULES).replace("[locked out]", "[locked out"))  # a broken reload
-        await asyncio.sleep(0.4)
+        await eventually(lambda: "not reloaded" in caplog.text, "the broken rules file refused")
     finally:
         await http.close()
         await server.close()
