@@ -35,12 +35,14 @@ def entries(d: TicketDetails) -> list[Entry]:
     files: dict[int | None, list[Attachment]] = {}
     for a in d.attachments:
         files.setdefault(a.comment_id, []).append(a)
-    out = [Entry("message", t.created_at, t.requester_name, True, t.channel, t.body, files=files.get(None, []))]
+    family = t.requester_name or t.requester_email or t.requester_phone or ""
+    out = [Entry("message", t.created_at, family, True, t.channel, t.body, files=files.get(None, []))]
     for c in d.comments:
-        family = c.author_kind == "requester"
-        kind = "message" if family else "reply" if c.public else "note"
-        channel = c.channel or (t.channel if family else "desk")
-        out.append(Entry(kind, c.created_at, c.author, family, channel, c.body, files=files.get(c.id, [])))
+        by_family = c.author_kind == "requester"
+        kind = "message" if by_family else "reply" if c.public else "note"
+        channel = c.channel or (t.channel if by_family else "desk")
+        who = c.author or family if by_family else c.author
+        out.append(Entry(kind, c.created_at, who, by_family, channel, c.body, files=files.get(c.id, [])))
     for h in d.history[1:]:  # the first is the ticket's making, which the first message already shows
         out.append(Entry("status", h.at, h.actor, body=h.comment or "", status=h.status))
     for e in d.time_entries:

@@ -181,6 +181,7 @@ DESK_EN: dict[str, str] = {
     "done_note": "The note was added to request #{id}.",
     "done_status": "Request #{id} is now: {status}.",
     "done_fields": "Request #{id} was updated.",
+    "done_moved": "Request #{id} was sent to the {queue} department.",
     "done_assign": "Request #{id} is assigned to {assignee}.",
     "done_unassign": "Request #{id} is back in balancing.",
     "done_merge": "Request #{id} was merged into request #{into}.",
