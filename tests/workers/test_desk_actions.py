@@ -18,6 +18,7 @@ from gateway.incidents.store import Incident, IncidentStore
 from gateway.models import Reply, StatusEvent, TicketStatus, utcnow
 from gateway.settings import Settings
 from gateway.store.queues import EVENTS_QUEUE, REPLIES_QUEUE, publish_status_events
+from gateway.store.redis_conn import text
 from gateway.tickets import MergeRefused, NewTicket, TicketStore, UnknownTicket
 from tests.conftest import Gateway, form, start_gateway
 from tests.support.gateway import intake, settings_from, write_config
@@ -25,6 +26,15 @@ from tests.support.redis_server import RedisServer
 from workers.desk_actions import DeskService, UnknownIncident
 
 RULES = """
+calendars:
+  always:
+    hours: {mon-sun: "00:00-24:00"}
+sla_policies:
+  standard:
+    calendar: always
+    normal: {first_response: 8h, resolution: 40h}
+defaults:
+  sla: standard
 groups:
   techs: {members: [ana, ben, chen], balance: fewest_open}
 rules:
@@ -119,6 +129,22 @@ async def test_publishing_a_replys_event_again_tells_the_family_nothing_more(des
     assert [e["text"].endswith("A substitute driver comes tomorrow.") for e in desk.told(conv)] == [False, True]
     assert len([r for r in desk.emailed() if r.event == "answer"]) == 1
     assert len(desk.store.details(1).comments) == 1
+
+
+async def test_a_reply_stops_the_first_response_clock_and_a_note_does_not(desk: Desk) -> None:
+    conv = await desk.request("The bus did not come this morning.")
+
+    def clocks() -> list[str]:
+        return sorted(text(m).split("|")[0] for m in desk.redis.client().zrange(keys.SLA_DUE, 0, -1))
+
+    assert clocks() == ["first_response", "resolution"]
+    desk.service.note(1, "Called the depot.", "ben")
+    desk.work()
+    assert clocks() == ["first_response", "resolution"]
+    desk.service.reply(1, "A substitute driver comes tomorrow.", "ben")
+    desk.work()
+    assert clocks() == ["resolution"]
+    assert desk.redis.client().zrange(keys.SLA_DUE, 0, -1) == [f"resolution|transportation|normal|{conv}".encode()]
 
 
 async def test_an_internal_note_never_leaves(desk: Desk) -> None:

@@ -57,13 +57,16 @@ def release(r: redis.Redis, conversation: str, conv: dict[str, str]) -> None:
         r.hincrby(keys.assign_open(conv["assign_group"]), conv["assignee"], -1)
 
 
-def balance(r: redis.Redis, group: Group, giving_back: str | None) -> str | None:
-    """The member the group's balancer picks, not the one giving the ticket back unless no one else is there."""
+def balance(r: redis.Redis, group: Group, giving_back: str | None, *, counted: bool = True) -> str | None:
+    """The member the group's balancer picks, not the one giving the ticket back unless no one else is there.
+
+    Not `counted`: the ticket is no open ticket of the gateway's, so the pick's count is given back at once."""
     others = tuple(m for m in group.members if m != giving_back)
     away = {text(x) for x in r.smembers(keys.ASSIGN_AWAY)}
-    if others and any(m not in away for m in others):
-        return pick_assignee(r, replace(group, members=others))
-    return pick_assignee(r, group)
+    chosen = pick_assignee(r, replace(group, members=others) if any(m not in away for m in others) else group)
+    if chosen is not None and not counted:
+        r.hincrby(keys.assign_open(group.name), chosen, -1)
+    return chosen
 
 
 def count_in(r: redis.Redis, group: Group, person: str) -> None:

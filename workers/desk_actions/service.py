@@ -96,19 +96,21 @@ class DeskService:
         ticket = self.store.get(ref)
         conv = assigning.conversation_fields(self.r, ticket.conversation)
         group = assigning.group_for(self.rules(), conv, ticket.rule_ids)
-        is_open = ticket.status in OPEN_STATUSES
         if assignee is not None and assignee == ticket.assignee:
             return Assignment(assignee, group.name if group else None)
+        # Open tickets the gateway delivered are counted for their group; one it never saw (imported) is not.
+        counts = ticket.status in OPEN_STATUSES and bool(conv) and group is not None
         assigning.release(self.r, ticket.conversation, conv)
         balanced = False
-        if assignee is None and group is not None and is_open:
-            assignee = assigning.balance(self.r, group, ticket.assignee)
+        if assignee is None and group is not None and ticket.status in OPEN_STATUSES:
+            assignee = assigning.balance(self.r, group, ticket.assignee, counted=counts)
             balanced = assignee is not None
-        counted = balanced or (assignee is not None and is_open and group is not None and assignee in group.members)
+        counted = counts and assignee is not None and (balanced or assignee in (group.members if group else ()))
         if counted and not balanced and group is not None and assignee is not None:
             assigning.count_in(self.r, group, assignee)
         self.store.assign(ref, assignee, actor)
-        assigning.record(self.r, ticket.conversation, assignee, group, counted)
+        if conv:
+            assigning.record(self.r, ticket.conversation, assignee, group, counted)
         return Assignment(assignee, group.name if group else None, balanced)
 
     def update_fields(self, ref: str | int, actor: str, *, priority: str | None = None, category: str | None = None,
