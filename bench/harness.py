@@ -14,6 +14,7 @@ import platform
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -169,3 +170,14 @@ def median_by_key(rows: Iterable[Mapping[str, float]], digits: int = 3) -> dict[
 def print_json(out: Mapping[str, Any], stdout: TextIO, *, ensure_ascii: bool = True) -> None:
     """The bench's result: one line on stdout (progress went to stderr)."""
     print(json.dumps(out, ensure_ascii=ensure_ascii, separators=(", ", ": ")), file=stdout, flush=True)
+
+
+def ticket_count(db: Path) -> int:
+    """Tickets in the built-in store's SQLite file so far, read-only (0 before the store exists or is made)."""
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
+            return int(conn.execute("SELECT count(*) FROM tickets").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sqlite3
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import REPO, BenchError, child_env, free_port, running, say
+from bench.harness import REPO, BenchError, child_env, free_port, running, say, ticket_count
 from bench.harness_redis import deliver_queue, redis_server
 from bench.intake_throughput import wait_healthy
 from bench.throughput_modes import TwilioSmsMode, gateway_config
@@ -68,16 +67,6 @@ async def burst(port: int, mode: TwilioSmsMode, texts: int, concurrency: int, ru
     seconds = time.perf_counter() - started
     return {"absorb_s": round(seconds, 2), "texts_per_s": round(texts / seconds, 1),
             "statuses": {str(k): v for k, v in sorted(statuses.items())}, "connection_errors": errors}  # fmt: skip
-
-
-def ticket_count(db: Path) -> int:
-    if not db.exists():
-        return 0
-    with sqlite3.connect(db, timeout=5) as conn:
-        try:
-            return int(conn.execute("SELECT count(*) FROM tickets").fetchone()[0])
-        except sqlite3.OperationalError:
-            return 0
 
 
 def one_run(workdir: Path, texts: int, workers: int, concurrency: int, timeout_s: float) -> dict[str, Any]:

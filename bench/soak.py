@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
-import sqlite3
 import sys
 import time
 from collections import Counter
@@ -45,7 +44,18 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import BenchError, child_env, free_port, git_head, print_json, running, say, stop, workdir
+from bench.harness import (
+    BenchError,
+    child_env,
+    free_port,
+    git_head,
+    print_json,
+    running,
+    say,
+    stop,
+    ticket_count,
+    workdir,
+)
 from bench.harness_redis import deliver_queue, redis_server
 from bench.intake_throughput import wait_healthy
 from bench.throughput_modes import Mode, TwilioSmsMode, WebformMode, _merge, gateway_config
@@ -101,16 +111,6 @@ def file_size(path: Path) -> int:
     try:
         return path.stat().st_size
     except OSError:
-        return 0
-
-
-def ticket_count(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
-            return int(conn.execute("SELECT count(*) FROM tickets").fetchone()[0])
-    except sqlite3.OperationalError:
         return 0
 
 

@@ -105,4 +105,7 @@ def _record(r: redis.Redis, conv_id: str, ev: StatusEvent, eid: str) -> str:
         pipe.execute()
     if changed and ev.status is not TicketStatus.NEW:
         stop_clocks(r, conv_id, resolved=closing)
+    elif kind == "answer":
+        # A person's public answer is the first response as much as a change of status is (the store counts it so).
+        stop_clocks(r, conv_id, resolved=False)
     return kind

@@ -14,6 +14,7 @@ from gateway.cli.report import report
 from gateway.cli.retention import purge
 from gateway.cli.rules import rules
 from gateway.cli.staff import staff
+from gateway.cli.ticket_actions import ACTIONS as TICKET_ACTIONS
 from gateway.cli.tickets import tickets
 from gateway.cli.users import users
 
@@ -50,6 +51,8 @@ COMMANDS = (
 )
 for command in COMMANDS:
     main.add_command(command)
+for action in TICKET_ACTIONS:
+    tickets.add_command(action)
 
 if __name__ == "__main__":
     main()

@@ -13,6 +13,7 @@ from gateway.settings.backends import BackendSettings
 from gateway.settings.base import Strict
 from gateway.settings.blobs import BlobSettings
 from gateway.settings.channels import ChannelSettings
+from gateway.settings.desk import DeskSettings
 from gateway.settings.identity import IdentitySettings
 from gateway.settings.insight import DashboardSettings, ReportSettings
 from gateway.settings.retention import RetentionSettings
@@ -51,6 +52,7 @@ class Settings(Strict):
     reports: ReportSettings = Field(default_factory=lambda: ReportSettings())
     signin: SigninSettings = Field(default_factory=lambda: SigninSettings())
     surveys: SurveySettings = Field(default_factory=lambda: SurveySettings())
+    desk: DeskSettings = Field(default_factory=lambda: DeskSettings())
     blobs: BlobSettings = Field(default_factory=lambda: BlobSettings())
     source_file: str = Field("", exclude=True)
 

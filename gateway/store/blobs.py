@@ -75,15 +75,21 @@ class BlobStore(Protocol):
         ...
 
 
-def not_kept(filename: str, ctype: str, size: int, digest: str, max_bytes: int) -> Attachment | None:
-    """The description of a file no store keeps (a program, or one over the size limit); None for one it keeps."""
+def describe(filename: str, ctype: str, size: int, digest: str, max_bytes: int) -> Attachment:
+    """How a file is named on the ticket: kept under its digest, or not kept (a program, or one over the size
+    limit) with the reason the family and staff read."""
     if ctype in FORBIDDEN:
         reason = "program files are not accepted"
     elif size > max_bytes:
         reason = f"larger than the {_megabytes(max_bytes)} the gateway keeps"
     else:
-        return None
+        return Attachment(filename=filename, content_type=ctype, size=size, sha256=digest, storage_key=digest)
     return Attachment(filename=filename, content_type=ctype, size=size, sha256=digest, kept=False, reason=reason)
+
+
+def describe_bytes(data: bytes, filename: str, max_bytes: int) -> Attachment:
+    """`describe` for a file held whole: its type sniffed and its digest taken here."""
+    return describe(filename, sniff(data), len(data), hashlib.sha256(data).hexdigest(), max_bytes)
 
 
 def _megabytes(n: int) -> str:
@@ -106,12 +112,10 @@ class FileBlobStore:
 
     def put(self, data: bytes, filename: str) -> Attachment:
         """Store durably (fsync) and describe. Forbidden types are described but not kept."""
-        digest = hashlib.sha256(data).hexdigest()
-        ctype = sniff(data)
-        refused = not_kept(filename, ctype, len(data), digest, self.max_bytes)
-        if refused is not None:
-            return refused
-        path = self.path_for(digest)
+        described = describe_bytes(data, filename, self.max_bytes)
+        if not described.kept:
+            return described
+        path = self.path_for(described.sha256)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".tmp{secrets.token_hex(8)}")  # unique per writer, thread or process
@@ -129,7 +133,7 @@ class FileBlobStore:
                 self._unsynced.append(path)
             else:
                 _fsync_dir(path.parent)
-        return Attachment(filename=filename, content_type=ctype, size=len(data), sha256=digest, storage_key=digest)
+        return described
 
     def sync(self) -> int:
         """Make every file written since the last sync durable, and the directories that name them."""
@@ -221,10 +225,10 @@ class BlobWriter:
             raise ValueError("the upload was abandoned or is over its limit")
         digest = self._hash.hexdigest()
         ctype = sniff(self._head)
-        refused = not_kept(self.filename, ctype, self.size, digest, self.max_bytes)
-        if refused is not None:
+        described = describe(self.filename, ctype, self.size, digest, self.max_bytes)
+        if not described.kept:
             self.abort()
-            return refused
+            return described
         assert self._file is not None
         f, self._file = self._file, None
         try:
@@ -236,7 +240,7 @@ class BlobWriter:
             f.close()
             self._tmp.unlink(missing_ok=True)
             raise
-        return Attachment(filename=self.filename, content_type=ctype, size=self.size, sha256=digest, storage_key=digest)
+        return described
 
     def abort(self) -> None:
         if self._file is not None:

@@ -9,7 +9,6 @@ statement: files are at most `blobs.max_bytes`.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 from gateway.models import Attachment
-from gateway.store.blobs import BlobMissing, BlobWriter, not_kept, sniff
+from gateway.store.blobs import BlobMissing, BlobWriter, describe_bytes
 from gateway.tickets.schema import blobs as table
 
 _READ = "SELECT data FROM blobs WHERE sha256 = %s"
@@ -30,13 +29,10 @@ class PostgresBlobStore:
         self.engine, self.incoming, self.max_bytes = engine, incoming, max_bytes
 
     def put(self, data: bytes, filename: str) -> Attachment:
-        digest = hashlib.sha256(data).hexdigest()
-        ctype = sniff(data)
-        refused = not_kept(filename, ctype, len(data), digest, self.max_bytes)
-        if refused is not None:
-            return refused
-        self._keep(digest, data)
-        return Attachment(filename=filename, content_type=ctype, size=len(data), sha256=digest, storage_key=digest)
+        described = describe_bytes(data, filename, self.max_bytes)
+        if described.kept:
+            self._keep(described.sha256, data)
+        return described
 
     def _keep(self, digest: str, data: bytes) -> None:
         # The same bytes from another message, or another host at the same moment: the row is already theirs.
