@@ -71,6 +71,11 @@ async def test_a_refused_action_returns_to_the_ticket_saying_why(desk: StaffGate
     page = await abby.post(f"{base}/time", data={"minutes": "15", "work_type": "training", "csrf": token})
     assert "15 minutes were logged on request" in await page.text()
     assert [(e.person, e.minutes, e.work_type) for e in store.details(tid).time_entries] == [("abby", 15, "training")]
+    await abby.post(f"{base}/status", data={"status": "waiting", "comment": "", "csrf": token})
+    assert store.get(tid).status == "waiting"
+    assert [(a.actor, a.action, a.details) for a in store.audit_log(ref=tid)][:2] == [
+        ("abby", "status", {"from": "new", "to": "waiting"}), ("abby", "log_time", {"entry": 1, "minutes": 15,
+        "work_type": "training", "person": "abby"})]  # fmt: skip
 
 
 async def test_an_agent_sends_a_ticket_to_another_department_and_returns_to_the_desk(
