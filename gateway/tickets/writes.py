@@ -140,6 +140,8 @@ class TicketWrites(StoreBase):
             if comment:
                 conn.execute(t.comments.insert().values(ticket_id=tid, author=actor, author_kind="staff",
                                                         body=comment, public=True, created_at=at))  # fmt: skip
+            # In the same transaction as the change: the audit log never misses one nor records one not made.
+            self._audit(conn, actor, "status", tid, {"from": row.status, "to": status})
             return StatusChange(id=new_id(inserted), ticket_id=tid, status=status,
                                 previous_status=row.status, comment=comment, actor=actor, at=at)  # fmt: skip
 
