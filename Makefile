@@ -52,7 +52,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP) system
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --durations=25
 
 test: lint typecheck pytest
 
@@ -65,7 +65,7 @@ bench: $(STAMP) system
 test-loaded: $(STAMP) system
 	@command -v stress-ng >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stress-ng >/dev/null)
 	stress-ng --cpu 2 --quiet & load=$$!; \
-	$(BIN)/pytest -n 2; status=$$?; kill $$load; wait $$load 2>/dev/null; exit $$status
+	$(BIN)/pytest -n 2 --durations=25; status=$$?; kill $$load; wait $$load 2>/dev/null; exit $$status
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .ruff_cache .pytest_cache
