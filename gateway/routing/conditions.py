@@ -64,6 +64,7 @@ _VALUES: dict[str, Callable[[InboundMessage], str | None]] = {
     "role": lambda m: m.requester.role,
     "school": _school,
     "language": lambda m: m.language,
+    "category": lambda m: m.category,
 }
 
 

@@ -37,7 +37,7 @@ from gateway.routing.yamlpos import YamlError, load_with_lines
 
 SECTIONS = ("calendars", "sla_policies", "groups", "defaults", "rules")
 RULE_KEYS = ("id", "description", "when", "then", "continue")
-LIST_CONDITIONS = ("channel", "account", "sender", "role", "school", "language")
+LIST_CONDITIONS = ("channel", "account", "sender", "role", "school", "language", "category")
 KEYWORD_CONDITIONS = {"keywords": "any", "subject_keywords": "subject", "text_keywords": "text"}
 REGEX_CONDITIONS = {"regex": "any", "subject_regex": "subject", "text_regex": "text", "sender_regex": "sender"}
 OTHER_CONDITIONS = ("sender_domain", "has_attachments", "within_hours", "outside_hours", "during_closure")
