@@ -35,21 +35,38 @@ class AuditLog(StoreBase):
 
     def entries(
         self, *, ticket: str | int | None = None, actor: str | None = None, action: str | None = None,
-        since: datetime | None = None, limit: int | None = None,
+        since: datetime | None = None, limit: int | None = None, offset: int = 0,
     ) -> Iterator[AuditEntry]:  # fmt: skip
-        """Entries newest first, streamed a batch at a time (no limit unless one is given)."""
-        a = t.audit_log.c
-        stmt = sa.select(t.audit_log).order_by(a.id.desc())
-        if ticket is not None:
-            stmt = stmt.where(a.ticket_id == ticket_id(ticket))
-        if actor is not None:
-            stmt = stmt.where(a.actor == actor)
-        if action is not None:
-            stmt = stmt.where(a.action == action)
-        if since is not None:
-            stmt = stmt.where(a.at >= since)
+        """Entries newest first, streamed a batch at a time (no limit unless one is given), skipping `offset`."""
+        stmt = _filtered(sa.select(t.audit_log), ticket, actor, action, since).order_by(t.audit_log.c.id.desc())
         if limit is not None:
             stmt = stmt.limit(limit)
+        if offset:
+            stmt = stmt.offset(offset)
         with self._read() as conn:
             for row in conn.execution_options(stream_results=True, yield_per=BATCH).execute(stmt):
                 yield to_audit(row)
+
+    def count(
+        self, *, ticket: str | int | None = None, actor: str | None = None, action: str | None = None,
+        since: datetime | None = None,
+    ) -> int:  # fmt: skip
+        """How many entries the same filters find."""
+        stmt = _filtered(sa.select(sa.func.count()).select_from(t.audit_log), ticket, actor, action, since)
+        with self._read() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+
+def _filtered(
+    stmt: sa.Select[Any], ticket: str | int | None, actor: str | None, action: str | None, since: datetime | None
+) -> sa.Select[Any]:
+    a = t.audit_log.c
+    if ticket is not None:
+        stmt = stmt.where(a.ticket_id == ticket_id(ticket))
+    if actor is not None:
+        stmt = stmt.where(a.actor == actor)
+    if action is not None:
+        stmt = stmt.where(a.action == action)
+    if since is not None:
+        stmt = stmt.where(a.at >= since)
+    return stmt

@@ -99,7 +99,7 @@ def test_audit_list_shows_who_did_what_to_which_ticket_in_district_time(tmp_path
     assert one.returncode == 0, one.stderr
     lines = one.stdout.strip().splitlines()
     assert len(lines) == 2 and "ana" in lines[0] and "reply" in lines[0] and "#1" in lines[0]
-    assert lines[-1] == "1 entry"
+    assert lines[-1] == "entries 1-1 of 1"
     assert "-06:00" in lines[0] or "-05:00" in lines[0]  # Chicago, not UTC
 
     rows = list(csv.DictReader(io.StringIO(run(cfg, "audit", "list", "--csv").stdout)))
@@ -110,7 +110,7 @@ def test_audit_list_shows_who_did_what_to_which_ticket_in_district_time(tmp_path
     assert json.loads(rows[0]["details"]) == {"file": 7}
     assert PASSWORD not in run(cfg, "audit", "list", "--csv").stdout
     actor = run(cfg, "audit", "list", "--actor", "ana", "--action", "download")
-    assert actor.stdout.strip().splitlines()[-1] == "1 entry"
+    assert actor.stdout.strip().splitlines()[-1] == "entries 1-1 of 1"
 
 
 def _me() -> str:
