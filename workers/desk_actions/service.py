@@ -9,8 +9,13 @@ store), and its event is named by the comment, so publishing it again tells the 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec, TypeVar
+
 import redis
 
+from gateway.dashboard.changes import announce
 from gateway.incidents.store import IncidentStore
 from gateway.models import StatusEvent, TicketStatus
 from gateway.routing.model import RuleSet
@@ -24,6 +29,8 @@ from workers.desk_actions.assigning import Assignment
 from workers.desk_actions.choices import Choices, check, desk_choices, refuse
 
 BACKEND = BuiltinBackend.name
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class UnknownIncident(ValueError):
@@ -34,6 +41,19 @@ def _words(body: str, what: str) -> str:
     if not body.strip():
         raise ValueError(f"a {what} needs some words")
     return body
+
+
+def _announced(action: Callable[Concatenate[DeskService, P], R]) -> Callable[Concatenate[DeskService, P], R]:
+    """After the action's change is committed, tell the live dashboards (a reply or a status change is told by the
+    events worker; these change the store alone, so without a notice the dashboard would wait for its refresh)."""
+
+    @functools.wraps(action)
+    def run(self: DeskService, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        done = action(self, *args, **kwargs)
+        announce(self.r, "tickets")
+        return done
+
+    return run
 
 
 class DeskService:
@@ -89,6 +109,7 @@ class DeskService:
         publish_status_events(self.r, self.settings, [event])
         return event
 
+    @_announced
     def assign(self, ref: str | int, assignee: str | None, actor: str) -> Assignment:
         """Give the ticket to a person, or (None) back to its group's balancer; with no group, to nobody."""
         if assignee is not None and not assignee.strip():
@@ -113,6 +134,7 @@ class DeskService:
             assigning.record(self.r, ticket.conversation, assignee, group, counted)
         return Assignment(assignee, group.name if group else None, balanced)
 
+    @_announced
     def update_fields(self, ref: str | int, actor: str, *, priority: str | None = None, category: str | None = None,
                       queue: str | None = None) -> Ticket:  # fmt: skip
         """Change the priority, category or queue (the department); None leaves a field as it is."""
@@ -124,10 +146,12 @@ class DeskService:
         self.store.update_fields(ref, actor, **given)
         return self.store.get(ref)
 
+    @_announced
     def merge(self, ref: str | int, into: str | int, actor: str) -> None:
         """Merge a ticket into another of the same family (gateway.tickets.MergeRefused says why not)."""
         self.store.merge(ref, into, actor)
 
+    @_announced
     def link_incident(self, ref: str | int, incident_id: str | None, actor: str) -> None:
         """Link the ticket to an incident (one that exists), or (None) unlink it."""
         if incident_id is not None:
@@ -136,6 +160,7 @@ class DeskService:
                 raise UnknownIncident(f"no incident {incident_id} (`intake incident list` shows them)")
         self.store.link_incident(ref, incident_id, actor)
 
+    @_announced
     def log_time(self, ref: str | int, person: str, minutes: int, work_type: str, actor: str,
                  note: str | None = None) -> TimeEntry:  # fmt: skip
         """Record minutes spent on the ticket by a person, against one of the configured work types."""
