@@ -89,14 +89,14 @@ def tickets_list(ctx: click.Context, /, as_json: bool, as_csv: bool, **f: Any) -
         created_from=_when(ctx, f["created_from"], "--created-from"),
         created_until=_when(ctx, f["created_until"], "--created-until"), text=f["text"],
     )  # fmt: skip
-    store = _store(ctx)
+    store, zone = _store(ctx), settings(ctx).zone
     if as_csv:
-        for chunk in store.export_csv(query, sort=f["sort"]):
+        for chunk in store.export_csv(query, sort=f["sort"], zone=zone):
             click.echo(chunk, nl=False)
         return
     page = store.page(query, sort=f["sort"], page=f["page"], per_page=f["per_page"])
     if as_json:
-        click.echo(json.dumps({"tickets": [t.as_dict() for t in page.items], "total": page.total, "page": page.page,
+        click.echo(json.dumps({"tickets": [t.as_dict(zone) for t in page.items], "total": page.total, "page": page.page,
                                "per_page": page.per_page, "pages": page.pages}, indent=2))  # fmt: skip
         return
     if not page.total:
@@ -121,16 +121,20 @@ def tickets_show(ctx: click.Context, ticket_id: str) -> None:
         d = _store(ctx).details(ticket_id)
     except UnknownTicket:
         raise click.ClickException(f"no ticket {ticket_id}") from None
-    t = d.ticket
+    t, zone = d.ticket, settings(ctx).zone
+
+    def at(when: datetime | None) -> str:
+        return when.astimezone(zone).isoformat(timespec="seconds") if when else "-"
+
     click.echo(f"#{t.id} [{t.status}] {t.subject}")
     click.echo(f"from: {t.requester_name or '-'} via {t.channel}  school: {t.school or '-'}  lang: {t.language}")
     if t.requester_directory_id:
         click.echo(f"requester: {t.requester_role} (directory {t.requester_directory_id})")
-    click.echo(f"queue: {t.queue}  priority: {t.priority}  created: {t.created_at.isoformat()}")
+    click.echo(f"queue: {t.queue}  priority: {t.priority}  created: {at(t.created_at)}")
     if t.merged_into:
         click.echo(f"merged into #{t.merged_into}")
     if t.assignee or t.first_response_due:
-        first, resolution = (x.isoformat() if x else "-" for x in (t.first_response_due, t.resolution_due))
+        first, resolution = at(t.first_response_due), at(t.resolution_due)
         click.echo(f"assignee: {t.assignee or '-'}  first response due: {first}  resolution due: {resolution}")
     if t.rule_ids:
         click.echo(f"rules: {' '.join(t.rule_ids)}  tags: {' '.join(t.tags) or '-'}")
@@ -141,12 +145,12 @@ def tickets_show(ctx: click.Context, ticket_id: str) -> None:
         click.echo(f"  attachment: {a.filename} ({a.content_type}, {a.size} bytes){kept}")
     for c in d.comments:
         note = "" if c.public else " (internal note)"
-        click.echo(f"\n--- {c.author}{note} at {c.created_at.isoformat()}\n{c.body}")
+        click.echo(f"\n--- {c.author}{note} at {at(c.created_at)}\n{c.body}")
     for e in d.time_entries:
-        click.echo(f"  time: {e.minutes} min {e.work_type} by {e.person} at {e.at.isoformat()}")
+        click.echo(f"  time: {e.minutes} min {e.work_type} by {e.person} at {at(e.at)}")
     click.echo("\nhistory:")
     for h in d.history:
-        click.echo(f"  {h.at.isoformat()}  {h.status:<12} by {h.actor}" + (f": {h.comment}" if h.comment else ""))
+        click.echo(f"  {at(h.at)}  {h.status:<12} by {h.actor}" + (f": {h.comment}" if h.comment else ""))
 
 
 @tickets.command("update")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 import sqlalchemy as sa
@@ -112,13 +112,15 @@ class TicketReads(StoreBase):
             for row in result:
                 yield to_ticket(row)
 
-    def export_csv(self, query: TicketQuery | None = None, *, sort: Sort = "newest") -> Iterator[str]:
-        """The export as CSV text, a header line and then a chunk per batch of tickets."""
+    def export_csv(
+        self, query: TicketQuery | None = None, *, sort: Sort = "newest", zone: tzinfo | None = None
+    ) -> Iterator[str]:
+        """The export as CSV text, a header line and then a chunk per batch of tickets; times in `zone` if given."""
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(CSV_FIELDS)
         for n, ticket in enumerate(self.export(query, sort=sort), 1):
-            row = ticket.as_dict()
+            row = ticket.as_dict(zone)
             writer.writerow([" ".join(v) if isinstance(v := row[f], list) else v for f in CSV_FIELDS])
             if n % EXPORT_BATCH == 0:
                 yield buffer.getvalue()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, Generic, Literal, TypeVar
 
 from gateway.models import Priority, TicketStatus
@@ -25,14 +25,15 @@ AuthorKind = Literal["requester", "staff", "system"]
 T = TypeVar("T")
 
 
-def jsonable(value: Any) -> Any:
-    """A record's dict with times as ISO 8601 strings and tuples as lists (for --json and CSV)."""
+def jsonable(value: Any, zone: tzinfo | None = None) -> Any:
+    """A record's dict with times as ISO 8601 strings (in `zone`, the district's, when given; else UTC) and tuples
+    as lists (for --json and CSV)."""
     if isinstance(value, datetime):
-        return value.isoformat()
+        return (value.astimezone(zone) if zone is not None else value).isoformat()
     if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
+        return {k: jsonable(v, zone) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
+        return [jsonable(v, zone) for v in value]
     return value
 
 
@@ -119,8 +120,8 @@ class Ticket:
     merged_into: int | None
     incident_id: str | None
 
-    def as_dict(self) -> dict[str, Any]:
-        return dict(jsonable(asdict(self)))
+    def as_dict(self, zone: tzinfo | None = None) -> dict[str, Any]:
+        return dict(jsonable(asdict(self), zone))
 
 
 @dataclass(frozen=True)
@@ -209,8 +210,8 @@ class TicketDetails:
     history: list[StatusChange]
     time_entries: list[TimeEntry]
 
-    def as_dict(self) -> dict[str, Any]:
-        return dict(jsonable(asdict(self)))
+    def as_dict(self, zone: tzinfo | None = None) -> dict[str, Any]:
+        return dict(jsonable(asdict(self), zone))
 
 
 @dataclass(frozen=True)

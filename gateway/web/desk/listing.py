@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from aiohttp import web
@@ -70,10 +70,10 @@ async def desk_list(request: web.Request) -> web.StreamResponse:
     })  # fmt: skip
 
 
-def _chunks(store: TicketStore, view: DeskView) -> Iterator[str]:
+def _chunks(store: TicketStore, view: DeskView, zone: tzinfo) -> Iterator[str]:
     if view.nothing:
         return iter([",".join(CSV_FIELDS) + "\r\n"])
-    return store.export_csv(view.query, sort=view.sort)
+    return store.export_csv(view.query, sort=view.sort, zone=zone)
 
 
 @requires("agent")
@@ -84,7 +84,8 @@ async def desk_export(request: web.Request) -> web.StreamResponse:
         return view
     await audit(request, "desk_export", None, {"filters": {k: v for k, v in view.form.items() if v}})
     staff = request.app[STAFF]
-    stamp = datetime.now(UTC).astimezone(request.app[K.SETTINGS].zone).strftime("%Y-%m-%d-%H%M")
+    zone = request.app[K.SETTINGS].zone
+    stamp = datetime.now(UTC).astimezone(zone).strftime("%Y-%m-%d-%H%M")
     response = web.StreamResponse(headers={
         "Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
         "Content-Disposition": f'attachment; filename="desk-{stamp}.csv"',
@@ -93,7 +94,7 @@ async def desk_export(request: web.Request) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
     # One thread for the whole export: the database cursor it reads from belongs to the thread that opened it.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="desk-export") as one:
-        chunks = await loop.run_in_executor(one, lambda: iter(_chunks(staff.store(), view)))
+        chunks = await loop.run_in_executor(one, lambda: iter(_chunks(staff.store(), view, zone)))
         while (chunk := await loop.run_in_executor(one, next, chunks, None)) is not None:
             await response.write(chunk.encode("utf-8"))
     await response.write_eof()
