@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 import click
@@ -147,8 +149,16 @@ def incident_show(ctx: click.Context, incident_id: str, as_json: bool) -> None:
                for u in store.updates(inc.id)]  # fmt: skip
     if as_json:
         body = inc.model_dump(mode="json")
+        body["opened_at"], body["updated_at"] = (_local(t.isoformat(), s) for t in (inc.opened_at, inc.updated_at))
         body["updates"] = [
-            {**u.__dict__, "fanned_out": done, "replies_sent": p.told, "replies_owed": p.owed, "requeued": p.requeued}
+            {
+                **asdict(u),
+                "at": _local(u.at, s),
+                "fanned_out": done,
+                "replies_sent": p.told,
+                "replies_owed": p.owed,
+                "requeued": p.requeued,
+            }
             for u, done, _, p in updates
         ]
         click.echo(json.dumps(body, indent=2))
@@ -160,9 +170,15 @@ def incident_show(ctx: click.Context, incident_id: str, as_json: bool) -> None:
     for u, done, total, p in updates:
         said = f": {u.message}" if u.message else ""
         fixed = f", {p.requeued} lost reply job(s) queued again" if p.requeued else ""
+        at = _local(u.at, s)
         click.echo(
-            f"  update {u.seq}: {u.status} at {u.at}  fanned out {done}/{total}, sent {p.told}/{p.owed}{fixed}{said}"
+            f"  update {u.seq}: {u.status} at {at}  fanned out {done}/{total}, sent {p.told}/{p.owed}{fixed}{said}"
         )
+
+
+def _local(iso: str, s: Settings) -> str:
+    """A stored UTC time (ISO 8601) in the district's time zone, to the second, with its offset."""
+    return datetime.fromisoformat(iso).astimezone(s.zone).isoformat(timespec="seconds")
 
 
 @incident.command("update")
