@@ -29,13 +29,13 @@
       }
     });
     document.body.dataset.version = data.version;
+    // The server's time of the picture, already in the district's zone (never the browser's clock or zone).
+    live.dataset.time = data.time;
     say(live.dataset.on, data.time);
   });
 
   source.addEventListener("error", function () {
+    // As of the last picture shown: the one the page came with (data-time) or the last one sent.
     say(live.dataset.off, live.dataset.time || "");
-  });
-  source.addEventListener("open", function () {
-    live.dataset.time = new Date().toLocaleTimeString();
   });
 })();

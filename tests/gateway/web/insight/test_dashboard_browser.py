@@ -144,3 +144,28 @@ async def test_the_pages_fit_a_phone_without_sideways_scrolling(gw: SmsGateway, 
         assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path
         await shot(page, name)
     await context.close()
+
+
+async def test_the_paused_notice_gives_the_districts_time_not_the_browsers(gw: SmsGateway, browser: Browser) -> None:
+    """A supervisor's laptop set to Tokyo still reads the Chicago district's time, as the server sent it."""
+    import re
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    context = await signed_in(browser, gw, timezone_id="Asia/Tokyo")
+    page = await context.new_page()
+    # Keep a handle on the page's event source, so that the test can cut it as a dropped connection would.
+    await page.add_init_script(
+        "window.EventSource = class extends window.EventSource {"
+        " constructor(...a) { super(...a); window.liveSource = this; } };"
+    )
+    await page.goto(f"{gw.base}/dashboard")
+    await expect(page.locator("#live")).to_contain_text("Live.", timeout=LIVE_S)
+    await page.evaluate("window.liveSource.close(); window.liveSource.dispatchEvent(new Event('error'))")
+    await expect(page.locator("#live")).to_contain_text("Live updates paused", timeout=LIVE_S)
+    found = re.search(r"Shown as of (\d\d:\d\d)\.", await page.locator("#live").inner_text())
+    assert found, await page.locator("#live").inner_text()
+    now = datetime.now(UTC)
+    district = {f"{(now - timedelta(minutes=m)).astimezone(ZoneInfo('America/Chicago')):%H:%M}" for m in range(3)}
+    assert found.group(1) in district
+    await context.close()
