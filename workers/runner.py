@@ -255,22 +255,21 @@ class WorkerQuit(RuntimeError):
     which finds the new primary and recovers the interrupted job (reap_dead_local_workers)."""
 
 
+def _dead_here(connection: redis.Redis, scheduler_name: str) -> bool:
+    hostname, pid = (
+        text(v or "") for v in connection.hmget(SCHEDULER_KEY_TEMPLATE % scheduler_name, ["hostname", "pid"])
+    )
+    return hostname == socket.gethostname() and pid.isdigit() and int(pid) > 0 and not pid_alive(int(pid))
+
+
 def free_dead_local_schedulers_locks(connection: redis.Redis, queue_names: Iterable[str]) -> int:
     """rq's scheduler lock on a queue lives 61 s past its holder's last renewal: a scheduler killed with its worker
     (SIGKILL, the OOM killer) holds every retry up that long. A holder on this host whose process is gone is
     provably dead, as in reap_dead_local_workers: its locks are released at once (only while it still holds them)."""
-    host = socket.gethostname()
-    freed = 0
-    for name in queue_names:
-        key = RQScheduler.get_locking_key(name)
-        holder = connection.get(key)
-        if holder is None:
-            continue
-        hostname, pid = (
-            text(v or "") for v in connection.hmget(SCHEDULER_KEY_TEMPLATE % text(holder), ["hostname", "pid"])
-        )
-        if hostname == host and pid.isdigit() and int(pid) > 0 and not pid_alive(int(pid)):
-            freed += release_lock(connection, key, text(holder))
+    lock_keys = [RQScheduler.get_locking_key(name) for name in queue_names]
+    holders = {key: text(h) for key, h in zip(lock_keys, connection.mget(lock_keys), strict=True) if h is not None}
+    dead = {h for h in set(holders.values()) if _dead_here(connection, h)}  # one holder for every queue, as a rule
+    freed = sum(release_lock(connection, key, holder) for key, holder in holders.items() if holder in dead)
     if freed:
         log.warning("released the scheduler locks of a killed worker", extra={"count": freed})
     return freed
