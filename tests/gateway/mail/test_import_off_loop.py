@@ -8,7 +8,9 @@ imports an archive of heavy HTML mail while a heartbeat coroutine measures the l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import mailbox
+import signal
 import time
 from email.message import EmailMessage
 from pathlib import Path
@@ -20,8 +22,9 @@ from gateway.mail.commands import IMPORT_BATCH, import_archive
 from gateway.models import Commitment
 from tests.channels.email_support import mail_config
 from tests.support.dovecot import Dovecot
-from tests.support.gateway import settings_from
+from tests.support.gateway import settings_from, start_process
 from tests.support.redis_server import RedisServer
+from tests.support.waiting import eventually
 
 MESSAGES = 2 * IMPORT_BATCH
 # About 13 KB of table markup: tens of milliseconds of HTML-to-text each, seconds a batch.
@@ -88,3 +91,45 @@ async def test_an_import_keeps_the_event_loop_responsive_and_imports_the_same_ti
     again = await import_archive(settings, archive, "help", lambda n: None)
     assert again == {"new": 0, "duplicate": MESSAGES, "ignored": 0, "quarantined": 0}
     assert imported(redis_server) == tickets
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(stat.parent.name))
+    return out
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie waiting for a parent that no longer reaps it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+async def test_an_import_killed_outright_leaves_no_parsing_process_behind(
+    tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot
+) -> None:
+    """SIGKILL reaches only the importing process: its parsing processes must notice and go (they held ~100 MB
+    each, for good, after every `intake mail` or import killed this way)."""
+    config = mail_config(tmp_path, redis_server, dovecot, None)
+    archive = tmp_path / "years.mbox"
+    box = mailbox.mbox(archive)
+    for i in range(4 * MESSAGES):
+        box.add(newsletter_reply(i))
+    box.close()
+    proc = start_process(config, tmp_path / "import.log", "import-mbox", str(archive))
+    try:
+        await eventually(lambda: len(children(proc.pid)) >= 3, "the parsing processes started")  # and the tracker
+        pool = children(proc.pid)
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(10) == -signal.SIGKILL  # killed in the middle of the import
+        await eventually(lambda: not any(running(p) for p in pool), "the orphaned parsing processes exited", 30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
