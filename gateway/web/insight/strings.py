@@ -50,6 +50,8 @@ EN: dict[str, str] = {
     "clock_resolution": "Resolution",
     "overdue_since": "overdue since {time}",
     "no_clocks": "No response clock is running.",
+    "clocks_shown": "{shown} of {total} running clocks, the soonest due first.",
+    "clocks_link": "All {n} due soon or overdue, at the desk",
     "breaches_caption": "Clocks that ran out (since counting began), by department",
     "breaches_none": "No clock has run out.",
     "breaches_first": "First response",
@@ -98,6 +100,8 @@ EN: dict[str, str] = {
     "kind_backend": "Ticket system",
     "kind_channel": "Channel",
     "spool_detail": "{n} waiting",
+    "health_parked": "Replies waiting to be sent: {n}",
+    "health_mailboxes": "Mailboxes that need attention: {n}",
     # The reports
     "reports_title": "Reports",
     "reports_intro": "Choose a report and a range. Each graph has its table below it and a CSV file to download.",
