@@ -11,13 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from channels import CHANNELS
 from gateway import keys
 from gateway.incidents.match import MatchCriteria
 from gateway.incidents.store import Incident, IncidentStore
-from gateway.models import Reply, TicketStatus
+from gateway.models import Priority, Reply, TicketStatus
 from gateway.outbox.parked import park
 from gateway.store.redis_conn import sync_client
 from gateway.tickets import NewTicket, TicketStore
+from gateway.web.staff.strings import STAFF_STRINGS
 from tests.channels.twilio_support import twilio_settings
 from tests.conftest import Gateway, form, start_gateway
 from tests.gateway.web.sse import number
@@ -51,14 +53,14 @@ async def seeded(tmp_path: Path, redis_server: RedisServer) -> AsyncIterator[See
     await server.close()
 
 
-def tickets(gw: Gateway, dues: list[tuple[str, timedelta]]) -> None:
+def tickets(gw: Gateway, dues: list[tuple[str, timedelta]], priority: str = Priority.NORMAL) -> None:
     """Open tickets in (department, due from now) whose first-response clock runs."""
     store = TicketStore.from_settings(gw.settings)
     now = datetime.now(UTC)
     try:
         for n, (queue, due) in enumerate(dues, 1):
             new = NewTicket(conversation=f"conv-{n}", subject=f"Request {n}", body="The bus did not come.",
-                            channel="sms", queue=queue, first_response_due=now + due)  # fmt: skip
+                            channel="sms", queue=queue, priority=priority, first_response_due=now + due)  # fmt: skip
             store.create_ticket(new, idempotency_key=f"req-{n}")
     finally:
         store.close()
@@ -175,3 +177,29 @@ async def test_the_last_hour_counts_what_arrived_in_it_and_today_counts_the_whol
     assert re.search(r'data-key="hour-webform">2<', page)
     assert re.search(r'data-key="hour-sms">0<', page)
     assert re.search(r'data-key="today-sms">5<', page)
+
+
+async def test_channels_priorities_and_statuses_are_shown_in_the_staff_pages_words(seeded: Seeded) -> None:
+    tickets(seeded.gw, [("transportation", timedelta(hours=1))], priority=Priority.HIGH)
+    r = sync_client(seeded.gw.settings)
+    now = datetime.now(UTC)
+    incidents = IncidentStore(r)
+    incidents.save(Incident(id="3", title="Phones down", state="open", criteria=MatchCriteria(keywords=("phone",)),
+                            backend="builtin", opened_at=now, updated_at=now))  # fmt: skip
+    incidents.record_update("3", TicketStatus.IN_PROGRESS, "Working on it.", now)
+    r.hincrby(keys.incoming_day(now.astimezone(seeded.gw.settings.zone).date().isoformat()), "sms|it", 1)
+    r.close()
+    page = await seeded.page()
+    assert "Channel: Text message" in page  # incoming, and the channel's health
+    assert ">Channel: sms<" not in page
+    assert "Channel: Text message</th>" in row(page, "health-channel-sms")
+    clock = re.search(r'<a href="/desk/tickets/1">#1</a></th><td>transportation</td><td>([^<]+)</td>', page)
+    assert clock is not None and clock.group(1) == "High"
+    assert "Status: In progress" in page
+
+
+def test_every_channel_priority_and_status_has_a_word_in_every_staff_language() -> None:
+    values = [*(f"channel_{c}" for c in CHANNELS), *(f"priority_{p.value}" for p in Priority),
+              *(f"status_{s.value}" for s in TicketStatus)]  # fmt: skip
+    for lang, words in STAFF_STRINGS.items():
+        assert [v for v in values if v not in words] == [], lang
