@@ -88,6 +88,11 @@ def slack_pace(team: str, channel: str) -> str:
     return f"{PREFIX}:slack:pace:{team}:{channel}"
 
 
+def email_sent(delivery_key: str) -> str:
+    """Set when the relay took a reply job's mail: a re-run of the job never mails twice."""
+    return f"{PREFIX}:mail:sent:{delivery_key}"
+
+
 def slack_posted(delivery_key: str) -> str:
     """The ts of the message a reply job posted: a retried job never posts twice."""
     return f"{PREFIX}:slack:posted:{delivery_key}"

@@ -5,7 +5,7 @@ every Message-ID key that points at it, participants, delivery marks, its reply-
 and sender-continuity keys, its ticket mapping, its response clocks, the records of its requests, and
 any record a channel kept of a send and named on the timeline (`owned_key`).
 rq keeps a dead-lettered job (and the request it carries) for `jobs.failure_ttl_days`, a finished one
-for minutes; the copies kept for `intake rules test --replay` are dropped after `retention.days`.
+for `jobs.result_ttl_s`; the copies kept for `intake rules test --replay` are dropped after `retention.days`.
 
 `purge_requester` is a family's records request (FERPA): every conversation they started, their
 requests and the files they sent, the jobs and spooled copies that carry their messages, and their

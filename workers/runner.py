@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections.abc import Iterable
 from types import FrameType
 from typing import Any
 
@@ -22,6 +23,8 @@ from rq.exceptions import NoSuchJobError, StopRequested
 from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.registry import DeferredJobRegistry, FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
+from rq.scripts import release_lock
 from rq.serializers import JSONSerializer
 
 from gateway.settings import Settings
@@ -38,6 +41,7 @@ log = logging.getLogger("intake.worker")
 HEARTBEAT_EVERY_S = 5.0
 
 SCHEDULER_CHECK_S = 1.0
+DEQUEUE_WAIT_S = 1
 
 
 def queue_names(settings: Settings) -> list[str]:
@@ -161,10 +165,19 @@ class GatewayWorker(SimpleWorker):
         (480 by default): from the dequeue loop, one beat every HEARTBEAT_EVERY_S is as good as one per job. Beats
         with a timeout of their own or inside rq's pipelines (a job's start and end) are all still sent."""
         if timeout is None and pipeline is None:
+            # rq's dequeue loop beats before every wait (DEQUEUE_WAIT_S): an idle worker's one regular step.
+            self.restart_dead_scheduler()
             if self.beaten_at is not None and time.monotonic() - self.beaten_at < HEARTBEAT_EVERY_S:
                 return
             self.beaten_at = time.monotonic()
         super().heartbeat(timeout, pipeline)
+
+    @property
+    def dequeue_timeout(self) -> int:
+        """rq waits for a job in one BLPOP of worker_ttl - 15 s (405 s). Idle that long, a worker whose scheduler
+        had died would start it again only at the end of the wait. And rq sets the long socket timeout that such a
+        wait needs (415 s) on its connection pool's settings, which a Redis that stops answering then hangs on."""
+        return DEQUEUE_WAIT_S
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         """rq's SIGTERM handler raises StopRequested wherever the worker stands; inside a step that catches every
@@ -186,15 +199,19 @@ class GatewayWorker(SimpleWorker):
 
     def restart_dead_scheduler(self) -> None:
         """rq's scheduler (a child process that enqueues the retries due) dies when Redis goes away under it, and
-        rq starts it again only at its maintenance, every ten minutes: until then every retry waits. Checked at
-        most once a second, from the worker's loop (when a job arrives, and when a dequeue wait ends)."""
+        rq starts it again only at its maintenance, every ten minutes: until then every retry waits. A worker
+        started while a killed worker's scheduler still held the lock is in the same place. Checked at most once a
+        second, from the worker's loop (between jobs, and between its waits for one)."""
         scheduler = self.scheduler
         if scheduler is None or time.monotonic() - self._scheduler_checked < SCHEDULER_CHECK_S:
             return
+        if self.told_to_stop or self._stop_requested:
+            return  # rq stopped it on the SIGTERM, and a worker finishing its job must not start it again
         self._scheduler_checked = time.monotonic()
         process = scheduler._process
         if process is None or not process.is_alive():
             try:
+                free_dead_local_schedulers_locks(self.connection, scheduler._queue_names)
                 scheduler.acquire_locks(auto_start=True)  # type: ignore[no-untyped-call]
             except redis.RedisError as exc:  # still away: the next check tries again
                 log.warning("rq scheduler not restarted", extra={"error": type(exc).__name__})
@@ -238,11 +255,37 @@ class WorkerQuit(RuntimeError):
     which finds the new primary and recovers the interrupted job (reap_dead_local_workers)."""
 
 
+def _dead_here(connection: redis.Redis, scheduler_name: str) -> bool:
+    hostname, pid = (
+        text(v or "") for v in connection.hmget(SCHEDULER_KEY_TEMPLATE % scheduler_name, ["hostname", "pid"])
+    )
+    return hostname == socket.gethostname() and pid.isdigit() and int(pid) > 0 and not pid_alive(int(pid))
+
+
+def free_dead_local_schedulers_locks(connection: redis.Redis, queue_names: Iterable[str]) -> int:
+    """rq's scheduler lock on a queue lives 61 s past its holder's last renewal: a scheduler killed with its worker
+    (SIGKILL, the OOM killer) holds every retry up that long. A holder on this host whose process is gone is
+    provably dead, as in reap_dead_local_workers: its locks are released at once (only while it still holds them)."""
+    lock_keys = [RQScheduler.get_locking_key(name) for name in queue_names]
+    holders = {key: text(h) for key, h in zip(lock_keys, connection.mget(lock_keys), strict=True) if h is not None}
+    dead = {h for h in set(holders.values()) if _dead_here(connection, h)}  # one holder for every queue, as a rule
+    freed = sum(release_lock(connection, key, holder) for key, holder in holders.items() if holder in dead)
+    if freed:
+        log.warning("released the scheduler locks of a killed worker", extra={"count": freed})
+    return freed
+
+
 def run_worker(connection: redis.Redis, settings: Settings, burst: bool = False) -> bool:
     qs = queues(connection, settings)
-    reap_dead_local_workers(connection, qs)
+    # Made first: rq sets the socket timeout its waits need on the pool's settings, which reach only the
+    # connections made after it (one made by the reaping below would time out every wait).
     worker = GatewayWorker(qs, connection=connection, serializer=JSONSerializer, job_class=GatewayJob)
-    worked = bool(worker.work(burst=burst, with_scheduler=True, logging_level=settings.logging.level))
+    reap_dead_local_workers(connection, qs)
+    free_dead_local_schedulers_locks(connection, [q.name for q in qs])
+    try:
+        worked = bool(worker.work(burst=burst, with_scheduler=True, logging_level=settings.logging.level))
+    except redis.RedisError as exc:  # rq's own teardown (registering the worker's death) found no Redis either
+        raise WorkerQuit(f"the worker stopped on a Redis error: {type(exc).__name__}") from exc
     if not burst and not worker.told_to_stop:
         raise WorkerQuit("the worker stopped on an error it could not recover from (see the log above)")
     return worked

@@ -24,6 +24,7 @@ from normalizers.email_flags import is_no_reply
 log = logging.getLogger("intake.email.out")
 
 AUTOMATIC_EVENTS = {"received", "after_hours"}
+SENT_TTL_S = 30 * 86400  # longer than any job's retries and a replay after them
 
 
 def budget_key(recipient: str, day: str) -> str:
@@ -65,6 +66,9 @@ def email_survey_blocked(r: redis.Redis, settings: Settings, recipient: str) -> 
 def send_email_reply(r: redis.Redis, settings: Settings, reply: Reply, delivery_key: str) -> str:
     """Send now, or say why not. Raises on SMTP failure so the job is retried, then dead-lettered."""
     conf = settings.channels.email
+    sent_key = keys.email_sent(delivery_key)
+    if r.exists(sent_key):
+        return "already sent"  # a run killed after the relay took the mail, before the job was recorded done
     conv = {text(k): text(v) for k, v in r.hgetall(keys.conversation(reply.conversation)).items()}
     name, box = _sender(conf, conv)
     if box is None or box.smtp is None:
@@ -90,14 +94,19 @@ def send_email_reply(r: redis.Redis, settings: Settings, reply: Reply, delivery_
     message_id = reply_message_id(conf, settings.signing_key(), delivery_key)
     msg = compose(mailbox=box, conf=conf, to=reply.recipient, subject=reply.subject, text=reply.text,
                   thread=thread, message_id=message_id, automatic=automatic)  # fmt: skip
-    send(msg, box.smtp, box.address)
     bare = message_id.strip("<>")
     with r.pipeline() as pipe:
-        # The family's answer will quote this Message-ID: it must lead back to the conversation.
+        # The family's answer will quote this Message-ID: it must lead back to the conversation. Written before the
+        # send, so that once the mail is out the only write left is the one that says so.
         pipe.set(keys.message_id(bare), reply.conversation, ex=THREAD_KEY_TTL_S)
+        pipe.lrem(keys.conversation_refs(reply.conversation), 0, bare)
         pipe.rpush(keys.conversation_refs(reply.conversation), bare)
         pipe.ltrim(keys.conversation_refs(reply.conversation), -20, -1)
         pipe.execute()
+    # Recorded the moment the relay takes the mail (not after QUIT, not after the job): a run killed in between,
+    # and rq's re-run of it, find it and send nothing. SMTP takes no idempotency key; the Message-ID, the same on
+    # every try, lets a receiving system that dedupes by it (Gmail does) drop a copy sent in the one write's window.
+    send(msg, box.smtp, box.address, accepted=lambda: r.set(sent_key, bare, ex=SENT_TTL_S))
     log.info("email sent", extra={"event": reply.event, "conversation": reply.conversation, "mailbox": name})
     return "sent"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Callable
 from email.message import EmailMessage
 
 import aiosmtplib
@@ -18,11 +19,13 @@ def tls_context(server: MailServer) -> ssl.SSLContext:
     return ctx
 
 
-async def send_async(msg: EmailMessage, server: MailServer, envelope_from: str) -> None:
+async def send_async(
+    msg: EmailMessage, server: MailServer, envelope_from: str, accepted: Callable[[], object] | None = None
+) -> None:
+    """`accepted` runs as soon as the relay has taken the message (its 250 after DATA), before QUIT: from then on
+    the mail is on its way, whatever becomes of the session or of this process."""
     password = server.password.get_secret_value()
-    await aiosmtplib.send(
-        msg,
-        sender=envelope_from,
+    client = aiosmtplib.SMTP(
         hostname=server.host,
         port=server.port,
         username=server.user or None,
@@ -32,8 +35,14 @@ async def send_async(msg: EmailMessage, server: MailServer, envelope_from: str) 
         tls_context=tls_context(server) if server.security != "none" else None,
         timeout=server.timeout_s,
     )
+    async with client:  # QUIT on the way out; its failure is ignored (the message was taken already)
+        await client.send_message(msg, sender=envelope_from)
+        if accepted is not None:
+            accepted()
 
 
-def send(msg: EmailMessage, server: MailServer, envelope_from: str) -> None:
+def send(
+    msg: EmailMessage, server: MailServer, envelope_from: str, accepted: Callable[[], object] | None = None
+) -> None:
     """Blocking send, for rq jobs (which are synchronous)."""
-    asyncio.run(send_async(msg, server, envelope_from))
+    asyncio.run(send_async(msg, server, envelope_from, accepted))

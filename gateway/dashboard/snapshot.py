@@ -62,6 +62,8 @@ class Health:
     kind: str  # redis, spool, mailbox, backend, channel
     ok: bool
     detail: str = ""
+    # What is wrong, as (word, count) for the staff words to say: ("health_parked", 3) is three replies waiting
+    notes: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class Snapshot:
     due_soon: dict[str, int] = field(default_factory=dict)
     overdue: dict[str, int] = field(default_factory=dict)
     clocks: tuple[Clock, ...] = ()
+    running_clocks: int = 0  # of which `clocks` are the SOONEST due soonest
     breaches: dict[tuple[str, str], int] = field(default_factory=dict)
     incidents: tuple[IncidentLine, ...] = ()
     response: Waits = field(default_factory=Waits)
@@ -133,6 +136,7 @@ def _tickets(src: Sources, snap: Snapshot, now: datetime) -> Snapshot:
         due_soon=_by_queue(store, TicketQuery(due="soon", due_within=within)),
         overdue=_by_queue(store, TicketQuery(due="overdue")),
         clocks=clocks,
+        running_clocks=store.running_clocks(),
         response=waits,
         satisfaction=_satisfaction(src, now),
     )
@@ -177,15 +181,32 @@ def _incidents(src: Sources, snap: Snapshot, now: datetime) -> Snapshot:
 
 def _health(src: Sources, snap: Snapshot, now: datetime) -> Snapshot:
     items = [Health("redis", "redis", True), Health("spool", "spool", src.spool_depth == 0, str(src.spool_depth))]
+    failing_boxes = 0
     if src.settings.channels.email.enabled:
         for h in mailbox_report(src.redis, src.settings):
             items.append(Health(h.mailbox, "mailbox", h.ok, "; ".join(h.problems)))
+            failing_boxes += not h.ok
     for name in src.backends:
         state = state_from(name, src.redis.hgetall(keys.backend_circuit(name)))
         items.append(Health(name, "backend", state.ok, state.kind))
-    for name in src.channels:  # switched on and taking requests (what each took is in the incoming part)
-        items.append(Health(name, "channel", True))
+    items.extend(_channels(src, failing_boxes))
     return replace(snap, health=tuple(items))
+
+
+def _channels(src: Sources, failing_boxes: int) -> list[Health]:
+    """A channel needs attention while replies wait on its outbound list (no worker could send them: a provider
+    refusing us, a sender not switched on; workers/parked.py) or, for email, while a mailbox is failing."""
+    with src.redis.pipeline(transaction=False) as pipe:
+        for name in src.channels:
+            pipe.llen(keys.pending_outbound(name))
+        parked = [int(n) for n in pipe.execute()]
+    out = []
+    for name, waiting in zip(src.channels, parked, strict=True):
+        notes = [("health_parked", waiting)] if waiting else []
+        if name == "email" and failing_boxes:
+            notes.append(("health_mailboxes", failing_boxes))
+        out.append(Health(name, "channel", not notes, notes=tuple(notes)))
+    return out
 
 
 READERS = {"incoming": _incoming, "tickets": _tickets, "sla": _sla, "incidents": _incidents, "health": _health}

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import mailbox
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from channels.email.intake import EmailIntake
 from gateway.intake.pipeline import Arrival
 from gateway.intake.runtime import Runtime, build_runtime
 from gateway.mail.answers import HelpDeskMail
@@ -17,7 +17,6 @@ from gateway.mail.parsing import MailParsers
 from gateway.mail.poller import MailboxPoller, threaded_only_reason
 from gateway.routing.router import refresh_forever
 from gateway.settings import Settings
-from gateway.store.blob_stores import open_blobs
 from gateway.store.redis_conn import sync_client
 from gateway.tasks import cancel_and_wait, until_stopped_or_dead
 from workers.backends import mail_answering
@@ -25,11 +24,6 @@ from workers.backends import mail_answering
 log = logging.getLogger("intake.mail")
 
 IMPORT_BATCH = 200
-
-
-def _intake(settings: Settings) -> EmailIntake:
-    blobs = open_blobs(settings, batch_sync=True)
-    return EmailIntake(settings.channels.email, blobs, settings.signing_key(), settings.default_language)
 
 
 async def _with_runtime(settings: Settings, spool: str) -> tuple[Runtime, list[asyncio.Task[None]]]:
@@ -96,40 +90,44 @@ def archive_messages(path: Path) -> Iterator[bytes]:
         box.close()
 
 
+def _next_batch(messages: Iterator[bytes]) -> list[bytes]:
+    return list(itertools.islice(messages, IMPORT_BATCH))
+
+
 async def import_archive(
     settings: Settings, path: Path, account: str, advance: Callable[[int], None]
 ) -> dict[str, int]:
-    """Feed an archive through the same pipeline as live mail. Idempotent: Message-IDs dedupe a second run."""
+    """Feed an archive through the same pipeline as live mail. Idempotent: Message-IDs dedupe a second run.
+
+    The messages are parsed in the same pool of processes as `intake mail`'s, off the event loop: the loop
+    keeps committing, draining the spool and renewing what it holds while a large archive is parsed."""
     rt, tasks = await _with_runtime(settings, "spool-import.sqlite3")
-    intake = _intake(settings)
+    parsers = MailParsers(settings)
     counts = {"new": 0, "duplicate": 0, "ignored": 0, "quarantined": 0}
     try:
-        batch: list[bytes] = []
-        for raw in archive_messages(path):
-            batch.append(raw)
-            if len(batch) >= IMPORT_BATCH:
-                await _import_batch(rt, intake, account, batch, counts)
-                advance(len(batch))
-                batch = []
-        if batch:
-            await _import_batch(rt, intake, account, batch, counts)
+        await parsers.start()
+        messages = archive_messages(path)
+        # Reading the archive (an mbox is scanned whole for its table of contents) is file work: a thread's.
+        while batch := await asyncio.to_thread(_next_batch, messages):
+            await _import_batch(rt, parsers, account, batch, counts)
             advance(len(batch))
         # Anything spooled must reach Redis before we say we are done (this raises if Redis is still away).
         await rt.committer.drain_now()
     finally:
         await _stop(rt, tasks)
+        parsers.close()
     return counts
 
 
 async def _import_batch(
-    rt: Runtime, intake: EmailIntake, account: str, raws: list[bytes], counts: dict[str, int]
+    rt: Runtime, parsers: MailParsers, account: str, raws: list[bytes], counts: dict[str, int]
 ) -> None:
-    decisions = [(intake.decide(raw, account), raw) for raw in raws]
-    await asyncio.get_running_loop().run_in_executor(None, intake.blobs.sync)
+    # The parsing processes make the batch's files durable before they answer, as for live mail.
+    decisions = await parsers.decide(dict(enumerate(raws)), account)
     arrivals = []
-    for d, raw in decisions:
+    for i, d in sorted(decisions.items()):
         if d.kind == "request" and d.message is not None:
-            arrivals.append(Arrival(d.message, raw, threaded_only_reason(d)))
+            arrivals.append(Arrival(d.message, raws[i], threaded_only_reason(d)))
         elif d.kind == "quarantine":
             counts["quarantined"] += 1
         else:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -22,12 +24,23 @@ from gateway.settings import Settings
 from gateway.store.blob_stores import open_blobs
 
 _intake: EmailIntake | None = None  # one per worker process, made by _start
+PARENT_CHECK_S = 1.0
 
 
-def _start(settings: Settings) -> None:
+def _start(settings: Settings, parent: int) -> None:
     global _intake
+    # A parent SIGKILLed (the OOM killer, a supervisor's last resort) leaves its pool behind for good: each worker
+    # holds the pool's queue open itself, so it never reads an end. It leaves when it sees it has been orphaned.
+    # The parent's pid comes from the parent: one killed while this process was still starting is seen too.
+    threading.Thread(target=_exit_with, args=(parent,), name="parent-watch", daemon=True).start()
     blobs = open_blobs(settings, batch_sync=True)  # the configured store: files, or the shared PostgreSQL
     _intake = EmailIntake(settings.channels.email, blobs, settings.signing_key(), settings.default_language)
+
+
+def _exit_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(0)
 
 
 def _decide(raws: list[bytes], mailbox: str) -> list[MailDecision]:
@@ -55,7 +68,7 @@ class MailParsers:
     def __init__(self, settings: Settings, workers: int = 0) -> None:
         conf = settings.channels.email
         self.workers = workers or conf.parse_workers or usable_cores()
-        self._args = (settings,)
+        self._args = (settings, os.getpid())
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:

@@ -128,6 +128,9 @@ class JobSettings(Strict):
     # A dead-lettered job holds the request it was carrying (contact details included): kept this long for
     # `intake replay`, then rq forgets it.
     failure_ttl_days: int = Field(30, ge=1)
+    # A finished job (its request, and its result, which nothing reads) is kept this long; rq's own 500 s made
+    # finished jobs most of Redis's memory under a steady load. 0: forgotten the moment it finishes.
+    result_ttl_s: int = Field(60, ge=0)
 
     @field_validator("retry_intervals")
     @classmethod

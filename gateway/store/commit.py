@@ -146,6 +146,7 @@ class JobTemplate:
                 retry=job_retry(settings),
                 timeout=settings.jobs.timeout_s,
                 failure_ttl=settings.jobs.failure_ttl_days * 86400,
+                result_ttl=settings.jobs.result_ttl_s,
                 description="template",
             )
         finally:

@@ -71,6 +71,7 @@ def enqueue_once(
         "retry": job_retry(settings),
         "job_timeout": settings.jobs.timeout_s,
         "failure_ttl": settings.jobs.failure_ttl_days * 86400,
+        "result_ttl": settings.jobs.result_ttl_s,
         "description": description,
     }
     if at is not None:

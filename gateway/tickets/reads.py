@@ -82,6 +82,20 @@ class TicketReads(StoreBase):
         base = query or TicketQuery()
         return self.page(TicketQuery(**{**base.__dict__, "text": text}), page=page, per_page=per_page)
 
+    def attachment_holders(self, storage_key: str) -> list[tuple[int, str]]:
+        """(ticket, department) of every ticket that kept the file stored as `storage_key` (one file, the same bytes,
+        may come with several requests), by ticket number."""
+        a, tk = t.attachments.c, t.tickets.c
+        stmt = (
+            sa.select(tk.id, tk.queue)
+            .select_from(t.attachments.join(t.tickets, a.ticket_id == tk.id))
+            .where(a.storage_key == storage_key, a.kept)
+            .distinct()
+            .order_by(tk.id)
+        )
+        with self._read() as conn:
+            return [(int(r[0]), str(r[1])) for r in conn.execute(stmt)]
+
     def count(self, query: TicketQuery | None = None) -> int:
         where = (query or TicketQuery()).where(self.dialect, now())
         with self._read() as conn:

@@ -70,6 +70,13 @@ class TicketStats(StoreBase):
         with self._read() as conn:
             return [to_ticket(r) for r in conn.execute(stmt)]
 
+    def running_clocks(self) -> int:
+        """How many open tickets have a clock running (what `soonest_due` picks its first few from)."""
+        c = t.tickets.c
+        stmt = sa.select(sa.func.count()).select_from(t.tickets).where(sa.text(OPEN_CLAUSE), c.next_due.is_not(None))
+        with self._read() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
     def clocks(self, created_from: datetime, created_until: datetime) -> Iterator[Clocks]:
         """Every ticket made in [from, until), merged ones left out (their clock stopped when they were merged),
         streamed in batches."""

@@ -6,6 +6,7 @@ process (an rq worker, `intake up`) sends to it like to any relay.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email
 import email.policy
@@ -69,6 +70,10 @@ class _Handler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         return self.sink._receive(session, envelope)
 
+    async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        await self.sink._quit()
+        return "221 Bye"
+
 
 # The stand-in server's own DEBUG log prints every line it receives; it plays the district's relay,
 # not the gateway, so it must not pollute the gateway's log checks (tests/test_privacy.py).
@@ -106,6 +111,8 @@ class SmtpSink:
         self._controller: Controller | None = None
         self._silent: socket.socket | None = None
         self._stalled: list[socket.socket] = []
+        self._holding_quits = False
+        self._quits_held = 0
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -192,6 +199,31 @@ class SmtpSink:
         text = text or ("4.3.0 Try again later" if code < 500 else "5.7.1 Rejected")
         with self._changed:
             self._failures.extend([f"{code} {text}"] * count)
+
+    def hold_quits(self) -> None:
+        """Leave every QUIT unanswered until `release_quits()`: the client's message was taken (250 after DATA),
+        and it waits for its session to end, as a sender does when it dies just after a send."""
+        with self._changed:
+            self._holding_quits = True
+
+    def release_quits(self) -> None:
+        with self._changed:
+            self._holding_quits = False
+
+    @property
+    def held_quits(self) -> int:
+        """QUITs received while held (answered or not since)."""
+        with self._changed:
+            return self._quits_held
+
+    async def _quit(self) -> None:
+        with self._changed:
+            holding = self._holding_quits
+            self._quits_held += holding
+        while holding:
+            await asyncio.sleep(0.05)
+            with self._changed:
+                holding = self._holding_quits
 
     def _authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any

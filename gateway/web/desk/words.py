@@ -83,6 +83,10 @@ DESK_EN: dict[str, str] = {
     "channel_voice": "Voicemail",
     "channel_slack": "Slack",
     "channel_whatsapp": "WhatsApp",
+    "channel_messenger": "Messenger",
+    "channel_instagram": "Instagram",
+    "channel_meta": "Meta (Messenger, Instagram, WhatsApp)",
+    "channel_x": "X",
     "channel_desk": "Desk",
     # The ticket
     "ticket_title": "Request #{id}",

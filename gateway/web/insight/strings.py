@@ -1,6 +1,9 @@
 """Every word of the dashboard and the reports, per staff page language (English for now; a translation is one
 more dict with the same keys, and `StaffWords` falls back to English for a language it does not have).
 
+A value shown as it is stored (a channel, a priority, a status) is said in the words the desk uses for it
+(gateway/web/desk/words.py, in every language of the staff pages), through `StaffWords.label`.
+
 Placeholders use str.format names; a translation keeps them.
 """
 
@@ -8,6 +11,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
+
+from gateway.web.staff.strings import STAFF_STRINGS as VALUE_WORDS
 
 EN: dict[str, str] = {
     "site_name": "District Help Desk",
@@ -50,6 +55,8 @@ EN: dict[str, str] = {
     "clock_resolution": "Resolution",
     "overdue_since": "overdue since {time}",
     "no_clocks": "No response clock is running.",
+    "clocks_shown": "{shown} of {total} running clocks, the soonest due first.",
+    "clocks_link": "All {n} due soon or overdue, at the desk",
     "breaches_caption": "Clocks that ran out (since counting began), by department",
     "breaches_none": "No clock has run out.",
     "breaches_first": "First response",
@@ -98,6 +105,12 @@ EN: dict[str, str] = {
     "kind_backend": "Ticket system",
     "kind_channel": "Channel",
     "spool_detail": "{n} waiting",
+    "backend_up": "Up",
+    "backend_down": "Down",
+    "backend_rate_limited": "Rate-limiting us",
+    "backend_auth_failed": "Refusing our credentials",
+    "health_parked": "Replies waiting to be sent: {n}",
+    "health_mailboxes": "Mailboxes that need attention: {n}",
     # The reports
     "reports_title": "Reports",
     "reports_intro": "Choose a report and a range. Each graph has its table below it and a CSV file to download.",
@@ -168,6 +181,7 @@ class StaffWords:
         self.lang = lang if lang in STAFF_STRINGS else "en"
         self.zone = zone
         self._strings = STAFF_STRINGS[self.lang]
+        self._values = VALUE_WORDS.get(lang, VALUE_WORDS["en"])
 
     def __getattr__(self, key: str) -> str:
         try:
@@ -177,6 +191,12 @@ class StaffWords:
 
     def get(self, key: str, default: str | None = None) -> str:
         return self._strings.get(key, EN.get(key, default if default is not None else key))
+
+    def label(self, kind: str, value: str) -> str:
+        """A stored value in the staff pages' words (`channel` `sms` is "Text message"); the value itself when no
+        word is kept for it (a channel added later still reads sensibly)."""
+        key = f"{kind}_{value}"
+        return self._values.get(key) or VALUE_WORDS["en"].get(key) or value
 
     def fmt(self, key: str, **values: object) -> str:
         return self.get(key).format(**values)

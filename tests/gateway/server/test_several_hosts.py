@@ -16,6 +16,7 @@ import signal
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -127,7 +128,10 @@ async def hosts(
     webs = [f"http://127.0.0.1:{p}" for p in ports]
     try:
         # While the processes start (each brings the new database to its schema, one at a time, or finds it done).
-        await asyncio.to_thread(add_staff, settings_from(configs["web-a"]), "abby", "agent")
+        # An agent downloads only the files of her departments: the photo comes with a transportation request.
+        await asyncio.to_thread(
+            partial(add_staff, settings_from(configs["web-a"]), "abby", "agent", departments=["transportation"])
+        )
         for web in webs:
             await eventually(lambda web=web: _up(http, web), f"{web} answering", timeout=90)  # type: ignore[misc]
         yield Hosts(webs, proxy, http, url, redis_server.client(), settings_from(configs["web-a"]))
@@ -207,6 +211,7 @@ async def test_every_channel_through_two_web_processes_makes_each_ticket_once_th
 
     [with_photo] = [d for d in tickets if d.attachments]
     [kept] = with_photo.attachments
+    assert with_photo.ticket.queue == "transportation"
     assert (kept.filename, kept.kept, kept.size) == ("stop.png", True, len(PHOTO))
     assert h.proxy.served[0] == A
     session = await session_headers(h.settings, "abby")  # a session as A's sign-in makes it, kept in Redis

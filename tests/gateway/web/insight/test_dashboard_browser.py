@@ -72,7 +72,7 @@ async def test_the_dashboard_moves_live_when_a_text_arrives_and_when_its_ticket_
     status, _ = await gw.post("/hooks/twilio/sms", sms("The 7:10 bus to Lincoln did not come this morning."))
     assert status == 200
     await expect(page.locator("#incoming-today-total")).to_have_text("1", timeout=LIVE_S)
-    await expect(page.locator("#incoming")).to_contain_text("Channel: sms")
+    await expect(page.locator("#incoming")).to_contain_text("Channel: Text message")
     await shot(page, "dashboard-a-text-arrived")
 
     work(gw.config)  # the worker makes the ticket
