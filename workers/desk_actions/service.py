@@ -19,7 +19,7 @@ from gateway.settings import Settings
 from gateway.store.queues import publish_status_events
 from gateway.tickets import OPEN_STATUSES, Ticket, TicketQuery, TicketStore, TimeEntry
 from workers.backends.builtin import BuiltinBackend
-from workers.desk_actions import assigning
+from workers.desk_actions import assigning, merging
 from workers.desk_actions.assigning import Assignment
 from workers.desk_actions.choices import Choices, check, desk_choices, refuse
 
@@ -125,8 +125,11 @@ class DeskService:
         return self.store.get(ref)
 
     def merge(self, ref: str | int, into: str | int, actor: str) -> None:
-        """Merge a ticket into another of the same family (gateway.tickets.MergeRefused says why not)."""
-        self.store.merge(ref, into, actor)
+        """Merge a ticket into another of the same family (gateway.tickets.MergeRefused says why not); the family's
+        later messages in the merged ticket's thread go to the one it joined (merging.py)."""
+        source, target = self.store.get(ref), self.store.get(into)
+        merging.merge_conversations(self.r, BACKEND, source, target,
+                                    lambda: self.store.merge(source.id, target.id, actor))  # fmt: skip
 
     def link_incident(self, ref: str | int, incident_id: str | None, actor: str) -> None:
         """Link the ticket to an incident (one that exists), or (None) unlink it."""
