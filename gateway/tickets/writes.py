@@ -164,6 +164,13 @@ class TicketWrites(StoreBase):
             child = self._require(conn, child_ref)
             conn.execute(t.tickets.update().where(t.tickets.c.id == child).values(parent_id=parent))
 
+    def unlink_child(self, parent_ref: str | int, child_ref: str | int) -> None:
+        """The child is no longer part of that parent (a desk's unlink from an incident); another parent stays."""
+        c = t.tickets.c
+        with self._write() as conn:
+            parent, child = self._require(conn, parent_ref), self._require(conn, child_ref)
+            conn.execute(t.tickets.update().where(c.id == child, c.parent_id == parent).values(parent_id=None))
+
     def forget(self, emails: Sequence[str], phones: Sequence[str], conversations: Sequence[str]) -> Removed:
         """A records request: delete the tickets of these addresses or conversations and everything on them.
 

@@ -268,3 +268,29 @@ def test_time_is_logged_against_a_configured_work_type_only(service: DeskService
     assert (entry.minutes, entry.work_type, entry.person, entry.note) == (
         45, "curriculum support", "ana", "Showed the class the new app.")  # fmt: skip
     assert [(e.actor, e.action) for e in service.store.audit_log(ref=tid)] == [("sam", "log_time")]
+
+
+async def test_a_ticket_linked_at_the_desk_gets_the_incidents_updates_once_and_none_once_unlinked(desk: Desk) -> None:
+    conv = await desk.request("The bus did not come this morning.")
+    opened = intake(desk.config, "incident", "open", "--title", "Buses late", "--keyword", "snowplow")
+    assert opened.returncode == 0, opened.stderr
+    desk.service.link_incident(1, "1", "sam")
+    assert desk.redis.client().hget(keys.conversation(conv), "incident") == b"1"
+    update = ("incident", "update", "1", "--status", "in_progress", "--message")
+    assert intake(desk.config, *update, "Crews are clearing the roads.").returncode == 0
+    desk.work()
+    desk.work()
+
+    def told(words: str) -> list[str]:
+        return [e["text"] for e in desk.told(conv) if words in e["text"]]
+
+    assert len(told("Crews are clearing the roads.")) == 1
+    assert len([r for r in desk.emailed() if r.event == "incident_update"]) == 1
+    assert desk.store.get(1).status == "in_progress"  # the child ticket follows the incident, as a rule-linked one
+    desk.service.link_incident(1, None, "sam")
+    assert intake(desk.config, *update, "The roads are clear.").returncode == 0
+    desk.work()
+    assert told("The roads are clear.") == []
+    assert len([r for r in desk.emailed() if r.event == "incident_update"]) == 1
+    assert IncidentStore(desk.redis.client()).get("1").children == 0  # type: ignore[union-attr]
+

@@ -19,7 +19,7 @@ from gateway.settings import Settings
 from gateway.store.queues import publish_status_events
 from gateway.tickets import OPEN_STATUSES, Ticket, TicketQuery, TicketStore, TimeEntry
 from workers.backends.builtin import BuiltinBackend
-from workers.desk_actions import assigning, merging
+from workers.desk_actions import assigning, incidents, merging
 from workers.desk_actions.assigning import Assignment
 from workers.desk_actions.choices import Choices, check, desk_choices, refuse
 
@@ -132,12 +132,17 @@ class DeskService:
                                     lambda: self.store.merge(source.id, target.id, actor))  # fmt: skip
 
     def link_incident(self, ref: str | int, incident_id: str | None, actor: str) -> None:
-        """Link the ticket to an incident (one that exists), or (None) unlink it."""
+        """Link the ticket to an incident (one that exists), or (None) unlink it; the family gets its updates."""
+        incident = None
         if incident_id is not None:
             incident_id = incident_id.strip().lstrip("#")
-            if IncidentStore(self.r).get(incident_id) is None:
+            incident = IncidentStore(self.r).get(incident_id)
+            if incident is None:
                 raise UnknownIncident(f"no incident {incident_id} (`intake incident list` shows them)")
+        ticket = self.store.get(ref)
         self.store.link_incident(ref, incident_id, actor)
+        # The family joins the incident's updates (or leaves them), as a request the rules link does.
+        incidents.relink(self.r, BuiltinBackend(self.store), ticket, incident)
 
     def log_time(self, ref: str | int, person: str, minutes: int, work_type: str, actor: str,
                  note: str | None = None) -> TimeEntry:  # fmt: skip
