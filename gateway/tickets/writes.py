@@ -145,8 +145,9 @@ class TicketWrites(StoreBase):
 
         return self._retrying(work)
 
-    def set_due(self, ref: str | int, kind: str, due: datetime) -> None:
-        """Move a response clock's due time (`first_response` or `resolution`): a closure declared later."""
+    def set_due(self, ref: str | int, kind: str, due: datetime | None) -> None:
+        """Move a response clock's due time (`first_response` or `resolution`): a closure declared later, or a new
+        priority or queue (None: the policy sets no target for it)."""
         column = DUE_COLUMNS[kind]
         c = t.tickets.c
         with self._write() as conn:

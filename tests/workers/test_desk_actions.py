@@ -8,6 +8,7 @@ import json
 import textwrap
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ sla_policies:
   standard:
     calendar: always
     normal: {first_response: 8h, resolution: 40h}
+    urgent: {first_response: 1h, resolution: 8h}
 defaults:
   sla: standard
 groups:
@@ -294,3 +296,21 @@ async def test_a_ticket_linked_at_the_desk_gets_the_incidents_updates_once_and_n
     assert len([r for r in desk.emailed() if r.event == "incident_update"]) == 1
     assert IncidentStore(desk.redis.client()).get("1").children == 0  # type: ignore[union-attr]
 
+
+async def test_a_higher_priority_at_the_desk_moves_the_response_clocks_earlier_per_the_policy(desk: Desk) -> None:
+    conv = await desk.request("The bus did not come this morning.")
+    before = desk.store.get(1)
+    assert before.first_response_due is not None and before.resolution_due is not None
+    desk.service.update_fields(1, "ana", priority="urgent")
+    after = desk.store.get(1)
+    assert after.first_response_due == before.first_response_due - timedelta(hours=7)  # 8h -> 1h, always open
+    assert after.resolution_due == before.resolution_due - timedelta(hours=32)  # 40h -> 8h
+    assert after.next_due == after.first_response_due
+    clocks = desk.redis.client().zrange(keys.SLA_DUE, 0, -1, withscores=True)
+    assert sorted((text(m), s) for m, s in clocks) == [
+        (f"first_response|transportation|urgent|{conv}", after.first_response_due.timestamp()),
+        (f"resolution|transportation|urgent|{conv}", after.resolution_due.timestamp()),
+    ]
+    desk.service.reply(1, "A substitute driver comes tomorrow.", "ben")
+    desk.work()  # the answer stops the (renamed) first-response clock
+    assert [text(m).split("|")[0] for m in desk.redis.client().zrange(keys.SLA_DUE, 0, -1)] == ["resolution"]

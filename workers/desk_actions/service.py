@@ -19,7 +19,7 @@ from gateway.settings import Settings
 from gateway.store.queues import publish_status_events
 from gateway.tickets import OPEN_STATUSES, Ticket, TicketQuery, TicketStore, TimeEntry
 from workers.backends.builtin import BuiltinBackend
-from workers.desk_actions import assigning, incidents, merging
+from workers.desk_actions import assigning, clocks, incidents, merging
 from workers.desk_actions.assigning import Assignment
 from workers.desk_actions.choices import Choices, check, desk_choices, refuse
 
@@ -115,13 +115,17 @@ class DeskService:
 
     def update_fields(self, ref: str | int, actor: str, *, priority: str | None = None, category: str | None = None,
                       queue: str | None = None) -> Ticket:  # fmt: skip
-        """Change the priority, category or queue (the department); None leaves a field as it is."""
+        """Change the priority, category or queue (the department); None leaves a field as it is. An open ticket's
+        response clocks move to the new priority's and queue's due times (clocks.py)."""
         given = {k: v for k, v in (("priority", priority), ("category", category), ("queue", queue)) if v is not None}
         if not given:
             raise ValueError("nothing to change: give a priority, a category or a queue")
         for field, value in given.items():
             self._check(field, value)
+        before = self.store.get(ref)
         self.store.update_fields(ref, actor, **given)
+        after = self.store.get(ref)
+        clocks.move_clocks(self.r, self.store, self.rules(), before, after)
         return self.store.get(ref)
 
     def merge(self, ref: str | int, into: str | int, actor: str) -> None:
