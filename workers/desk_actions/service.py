@@ -17,7 +17,7 @@ from gateway.routing.model import RuleSet
 from gateway.routing.router import Router
 from gateway.settings import Settings
 from gateway.store.queues import publish_status_events
-from gateway.tickets import OPEN_STATUSES, Ticket, TicketQuery, TicketStore, TimeEntry
+from gateway.tickets import OPEN_STATUSES, Refusal, Ticket, TicketQuery, TicketStore, TimeEntry
 from workers.backends.builtin import BuiltinBackend
 from workers.desk_actions import assigning, clocks, incidents, merging
 from workers.desk_actions.assigning import Assignment
@@ -26,7 +26,7 @@ from workers.desk_actions.choices import Choices, check, desk_choices, refuse
 BACKEND = BuiltinBackend.name
 
 
-class UnknownIncident(ValueError):
+class UnknownIncident(Refusal):
     """A link to an incident that does not exist."""
 
 
@@ -142,7 +142,8 @@ class DeskService:
             incident_id = incident_id.strip().lstrip("#")
             incident = IncidentStore(self.r).get(incident_id)
             if incident is None:
-                raise UnknownIncident(f"no incident {incident_id} (`intake incident list` shows them)")
+                message = f"no incident {incident_id} (`intake incident list` shows them)"
+                raise UnknownIncident("unknown_incident", message, incident=incident_id)
         ticket = self.store.get(ref)
         self.store.link_incident(ref, incident_id, actor)
         # The family joins the incident's updates (or leaves them), as a request the rules link does.
