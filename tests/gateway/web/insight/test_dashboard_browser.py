@@ -110,6 +110,7 @@ async def test_the_dashboard_and_the_reports_have_no_serious_accessibility_viola
     await expect(page.locator("#report-table")).to_be_visible()
     await page.goto(gw.base + "/reports?report=time-spent&range=week")
     await expect(page.locator("#report-table")).to_contain_text("break/fix")  # the view checked had its data
+    await expect(page.locator("figure.chart figcaption")).to_contain_text("Graph: work type.")  # not its words' key
     agent = await signed_in(browser, gw, "tom", bypass_csp=True)  # an agent: refused the dashboard, in words
     refused = await agent.new_page()
     response = await refused.goto(gw.base + "/dashboard")
