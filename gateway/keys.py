@@ -26,6 +26,11 @@ def ticket(backend: str, ref: str) -> str:
     return f"{PREFIX}:ticket:{backend}:{ref}"
 
 
+def ticket_merged(backend: str, ref: str) -> str:
+    """Set: the conversations of tickets merged into this one; they thread onto it and show its status."""
+    return f"{PREFIX}:ticket:{backend}:{ref}:merged"
+
+
 def pending_outbound(channel: str) -> str:
     """Replies for a channel whose sender is not running yet: kept, not dropped."""
     return f"{PREFIX}:outbound:pending:{channel}"

@@ -97,7 +97,10 @@ def _owned_keys(r: redis.Redis, conv: str, fields_: dict[str, str]) -> tuple[lis
         if text(r.get(latest) or "") == conv:
             owned.append(latest)
     if fields_.get("ticket_ref"):
-        owned.append(keys.ticket(fields_.get("backend", ""), fields_["ticket_ref"]))
+        # Only its own ticket's: a conversation merged into another ticket points at that one (desk merge).
+        ticket_key = keys.ticket(fields_.get("backend", ""), fields_["ticket_ref"])
+        if text(r.get(ticket_key) or "") == conv:
+            owned += [ticket_key, keys.ticket_merged(fields_.get("backend", ""), fields_["ticket_ref"])]
     requests = {fields_.get("first_request", conv)}
     for raw in r.lrange(keys.timeline(conv), 0, -1):
         try:
@@ -122,6 +125,8 @@ def forget_conversations(r: redis.Redis, convs: list[str]) -> Forgotten:
         owned, requests = _owned_keys(r, conv, fields_)
         with r.pipeline() as pipe:
             pipe.delete(*owned, *(keys.request(rid) for rid in requests))
+            if fields_.get("ticket_ref"):
+                pipe.srem(keys.ticket_merged(fields_.get("backend", ""), fields_["ticket_ref"]), conv)
             if fields_.get("sender"):
                 pipe.zrem(keys.sms_sender_conversations(phone_digest(fields_["sender"])), conv)
             if fields_.get("queue") and fields_.get("priority"):

@@ -13,6 +13,7 @@ from gateway.models import ReplyEvent, StatusEvent, TicketStatus, utcnow
 from gateway.store.queues import STATUS_EVENT_FUNC
 from gateway.store.redis_conn import text
 from workers import context
+from workers.desk_actions.merging import merged_into
 from workers.incident_jobs import update_from_parent_event
 from workers.locks import conversation_lock
 from workers.queues import EVENTS_QUEUE, enqueue_once
@@ -58,6 +59,9 @@ def handle_status_event(payload: dict[str, Any]) -> str:
     eid = event_id(ev)
     if apply_event(r, conv_id, ev) == NOTHING:
         log.info("status event with nothing new for the requester", extra={"backend": ev.backend, "event": eid})
+    for merged in merged_into(r, ev.backend, ev.ticket_ref):
+        # A ticket merged into this one: its conversation shows this status; the family is told once, above.
+        apply_event(r, merged, ev, tell=False)
     return eid
 
 

@@ -139,7 +139,7 @@ def set_fields(ctx: click.Context, ticket_id: str, priority: str | None, categor
 @click.pass_context
 def merge(ctx: click.Context, ticket_id: str, into: str, actor: str) -> None:
     """Merge a ticket into another from the same family: its comments, files and time move, and it is closed."""
-    with _desk(ctx) as desk:
+    with _desk(ctx, redis_needed=True) as desk:
         desk.merge(ticket_id, into, actor)
         source, target = desk.store.get(ticket_id).id, desk.store.get(into).id
     click.echo(f"#{source} merged into #{target}")

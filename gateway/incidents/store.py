@@ -132,7 +132,7 @@ class IncidentStore:
     def get(self, incident_id: str) -> Incident | None:
         with self.r.pipeline() as pipe:
             pipe.hgetall(keys.incident(incident_id))
-            pipe.llen(keys.incident_children(incident_id))
+            pipe.scard(keys.incident_child_set(incident_id))  # linked now: one unlinked at the desk is not
             raw, count = pipe.execute()
         if not raw:
             return None
@@ -159,6 +159,12 @@ class IncidentStore:
         new, status, message, seq = self._link(keys=k, args=[conversation])
         return Link(incident_id, int(new) == 1, text(status), text(message), int(seq))
 
+    def unlink(self, incident_id: str, conversation: str) -> bool:
+        """Take a conversation off the incident's children (a desk's unlink): later updates' fan-outs skip it.
+
+        It stays in the ordered list, whose positions a fan-out under way counts by; `children` leaves it out."""
+        return bool(self.r.srem(keys.incident_child_set(incident_id), conversation))
+
     def record_update(
         self, incident_id: str, status: TicketStatus, message: str, at: datetime, event_id: str | None = None
     ) -> tuple[int, int]:
@@ -180,10 +186,14 @@ class IncidentStore:
         return next((u for u in self.updates(incident_id) if u.seq == seq), None)
 
     def children(self, incident_id: str, start: int, stop: int) -> list[str]:
-        """Linked conversations [start, stop) in link order."""
+        """Linked conversations at positions [start, stop) in link order, leaving out those unlinked since."""
         if stop <= start:
             return []
-        return [text(c) for c in self.r.lrange(keys.incident_children(incident_id), start, stop - 1)]
+        listed = [text(c) for c in self.r.lrange(keys.incident_children(incident_id), start, stop - 1)]
+        if not listed:
+            return []
+        linked = self.r.smismember(keys.incident_child_set(incident_id), listed)
+        return [c for c, still in zip(listed, linked, strict=True) if still]
 
     def fanout_progress(self, incident_id: str, seq: int) -> tuple[int, int]:
         raw = self.r.hmget(keys.incident_fanout(incident_id, seq), ["done", "total"])

@@ -1,7 +1,7 @@
 """The built-in ticket store: tickets, comments, files, status history, time entries, the audit log and staff
 users, on SQLite or PostgreSQL, with migrations and full-text search. Everything a caller needs is here."""
 
-from gateway.tickets.base import UnknownTicket
+from gateway.tickets.base import Refusal, UnknownTicket
 from gateway.tickets.desk import MergeRefused
 from gateway.tickets.engine import StoreUrlError, normalize_url
 from gateway.tickets.query import DUES, GROUPABLE, SORTS, Due, Sort, TicketQuery
@@ -42,6 +42,7 @@ __all__ = [
     "NewComment",
     "NewTicket",
     "Page",
+    "Refusal",
     "Removed",
     "Sort",
     "StatusChange",

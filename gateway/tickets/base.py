@@ -29,6 +29,16 @@ class UnknownTicket(LookupError):
     """No ticket has that number."""
 
 
+class Refusal(ValueError):
+    """A desk action refused for a reason staff can put right. `code` names the reason (the desk's pages say it in
+    the reader's language, gateway/web/desk/words.py `refused_<code>`, filled in with `values`); the message is
+    the English the command line prints."""
+
+    def __init__(self, code: str, message: str, **values: str) -> None:
+        super().__init__(message)
+        self.code, self.values = code, values
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 

@@ -13,14 +13,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from gateway.tickets import schema as t
-from gateway.tickets.base import UnknownTicket, new_id, now
+from gateway.tickets.base import Refusal, UnknownTicket, new_id, now
 from gateway.tickets.records import PRIORITY_RANK, NewComment, TimeEntry
 from gateway.tickets.writes import TicketWrites
 
 EDITABLE = ("priority", "category", "queue")
 
 
-class MergeRefused(ValueError):
+class MergeRefused(Refusal):
     """Two tickets that cannot be merged: the message says why."""
 
 
@@ -85,15 +85,15 @@ class DeskActions(TicketWrites):
             columns = (c.id, c.requester_email, c.requester_phone, c.status, c.merged_into)
             pair = {r.id: r for r in conn.execute(sa.select(*columns).where(c.id.in_([source, target])))}
             if source == target:
-                raise MergeRefused("a ticket cannot be merged into itself")
+                raise MergeRefused("merge_self", "a ticket cannot be merged into itself")
             a, b = pair[source], pair[target]
             if b.merged_into is not None or a.merged_into is not None:
-                raise MergeRefused("one of them is already merged")
+                raise MergeRefused("merge_already", "one of them is already merged")
             same = (a.requester_email and (a.requester_email or "").lower() == (b.requester_email or "").lower()) or (
                 a.requester_phone and a.requester_phone == b.requester_phone
             )
             if not same:
-                raise MergeRefused("only tickets from the same family are merged")
+                raise MergeRefused("merge_other_family", "only tickets from the same family are merged")
             for table in (t.comments, t.attachments, t.time_entries):
                 conn.execute(table.update().where(table.c.ticket_id == source).values(ticket_id=target))
             at = now()

@@ -147,8 +147,9 @@ class TicketWrites(StoreBase):
 
         return self._retrying(work)
 
-    def set_due(self, ref: str | int, kind: str, due: datetime) -> None:
-        """Move a response clock's due time (`first_response` or `resolution`): a closure declared later."""
+    def set_due(self, ref: str | int, kind: str, due: datetime | None) -> None:
+        """Move a response clock's due time (`first_response` or `resolution`): a closure declared later, or a new
+        priority or queue (None: the policy sets no target for it)."""
         column = DUE_COLUMNS[kind]
         c = t.tickets.c
         with self._write() as conn:
@@ -165,6 +166,13 @@ class TicketWrites(StoreBase):
             parent = self._require(conn, parent_ref)
             child = self._require(conn, child_ref)
             conn.execute(t.tickets.update().where(t.tickets.c.id == child).values(parent_id=parent))
+
+    def unlink_child(self, parent_ref: str | int, child_ref: str | int) -> None:
+        """The child is no longer part of that parent (a desk's unlink from an incident); another parent stays."""
+        c = t.tickets.c
+        with self._write() as conn:
+            parent, child = self._require(conn, parent_ref), self._require(conn, child_ref)
+            conn.execute(t.tickets.update().where(c.id == child, c.parent_id == parent).values(parent_id=None))
 
     def forget(self, emails: Sequence[str], phones: Sequence[str], conversations: Sequence[str]) -> Removed:
         """A records request: delete the tickets of these addresses or conversations and everything on them.

@@ -57,8 +57,8 @@ async def axe_violations(page: Page, impacts: tuple[str, ...] = SERIOUS) -> list
 
 
 async def screenshot(page: Page, name: str) -> Path:
-    """A full-page PNG kept as a test artifact."""
-    ARTIFACTS.mkdir(exist_ok=True)
+    """A full-page PNG kept as a test artifact (`name` may name a folder: "desk/ticket")."""
     path = ARTIFACTS / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(path), full_page=True)
     return path

@@ -270,7 +270,7 @@ class SmtpSink:
         with self._changed:
             return self._attempts
 
-    def wait_for(self, count: int = 1, timeout: float = 10) -> list[ReceivedMail]:
+    def wait_for(self, count: int = 1, timeout: float = 60) -> list[ReceivedMail]:
         """Block until at least `count` messages were accepted; for senders in other threads or processes."""
         deadline = time.monotonic() + timeout
         with self._changed:

@@ -8,6 +8,7 @@ import json
 import textwrap
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ sla_policies:
   standard:
     calendar: always
     normal: {first_response: 8h, resolution: 40h}
+    urgent: {first_response: 1h, resolution: 8h}
 defaults:
   sla: standard
 groups:
@@ -268,3 +270,47 @@ def test_time_is_logged_against_a_configured_work_type_only(service: DeskService
     assert (entry.minutes, entry.work_type, entry.person, entry.note) == (
         45, "curriculum support", "ana", "Showed the class the new app.")  # fmt: skip
     assert [(e.actor, e.action) for e in service.store.audit_log(ref=tid)] == [("sam", "log_time")]
+
+
+async def test_a_ticket_linked_at_the_desk_gets_the_incidents_updates_once_and_none_once_unlinked(desk: Desk) -> None:
+    conv = await desk.request("The bus did not come this morning.")
+    opened = intake(desk.config, "incident", "open", "--title", "Buses late", "--keyword", "snowplow")
+    assert opened.returncode == 0, opened.stderr
+    desk.service.link_incident(1, "1", "sam")
+    assert desk.redis.client().hget(keys.conversation(conv), "incident") == b"1"
+    update = ("incident", "update", "1", "--status", "in_progress", "--message")
+    assert intake(desk.config, *update, "Crews are clearing the roads.").returncode == 0
+    desk.work()
+    desk.work()
+
+    def told(words: str) -> list[str]:
+        return [e["text"] for e in desk.told(conv) if words in e["text"]]
+
+    assert len(told("Crews are clearing the roads.")) == 1
+    assert len([r for r in desk.emailed() if r.event == "incident_update"]) == 1
+    assert desk.store.get(1).status == "in_progress"  # the child ticket follows the incident, as a rule-linked one
+    desk.service.link_incident(1, None, "sam")
+    assert intake(desk.config, *update, "The roads are clear.").returncode == 0
+    desk.work()
+    assert told("The roads are clear.") == []
+    assert len([r for r in desk.emailed() if r.event == "incident_update"]) == 1
+    assert IncidentStore(desk.redis.client()).get("1").children == 0  # type: ignore[union-attr]
+
+
+async def test_a_higher_priority_at_the_desk_moves_the_response_clocks_earlier_per_the_policy(desk: Desk) -> None:
+    conv = await desk.request("The bus did not come this morning.")
+    before = desk.store.get(1)
+    assert before.first_response_due is not None and before.resolution_due is not None
+    desk.service.update_fields(1, "ana", priority="urgent")
+    after = desk.store.get(1)
+    assert after.first_response_due == before.first_response_due - timedelta(hours=7)  # 8h -> 1h, always open
+    assert after.resolution_due == before.resolution_due - timedelta(hours=32)  # 40h -> 8h
+    assert after.next_due == after.first_response_due
+    clocks = desk.redis.client().zrange(keys.SLA_DUE, 0, -1, withscores=True)
+    assert sorted((text(m), s) for m, s in clocks) == [
+        (f"first_response|transportation|urgent|{conv}", after.first_response_due.timestamp()),
+        (f"resolution|transportation|urgent|{conv}", after.resolution_due.timestamp()),
+    ]
+    desk.service.reply(1, "A substitute driver comes tomorrow.", "ben")
+    desk.work()  # the answer stops the (renamed) first-response clock
+    assert [text(m).split("|")[0] for m in desk.redis.client().zrange(keys.SLA_DUE, 0, -1)] == ["resolution"]

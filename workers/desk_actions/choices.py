@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from gateway.models import Priority
 from gateway.routing.model import RuleSet
 from gateway.settings import Settings
+from gateway.tickets import Refusal
 
 DEFAULT_QUEUE = "general"  # the queue of a request no rule and no category placed (gateway/routing/engine.py)
 
@@ -43,9 +44,11 @@ def desk_choices(settings: Settings, rules: RuleSet, queues_in_use: Iterable[str
     )
 
 
-def refuse(field: str, value: str, allowed: tuple[str, ...]) -> ValueError:
+def refuse(field: str, value: str, allowed: tuple[str, ...]) -> Refusal:
     """The error for a value the desk does not know, naming the ones it does."""
-    return ValueError(f"unknown {field} {value!r}; expected one of: {', '.join(allowed) or '(none configured)'}")
+    names = ", ".join(allowed) or "(none configured)"
+    return Refusal("not_allowed", f"unknown {field} {value!r}; expected one of: {names}", field=field.replace(" ", "_"),
+                   value=value, allowed=names)  # fmt: skip
 
 
 def check(field: str, value: str, allowed: tuple[str, ...]) -> None:

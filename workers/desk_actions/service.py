@@ -22,9 +22,9 @@ from gateway.routing.model import RuleSet
 from gateway.routing.router import Router
 from gateway.settings import Settings
 from gateway.store.queues import publish_status_events
-from gateway.tickets import OPEN_STATUSES, Ticket, TicketQuery, TicketStore, TimeEntry
+from gateway.tickets import OPEN_STATUSES, Refusal, Ticket, TicketQuery, TicketStore, TimeEntry
 from workers.backends.builtin import BuiltinBackend
-from workers.desk_actions import assigning
+from workers.desk_actions import assigning, clocks, incidents, merging
 from workers.desk_actions.assigning import Assignment
 from workers.desk_actions.choices import Choices, check, desk_choices, refuse
 
@@ -33,7 +33,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class UnknownIncident(ValueError):
+class UnknownIncident(Refusal):
     """A link to an incident that does not exist."""
 
 
@@ -137,28 +137,41 @@ class DeskService:
     @_announced
     def update_fields(self, ref: str | int, actor: str, *, priority: str | None = None, category: str | None = None,
                       queue: str | None = None) -> Ticket:  # fmt: skip
-        """Change the priority, category or queue (the department); None leaves a field as it is."""
+        """Change the priority, category or queue (the department); None leaves a field as it is. An open ticket's
+        response clocks move to the new priority's and queue's due times (clocks.py)."""
         given = {k: v for k, v in (("priority", priority), ("category", category), ("queue", queue)) if v is not None}
         if not given:
             raise ValueError("nothing to change: give a priority, a category or a queue")
         for field, value in given.items():
             self._check(field, value)
+        before = self.store.get(ref)
         self.store.update_fields(ref, actor, **given)
+        after = self.store.get(ref)
+        clocks.move_clocks(self.r, self.store, self.rules(), before, after)
         return self.store.get(ref)
 
     @_announced
     def merge(self, ref: str | int, into: str | int, actor: str) -> None:
-        """Merge a ticket into another of the same family (gateway.tickets.MergeRefused says why not)."""
-        self.store.merge(ref, into, actor)
+        """Merge a ticket into another of the same family (gateway.tickets.MergeRefused says why not); the family's
+        later messages in the merged ticket's thread go to the one it joined (merging.py)."""
+        source, target = self.store.get(ref), self.store.get(into)
+        merging.merge_conversations(self.r, BACKEND, source, target,
+                                    lambda: self.store.merge(source.id, target.id, actor))  # fmt: skip
 
     @_announced
     def link_incident(self, ref: str | int, incident_id: str | None, actor: str) -> None:
-        """Link the ticket to an incident (one that exists), or (None) unlink it."""
+        """Link the ticket to an incident (one that exists), or (None) unlink it; the family gets its updates."""
+        incident = None
         if incident_id is not None:
             incident_id = incident_id.strip().lstrip("#")
-            if IncidentStore(self.r).get(incident_id) is None:
-                raise UnknownIncident(f"no incident {incident_id} (`intake incident list` shows them)")
+            incident = IncidentStore(self.r).get(incident_id)
+            if incident is None:
+                message = f"no incident {incident_id} (`intake incident list` shows them)"
+                raise UnknownIncident("unknown_incident", message, incident=incident_id)
+        ticket = self.store.get(ref)
         self.store.link_incident(ref, incident_id, actor)
+        # The family joins the incident's updates (or leaves them), as a request the rules link does.
+        incidents.relink(self.r, BuiltinBackend(self.store), ticket, incident)
 
     @_announced
     def log_time(self, ref: str | int, person: str, minutes: int, work_type: str, actor: str,

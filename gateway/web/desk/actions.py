@@ -8,20 +8,24 @@ on the tickets of their departments, and merge only into one of them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from gateway.accounts.roles import StaffUser
+from gateway.errors import ConfigError
 from gateway.models import TicketStatus
 from gateway.server import appkeys as K
-from gateway.tickets import Ticket, UnknownTicket
+from gateway.tickets import Refusal, Ticket, UnknownTicket
 from gateway.web.desk.access import workable
 from gateway.web.desk.filters import DESK
 from gateway.web.desk.present import label
 from gateway.web.staff import STAFF, current_user, flash, read_form, requires, words
 from workers.desk_actions import DeskService
+
+log = logging.getLogger("intake.web.desk")
 
 MAX_BODY = 10_000
 Outcome = tuple[str, dict[str, Any]]  # a words key and its values, for the flash
@@ -136,8 +140,15 @@ async def act(request: web.Request) -> web.StreamResponse:
         kind, key, values = "error", refusal.key, refusal.values
     except UnknownTicket:
         kind, key, values = "error", "not_found_text", {}
-    except ValueError as exc:  # the service's refusals (MergeRefused, an unknown incident, a value not allowed)
+    except Refusal as refusal:  # the service's (a merge refused, an unknown incident, a value not allowed)
+        kind, key, values = "error", f"refused_{refusal.code}", dict(refusal.values)
+        if "field" in values:
+            values["field"] = label(words(request), "field", str(values["field"]))
+    except ValueError as exc:  # any other of the service's refusals, in its own words
         kind, key, values = "error", "refused", {"reason": str(exc)}
+    except ConfigError:  # the rules file was changed into one that does not load: the form cannot be checked
+        log.warning("desk action refused: the rules file does not load", extra={"action": request.match_info["action"]})
+        kind, key, values = "error", "err_rules", {}
     if key == "done_status":
         values["status"] = label(words(request), "status", str(values["status"]))
     target = str(values.pop("to", "")) or f"{DESK}/tickets/{values.get('into', ticket.id)}"

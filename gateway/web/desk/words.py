@@ -193,6 +193,18 @@ DESK_EN: dict[str, str] = {
     "done_unlink": "Request #{id} is no longer linked to an incident.",
     "done_time": "{minutes} minutes were logged on request #{id}.",
     "refused": "That was not done: {reason}",
+    # The desk service's refusals, by their code (gateway.tickets.Refusal); the command line prints its English.
+    "refused_merge_self": "That was not done: a request cannot be merged into itself.",
+    "refused_merge_already": "That was not done: one of these requests is already merged.",
+    "refused_merge_other_family": "That was not done: only requests from the same family can be merged.",
+    "refused_unknown_incident": "That was not done: there is no incident {incident}.",
+    "refused_not_allowed": "That was not done: {value} is not a {field} the desk knows. Choose one of: {allowed}.",
+    "field_priority": "priority",
+    "field_category": "category",
+    "field_queue": "department",
+    "field_work_type": "work type",
+    "err_rules": "That was not done: the routing rules file has a mistake, so the desk cannot check this now. "
+    "An administrator sees where with `intake check-config`; the rules in force are unchanged.",
     "err_empty": "That was not done: write something first.",
     "err_minutes": "That was not done: give the minutes as a whole number over 0.",
     "err_choice": "That was not done: choose from the list.",

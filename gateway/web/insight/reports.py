@@ -84,7 +84,7 @@ async def show_reports(request: web.Request) -> web.Response:
     report = await _report(request, choice)
     terms = request.app[K.SETTINGS].reports.terms
     charts = [
-        {"title": t.get(f"by_{c.title.rsplit('_', 1)[-1]}", c.title), "spec": inert_json(chart_spec(t, c, report.by))}
+        {"title": t.get(f"by_{c.title.split('_', 2)[-1]}", c.title), "spec": inert_json(chart_spec(t, c, report.by))}
         for c in report.charts
         if c.labels
     ]

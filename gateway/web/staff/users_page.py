@@ -14,7 +14,7 @@ from gateway.tickets import TicketStore, User
 from gateway.web.staff.context import current_user
 from gateway.web.staff.guard import read_form, requires
 from gateway.web.staff.services import STAFF
-from gateway.web.staff.shell import flash, render
+from gateway.web.staff.shell import flash, render, words
 
 USERS_PATH = "/staff/users"
 ROLES = ("agent", "supervisor", "admin")
@@ -85,7 +85,8 @@ async def _change(request: web.Request, change: str) -> web.StreamResponse:
         if change == "role":
             role = form.get("role", "")
             user = await staff.run(lambda store: set_role(store, me.username, username, role))
-            await flash(request, "user_role_changed", username=user.username, role=role)
+            shown = words(request).fmt("role_" + user.role)  # "Supervisor", not the stored "supervisor"
+            await flash(request, "user_role_changed", username=user.username, role=shown)
         else:
             disabled = change == "disable"
             user = await staff.run(lambda store: set_disabled(store, me.username, username, disabled))

@@ -182,7 +182,7 @@ async def test_the_last_admin_cannot_be_demoted_and_a_role_change_signs_the_pers
     demote = await admin.post(staff.base + "/staff/users/ana/role", data={"csrf": token, "role": "agent"})
     assert "This is the last active administrator" in await demote.text()
     promote = await admin.post(staff.base + "/staff/users/sam/role", data={"csrf": token, "role": "admin"})
-    assert "sam is now: admin." in await promote.text()
+    assert "sam is now: Administrator." in await promote.text()
     assert (await supervisor.get(staff.base + "/staff/api/me")).status == 401
     await sign_in(supervisor, staff.base, "sam")
     assert (await (await supervisor.get(staff.base + "/staff/api/me")).json())["role"] == "admin"

@@ -17,13 +17,13 @@ def work(config: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-async def resolved(gateway: Gateway, config: Path, **fields: object) -> str:
-    """A web form request made ticket 1 and resolved; returns its conversation (the request id)."""
+async def resolved(gateway: Gateway, config: Path, ticket: str = "1", **fields: object) -> str:
+    """A web form request made ticket `ticket` (the next one's number) and resolved; returns its conversation."""
     resp = await gateway.post_form(form(**fields))
     assert resp.status == 202
     conv = str((await resp.json())["request_id"])
     work(config)
-    done = intake(config, "tickets", "update", "1", "--status", "resolved", "--comment", "The route is fixed.")
+    done = intake(config, "tickets", "update", ticket, "--status", "resolved", "--comment", "The route is fixed.")
     assert done.returncode == 0, done.stderr
     work(config)
     return conv

@@ -1,4 +1,6 @@
-"""The form and the status page in a real browser (Debian's Chromium driven by Playwright), as a family uses them."""
+"""The form and the status page in a real browser (Debian's Chromium driven by Playwright), as a family uses them;
+axe-core finds nothing serious on the form (empty and with its problems shown) or the status page (new and resolved).
+Screenshots go to test-artifacts/family/."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from playwright.async_api import Browser, Page, ViewportSize, async_playwright, 
 
 from gateway.web.status_links import short_reference
 from tests.conftest import Gateway
+from tests.support.browser import axe_violations, screenshot
 from tests.support.gateway import intake
 
 CHROMIUM = "/usr/bin/chromium"
@@ -48,8 +51,10 @@ async def test_family_sends_the_form_and_follows_it_to_resolution(
 ) -> None:
     photo = tmp_path / "bus-stop.png"
     photo.write_bytes(PNG)
-    page = await browser.new_page(locale="en-US")
+    page = await browser.new_page(locale="en-US", bypass_csp=True)  # axe is injected into the page
     await page.goto(f"{gateway.base}/form")
+    assert await axe_violations(page) == [], "the form"
+    await screenshot(page, "family/form")
     await page.get_by_label("Your name").fill("Ana Pérez")
     await page.get_by_label("Email address").fill("ana.perez@example.org")
     await page.get_by_label("Which language should we answer you in?").select_option("en")
@@ -62,6 +67,8 @@ async def test_family_sends_the_form_and_follows_it_to_resolution(
     await page.wait_for_url("**/status/*?new=1")
     await expect(page.get_by_role("heading", name="Thank you. We received your request.")).to_be_visible()
     await expect(page.locator("#reference")).to_have_text(_reference(page))
+    assert await axe_violations(page) == [], "the status page, new"
+    await screenshot(page, "family/status-new")
 
     _worker(config_path)
     await page.reload()
@@ -75,6 +82,8 @@ async def test_family_sends_the_form_and_follows_it_to_resolution(
     await expect(page.locator("#status")).to_have_text("Resolved")
     await expect(page.locator("#timeline")).to_contain_text("Status changed to: Resolved.")
     await expect(page.locator("#timeline")).to_contain_text("Fixed")
+    assert await axe_violations(page) == [], "the status page, resolved"
+    await screenshot(page, "family/status-resolved")
 
 
 async def test_spanish_speaking_family_uses_form_and_status_page_in_spanish_without_javascript(
@@ -105,7 +114,7 @@ async def test_spanish_speaking_family_uses_form_and_status_page_in_spanish_with
 
 
 async def test_missing_answers_are_shown_beside_their_fields_in_the_browser(gateway: Gateway, browser: Browser) -> None:
-    page = await browser.new_page(locale="en-US")
+    page = await browser.new_page(locale="en-US", bypass_csp=True)  # axe is injected into the page
     await page.goto(f"{gateway.base}/form")
     await page.get_by_role("button", name="Send my request").click()
     await expect(page.get_by_role("alert")).to_contain_text("Please fix these problems:")
@@ -114,6 +123,8 @@ async def test_missing_answers_are_shown_beside_their_fields_in_the_browser(gate
     await expect(message).to_have_accessible_description(
         "Include names, dates, and the device or bus number if you know them. Error: Tell us what happened."
     )
+    assert await axe_violations(page) == [], "the form with its problems"
+    await screenshot(page, "family/form-problems")
 
 
 async def test_form_screenshot_at_phone_size_is_not_empty(gateway: Gateway, browser: Browser, tmp_path: Path) -> None:

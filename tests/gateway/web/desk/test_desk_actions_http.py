@@ -61,7 +61,7 @@ async def test_a_refused_action_returns_to_the_ticket_saying_why(desk: StaffGate
     base = f"{desk.base}/desk/tickets/{tid}"
     page = await abby.post(f"{base}/merge", data={"into": str(stranger), "csrf": token})
     assert page.url.path == f"/desk/tickets/{tid}"
-    assert "That was not done: only tickets from the same family are merged" in await page.text()
+    assert "That was not done: only requests from the same family can be merged." in await page.text()
     page = await abby.post(f"{base}/time", data={"minutes": "ten", "work_type": "training", "csrf": token})
     assert "give the minutes as a whole number over 0" in await page.text()
     page = await abby.post(f"{base}/reply", data={"body": "   ", "csrf": token})
@@ -93,3 +93,22 @@ async def test_an_agent_sends_a_ticket_to_another_department_and_returns_to_the_
     assert (moved.queue, moved.priority) == ("transportation", "high")
     [entry] = store.audit_log(ref=tid)
     assert (entry.actor, entry.action) == ("abby", "update")
+
+
+async def test_the_services_refusals_are_said_in_the_desks_own_words(desk: StaffGateway, store: TicketStore) -> None:
+    tid = make_ticket(store)
+    abby, token = await _agent(desk, "abby", tid)
+    base = f"{desk.base}/desk/tickets/{tid}"
+    page = await abby.post(f"{base}/merge", data={"into": str(tid), "csrf": token})
+    assert "That was not done: a request cannot be merged into itself." in await page.text()
+    page = await abby.post(f"{base}/incident", data={"incident": "7", "csrf": token})
+    assert "That was not done: there is no incident 7." in await page.text()
+    page = await abby.post(f"{base}/fields", data={"priority": "asap", "csrf": token})
+    shown = await page.text()
+    assert (
+        "That was not done: asap is not a priority the desk knows. Choose one of: low, normal, high, urgent." in shown
+    )
+    page = await abby.post(f"{base}/time", data={"minutes": "5", "work_type": "fixing", "csrf": token})
+    assert "fixing is not a work type the desk knows. Choose one of: break/fix, training" in await page.text()
+    assert "unknown" not in shown  # not the command line's English
+    assert (store.get(tid).priority, store.get(tid).incident_id, store.get(tid).merged_into) == ("normal", None, None)

@@ -1,8 +1,9 @@
 """The desk in the real Chromium, end to end as an agent works: a family's text becomes a ticket; the agent signs
 in, pages to the 101st ticket and finds the family's by search with the keyboard alone, replies (the family gets
-the text), adds a note (nobody gets it), changes the status and priority, assigns, logs time, and merges the
-family's second request into it. axe-core finds nothing serious on the list or the ticket; another department's
-agent is refused; the list fits a phone. Screenshots go to test-artifacts/desk/."""
+the text), adds a note (nobody gets it), changes the status and priority, assigns and logs time (all with the
+keyboard alone), is refused a merge into itself, and merges the family's second request into it. axe-core finds
+nothing serious on the list, the ticket, the ticket with a notice and with a refusal, or the page refusing another
+department's agent; the list fits a phone. Screenshots go to test-artifacts/desk/."""
 
 from __future__ import annotations
 
@@ -26,13 +27,12 @@ from tests.channels.twilio_support import (
     work,
 )
 from tests.gateway.web.desk.conftest import make_ticket
-from tests.support.browser import ARTIFACTS, DESKTOP, PHONE, axe_violations, chromium
+from tests.support.browser import DESKTOP, PHONE, axe_violations, chromium, screenshot
 from tests.support.gateway import settings_from, write_config
 from tests.support.redis_server import RedisServer
 from tests.support.staff import PASSWORD, add_staff
 from tests.support.twilio_api import TwilioStandIn
 
-SHOTS = ARTIFACTS / "desk"
 WAIT = 30_000  # ms, generous on a shared machine
 
 
@@ -64,17 +64,27 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 async def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    await screenshot(page, f"desk/{name}")
 
 
-async def tab_to(page: Page, target: Locator, most: int = 80) -> None:
+async def tab_to(page: Page, target: Locator, most: int = 150) -> None:
     """Press Tab until `target` has focus, as a keyboard user moves through the page."""
     for _ in range(most):
         if await target.evaluate("e => e === document.activeElement"):
             return
         await page.keyboard.press("Tab")
     await expect(target).to_be_focused()
+
+
+async def choose(page: Page, select: Locator, value: str) -> None:
+    """Move the focused <select> to `value` with the arrow keys, as a keyboard user does."""
+    await expect(select).to_be_focused()
+    for key in ("ArrowDown", "ArrowUp"):
+        for _ in range(12):
+            if await select.input_value() == value:
+                return
+            await page.keyboard.press(key)
+    await expect(select).to_have_value(value)
 
 
 async def sign_in(page: Page, base: str, username: str, path: str) -> None:
@@ -145,31 +155,52 @@ async def test_an_agent_works_a_familys_text_end_to_end_with_the_keyboard(
     await page.keyboard.press("Tab")
     await page.keyboard.press("Enter")
     await expect(page.get_by_role("status")).to_contain_text(f"Your reply to request #{first} is on its way")
-    await page.get_by_label("Note", exact=True).fill("Loaner 4411 from the Lincoln cart.")
-    await page.get_by_role("button", name="Add note").click()
+    await tab_to(page, page.get_by_label("Note", exact=True))
+    await page.keyboard.type("Loaner 4411 from the Lincoln cart.")
+    await page.keyboard.press("Tab")  # to "Add note"
+    await page.keyboard.press("Space")
     await expect(page.get_by_role("status")).to_contain_text("The note was added")
     work(gw.config)
     sent = [(t["To"], t["From"], t["Body"]) for t in texts(standin)]
     assert any(to == PARENT and frm == MAIN and "We are sending a loaner today." in body for to, frm, body in sent)
     assert not any("Loaner 4411" in body for _, _, body in sent)  # a note never leaves
 
-    await page.get_by_label("New status").select_option("in_progress")
-    await page.get_by_role("button", name="Change status").click()
+    await tab_to(page, page.get_by_label("New status"))  # every action below with the keyboard alone
+    await choose(page, page.get_by_label("New status"), "in_progress")
+    await tab_to(page, page.get_by_role("button", name="Change status"))
+    await page.keyboard.press("Space")
     await expect(page.get_by_role("status")).to_contain_text(f"Request #{first} is now: In progress.")
-    await page.get_by_label("Priority", exact=True).select_option("high")
-    await page.get_by_role("button", name="Save").click()
+    assert await axe_violations(page) == [], "the ticket with a notice"
+    await shot(page, "desk-ticket-flash")
+    await tab_to(page, page.get_by_label("Priority", exact=True))
+    await choose(page, page.get_by_label("Priority", exact=True), "high")
+    await tab_to(page, page.get_by_role("button", name="Save"))
+    await page.keyboard.press("Enter")
     await expect(page.locator("#ticket-priority")).to_have_text("High")
-    await page.get_by_label("Assign to").select_option("maria.chen")
-    await page.get_by_role("button", name="Assign", exact=True).click()
+    await tab_to(page, page.get_by_label("Assign to"))
+    await choose(page, page.get_by_label("Assign to"), "maria.chen")
+    await tab_to(page, page.get_by_role("button", name="Assign", exact=True))
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("status")).to_contain_text(f"Request #{first} is assigned to maria.chen.")
     await expect(page.locator("#ticket-assignee")).to_contain_text("maria.chen")
-    await page.get_by_label("Minutes").fill("25")
-    await page.get_by_label("Work type").select_option(index=0)
-    await page.get_by_role("button", name="Log time").click()
+    await tab_to(page, page.get_by_label("Minutes"))
+    await page.keyboard.type("25")
+    await page.keyboard.press("Tab")  # the work type: its first, as it is
+    await expect(page.get_by_label("Work type")).to_be_focused()
+    await tab_to(page, page.get_by_role("button", name="Log time"))
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("status")).to_contain_text(f"25 minutes were logged on request #{first}.")
     await expect(page.locator("#time-total")).to_have_text("25 min in all")
     await expect(page.locator("#ticket-status")).to_have_text("In progress")
     await expect(conversation).to_contain_text("Loaner 4411 from the Lincoln cart.")
     await expect(conversation).to_contain_text("Internal note")
     await shot(page, "desk-ticket-worked")
+    await tab_to(page, page.get_by_label("Merge this request into request number"))  # refused: into itself
+    await page.keyboard.type(str(first))
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("status")).to_contain_text("That was not done: a ticket cannot be merged into itself")
+    assert await axe_violations(page) == [], "the ticket with a refusal"
+    await shot(page, "desk-ticket-refused")
 
     await page.goto(f"{gw.base}/desk/tickets/{second}")
     await page.get_by_label("Merge this request into request number").fill(str(first))
@@ -191,6 +222,8 @@ async def test_an_agent_works_a_familys_text_end_to_end_with_the_keyboard(
     await sign_in(tom, gw.base, "tom", f"/desk/tickets/{first}")
     await expect(tom.get_by_role("heading", name="Not in your departments")).to_be_visible()
     assert "Chromebook" not in await tom.content()
+    assert await axe_violations(tom) == [], "the 403 page"
+    await shot(tom, "desk-forbidden")
     await other.close()
 
     phone_ctx = await context(browser, phone=True)

@@ -8,28 +8,21 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 
 from tests.channels.twilio_support import SmsGateway, sms, sms_gateway, twilio_settings, work
-from tests.support.axe import serious_violations
-from tests.support.gateway import REPO, intake, settings_from, write_config
+from tests.support.browser import PHONE, axe_violations, chromium, screenshot
+from tests.support.gateway import intake, settings_from, write_config
 from tests.support.redis_server import RedisServer
 from tests.support.staff import add_staff, session_cookie_for
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]  # fmt: skip
-PHONE: ViewportSize = {"width": 390, "height": 844}
-ARTIFACTS = REPO / "test-artifacts" / "dashboard"
 LIVE_S = 30_000  # ms: a generous deadline on a shared machine; the dashboard's own pace is a second or two
 
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    async with chromium() as launched:
         yield launched
-        await launched.close()
 
 
 @pytest.fixture
@@ -40,13 +33,16 @@ async def gw(tmp_path: Path, redis_server: RedisServer) -> AsyncIterator[SmsGate
         channels={"twilio": twilio_settings()},
     )  # fmt: skip
     add_staff(settings_from(config), "maria.chen", "supervisor", name="María Chen")
+    add_staff(settings_from(config), "tom", "agent", name="Tom Transport", departments=["transportation"])
     async with sms_gateway(config) as gateway:
         yield gateway
 
 
-async def signed_in(browser: Browser, gw: SmsGateway, **options: object) -> BrowserContext:
+async def signed_in(
+    browser: Browser, gw: SmsGateway, username: str = "maria.chen", **options: object
+) -> BrowserContext:
     context = await browser.new_context(locale="en-US", **options)  # type: ignore[arg-type]
-    name, value = await session_cookie_for(gw.settings, "maria.chen")
+    name, value = await session_cookie_for(gw.settings, username)
     host = gw.base.split("//", 1)[1].split(":", 1)[0]
     secure = name.startswith("__Host-")  # a district on https: the browser keeps it to https (and loopback) only
     await context.add_cookies([{"name": name, "value": value, "domain": host, "path": "/", "secure": secure}])
@@ -54,14 +50,13 @@ async def signed_in(browser: Browser, gw: SmsGateway, **options: object) -> Brow
 
 
 async def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    await screenshot(page, f"dashboard/{name}")
 
 
 async def test_the_dashboard_moves_live_when_a_text_arrives_and_when_its_ticket_changes(
     gw: SmsGateway, browser: Browser
 ) -> None:
-    context = await signed_in(browser, gw)
+    context = await signed_in(browser, gw, bypass_csp=True)  # axe is injected into the page after a live update
     page = await context.new_page()
     await page.goto(f"{gw.base}/dashboard")
     await expect(page.get_by_role("heading", name="Dashboard", exact=True)).to_be_visible()
@@ -85,6 +80,7 @@ async def test_the_dashboard_moves_live_when_a_text_arrives_and_when_its_ticket_
     await expect(page.locator("#open-total")).to_have_text("0", timeout=LIVE_S)
     await expect(page.locator("#first-median")).not_to_have_text("\u2013")  # answered: a time to first response
     await shot(page, "dashboard-ticket-resolved")
+    assert await axe_violations(page) == [], "the dashboard after live updates"
     await context.close()
 
 
@@ -93,37 +89,91 @@ async def test_the_dashboard_and_the_reports_have_no_serious_accessibility_viola
 ) -> None:
     assert (await gw.post("/hooks/twilio/sms", sms()))[0] == 200
     work(gw.config)
+    logged = intake(
+        gw.config, "tickets", "log-time", "1", "--minutes", "25", "--type", "break/fix", "--actor", "maria.chen"
+    )
+    assert logged.returncode == 0, logged.stderr[-2000:]
+    assert intake(gw.config, "tickets", "update", "1", "--status", "resolved", "--comment", "Sent").returncode == 0
     context = await signed_in(browser, gw, bypass_csp=True)  # axe is injected into the page
     page = await context.new_page()
-    for path in ("/dashboard", "/reports?report=volume&range=week", "/reports?report=equity&range=year"):
+    found: dict[str, list[dict[str, object]]] = {}
+    for path, name in (
+        ("/dashboard", "dashboard"),
+        ("/reports?report=volume&range=week", "reports-volume-week"),
+        ("/reports?report=response&range=week", "reports-response-week-axe"),
+        ("/reports?report=time-spent&range=week", "reports-time-spent-week"),
+        ("/reports?report=equity&range=year", "reports-equity-year"),
+    ):
         await page.goto(gw.base + path)
-        assert await serious_violations(page) == [], path
+        found[path] = await axe_violations(page)
+        await shot(page, name)
+    await expect(page.locator("#report-table")).to_be_visible()
+    await page.goto(gw.base + "/reports?report=time-spent&range=week")
+    await expect(page.locator("#report-table")).to_contain_text("break/fix")  # the view checked had its data
+    await expect(page.locator("figure.chart figcaption")).to_contain_text("Graph: work type.")  # not its words' key
+    agent = await signed_in(browser, gw, "tom", bypass_csp=True)  # an agent: refused the dashboard, in words
+    refused = await agent.new_page()
+    response = await refused.goto(gw.base + "/dashboard")
+    assert response is not None and response.status == 403
+    found["403"] = await axe_violations(refused)
+    await shot(refused, "dashboard-forbidden")
+    assert {path: v for path, v in found.items() if v} == {}
+    await agent.close()
     await context.close()
 
 
-async def test_a_report_is_chosen_and_shown_with_the_keyboard_alone(gw: SmsGateway, browser: Browser) -> None:
+FOCUSED = """() => {
+  const e = document.activeElement;
+  if (!e || e === document.body) return null;
+  const style = getComputedStyle(e);
+  return {name: e.getAttribute("aria-labelledby") || e.textContent.trim().slice(0, 40),
+          outline: style.outlineStyle === "none" ? "" : style.outlineWidth};
+}"""
+
+
+async def tab_to(page: Page, target: Locator, most: int = 40) -> None:
+    """Press Tab until `target` has focus, as a keyboard user moves through the page."""
+    for _ in range(most):
+        if await target.evaluate("e => e === document.activeElement"):
+            return
+        await page.keyboard.press("Tab")
+    await expect(target).to_be_focused()
+
+
+async def test_the_dashboard_and_a_report_are_used_with_the_keyboard_alone(gw: SmsGateway, browser: Browser) -> None:
     assert (await gw.post("/hooks/twilio/sms", sms()))[0] == 200
     work(gw.config)
     context = await signed_in(browser, gw)
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    await page.goto(f"{gw.base}/reports")
+    await page.goto(f"{gw.base}/dashboard")
+    await expect(page.locator("#open-total")).to_have_text("1")
+    stops: list[dict[str, str]] = []  # every stop of Tab through the whole page, in order
+    for _ in range(60):
+        await page.keyboard.press("Tab")
+        stop = await page.evaluate(FOCUSED)
+        if stop is None or stop in stops[:1]:
+            break
+        stops.append(stop)
+    names = [s["name"] for s in stops]
+    assert names[:4] == ["Skip to main content", "Desk", "Dashboard", "Reports"], names
+    for region in ("incoming-caption", "tickets-caption", "times-caption", "clocks-caption", "health-caption"):
+        assert region in names, f"the {region} table's box takes focus, so the keyboard can scroll it: {names}"
+    assert "#1" in names, "the SLA clock's ticket link"
+    assert [s for s in stops if not s["outline"]] == [], "every stop shows where focus is"
+    await shot(page, "dashboard-keyboard")
+    await tab_to(page, page.get_by_role("link", name="Reports"))
+    await page.keyboard.press("Enter")
+    await page.wait_for_url("**/reports")
     await page.keyboard.press("Tab")
     await expect(page.locator(":focus")).to_have_text("Skip to main content")
     await page.keyboard.press("Enter")
     report = page.get_by_label("Report")
-    for _ in range(12):
-        await page.keyboard.press("Tab")
-        if await report.evaluate("e => e === document.activeElement"):
-            break
-    await expect(report).to_be_focused()
+    await tab_to(page, report, 12)
     await page.keyboard.press("ArrowDown")  # Response times
     await expect(report).to_have_value("response")
-    for _ in range(8):
-        await page.keyboard.press("Tab")
-        if await page.get_by_role("button", name="Show").evaluate("e => e === document.activeElement"):
-            break
+    await tab_to(page, page.get_by_role("button", name="Show"), 8)
     await page.keyboard.press("Enter")
     await page.wait_for_url("**/reports?report=response*")
     await expect(page.get_by_role("heading", level=2)).to_contain_text("Response times")

@@ -1,12 +1,14 @@
-"""The sign-in and the shell in a real browser: with the keyboard alone, a wrong password, a lock, signing out,
-axe-core's checks, a phone's screen, and htmx under the pages' own CSP. Screenshots land in test-artifacts/."""
+"""The sign-in and the shell in a real browser: with the keyboard alone (signing in, changing a user's role,
+signing out), a wrong password, a lock, axe-core's checks, a phone's screen, and htmx under the pages' own CSP.
+Screenshots land in test-artifacts/."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 
 from gateway.tickets import TicketStore
 from tests.gateway.web.staff.conftest import LOCKOUT, StaffGateway
@@ -36,6 +38,34 @@ async def _focused(page: Page) -> str:
     return str(await page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()"))
 
 
+async def _tab_to(page: Page, target: Locator, most: int = 60) -> None:
+    for _ in range(most):
+        if await target.evaluate("e => e === document.activeElement"):
+            return
+        await page.keyboard.press("Tab")
+    await expect(target).to_be_focused()
+
+
+_STOP = """() => {
+  const e = document.activeElement;
+  if (!e || e === document.body) return null;
+  const label = e.labels && e.labels.length ? e.labels[0].textContent.trim() : "";
+  return {name: e.id || label || e.textContent.trim(), outline: getComputedStyle(e).outlineStyle !== "none"};
+}"""
+
+
+async def _tab_stops(page: Page, most: int = 80) -> list[dict[str, Any]]:
+    """Every stop of Tab through the whole page, in order, from the top."""
+    stops: list[dict[str, Any]] = []
+    for _ in range(most):
+        await page.keyboard.press("Tab")
+        stop = await page.evaluate(_STOP)
+        if stop is None or stop in stops[:1]:
+            break
+        stops.append(stop)
+    return stops
+
+
 async def test_sign_in_and_out_with_the_keyboard_alone(staff: StaffGateway, browser: Browser) -> None:
     context = await _context(browser)
     page = await context.new_page()
@@ -59,7 +89,50 @@ async def test_sign_in_and_out_with_the_keyboard_alone(staff: StaffGateway, brow
     await expect(page.locator("#who")).to_have_text("Signed in as Ana Admin · Administrator")
     await screenshot(page, "staff-home")
 
-    for _ in range(30):  # to the sign-out button by Tab alone
+    await _tab_to(
+        page, page.get_by_role("navigation").get_by_role("link", name="Users")
+    )  # an administrator's page, by keyboard alone
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(f"{staff.base}/staff/users")
+    stops = await _tab_stops(page)
+    names = [s["name"] for s in stops]
+    for control in (
+        "role-1",
+        "role-2",
+        "role-3",
+        "Save role (abby)",
+        "Switch off abby",
+        "new-username",
+        "new-name",
+        "new-email",
+        "new-role",
+        "new-departments",
+        "new-password",
+        "Add user",
+        "Sign out",
+    ):
+        assert control in names, f"{control} is reached with Tab: {names}"
+    assert [s["name"] for s in stops if not s["outline"]] == [], "every stop shows where focus is"
+    role = page.get_by_label("Role of abby")
+    await _tab_to(page, role)
+    for _ in range(3):  # Agent, Supervisor, Administrator: one step down
+        if await role.input_value() == "supervisor":
+            break
+        await page.keyboard.press("ArrowDown")
+    await expect(role).to_have_value("supervisor")
+    await page.keyboard.press("Tab")
+    assert await _focused(page) == "Save role (abby)"
+    await page.keyboard.press("Space")
+    await expect(page.get_by_role("status")).to_contain_text("abby is now: Supervisor.")
+    await expect(page.locator('tr[data-user="abby"]')).to_contain_text("Supervisor")
+    await screenshot(page, "staff-users-keyboard")
+    store = TicketStore.from_settings(staff.settings)
+    try:
+        assert store.users.get("abby").role == "supervisor"
+    finally:
+        store.close()
+
+    for _ in range(60):  # to the sign-out button by Tab alone
         await page.keyboard.press("Tab")
         if await _focused(page) == "Sign out":
             break
