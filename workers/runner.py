@@ -196,6 +196,11 @@ class GatewayWorker(SimpleWorker):
         super().check_for_suspension(burst)
 
     _scheduler_checked = 0.0
+    in_burst = False
+
+    def _start_scheduler(self, burst: bool = False, *args: Any, **kwargs: Any) -> None:
+        self.in_burst = burst
+        super()._start_scheduler(burst, *args, **kwargs)
 
     def restart_dead_scheduler(self) -> None:
         """rq's scheduler (a child process that enqueues the retries due) dies when Redis goes away under it, and
@@ -203,7 +208,9 @@ class GatewayWorker(SimpleWorker):
         started while a killed worker's scheduler still held the lock is in the same place. Checked at most once a
         second, from the worker's loop (between jobs, and between its waits for one)."""
         scheduler = self.scheduler
-        if scheduler is None or time.monotonic() - self._scheduler_checked < SCHEDULER_CHECK_S:
+        # A burst worker's rq enqueues the jobs due once, at its start, and runs no scheduler process: starting one
+        # here cost every `intake worker --burst` about a second, waiting for it to stop again.
+        if scheduler is None or self.in_burst or time.monotonic() - self._scheduler_checked < SCHEDULER_CHECK_S:
             return
         if self.told_to_stop or self._stop_requested:
             return  # rq stopped it on the SIGTERM, and a worker finishing its job must not start it again
