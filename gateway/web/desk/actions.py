@@ -45,7 +45,7 @@ def _body(form: dict[str, str], name: str = "body") -> str:
     if not body:
         raise Refused("err_empty")
     if len(body) > MAX_BODY:
-        body = body[:MAX_BODY]
+        raise Refused("err_too_long")  # refused whole: a reply cut short without a word would reach the family
     return body
 
 
@@ -64,7 +64,9 @@ def status(desk: DeskService, ticket: Ticket, user: StaffUser, form: dict[str, s
         chosen = TicketStatus(form.get("status", ""))
     except ValueError:
         raise Refused("err_choice") from None
-    comment = form.get("comment", "").replace("\r\n", "\n").strip()[:MAX_BODY] or None
+    comment = form.get("comment", "").replace("\r\n", "\n").strip() or None
+    if comment is not None and len(comment) > MAX_BODY:
+        raise Refused("err_too_long")
     desk.set_status(ticket.id, chosen, user.username, comment)  # audited by the store, with the change
     return "done_status", {"id": ticket.id, "status": chosen.value}
 

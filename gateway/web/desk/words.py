@@ -206,6 +206,7 @@ DESK_EN: dict[str, str] = {
     "err_rules": "That was not done: the routing rules file has a mistake, so the desk cannot check this now. "
     "An administrator sees where with `intake check-config`; the rules in force are unchanged.",
     "err_empty": "That was not done: write something first.",
+    "err_too_long": "That was not done: the text is over 10,000 characters. Shorten it or split it in two.",
     "err_minutes": "That was not done: give the minutes as a whole number over 0.",
     "err_choice": "That was not done: choose from the list.",
     "err_ticket_number": "That was not done: give a request number.",

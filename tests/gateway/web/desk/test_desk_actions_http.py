@@ -66,6 +66,8 @@ async def test_a_refused_action_returns_to_the_ticket_saying_why(desk: StaffGate
     assert "give the minutes as a whole number over 0" in await page.text()
     page = await abby.post(f"{base}/reply", data={"body": "   ", "csrf": token})
     assert "write something first" in await page.text()
+    page = await abby.post(f"{base}/reply", data={"body": "x" * 10_001, "csrf": token})
+    assert "the text is over 10,000 characters" in await page.text()
     assert store.get(stranger).merged_into is None
     assert store.details(tid).time_entries == [] and store.details(tid).comments == []
     page = await abby.post(f"{base}/time", data={"minutes": "15", "work_type": "training", "csrf": token})
