@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from types import FrameType
 from typing import Any
 
@@ -42,6 +42,7 @@ HEARTBEAT_EVERY_S = 5.0
 
 SCHEDULER_CHECK_S = 1.0
 DEQUEUE_WAIT_S = 1
+SCAN_PAGE = 1000
 
 
 def queue_names(settings: Settings) -> list[str]:
@@ -94,6 +95,17 @@ def _held(connection: redis.Redis, q: Queue) -> set[str]:
     return held
 
 
+def _pages(keys: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    page: list[Any] = []
+    for key in keys:
+        page.append(key)
+        if len(page) == size:
+            yield page
+            page = []
+    if page:
+        yield page
+
+
 def requeue_orphans(connection: redis.Redis, qs: list[Queue]) -> int:
     """A worker SIGKILLed between taking a job off its queue (rq's BLPOP) and entering it in the started
     registry leaves the job in no list and no registry, its status still `queued`: nothing would ever run it
@@ -102,13 +114,16 @@ def requeue_orphans(connection: redis.Redis, qs: list[Queue]) -> int:
     registering is not taken for lost (and the jobs are idempotent if one ever were)."""
     by_name = {q.name: q for q in qs}
     queued: list[tuple[str, str]] = []
-    for key in connection.scan_iter(match="rq:job:*", count=1000):
-        job_id = text(key).removeprefix("rq:job:")
-        if ":" in job_id:
-            continue  # not a job's own hash
-        status, origin = (text(v or "") for v in connection.hmget(key, ["status", "origin"]))
-        if status == JobStatus.QUEUED.value and origin in by_name:
-            queued.append((job_id, origin))
+    for page in _pages(connection.scan_iter(match="rq:job:*", count=SCAN_PAGE), SCAN_PAGE):
+        job_ids = [job_id for key in page if ":" not in (job_id := text(key).removeprefix("rq:job:"))]
+        # One round trip per page, not per job: a worker starting behind a burst reads 10,000 jobs.
+        with connection.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hmget(f"rq:job:{job_id}", ["status", "origin"])
+            fields = pipe.execute()
+        for job_id, (status, origin) in zip(job_ids, fields, strict=True):
+            if text(status or "") == JobStatus.QUEUED.value and text(origin or "") in by_name:
+                queued.append((job_id, text(origin)))
     held = {name: _held(connection, q) for name, q in by_name.items() if any(o == name for _, o in queued)}
     found = 0
     for job_id, origin in queued:
