@@ -26,6 +26,7 @@ from rq.registry import DeferredJobRegistry, FailedJobRegistry, ScheduledJobRegi
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.scripts import release_lock
 from rq.serializers import JSONSerializer
+from rq.utils import now
 
 from gateway.settings import Settings
 from gateway.store.redis_conn import text
@@ -41,6 +42,7 @@ log = logging.getLogger("intake.worker")
 HEARTBEAT_EVERY_S = 5.0
 
 SCHEDULER_CHECK_S = 1.0
+SUSPENSION_CHECK_S = 1.0
 DEQUEUE_WAIT_S = 1
 SCAN_PAGE = 1000
 
@@ -175,17 +177,33 @@ class GatewayWorker(SimpleWorker):
     beaten_at: float | None = None
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
-        """rq beats before and after every dequeue, three writes each time, so at `appendfsync always` six fsynced
-        round trips of every job went to telling Redis the worker was alive. The worker's key lives worker_ttl + 60 s
-        (480 by default): from the dequeue loop, one beat every HEARTBEAT_EVERY_S is as good as one per job. Beats
-        with a timeout of their own or inside rq's pipelines (a job's start and end) are all still sent."""
-        if timeout is None and pipeline is None:
-            # rq's dequeue loop beats before every wait (DEQUEUE_WAIT_S): an idle worker's one regular step.
-            self.restart_dead_scheduler()
+        """rq beats before and after every dequeue, three writes each time, and once more inside every suspension
+        check, so at `appendfsync always` nine fsynced writes of every job went to telling Redis the worker was
+        alive. The worker's key lives worker_ttl + 60 s (480 by default): from the dequeue loop and the suspension
+        check, one beat every HEARTBEAT_EVERY_S is as good as one per job. Beats with a timeout of their own (a
+        job's start) and those in rq's job pipelines are all still sent."""
+        if timeout is None and (pipeline is None or self.checking_suspension):
+            if pipeline is None:
+                # rq's dequeue loop beats before every wait (DEQUEUE_WAIT_S): an idle worker's one regular step.
+                self.restart_dead_scheduler()
             if self.beaten_at is not None and time.monotonic() - self.beaten_at < HEARTBEAT_EVERY_S:
                 return
             self.beaten_at = time.monotonic()
         super().heartbeat(timeout, pipeline)
+
+    def set_state(self, state: str, pipeline: Pipeline | None = None) -> None:
+        """rq writes `idle` after every job and again before the next dequeue: the second write, a round trip of its
+        own, is skipped (written in a pipeline, a state always goes)."""
+        if pipeline is None and state == self.get_state():
+            return
+        super().set_state(state, pipeline)
+
+    def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
+        """rq stamps a finished job's `last_heartbeat` with a write of its own, for the success or failure callback
+        that follows (the gateway has none). The stamp now goes with the job's record, which rq's success and
+        failure pipelines write right after: one round trip less per job, the same fields in Redis."""
+        job.ended_at = now()
+        job.last_heartbeat = job.ended_at
 
     @property
     def dequeue_timeout(self) -> int:
@@ -205,10 +223,22 @@ class GatewayWorker(SimpleWorker):
         if self.told_to_stop:
             raise StopRequested()
 
+    checking_suspension = False
+    suspension_checked: float | None = None
+
     def check_for_suspension(self, burst: bool) -> None:
+        """rq asks Redis before every job whether `rq suspend` was run (the gateway never runs it), in a pipeline
+        that also beats: asked at most once every SUSPENSION_CHECK_S, and the beat left to HEARTBEAT_EVERY_S."""
         self.stop_if_told()
         self.restart_dead_scheduler()
-        super().check_for_suspension(burst)
+        if self.suspension_checked is not None and time.monotonic() - self.suspension_checked < SUSPENSION_CHECK_S:
+            return
+        self.suspension_checked = time.monotonic()
+        self.checking_suspension = True
+        try:
+            super().check_for_suspension(burst)
+        finally:
+            self.checking_suspension = False
 
     _scheduler_checked = 0.0
     in_burst = False
