@@ -12,7 +12,7 @@ run's `worker_cpu_ms_per_ticket`: on a shared 2-core machine it moves far less t
 `--profile DIR` records each worker with py-spy (raw collapsed stacks, DIR/w<count>-worker<n>.txt).
 
     .venv/bin/python bench/sms_burst.py --texts 10000 --workers 1 4
-    .venv/bin/python bench/sms_burst.py --texts 3000 --workers 4 --profile /tmp/burst-profile
+    .venv/bin/python bench/sms_burst.py --texts 3000 --workers 4 --profile /tmp/burst-profile [--profile-idle]
 """
 
 from __future__ import annotations
@@ -83,19 +83,29 @@ def redis_calls(client: Any) -> Counter[str]:
     return Counter({name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in client.info("commandstats").items()})
 
 
-def profile_workers(stack: ExitStack, procs: list[subprocess.Popen[bytes]], out: Path, workers: int) -> None:
+def profile_workers(
+    stack: ExitStack, procs: list[subprocess.Popen[bytes]], out: Path, workers: int, idle: bool
+) -> None:
     """py-spy on every worker (non-blocking: the workers are not paused to be sampled), stopped with SIGINT at the
-    end of the run (it writes its file then)."""
+    end of the run (it writes its file then). `idle`: the waits too (Redis's answers, fsyncs), where a worker's
+    wall-clock time goes rather than its CPU."""
     out.mkdir(parents=True, exist_ok=True)
     for n, proc in enumerate(procs):
-        cmd = py_spy_record(proc.pid, out / f"w{workers}-worker{n}.txt", 100, "--nonblocking")
+        flags = ["--nonblocking", *(["--idle"] if idle else [])]
+        cmd = py_spy_record(proc.pid, out / f"w{workers}-worker{n}.txt", 100, *flags)
         with (out / "py-spy.log").open("ab") as log:
             spy = subprocess.Popen(cmd, stdout=log, stderr=log)
         stack.callback(stop, spy, signal.SIGINT, 60)
 
 
 def one_run(
-    workdir: Path, texts: int, workers: int, concurrency: int, timeout_s: float, profile: Path | None = None
+    workdir: Path,
+    texts: int,
+    workers: int,
+    concurrency: int,
+    timeout_s: float,
+    profile: Path | None = None,
+    profile_idle: bool = False,
 ) -> dict[str, Any]:
     mode = TwilioSmsMode()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -124,7 +134,7 @@ def one_run(
             for n in range(workers)
         ]
         if profile is not None:
-            profile_workers(stack, procs, profile, workers)
+            profile_workers(stack, procs, profile, workers, profile_idle)
         db = workdir / "data" / "tickets.sqlite3"
         made = 0
         while time.perf_counter() - started < timeout_s:
@@ -153,12 +163,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=64, help="connections sending at once (default 64)")
     p.add_argument("--timeout", type=float, default=1800.0, help="longest wait for the tickets, seconds")
     p.add_argument("--profile", type=Path, default=None, help="py-spy every worker into this folder (raw stacks)")
+    p.add_argument("--profile-idle", action="store_true", help="py-spy --idle: where the wall-clock time goes")
     args = p.parse_args(argv)
     runs = []
     try:
         with tempfile.TemporaryDirectory(prefix="sms-burst-") as tmp:
             for w in args.workers:
-                runs.append(one_run(Path(tmp) / f"w{w}", args.texts, w, args.concurrency, args.timeout, args.profile))
+                runs.append(
+                    one_run(
+                        Path(tmp) / f"w{w}",
+                        args.texts,
+                        w,
+                        args.concurrency,
+                        args.timeout,
+                        args.profile,
+                        args.profile_idle,
+                    )
+                )
     except BenchError as exc:
         say(f"error: {exc}")
         return 2
