@@ -22,6 +22,7 @@ from rq.job import Job
 from channels.base import Channel, Handled
 from gateway import keys
 from gateway.calendars.closures import closures_from
+from gateway.dashboard.changes import announce_in
 from gateway.intake.languages import detect_in_worker
 from gateway.models import Commitment, ReplyEvent, TicketStatus, utcnow
 from gateway.routing.model import RuleSet
@@ -135,6 +136,7 @@ def _deliver(
             with r.pipeline() as pipe:
                 _timeline(pipe, c.conversation, {"event": "comment_added", "request_id": c.message.id})
                 pipe.hset(keys.request(c.message.id), "ticket_ref", ref)
+                announce_in(pipe, "tickets")
                 pipe.execute()
             log.info("comment added", extra={"request_id": c.message.id, "backend": backend.name, "ticket": ref})
         elif c.conversation != c.message.id and _first_still_pending(r, c.conversation):
@@ -169,6 +171,7 @@ def _create(
         _timeline(pipe, c.conversation, {"event": "ticket_created", "ticket": ref, "rules": list(c.route.rule_ids)})
         start_clocks(pipe, c)
         routed_into(pipe, routed, context.settings().routing.replay_keep)  # same transaction: one round trip
+        announce_in(pipe, "tickets")
         pipe.execute()
     log.info("ticket created", extra={"request_id": c.message.id, "backend": backend.name, "ticket": ref})
     return ref, c
