@@ -27,6 +27,7 @@ from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.scripts import release_lock
 from rq.serializers import JSONSerializer
 from rq.utils import now
+from rq.worker import WorkerStatus
 
 from gateway.settings import Settings
 from gateway.store.redis_conn import text
@@ -43,6 +44,7 @@ HEARTBEAT_EVERY_S = 5.0
 
 SCHEDULER_CHECK_S = 1.0
 SUSPENSION_CHECK_S = 1.0
+IDLE_AFTER_S = 0.5
 DEQUEUE_WAIT_S = 1
 SCAN_PAGE = 1000
 
@@ -186,17 +188,30 @@ class GatewayWorker(SimpleWorker):
             if pipeline is None:
                 # rq's dequeue loop beats before every wait (DEQUEUE_WAIT_S): an idle worker's one regular step.
                 self.restart_dead_scheduler()
+                self.write_idle_if_due()
             if self.beaten_at is not None and time.monotonic() - self.beaten_at < HEARTBEAT_EVERY_S:
                 return
             self.beaten_at = time.monotonic()
         super().heartbeat(timeout, pipeline)
 
+    idle_since: float | None = None
+
     def set_state(self, state: str, pipeline: Pipeline | None = None) -> None:
-        """rq writes `idle` after every job and again before the next dequeue: the second write, a round trip of its
-        own, is skipped (written in a pipeline, a state always goes)."""
-        if pipeline is None and state == self.get_state():
+        """rq writes `idle` after every job and again before the next dequeue, each a round trip of its own, and
+        `busy` with the next job's start. Nothing in the gateway reads the state (`rq info` shows it): `idle` is
+        written once the worker has waited IDLE_AFTER_S for a job, not between two jobs of a queue that is not
+        empty. Any other state, and any state written in a pipeline, goes at once."""
+        if pipeline is None and state == WorkerStatus.IDLE:
+            if self.idle_since is None and self.get_state() != WorkerStatus.IDLE:
+                self.idle_since = time.monotonic()
             return
+        self.idle_since = None
         super().set_state(state, pipeline)
+
+    def write_idle_if_due(self) -> None:
+        if self.idle_since is not None and time.monotonic() - self.idle_since >= IDLE_AFTER_S:
+            self.idle_since = None
+            super().set_state(WorkerStatus.IDLE)
 
     def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
         """rq stamps a finished job's `last_heartbeat` with a write of its own, for the success or failure callback
