@@ -14,7 +14,7 @@ from gateway.web.staff.strings import STAFF_STRINGS
 from tests.gateway.web.desk.conftest import make_ticket
 from tests.gateway.web.staff.conftest import StaffGateway
 from tests.support.gateway import REPO
-from tests.support.staff import sign_in
+from tests.support.staff import form_token, sign_in
 
 PHOTO = b"\x89PNG\r\n\x1a\n" + b"a cracked screen" * 30
 
@@ -53,6 +53,33 @@ async def test_the_ticket_shows_its_whole_story_its_files_rules_clocks_and_the_f
     assert f"#{older} Bus pass lost" in family and "Someone else" not in family
     listed = await (await abby.get(f"{desk.base}/desk?family={tid}&status=any")).text()
     assert re.findall(r'<tr data-ticket="(\d+)">', listed) == [str(tid), str(older)]
+    assert (await abby.get(f"{desk.base}/staff/attachments/{key}")).status == 200
+
+
+async def test_the_ticket_a_request_was_merged_into_shows_the_merged_requests_messages_in_time_order(
+    desk: StaffGateway, store: TicketStore
+) -> None:
+    key = open_blobs(desk.settings).put(PHOTO, "cable.png").storage_key
+    assert key is not None
+    photo = NewAttachment("cable.png", "image/png", len(PHOTO), key, storage_key=key)
+    merged = make_ticket(store, body="The charger cable is frayed.", channel="email", attachments=(photo,))
+    store.add_comment(merged, NewComment("It sparked this morning.", "Lan Nguyen", channel="email"))
+    kept = make_ticket(store)
+    store.add_comment(kept, NewComment("Any news?", "Lan Nguyen", channel="sms"))
+    abby = desk.browser()
+    assert (await sign_in(abby, desk.base, "abby")).status == 303
+    token = form_token(await (await abby.get(f"{desk.base}/desk/tickets/{merged}")).text())
+    done = await abby.post(f"{desk.base}/desk/tickets/{merged}/merge", data={"into": str(kept), "csrf": token},
+                           allow_redirects=False)  # fmt: skip
+    assert done.status == 303
+    html = await (await abby.get(f"{desk.base}/desk/tickets/{kept}")).text()
+    story = html[html.index('id="conversation"') : html.index('id="reply-title"')]
+    said = ("The charger cable is frayed.", "It sparked this morning.", "does not charge since Monday", "Any news?")
+    order = [story.index(s) for s in said]
+    assert order == sorted(order)
+    frayed = story[order[0] : order[1]]  # the merged request's photo stays with the message it came with
+    assert f'href="/staff/attachments/{key}?name=cable.png"' in frayed
+    assert story.count("via Email") == 2 and story.count("via Text message") == 2
     assert (await abby.get(f"{desk.base}/staff/attachments/{key}")).status == 200
 
 
