@@ -111,7 +111,7 @@ def _kind(first_response_at: datetime | None) -> str:
 
 def _tickets(src: Sources, snap: Snapshot, now: datetime) -> Snapshot:
     store, conf = src.store, src.settings.dashboard
-    within = timedelta(minutes=conf.due_soon_minutes)
+    within = conf.due_soon
     opened = _by_queue(store, TicketQuery(status=("open",)))
     clocks = tuple(
         Clock(

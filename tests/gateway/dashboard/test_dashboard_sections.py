@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,19 +40,27 @@ class Seeded:
         return await resp.text()
 
 
-@pytest.fixture
-async def seeded(tmp_path: Path, redis_server: RedisServer) -> AsyncIterator[Seeded]:
+@asynccontextmanager
+async def seeding(tmp_path: Path, redis_server: RedisServer, **overrides: Any) -> AsyncIterator[Seeded]:
     config = write_config(
         tmp_path, redis_server.url, timezone="America/Chicago",
         backends={"builtin": {"path": str(tmp_path / "tickets.sqlite3")}},
-        channels={"twilio": twilio_settings()},
+        channels={"twilio": twilio_settings()}, **overrides,
     )  # fmt: skip
     settings = settings_from(config)
     add_staff(settings, "boss", "supervisor", name="Supervisor")
     server, http = await start_gateway(settings)
-    yield Seeded(Gateway(server, http, settings))
-    await http.close()
-    await server.close()
+    try:
+        yield Seeded(Gateway(server, http, settings))
+    finally:
+        await http.close()
+        await server.close()
+
+
+@pytest.fixture
+async def seeded(tmp_path: Path, redis_server: RedisServer) -> AsyncIterator[Seeded]:
+    async with seeding(tmp_path, redis_server) as seeded:
+        yield seeded
 
 
 def tickets(gw: Gateway, dues: list[tuple[str, timedelta]], priority: str = Priority.NORMAL) -> None:
@@ -111,6 +121,22 @@ async def test_the_sla_clocks_say_how_many_run_and_link_to_the_desk_list_of_thos
     assert link.group(2) == "All 7 due soon or overdue, at the desk"
     desk = await seeded.page(href)
     assert "1–7 of 7 requests" in desk
+
+
+async def test_a_due_soon_window_of_its_own_is_the_same_on_the_dashboard_and_on_the_desk_list_behind_it(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    async with seeding(tmp_path, redis_server, dashboard={"due_soon_minutes": 90}) as seeded:
+        tickets(seeded.gw, TWELVE)  # within 90 minutes: the three transportation clocks due in an hour, not IT's in 2
+        page = await seeded.page()
+        assert "A response clock due within 90 minutes." in page
+        assert (number(page, "due-soon-total"), number(page, "overdue-total")) == (3, 3)
+        link = re.search(r'<a id="clocks-link" href="([^"]+)">([^<]+)</a>', page)
+        assert link is not None and link.group(2) == "All 6 due soon or overdue, at the desk"
+        behind = await seeded.page(link.group(1).replace("&amp;", "&"))
+        assert "1–6 of 6 requests" in behind
+        assert behind.count('class="badge badge-due-soon"') == 3
+        assert "1–3 of 3 requests" in await seeded.page("/desk?due=soon")
 
 
 async def test_the_due_soon_and_overdue_totals_count_by_department(seeded: Seeded) -> None:
