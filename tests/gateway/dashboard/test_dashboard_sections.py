@@ -21,6 +21,7 @@ from gateway.models import Priority, Reply, TicketStatus
 from gateway.outbox.parked import park
 from gateway.store.redis_conn import sync_client
 from gateway.tickets import NewTicket, TicketStore
+from gateway.web.insight.strings import StaffWords
 from gateway.web.staff.strings import STAFF_STRINGS
 from tests.channels.twilio_support import twilio_settings
 from tests.conftest import Gateway, form, start_gateway
@@ -145,7 +146,7 @@ async def test_the_due_soon_and_overdue_totals_count_by_department(seeded: Seede
     assert number(page, "open-total") == 12
     assert number(page, "due-soon-total") == 4
     assert number(page, "overdue-total") == 3
-    transportation = re.search(r'<th scope="row">transportation</th>((?:<td[^>]*>\d+</td>){4})', page)
+    transportation = re.search(r'<th scope="row">Transportation</th>((?:<td[^>]*>\d+</td>){4})', page)
     assert transportation is not None
     assert re.findall(r">(\d+)<", transportation.group(1)) == ["5", "5", "3", "2"]
 
@@ -219,7 +220,7 @@ async def test_channels_priorities_and_statuses_are_shown_in_the_staff_pages_wor
     assert "Channel: Text message" in page  # incoming, and the channel's health
     assert ">Channel: sms<" not in page
     assert "Channel: Text message</th>" in row(page, "health-channel-sms")
-    clock = re.search(r'<a href="/desk/tickets/1">#1</a></th><td>transportation</td><td>([^<]+)</td>', page)
+    clock = re.search(r'<a href="/desk/tickets/1">#1</a></th><td>Transportation</td><td>([^<]+)</td>', page)
     assert clock is not None and clock.group(1) == "High"
     assert "Status: In progress" in page
 
@@ -229,3 +230,33 @@ def test_every_channel_priority_and_status_has_a_word_in_every_staff_language() 
               *(f"status_{s.value}" for s in TicketStatus)]  # fmt: skip
     for lang, words in STAFF_STRINGS.items():
         assert [v for v in values if v not in words] == [], lang
+
+
+async def test_departments_are_shown_by_their_configured_names_and_languages_by_name(seeded: Seeded) -> None:
+    gw = seeded.gw
+    tickets(gw, [("hr", -timedelta(minutes=5)), ("it", timedelta(hours=1)), ("lunch-office", timedelta(hours=1))])
+    r = sync_client(gw.settings)
+    r.hset(keys.SLA_BREACHES, mapping={"hr|normal|first_response": 1})
+    r.hincrby(keys.incoming_day(datetime.now(UTC).astimezone(gw.settings.zone).date().isoformat()), "sms|hr", 1)
+    r.close()
+    page = await seeded.page()
+    # Incoming, open tickets, the clocks and the breaches: "Human Resources" and "IT" (config/gateway.yaml's
+    # desk.departments), never the queue ids; a queue the configuration does not name keeps its id.
+    assert "Department: Human Resources</th>" in page
+    assert re.search(r'<th scope="row">Human Resources</th><td class="num">1</td>', page)
+    assert re.search(r'<th scope="row">IT</th><td class="num">1</td>', page)
+    assert re.search(r'<th scope="row">lunch-office</th><td class="num">1</td>', page)
+    assert '<a href="/desk/tickets/1">#1</a></th><td>Human Resources</td>' in page
+    assert re.search(r'<th scope="row">Human Resources</th><td>First response</td><td class="num" '
+                     r'id="breaches-hr-first_response">1</td>', page)  # fmt: skip
+    assert not re.search(r">(hr|it)<", page)
+
+
+def test_a_language_is_named_in_the_staff_words_then_by_the_form_then_by_its_code(tmp_path: Path) -> None:
+    hmong = {"webform": {"languages": {"hmn": "Hmoob"}}}  # one the staff words have no name for
+    settings = settings_from(write_config(tmp_path, "redis://127.0.0.1:1/0", channels=hmong))
+    t = StaffWords("en", settings)
+    named = [t.name_of("language", code) for code in ("vi", "zh-Hans", "es", "hmn", "xx")]
+    assert named == ["Vietnamese", "Chinese", "Spanish", "Hmoob", "xx"]
+    assert [t.name_of("school", "lhs"), t.name_of("department", "hr"), t.name_of("channel", "sms")] == [
+        "Lincoln High School", "Human Resources", "Text message"]  # fmt: skip
