@@ -91,4 +91,6 @@ async def test_the_department_school_and_language_are_said_by_name_on_the_list_a
     html = await (await ana.get(f"{desk.base}/desk/tickets/{tid}")).text()
     assert '<span id="ticket-queue">Department: IT</span>' in html
     assert "<dd>Vietnamese</dd>" in html and "<dd>Lincoln High School</dd>" in html
-    assert '<option value="transportation">Transportation</option>' in html  # where the request may be sent
+    # Where the request may be sent: Human Resources too, a department no ticket and no account is in yet.
+    assert '<option value="transportation">Transportation</option>' in html
+    assert '<option value="hr">Human Resources</option>' in html
