@@ -24,7 +24,7 @@ from gateway.calendars.local_time import when
 from gateway.models import Commitment, Route
 from gateway.routing.model import Group, RuleSet
 from gateway.routing.router import Router
-from gateway.routing.sla import clock_member, due_times
+from gateway.routing.sla import breach_field, clock_member, due_times
 from gateway.settings import Settings
 from gateway.store.redis_conn import text
 
@@ -118,7 +118,10 @@ def stop_clocks(r: redis.Redis, conversation: str, resolved: bool) -> None:
     if not queue or not priority:
         return  # a conversation from before clocks existed
     kinds = ("first_response", "resolution") if resolved else ("first_response",)
-    r.zrem(keys.SLA_DUE, *(clock_member(k, queue, priority, conversation) for k in kinds))
+    with r.pipeline() as pipe:
+        pipe.zrem(keys.SLA_DUE, *(clock_member(k, queue, priority, conversation) for k in kinds))
+        pipe.hdel(keys.SLA_BREACHED, *(breach_field(k, conversation) for k in kinds))  # a stopped clock is history
+        pipe.execute()
     if resolved and conv.get("assign_group") and r.hdel(keys.conversation(conversation), "assignee_open"):
         r.hincrby(keys.assign_open(conv["assign_group"]), conv["assignee"], -1)
 

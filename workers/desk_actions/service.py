@@ -147,7 +147,7 @@ class DeskService:
         before = self.store.get(ref)
         self.store.update_fields(ref, actor, **given)
         after = self.store.get(ref)
-        clocks.move_clocks(self.r, self.store, self.rules(), before, after)
+        clocks.move_clocks(self.r, self.store, self.rules(), before, after, actor)
         return self.store.get(ref)
 
     @_announced

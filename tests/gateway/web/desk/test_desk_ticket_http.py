@@ -101,3 +101,23 @@ def test_every_word_a_desk_template_names_is_in_english() -> None:
         used |= set(re.findall(r't\.fmt\("([a-z_]+)"[,)]', source))
     assert len(used) > 50, "too few words found: the test would prove little"
     assert sorted(used - set(STAFF_STRINGS["en"])) == []
+
+
+async def test_the_department_school_and_language_are_said_by_name_on_the_list_and_the_ticket(
+    desk: StaffGateway, store: TicketStore
+) -> None:
+    tid = make_ticket(store)  # to IT, from Lincoln High School, in Vietnamese (vi)
+    ana = desk.browser()
+    assert (await sign_in(ana, desk.base, "ana")).status == 303
+    listed = await (await ana.get(f"{desk.base}/desk")).text()
+    row = listed[listed.index(f'<tr data-ticket="{tid}">') :]
+    row = row[: row.index("</tr>")]
+    for label, name in (("Department", "IT"), ("School", "Lincoln High School"), ("Language", "Vietnamese")):
+        assert f'<td data-label="{label}">{name}</td>' in row
+    assert '<option value="it">IT</option>' in listed  # the department filter
+    html = await (await ana.get(f"{desk.base}/desk/tickets/{tid}")).text()
+    assert '<span id="ticket-queue">Department: IT</span>' in html
+    assert "<dd>Vietnamese</dd>" in html and "<dd>Lincoln High School</dd>" in html
+    # Where the request may be sent: Human Resources too, a department no ticket and no account is in yet.
+    assert '<option value="transportation">Transportation</option>' in html
+    assert '<option value="hr">Human Resources</option>' in html
