@@ -109,6 +109,13 @@ def breach_field(kind: str, conversation: str) -> str:
     return f"{kind}|{conversation}"
 
 
+def clock_start(conversation: Mapping[str, str], kind: str) -> datetime | None:
+    """When a clock started, as the conversation keeps it: the request's arrival, or for the resolution clock of a
+    ticket reopened since, the reopening (`resolution_start`)."""
+    at = (kind == "resolution" and conversation.get("resolution_start")) or conversation.get("clock_start")
+    return datetime.fromisoformat(at) if at else None
+
+
 @dataclass(frozen=True)
 class ClockMove:
     outcome: Moving  # moved (it was running), started, none (no clock, no breach), stands, withdrawn
@@ -141,7 +148,8 @@ class Moved:
 def reschedule(r: redis.Redis, rules: RuleSet, closures: Set[date]) -> list[Moved]:
     """Recompute every open clock with today's closures (a snow day declared after tickets were made).
 
-    Each clock's start, policy, priority and queue are on its conversation (written by the worker).
+    Each clock's start, policy, priority and queue are on its conversation (written by the worker; a reopened
+    ticket's resolution clock starts at its reopening).
     `ZADD XX` only moves clocks that are still open: one stopped meanwhile is not brought back.
     """
     moved = []
@@ -149,12 +157,10 @@ def reschedule(r: redis.Redis, rules: RuleSet, closures: Set[date]) -> list[Move
         member, score = text(raw[0]), float(raw[1])
         kind, queue, priority, conversation = member.split("|", 3)
         conv = {text(k): text(v) for k, v in r.hgetall(keys.conversation(conversation)).items()}
-        if not conv.get("clock_start") or priority not in {p.value for p in Priority}:
+        start = clock_start(conv, kind)
+        if start is None or priority not in {p.value for p in Priority}:
             continue
-        due = due_times(
-            rules, conv.get("sla_policy"), Priority(priority), queue,
-            datetime.fromisoformat(conv["clock_start"]), closures,
-        )  # fmt: skip
+        due = due_times(rules, conv.get("sla_policy"), Priority(priority), queue, start, closures)
         new = due.first_response if kind == "first_response" else due.resolution
         if new is not None and abs(new.timestamp() - score) >= 1:
             r.zadd(keys.SLA_DUE, {member: new.timestamp()}, xx=True)

@@ -2,9 +2,10 @@
 
 The due times are computed again the way the deliver worker did (workers/routing_stage.py plan_ticket): the SLA
 policy the ticket was routed with (else the rules' default), the new priority's targets, the new queue's hours in
-the policy's calendar, the closures declared, from when the request arrived. A first response already given stays
-as it is; every clock still to be met moves, on the ticket and in Redis (renamed with its new queue and priority:
-the breach counts are kept per queue and priority), and the conversation keeps them for the clocks' later stops.
+the policy's calendar, the closures declared, from when the request arrived (a reopened ticket's resolution clock:
+from when it was reopened, workers/status_events.py). A first response already given stays as it is; every clock
+still to be met moves, on the ticket and in Redis (renamed with its new queue and priority: the breach counts are
+kept per queue and priority), and the conversation keeps them for the clocks' later stops.
 
 A clock that already ran out was counted as a breach by the sweep. Its breach is decided again by its new due time,
 so the ticket and the counts never disagree: still past, the breach stands (counted where it happened); ahead, the
@@ -21,7 +22,7 @@ from gateway import keys
 from gateway.calendars.closures import closures
 from gateway.models import Priority
 from gateway.routing.model import RuleSet
-from gateway.routing.sla import due_times, move_clock
+from gateway.routing.sla import Due, clock_start, due_times, move_clock
 from gateway.tickets import OPEN_STATUSES, Ticket, TicketStore
 from workers.desk_actions.assigning import conversation_fields
 from workers.locks import conversation_lock
@@ -36,10 +37,13 @@ def move_clocks(r: redis.Redis, store: TicketStore, rules: RuleSet, before: Tick
     conv = after.conversation
     with conversation_lock(r, conv):
         fields = conversation_fields(r, conv)
-        start = datetime.fromisoformat(fields["clock_start"]) if fields.get("clock_start") else after.created_at
-        policy = fields.get("sla_policy") or rules.default_sla
-        due = due_times(rules, policy, Priority(after.priority), after.queue, start, set(closures(r)))
-        new = {"first_response": due.first_response, "resolution": due.resolution}
+        policy, closed = fields.get("sla_policy") or rules.default_sla, set(closures(r))
+
+        def due(kind: str) -> Due:  # a reopened ticket's resolution clock counts from its reopening
+            start = clock_start(fields, kind) or after.created_at
+            return due_times(rules, policy, Priority(after.priority), after.queue, start, closed)
+
+        new = {"first_response": due("first_response").first_response, "resolution": due("resolution").resolution}
         old = {"first_response": before.first_response_due, "resolution": before.resolution_due}
         kinds = [k for k in KINDS if k == "resolution" or after.first_response_at is None]
         for kind in kinds:
