@@ -53,11 +53,34 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str, ensure_ascii=False)
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a record comes, like logging's last resort: a command run in-process
+    (click's test runner swaps sys.stderr for the run, then closes it) leaves no handler on a closed stream."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+# `intake` commands that run once and exit (tickets, doctor, purge, report...) write warnings and errors only: their
+# output is for a person at a terminal or a script reading stdout. The processes (serve, worker, mail, sync, up) run
+# at `logging.level`.
+ONE_SHOT_LEVEL = "WARNING"
+
+
 def setup_logging(level: str = "INFO") -> None:
+    """Every record as one masked JSON line on stderr, at `level` and above; replaces any handler set before."""
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Stderr()
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
     root.setLevel(level)

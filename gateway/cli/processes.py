@@ -119,7 +119,6 @@ def import_mbox(ctx: click.Context, path: Path, account: str | None) -> None:
     from gateway.mail.commands import archive_size, import_archive
 
     s = settings(ctx)
-    setup_logging("WARNING")
     account = account or next(iter(s.channels.email.mailboxes), "import")
     total = archive_size(path)
     with click.progressbar(length=total, label=f"importing {total} messages", file=sys.stderr) as bar:
