@@ -41,7 +41,6 @@ from workers.retention import sweep_if_due
 
 log = logging.getLogger("intake.worker")
 HEARTBEAT_EVERY_S = 5.0
-
 SCHEDULER_CHECK_S = 1.0
 SUSPENSION_CHECK_S = 1.0
 IDLE_AFTER_S = 0.5
@@ -197,21 +196,28 @@ class GatewayWorker(SimpleWorker):
     idle_since: float | None = None
 
     def set_state(self, state: str, pipeline: Pipeline | None = None) -> None:
-        """rq writes `idle` after every job and again before the next dequeue, each a round trip of its own, and
-        `busy` with the next job's start. Nothing in the gateway reads the state (`rq info` shows it): `idle` is
-        written once the worker has waited IDLE_AFTER_S for a job, not between two jobs of a queue that is not
-        empty. Any other state, and any state written in a pipeline, goes at once."""
+        """rq writes `idle` after every job and before the next dequeue, a round trip each. Nothing in the gateway
+        reads it (`rq info` shows it): it goes to Redis once the worker has waited IDLE_AFTER_S for a job. The worker's
+        own state changes at once: rq's SIGTERM handler stops an idle worker at once, but lets a busy one finish."""
         if pipeline is None and state == WorkerStatus.IDLE:
-            if self.idle_since is None and self.get_state() != WorkerStatus.IDLE:
+            if self.get_state() != WorkerStatus.IDLE:
+                self._state = state
                 self.idle_since = time.monotonic()
             return
         self.idle_since = None
         super().set_state(state, pipeline)
 
-    def write_idle_if_due(self) -> None:
-        if self.idle_since is not None and time.monotonic() - self.idle_since >= IDLE_AFTER_S:
+    def write_idle_if_due(self, now: bool = False) -> None:
+        if self.idle_since is not None and (now or time.monotonic() - self.idle_since >= IDLE_AFTER_S):
             self.idle_since = None
             super().set_state(WorkerStatus.IDLE)
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """rq's, with `idle` written at once after a job that failed: a Redis lost in the middle of a job then ends
+        the loop there (WorkerQuit), where rq's wait for the next job would retry its connection for ever."""
+        super().execute_job(job, queue)
+        if job.get_status(refresh=False) != JobStatus.FINISHED:
+            self.write_idle_if_due(now=True)
 
     def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
         """rq stamps a finished job's `last_heartbeat` with a write of its own, for the success or failure callback
