@@ -246,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", metavar="REGEX", help="measure only the cases whose name this matches")
     p.add_argument("--export-batches", type=int, default=20, help="batches of the CSV export timed (0: none)")
     p.add_argument("--database-url", help="PostgreSQL (postgresql://...) instead of SQLite under the work directory")
+    p.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL server (Debian's) for the store")
     p.add_argument("--watchers", type=int, default=200)
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--seconds", type=float, default=20)
@@ -259,11 +260,18 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(watch_only(args.watch, args.cookie, args.watchers, args.seconds))
         return 0
     git = git_head()
-    with workdir(args.workdir, "desk-queries-") as work:
+    with workdir(args.workdir, "desk-queries-") as work, contextlib.ExitStack() as stack:
         from gateway.settings import load_settings
         from gateway.tickets.engine import sqlite_url
 
         url = args.database_url or sqlite_url(work / "tickets.sqlite3")
+        if args.postgres and not args.database_url:
+            from tests.support.postgres import PostgresServer
+
+            server = PostgresServer(durable=True)
+            server.start()
+            stack.callback(server.stop)
+            url = server.create_database("desk")
         say(f"load average before loading: {os.getloadavg()}")
         loaded_s = load(url, args.tickets, args.comments, say)
 
