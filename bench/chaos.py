@@ -100,6 +100,9 @@ class Chaos:
         self.port = free_port()
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.workers: list[subprocess.Popen[bytes]] = []
+        self.worker_logs: dict[int, Path] = {}  # pid -> that worker's own log
+        self.listening: set[int] = set()
+        self.worker_count = 0
         self.events: Counter[str] = Counter()
         self.sent = 0
         self.acked: set[str] = set()
@@ -119,7 +122,26 @@ class Chaos:
         self.procs["web"] = self._start("serve", "web.log")
 
     def start_worker(self) -> None:
-        self.workers.append(self._start("worker", f"worker{len(self.workers)}.log"))
+        self.worker_count += 1
+        log = f"worker{self.worker_count}.log"
+        proc = self._start("worker", log)
+        self.worker_logs[proc.pid] = self.work / log
+        self.workers.append(proc)
+
+    def workers_listening(self) -> bool:
+        """Every worker has started and listens on its queues (rq's "Listening on" line). On a loaded machine a
+        worker can take longer than the kill interval to import and connect: killing it before then would leave
+        no worker ever doing a job, which tests nothing."""
+        for proc in self.workers:
+            log = self.worker_logs[proc.pid]
+            if proc.pid not in self.listening:
+                if not log.exists() or b"Listening on" not in log.read_bytes():
+                    return False
+                self.listening.add(proc.pid)
+        return True
+
+    def due_for_a_worker_kill(self) -> bool:
+        return time.monotonic() - self.last_worker_kill >= WORKER_KILL_EVERY_S and self.workers_listening()
 
     def supervise(self) -> None:
         """What a process supervisor does: start again whatever exited (a process whose loop died exits)."""
@@ -127,10 +149,11 @@ class Chaos:
             if proc.poll() is not None:
                 self.events[f"{name}_exited"] += 1
                 self.procs[name] = self._start("serve" if name == "web" else name, f"{name}.log")
-        for n, proc in enumerate(self.workers):
+        for proc in list(self.workers):
             if proc.poll() is not None and proc.returncode != -signal.SIGKILL:
                 self.events["worker_exited"] += 1
-                self.workers[n] = self._start("worker", f"worker-r{n}.log")
+                self.workers.remove(proc)
+                self.start_worker()
 
     def kill_a_worker(self) -> None:
         """SIGKILL the oldest worker (whatever job it is in) and start a new one."""
@@ -282,7 +305,6 @@ def run(work: Path, messages: int, concurrency: int, settle_s: float) -> dict[st
             done = asyncio.Event()
 
             async def chaos_loop() -> None:
-                last_worker_kill = time.monotonic()
                 while not done.is_set():
                     while faults:
                         fault = faults.pop(0)
@@ -298,9 +320,8 @@ def run(work: Path, messages: int, concurrency: int, settle_s: float) -> dict[st
                             await asyncio.to_thread(stop, chaos.procs["web"])
                             chaos.start_web()
                             chaos.events["web_restarts"] += 1
-                    if time.monotonic() - last_worker_kill >= WORKER_KILL_EVERY_S:
+                    if chaos.due_for_a_worker_kill():
                         chaos.kill_a_worker()
-                        last_worker_kill = time.monotonic()
                     chaos.supervise()
                     await asyncio.sleep(0.2)
 
@@ -389,7 +410,7 @@ def settle(chaos: Chaos, redis_srv: RedisServer, settle_s: float) -> Counter[str
         if have == len(chaos.acked):
             return seen
         chaos.supervise()
-        if time.monotonic() - chaos.last_worker_kill >= WORKER_KILL_EVERY_S:
+        if chaos.due_for_a_worker_kill():
             chaos.kill_a_worker()  # the workers are killed all through, not only while the messages are sent
         if have != last:
             last, changed = have, time.monotonic()

@@ -108,6 +108,10 @@ CALENDAR_CLOSURES = f"{PREFIX}:calendar:closures"  # hash: local date (YYYY-MM-D
 ROUTED_RECENT = f"{PREFIX}:routing:recent"  # list, newest first: delivered commitments for `rules test --replay`
 SLA_DUE = f"{PREFIX}:sla:due"  # sorted set: "<kind>|<queue>|<priority>|<conversation>" by due time (epoch s)
 SLA_BREACHES = f"{PREFIX}:sla:breaches"  # hash: "<queue>|<priority>|<kind>" -> count
+# hash: "<kind>|<conversation>" -> the "<queue>|<priority>|<kind>" its breach was counted in, while the clock has
+# not stopped: a new priority or queue whose due time is still ahead withdraws that breach (SLA_WITHDRAWN).
+SLA_BREACHED = f"{PREFIX}:sla:breached"
+SLA_WITHDRAWN = f"{PREFIX}:sla:withdrawn"  # hash: "<queue>|<priority>|<kind>" -> breaches withdrawn (counts only rise)
 ASSIGN_AWAY = f"{PREFIX}:assign:away"  # set of people marked away
 
 

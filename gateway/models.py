@@ -142,6 +142,7 @@ ReplyEvent = Literal[
     "opted_out",
     "help",
     "incident_update",
+    "incident_linked",  # a request linked to an incident at the desk: told once that it is part of a known problem
     "status_report",
 ]
 

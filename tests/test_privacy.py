@@ -101,6 +101,8 @@ async def test_a_full_run_logs_none_of_the_personal_values_or_secrets(
         ("https://x/?token=s3cr3t&a=1", "s3cr3t"),
         ("GET /Messages.json?To=%2B15558675309&PageSize=50", "15558675309"),
         ('"GET /status/01M81F4Y.qiSYkS-frvWO HTTP/1.1"', "qiSYkS-frvWO"),
+        ("Error connecting to redis://intake:wr0ng-Pass@10.0.0.5:6379/0", "wr0ng-Pass"),
+        ("rediss://:p@ss-in-url@10.0.0.7:6380/0 refused", "ss-in-url"),
     ],
 )
 def test_the_log_filter_masks_what_slips_through(raw: str, leak: str) -> None:

@@ -33,6 +33,12 @@ class Acknowledgement:
     context: dict[str, Any] = field(default_factory=dict)
 
 
+def told_marker(incident_id: str) -> str:
+    """The conversation's record (in its deliveries) that the family was told it is part of this incident: on
+    arrival or at a surge's confirmation by the incident's status, at the desk by `incident_linked`. Once each."""
+    return f"incident-told-{incident_id}"
+
+
 def incident_context(incident: Incident, status: str, message: str) -> dict[str, Any]:
     """What the incident_update templates are given, on top of the reply context every template gets."""
     return {"incident_title": incident.title, "status": status, "comment": message}
@@ -61,9 +67,19 @@ def find_incident(store: IncidentStore, c: Commitment, timeout_s: float) -> tupl
 
 
 def link_conversation(
-    store: IncidentStore, backend: TicketBackend, inc: Incident, conversation: str, ref: str, request_id: str, why: str
+    store: IncidentStore,
+    backend: TicketBackend,
+    inc: Incident,
+    conversation: str,
+    ref: str,
+    request_id: str,
+    why: str,
+    *,
+    told: bool = True,
 ) -> dict[str, Any]:
-    """Make the conversation's ticket a child of the incident's parent; return the reply context of its status."""
+    """Make the conversation's ticket a child of the incident's parent; return the reply context of its status.
+
+    `told`: the caller tells the family the incident's status now (so a later link at the desk does not again)."""
     if backend.name == inc.backend:
         backend.link_child(inc.parent_ref, ref)
     else:
@@ -74,6 +90,8 @@ def link_conversation(
     with store.r.pipeline() as pipe:
         pipe.hset(keys.request(request_id), mapping={"incident": evidence, "incident_evidence": why})
         pipe.hset(keys.conversation(conversation), "incident", inc.id)
+        if told:
+            pipe.sadd(keys.deliveries(conversation), told_marker(inc.id))
         if link.new:
             pipe.rpush(keys.timeline(conversation), json.dumps(entry))
         pipe.execute()

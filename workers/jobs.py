@@ -15,6 +15,7 @@ from gateway.dashboard.changes import announce
 from gateway.models import Commitment
 from workers import context, incident_jobs, notes, replies, status_events, status_lookup, surveys
 from workers import deliver as delivering
+from workers.desk_actions import telling
 
 
 def deliver(payload: dict[str, Any]) -> dict[str, Any] | Any:
@@ -45,6 +46,11 @@ def fan_out(payload: dict[str, Any]) -> dict[str, Any]:
     progress = incident_jobs.fan_out(payload)
     announce(context.connection(), "incidents")
     return progress
+
+
+def tell_incident_link(payload: dict[str, Any]) -> str:
+    """A request linked to an incident at the desk, told once that it is part of it (workers/desk_actions)."""
+    return telling.tell_incident_link(payload)
 
 
 def fetch_media(payload: dict[str, Any]) -> dict[str, int]:

@@ -32,7 +32,7 @@ from gateway import keys
 from gateway.intake.conversations import normalize_address, reply_token_for
 from gateway.models import utcnow
 from gateway.outbox.consent import phone_digest
-from gateway.routing.sla import clock_member
+from gateway.routing.sla import breach_field, clock_member
 from gateway.settings import Settings
 from gateway.store.blob_stores import open_blobs
 from gateway.store.redis_conn import text
@@ -133,6 +133,7 @@ def forget_conversations(r: redis.Redis, convs: list[str]) -> Forgotten:
                 members = [clock_member(k, fields_["queue"], fields_["priority"], conv)
                            for k in ("first_response", "resolution")]  # fmt: skip
                 pipe.zrem(keys.SLA_DUE, *members)
+                pipe.hdel(keys.SLA_BREACHED, *(breach_field(k, conv) for k in ("first_response", "resolution")))
             deleted = pipe.execute()[0]
         out.conversations += 1
         out.requests += len(requests)

@@ -2,7 +2,8 @@
 
 - SLA due times (the policy's calendar, the queue's hours, today's closures from Redis),
 - the assignee picked from the route's group (skipping people marked away; round robin or fewest open),
-- the clocks the breach sweep watches, and the acknowledgement's "we'll respond by",
+- the clocks the breach sweep watches (stopped by a resolution, the resolution's run again on a reopening), and
+  the acknowledgement's "we'll respond by",
 - a copy of what was routed, so `intake rules test --replay N` can show what new rules would change.
 
 A retried deliver job must not pick another assignee nor count an open ticket twice, so the
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
+from collections.abc import Mapping, Set
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 import redis
@@ -21,10 +24,10 @@ import redis
 from gateway import keys
 from gateway.calendars.closures import closures
 from gateway.calendars.local_time import when
-from gateway.models import Commitment, Route
+from gateway.models import Commitment, Priority, Route
 from gateway.routing.model import Group, RuleSet
 from gateway.routing.router import Router
-from gateway.routing.sla import clock_member, due_times
+from gateway.routing.sla import breach_field, clock_member, due_times
 from gateway.settings import Settings
 from gateway.store.redis_conn import text
 
@@ -118,9 +121,43 @@ def stop_clocks(r: redis.Redis, conversation: str, resolved: bool) -> None:
     if not queue or not priority:
         return  # a conversation from before clocks existed
     kinds = ("first_response", "resolution") if resolved else ("first_response",)
-    r.zrem(keys.SLA_DUE, *(clock_member(k, queue, priority, conversation) for k in kinds))
+    with r.pipeline() as pipe:
+        pipe.zrem(keys.SLA_DUE, *(clock_member(k, queue, priority, conversation) for k in kinds))
+        pipe.hdel(keys.SLA_BREACHED, *(breach_field(k, conversation) for k in kinds))  # a stopped clock is history
+        pipe.execute()
     if resolved and conv.get("assign_group") and r.hdel(keys.conversation(conversation), "assignee_open"):
         r.hincrby(keys.assign_open(conv["assign_group"]), conv["assignee"], -1)
+
+
+@dataclass(frozen=True)
+class Reopened:
+    """A reopened ticket's resolution clock: when it is due now, and what its conversation keeps for later moves."""
+
+    due: datetime
+    fields: dict[str, str]
+
+
+def plan_reopened(
+    conv: Mapping[str, str], rules: RuleSet, queue: str, priority: str, at: datetime, closed: Set[date]
+) -> Reopened | None:
+    """The resolution clock of a ticket reopened at `at`, from then on under its SLA policy (else the rules'
+    default), its priority and its queue's hours; None when no target applies. The first response given stays."""
+    policy = conv.get("sla_policy") or rules.default_sla
+    if policy is None or priority not in {p.value for p in Priority}:
+        return None
+    due = due_times(rules, policy, Priority(priority), queue, at, closed).resolution
+    if due is None:
+        return None
+    fields = {"queue": queue, "priority": priority, "sla_policy": policy, "resolution_start": at.isoformat()}
+    return Reopened(due, fields)
+
+
+def restart_clock(pipe: redis.client.Pipeline, conversation: str, reopened: Reopened) -> None:
+    """Run the resolution clock again (one member per conversation and kind: reopening twice is still one clock)."""
+    member = clock_member("resolution", reopened.fields["queue"], reopened.fields["priority"], conversation)
+    pipe.zadd(keys.SLA_DUE, {member: reopened.due.timestamp()})
+    pipe.hdel(keys.SLA_BREACHED, breach_field("resolution", conversation))  # a new clock, with no breach yet
+    pipe.hset(keys.conversation(conversation), mapping={k: v for k, v in reopened.fields.items()})
 
 
 def reply_context(c: Commitment, rules: RuleSet, zone_now: datetime, r: redis.Redis) -> dict[str, str]:

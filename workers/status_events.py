@@ -4,26 +4,30 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC
 from typing import Any, cast
 
 import redis
 
 from gateway import keys
+from gateway.calendars.closures import closures
 from gateway.models import ReplyEvent, StatusEvent, TicketStatus, utcnow
 from gateway.store.queues import STATUS_EVENT_FUNC
 from gateway.store.redis_conn import text
 from workers import context
+from workers.backends.builtin import BuiltinBackend
 from workers.desk_actions.merging import merged_into
 from workers.incident_jobs import update_from_parent_event
 from workers.locks import conversation_lock
 from workers.queues import EVENTS_QUEUE, enqueue_once
 from workers.replies import queue_replies
-from workers.routing_stage import stop_clocks
+from workers.routing_stage import Reopened, plan_reopened, restart_clock, stop_clocks
 from workers.surveys import schedule_survey
 
 log = logging.getLogger("intake.jobs")
 
 NOTHING = "nothing"  # the event changes nothing the requester can see
+DONE = (TicketStatus.RESOLVED.value, TicketStatus.CLOSED.value)
 
 
 def event_id(event: StatusEvent) -> str:
@@ -93,7 +97,9 @@ def _record(r: redis.Redis, conv_id: str, ev: StatusEvent, eid: str) -> str:
     closing = ev.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED)
     if r.sismember(keys.deliveries(conv_id), f"status-{eid}"):
         return "resolved" if closing else "status_changed"  # recorded by a release that told every event
-    changed = text(r.hget(keys.conversation(conv_id), "status") or "") != ev.status.value
+    was = text(r.hget(keys.conversation(conv_id), "status") or "")
+    changed = was != ev.status.value
+    reopened = _reopened(r, conv_id, ev) if changed and not closing and was in DONE else None
     told = "resolved" if closing else "status_changed"
     kind = told if changed else ("answer" if ev.public_comment else NOTHING)
     entry: dict[str, Any] = {"at": utcnow().isoformat(), "event": "status_changed" if changed else "answer",
@@ -105,6 +111,8 @@ def _record(r: redis.Redis, conv_id: str, ev: StatusEvent, eid: str) -> str:
             pipe.hset(keys.conversation(conv_id), "status", ev.status.value)
         if kind != NOTHING:
             pipe.rpush(keys.timeline(conv_id), json.dumps(entry))
+        if reopened is not None:
+            restart_clock(pipe, conv_id, reopened)  # with the decision: a redelivered event never restarts it again
         pipe.hset(keys.status_events(conv_id), eid, kind)
         pipe.execute()
     if changed and ev.status is not TicketStatus.NEW:
@@ -113,3 +121,23 @@ def _record(r: redis.Redis, conv_id: str, ev: StatusEvent, eid: str) -> str:
         # A person's public answer is the first response as much as a change of status is (the store counts it so).
         stop_clocks(r, conv_id, resolved=False)
     return kind
+
+
+def _reopened(r: redis.Redis, conv_id: str, ev: StatusEvent) -> Reopened | None:
+    """A resolved or closed ticket opened again: its resolution clock, due from the reopening. A built-in ticket
+    gets the new due time (and its audit entry) here, before the decision is recorded, so a retry finishes it."""
+    if text(r.get(keys.ticket(ev.backend, ev.ticket_ref)) or "") != conv_id:
+        return None  # a ticket merged into this one follows its status; its own clocks stopped for good
+    conv = {text(k): text(v) for k, v in r.hgetall(keys.conversation(conv_id)).items()}
+    if not conv.get("queue") or not conv.get("priority"):
+        return None  # a conversation from before clocks existed
+    backend = context.backend(ev.backend)
+    store = backend.store if isinstance(backend, BuiltinBackend) else None
+    # The store's queue and priority are the ticket's own (staff may have changed them while it was resolved).
+    ticket = store.get(ev.ticket_ref) if store is not None else None
+    queue, priority = (ticket.queue, ticket.priority) if ticket is not None else (conv["queue"], conv["priority"])
+    at = ev.at if ev.at.tzinfo is not None else ev.at.replace(tzinfo=UTC)
+    plan = plan_reopened(conv, context.rules().current(), queue, priority, at, set(closures(r)))
+    if plan is not None and store is not None:
+        store.restart_resolution(ev.ticket_ref, plan.due, ev.actor)
+    return plan

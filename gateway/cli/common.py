@@ -46,6 +46,19 @@ def checked(ctx: click.Context) -> Settings:
     return s
 
 
+def started(ctx: click.Context) -> Settings:
+    """Settings for a long-running process (web, worker, mail, sync): `checked`, and the Redis servers and sentinels
+    accept its password and TLS settings. A refusal is a mistake to fix, not an outage to wait out: exit 2 naming
+    the setting."""
+    from gateway.store.redis_access import access_problems
+
+    s = checked(ctx)
+    problems = access_problems(s)
+    if problems:
+        fail_on_config(ctx, ConfigError([f"{s.source_file}: {problem}" for problem in problems]))
+    return s
+
+
 def load_router(ctx: click.Context, s: Settings) -> Router:
     try:
         return Router(s)

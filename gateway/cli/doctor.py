@@ -14,6 +14,7 @@ from gateway.directory.identity import directory_report
 from gateway.logs import mask
 from gateway.mail.health import mailbox_report
 from gateway.settings import Settings
+from gateway.store.redis_access import access_problems
 from gateway.store.redis_conn import check_durability, sync_client, text
 from gateway.store.sentinel_state import sentinel_checks
 
@@ -101,7 +102,9 @@ def diagnose(settings: Settings) -> dict[str, Any]:
     try:
         client.ping()
     except redis.RedisError as exc:
-        checks.append(_check("redis", False, f"unreachable ({type(exc).__name__}); messages go to the local spool"))
+        refused = access_problems(settings)
+        detail = "; ".join(refused) or f"unreachable ({type(exc).__name__}); messages go to the local spool"
+        checks.append(_check("redis", False, detail))
         if settings.redis.sentinels:  # where the sentinels say the primary is, and why it cannot be reached
             checks.extend(_check(name, ok, detail) for name, ok, detail in sentinel_checks(settings, "?"))
     else:

@@ -17,6 +17,7 @@ from gateway.cli.staff import staff
 from gateway.cli.ticket_actions import ACTIONS as TICKET_ACTIONS
 from gateway.cli.tickets import tickets
 from gateway.cli.users import users
+from gateway.logs import ONE_SHOT_LEVEL, setup_logging
 
 
 @click.group()
@@ -24,6 +25,9 @@ from gateway.cli.users import users
 @click.pass_context
 def main(ctx: click.Context, config: str | None) -> None:
     """Intake Gateway: the single front door of a district's service desk."""
+    # Before any command runs, so nothing it logs reaches Python's last-resort handler, which writes unmasked text.
+    # The processes set `logging.level` once their settings are loaded.
+    setup_logging(ONE_SHOT_LEVEL)
     ctx.ensure_object(dict)
     ctx.obj["config"] = config
 

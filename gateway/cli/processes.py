@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from gateway.cli.common import checked, settings
+from gateway.cli.common import checked, settings, started
 from gateway.errors import ConfigError
 from gateway.logs import setup_logging
 from gateway.settings import Settings
@@ -30,7 +30,7 @@ def serve(ctx: click.Context) -> None:
     from gateway.server.app import create_app
     from gateway.server.eventloop import new_event_loop, settle_heap
 
-    s = checked(ctx)
+    s = started(ctx)
     setup_logging(s.logging.level)
     log.info("serving", extra={"host": s.server.host, "port": s.server.port})
     loop = new_event_loop()
@@ -54,7 +54,7 @@ def worker(ctx: click.Context, burst: bool) -> None:
     from workers import context
     from workers.runner import WorkerQuit, run_worker
 
-    s = checked(ctx)
+    s = started(ctx)
     setup_logging(s.logging.level)
     context.configure(s)
     try:
@@ -70,7 +70,7 @@ def mail(ctx: click.Context) -> None:
     """Run the IMAP poller for the configured mailboxes (one poller per mailbox across instances)."""
     from gateway.mail.commands import run_mail
 
-    s = checked(ctx)
+    s = started(ctx)
     setup_logging(s.logging.level)
     if not s.channels.email.enabled:
         click.echo("no mailboxes are configured (channels.email.mailboxes): nothing to poll", err=True)
@@ -87,7 +87,7 @@ def sync(ctx: click.Context) -> None:
     from workers import context
     from workers.status_sync import polling_backends, sync_main
 
-    s = checked(ctx)
+    s = started(ctx)
     setup_logging(s.logging.level)
     context.configure(s)
     backends = polling_backends(s)
@@ -119,7 +119,6 @@ def import_mbox(ctx: click.Context, path: Path, account: str | None) -> None:
     from gateway.mail.commands import archive_size, import_archive
 
     s = settings(ctx)
-    setup_logging("WARNING")
     account = account or next(iter(s.channels.email.mailboxes), "import")
     total = archive_size(path)
     with click.progressbar(length=total, label=f"importing {total} messages", file=sys.stderr) as bar:

@@ -65,7 +65,10 @@ STATUS_CHOICES = [*(s.value for s in TicketStatus), "open", "done"]
 @click.option("--requester", multiple=True, help="An email or phone number: that family's requests.")
 @click.option("--due", type=click.Choice(["soon", "overdue", "soon_or_overdue"]), default=None)
 @click.option(
-    "--due-within", type=click.IntRange(min=1), default=240, show_default=True, help="Minutes that make 'soon'."
+    "--due-within",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Minutes that make 'soon' [default: dashboard.due_soon_minutes].",
 )
 @click.option("--created-from", default=None, help="A date or date-time (district time), inclusive.")
 @click.option("--created-until", default=None, help="A date or date-time (district time), exclusive.")
@@ -82,10 +85,12 @@ def tickets_list(ctx: click.Context, /, as_json: bool, as_csv: bool, **f: Any) -
 
     from gateway.tickets import TicketQuery
 
+    minutes = f["due_within"]
+    soon = settings(ctx).dashboard.due_soon if minutes is None else timedelta(minutes=minutes)
     query = TicketQuery(
         status=f["status"], priority=f["priority"], assignee=f["assignee"], unassigned=f["unassigned"],
         channel=f["channel"], school=f["school"], language=f["language"], queue=f["queue"], category=f["category"],
-        requester=f["requester"], due=f["due"], due_within=timedelta(minutes=f["due_within"]),
+        requester=f["requester"], due=f["due"], due_within=soon,
         created_from=_when(ctx, f["created_from"], "--created-from"),
         created_until=_when(ctx, f["created_until"], "--created-until"), text=f["text"],
     )  # fmt: skip

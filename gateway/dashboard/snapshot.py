@@ -24,8 +24,8 @@ from gateway.mail.health import mailbox_report
 from gateway.reports import ranges
 from gateway.reports.compute import Waits, business_clock
 from gateway.routing.model import RuleSet
+from gateway.routing.sla import counts as breach_counts
 from gateway.settings import Settings
-from gateway.store.redis_conn import text
 from gateway.surveys.report import csat_rows
 from gateway.tickets import TicketQuery, TicketStore
 from workers.circuit import state_from
@@ -111,7 +111,7 @@ def _kind(first_response_at: datetime | None) -> str:
 
 def _tickets(src: Sources, snap: Snapshot, now: datetime) -> Snapshot:
     store, conf = src.store, src.settings.dashboard
-    within = timedelta(minutes=conf.due_soon_minutes)
+    within = conf.due_soon
     opened = _by_queue(store, TicketQuery(status=("open",)))
     clocks = tuple(
         Clock(
@@ -159,13 +159,15 @@ def _incoming(src: Sources, snap: Snapshot, now: datetime) -> Snapshot:
 
 
 def _sla(src: Sources, snap: Snapshot, now: datetime) -> Snapshot:
-    counts: dict[tuple[str, str], int] = {}
-    for k, v in src.redis.hgetall(keys.SLA_BREACHES).items():
-        parts = text(k).split("|")
-        if len(parts) == 3:
-            queue, _, kind = parts
-            counts[(queue, kind)] = counts.get((queue, kind), 0) + int(text(v))
-    return replace(snap, breaches=dict(sorted(counts.items())))
+    """The breaches that stand: those counted less those staff withdrew (a new target still ahead)."""
+    with src.redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(keys.SLA_BREACHES)
+        pipe.hgetall(keys.SLA_WITHDRAWN)
+        counted, withdrawn = (breach_counts(raw) for raw in pipe.execute())
+    standing: dict[tuple[str, str], int] = {}
+    for (queue, priority, kind), n in counted.items():
+        standing[(queue, kind)] = standing.get((queue, kind), 0) + n - withdrawn.get((queue, priority, kind), 0)
+    return replace(snap, breaches={k: n for k, n in sorted(standing.items()) if n > 0})
 
 
 def _incidents(src: Sources, snap: Snapshot, now: datetime) -> Snapshot:

@@ -19,5 +19,7 @@ def describe(file: Path | str, err: Any, prefix: tuple[str, ...] = ()) -> str:
         return f"{file}: key {key}: unknown setting (check the spelling; see config/gateway.yaml for the known keys)"
     got = err.get("input")
     secret = any(word in key for word in ("token", "secret", "password", "key", "database_url"))
+    # A URL may carry a password before its @ (redis://:password@host), whatever the key is called.
+    secret = secret or (isinstance(got, str) and "@" in got.partition("://")[2].partition("/")[0])
     shown = "" if secret or isinstance(got, dict | list) or got is None else f", got {str(got)[:40]!r}"
     return f"{file}: key {key}: {err['msg']}{shown}"

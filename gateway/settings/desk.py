@@ -1,4 +1,5 @@
-"""The desk's choices that are the district's own: the kinds of work staff log their time against."""
+"""The desk's choices that are the district's own: the kinds of work staff log their time against, and the names
+staff pages give the departments."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ class DeskSettings(Strict):
     # What time logged on a ticket was spent on (`intake tickets log-time --type`, the desk, the time-spent report).
     # Leaders read the report by these names: keep a name once time is logged against it.
     work_types: list[str] = Field(default_factory=lambda: list(DEFAULT_WORK_TYPES), min_length=1)
+    # How the desk and the dashboard name a department (a queue id), per staff page language:
+    # {hr: {en: Human Resources}}. A queue not named here is shown by its id.
+    departments: dict[str, dict[str, str]] = Field(default_factory=dict)
 
     @field_validator("work_types")
     @classmethod
@@ -24,3 +28,11 @@ class DeskSettings(Strict):
         if repeated:
             raise ValueError(f"work types named twice: {', '.join(repeated)}")
         return cleaned
+
+    @field_validator("departments")
+    @classmethod
+    def _named(cls, v: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        unnamed = sorted(queue for queue, names in v.items() if not any(n.strip() for n in names.values()))
+        if unnamed:
+            raise ValueError(f"departments with no name: {', '.join(unnamed)} (expected e.g. {{en: Human Resources}})")
+        return {queue: {lang: n.strip() for lang, n in names.items() if n.strip()} for queue, names in v.items()}

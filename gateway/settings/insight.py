@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 from pydantic import Field, field_validator, model_validator
 
 from gateway.settings.base import Strict
 
+# "Due soon" unless the configuration says otherwise (the store's queries default to it too: gateway/tickets/query.py).
+DUE_SOON_MINUTES = 240
 _MONTH_DAY = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
 
 
@@ -17,10 +19,15 @@ class DashboardSettings(Strict):
     refresh_min_s: float = Field(1.0, gt=0, le=5)
     # With no change at all the picture is still read again this often (clocks run, the last hour slides).
     refresh_max_s: float = Field(15.0, gt=0)
-    # "Due soon": a running response clock due within this many minutes.
-    due_soon_minutes: int = Field(240, ge=1)
+    # "Due soon": a running response clock due within this many minutes, on the dashboard, the desk and the CLI.
+    due_soon_minutes: int = Field(DUE_SOON_MINUTES, ge=1)
     # The first-response and resolution times on the dashboard: requests made in this many past days.
     response_days: int = Field(7, ge=1, le=90)
+
+    @property
+    def due_soon(self) -> timedelta:
+        """The one "due soon" window: the dashboard's counts and the desk's list behind them must use the same."""
+        return timedelta(minutes=self.due_soon_minutes)
 
 
 class Term(Strict):

@@ -29,6 +29,14 @@ ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     "REDIS_URL": ("redis", "url"),
     "REDIS_SENTINELS": ("redis", "sentinels"),
     "REDIS_MASTER_NAME": ("redis", "master_name"),
+    "REDIS_USERNAME": ("redis", "username"),
+    "REDIS_PASSWORD": ("redis", "password"),
+    "REDIS_SENTINEL_USERNAME": ("redis", "sentinel_username"),
+    "REDIS_SENTINEL_PASSWORD": ("redis", "sentinel_password"),
+    "REDIS_TLS": ("redis", "tls"),
+    "REDIS_TLS_CA_FILE": ("redis", "tls_ca_file"),
+    "REDIS_TLS_CERT_FILE": ("redis", "tls_cert_file"),
+    "REDIS_TLS_KEY_FILE": ("redis", "tls_key_file"),
     "DATABASE_URL": ("backends", "builtin", "database_url"),
 }
 

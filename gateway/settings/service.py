@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import ssl
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -70,17 +71,36 @@ class RedisSettings(Strict):
     url: str = ""  # empty: the embedded redis-server under data_dir
     dedupe_ttl_days: int = Field(30, ge=1)
     socket_timeout_s: float = Field(2.0, gt=0)
-    # Redis Sentinel (gateway/store/sentinel.py): where to ask for the primary, instead of `url`.
+    # Redis Sentinel (gateway/store/redis_conn.py): where to ask for the primary, instead of `url`.
     sentinels: list[str] = Field(default_factory=list)
     master_name: str = ""
     # Replicas that must hold a commit before it is acknowledged: empty means 1 with sentinels, else 0 (no WAIT).
     wait_replicas: int | None = Field(None, ge=0, le=16)
     wait_timeout_ms: int = Field(250, ge=1, le=60_000)
+    # A protected Redis: the ACL user and password the servers know the gateway by (with `url`, they may be in it
+    # instead), and the sentinels' own (a sentinel's `requirepass` is its own, not the servers').
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    sentinel_username: str = ""
+    sentinel_password: SecretStr = SecretStr("")
+    # TLS to the servers and the sentinels alike (a `rediss://` url switches it on too). Empty CA file: the system's.
+    tls: bool = False
+    tls_ca_file: str = ""
+    tls_cert_file: str = ""  # a client certificate, for servers with `tls-auth-clients yes`
+    tls_key_file: str = ""
+    tls_check_hostname: bool = True
 
     @field_validator("sentinels", mode="before")
     @classmethod
     def _sentinel_list(cls, v: object) -> object:
         return sentinel_list(v)
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, v: str) -> str:
+        if v and not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected redis://HOST:PORT/DB, rediss://HOST:PORT/DB (TLS) or unix:///PATH")
+        return v
 
     @model_validator(mode="after")
     def _sentinels_or_url(self) -> RedisSettings:
@@ -90,6 +110,7 @@ class RedisSettings(Strict):
             )
         if self.sentinels and self.url:
             raise ValueError("set redis.sentinels (REDIS_SENTINELS) or redis.url (REDIS_URL), not both")
+        self._check_access()
         if self.replicas_to_wait and self.wait_timeout_ms >= self.socket_timeout_s * 1000:
             # Else the client gives up on the socket first, and drops a connection that was only waiting.
             raise ValueError(
@@ -98,12 +119,77 @@ class RedisSettings(Strict):
             )
         return self
 
+    def _check_access(self) -> None:
+        secret = self.password.get_secret_value() or self.username
+        if not (self.url or self.sentinels) and (secret or self.uses_tls):
+            raise ValueError(
+                "redis.username, redis.password and redis.tls are for a Redis of your own (redis.url or "
+                "redis.sentinels): the embedded one listens on a socket in data_dir only; set REDIS_URL or "
+                "REDIS_SENTINELS, or leave them empty"
+            )
+        if (self.sentinel_password.get_secret_value() or self.sentinel_username) and not self.sentinels:
+            raise ValueError(
+                "redis.sentinel_password and redis.sentinel_username need redis.sentinels: leave them empty"
+            )
+        if secret and "@" in self.url.partition("://")[2].partition("/")[0]:
+            raise ValueError(
+                "redis.url already names a user or password (before its @): keep them there, or move them to "
+                "redis.username and redis.password (REDIS_USERNAME, REDIS_PASSWORD), not both"
+            )
+        if self.tls and self.url.startswith("unix://"):
+            raise ValueError("redis.tls is for a Redis reached over TCP: a unix:// url needs no TLS; set it false")
+        if not self.uses_tls:
+            for key in ("tls_ca_file", "tls_cert_file", "tls_key_file"):
+                if getattr(self, key):
+                    raise ValueError(f"redis.{key} is set but TLS is off: set redis.tls true (REDIS_TLS)")
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError(
+                "redis.tls_cert_file and redis.tls_key_file go together (the client certificate and its key): "
+                "set both, or neither"
+            )
+        if self.uses_tls:
+            tls_files_problem(self.tls_ca_file, self.tls_cert_file, self.tls_key_file)
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.tls or self.url.startswith("rediss://")
+
     @property
     def replicas_to_wait(self) -> int:
         """How many replicas a commit waits for (WAIT/WAITAOF): 0 waits for none."""
         if self.wait_replicas is not None:
             return self.wait_replicas
         return 1 if self.sentinels else 0
+
+
+def tls_files_problem(ca_file: str, cert_file: str, key_file: str) -> None:
+    """Raise ValueError naming the setting whose file cannot be read as what it should be; before any connection, so
+    that a process does not start and then call every TLS handshake an outage."""
+    for key, name in (("tls_ca_file", ca_file), ("tls_cert_file", cert_file), ("tls_key_file", key_file)):
+        if name and not Path(name).is_file():
+            raise ValueError(f"redis.{key}: no file at {name!r}: name an existing PEM file (absolute paths are safest)")
+    context = ssl.create_default_context()
+    if ca_file:
+        try:
+            context.load_verify_locations(cafile=ca_file)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise ValueError(
+                f"redis.tls_ca_file: {ca_file!r} holds no PEM certificate ({_reason(exc)}): name the CA that signed "
+                "the servers' and the sentinels' certificates"
+            ) from None
+    if cert_file:
+        try:
+            # An encrypted key would make OpenSSL ask for its passphrase on the terminal: an empty one fails instead.
+            context.load_cert_chain(cert_file, key_file, password="")
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise ValueError(
+                f"redis.tls_cert_file and redis.tls_key_file: {cert_file!r} and its key cannot be used together "
+                f"({_reason(exc)}): give the PEM certificate and its unencrypted PEM key"
+            ) from None
+
+
+def _reason(exc: BaseException) -> str:
+    return str(getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__)
 
 
 def sentinel_list(v: object) -> object:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -42,10 +43,53 @@ def text(value: object) -> str:
 
 
 def redis_url(settings: Settings) -> str:
-    if settings.redis.url:
-        return settings.redis.url
+    url = settings.redis.url
+    if url:
+        return "rediss://" + url.removeprefix("redis://") if settings.redis.tls else url
     sock = (settings.data_path / "redis" / SOCKET_NAME).resolve()
     return f"unix://{sock}"
+
+
+def _tls(settings: Settings) -> dict[str, Any]:
+    r = settings.redis
+    if not r.uses_tls:
+        return {}
+    return {
+        "ssl": True,
+        "ssl_cert_reqs": "required",
+        "ssl_ca_certs": r.tls_ca_file or None,
+        "ssl_certfile": r.tls_cert_file or None,
+        "ssl_keyfile": r.tls_key_file or None,
+        "ssl_check_hostname": r.tls_check_hostname,
+    }
+
+
+def _credentials(username: str, password: str) -> dict[str, Any]:
+    return {k: v for k, v in (("username", username), ("password", password)) if v}
+
+
+def server_kwargs(settings: Settings) -> dict[str, Any]:
+    """What a connection to a Redis server (the primary the sentinels name, or `redis.url`'s) is opened with."""
+    r = settings.redis
+    t = r.socket_timeout_s
+    return {
+        "socket_timeout": t,
+        "socket_connect_timeout": t,
+        **_credentials(r.username, r.password.get_secret_value()),
+        **_tls(settings),
+    }
+
+
+def sentinel_kwargs(settings: Settings) -> dict[str, Any]:
+    """What a connection to a sentinel is opened with: its own password (its `requirepass`), the same TLS."""
+    r = settings.redis
+    t = r.socket_timeout_s
+    return {
+        "socket_timeout": t,
+        "socket_connect_timeout": t,
+        **_credentials(r.sentinel_username, r.sentinel_password.get_secret_value()),
+        **_tls(settings),
+    }
 
 
 def sentinel_addresses(settings: Settings) -> list[tuple[str, int]]:
@@ -71,39 +115,35 @@ class _AsyncSentinelManaged(aioredis.Redis):
             await sentinel.aclose()
 
 
-def _timeouts(t: float) -> dict[str, float]:
-    return {"socket_timeout": t, "socket_connect_timeout": t}
-
-
 # Every process builds its clients here. With sentinels configured, a client asks them for the primary on each
 # new connection, and drops its connections when the old primary turns out to be a replica (READONLY), so after
 # a failover the next command reaches the new primary; the commands in between fail as an outage does (spool).
 def sync_client(settings: Settings) -> redis.Redis:
-    t = settings.redis.socket_timeout_s
     if settings.redis.sentinels:
         sentinel = SyncSentinel(
-            sentinel_addresses(settings), sentinel_kwargs=_timeouts(t), socket_timeout=t, socket_connect_timeout=t
+            sentinel_addresses(settings), sentinel_kwargs=sentinel_kwargs(settings), **server_kwargs(settings)
         )
         client: redis.Redis = sentinel.master_for(settings.redis.master_name, redis_class=_SentinelManaged)
         return client
-    return redis.Redis.from_url(redis_url(settings), socket_timeout=t, socket_connect_timeout=t)
+    return redis.Redis.from_url(redis_url(settings), **url_kwargs(settings))
 
 
 def async_client(settings: Settings) -> aioredis.Redis:
-    t = settings.redis.socket_timeout_s
     if settings.redis.sentinels:
         asentinel = AsyncSentinel(
             sentinel_addresses(settings),
-            sentinel_kwargs=_timeouts(t),
-            socket_timeout=t,
-            socket_connect_timeout=t,
+            sentinel_kwargs=sentinel_kwargs(settings),
             decode_responses=True,
+            **server_kwargs(settings),
         )
         aclient: aioredis.Redis = asentinel.master_for(settings.redis.master_name, redis_class=_AsyncSentinelManaged)
         return aclient
-    return aioredis.Redis.from_url(
-        redis_url(settings), socket_timeout=t, socket_connect_timeout=t, decode_responses=True
-    )
+    return aioredis.Redis.from_url(redis_url(settings), decode_responses=True, **url_kwargs(settings))
+
+
+def url_kwargs(settings: Settings) -> dict[str, Any]:
+    # A rediss:// url picks the TLS connection class itself, which takes no `ssl` argument.
+    return {k: v for k, v in server_kwargs(settings).items() if k != "ssl"}
 
 
 @dataclass

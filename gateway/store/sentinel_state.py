@@ -10,19 +10,16 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from gateway.settings import Settings
-from gateway.store.redis_conn import sentinel_addresses, text
+from gateway.store.redis_conn import sentinel_addresses, sentinel_kwargs, text
 from gateway.store.replica_wait import WAITAOF_SINCE, version_tuple
 
 Check = tuple[str, bool, str]
 
 
 def _ask(host: str, port: int, settings: Settings) -> tuple[dict[str, Any], list[dict[str, Any]], str] | None:
-    t = settings.redis.socket_timeout_s
     # Asked once: a sentinel that does not answer is the finding, not something to retry.
     once = Retry(NoBackoff(), 0)
-    client = redis.Redis(
-        host=host, port=port, socket_timeout=t, socket_connect_timeout=t, decode_responses=True, retry=once
-    )
+    client = redis.Redis(host=host, port=port, decode_responses=True, retry=once, **sentinel_kwargs(settings))
     name = settings.redis.master_name
     try:
         master = cast(dict[str, Any], client.sentinel_master(name))

@@ -77,8 +77,9 @@ class DeskActions(TicketWrites):
             self._audit(conn, actor, action, tid, changed)
 
     def merge(self, ref: str | int, into: str | int, actor: str) -> None:
-        """Merge a ticket into another of the same family: its comments, files and time move there, and it is
-        closed, pointing at the one it was merged into."""
+        """Merge a ticket into another of the same family: its first message (as a message of the family's, at the
+        time they sent it, with its files), its comments, files and time move there, and it is closed, pointing at
+        the one it was merged into. The one it joined then holds the whole story."""
         c = t.tickets.c
         with self._write() as conn:
             source, target = self._require(conn, ref), self._require(conn, into)
@@ -94,6 +95,7 @@ class DeskActions(TicketWrites):
             )
             if not same:
                 raise MergeRefused("merge_other_family", "only tickets from the same family are merged")
+            self._move_first_message(conn, source, target)
             for table in (t.comments, t.attachments, t.time_entries):
                 conn.execute(table.update().where(table.c.ticket_id == source).values(ticket_id=target))
             at = now()
@@ -104,6 +106,20 @@ class DeskActions(TicketWrites):
             conn.execute(t.status_history.insert().values({**history, "comment": f"merged into #{target}"}))
             self._audit(conn, actor, "merge", source, {"into": target})
             self._audit(conn, actor, "merged_from", target, {"from": source})
+
+    @staticmethod
+    def _move_first_message(conn: sa.Connection, source: int, target: int) -> None:
+        """The merged ticket's first message, a message of the family's on the target (its files with it)."""
+        c, a = t.tickets.c, t.attachments.c
+        first = conn.execute(sa.select(c.body, c.channel, c.created_at, c.requester_name).where(c.id == source)).one()
+        files = a.ticket_id == source, a.comment_id.is_(None)
+        if not first.body.strip() and conn.execute(sa.select(a.id).where(*files).limit(1)).first() is None:
+            return
+        inserted = conn.execute(t.comments.insert().values(
+            ticket_id=target, idempotency_key=f"merged-{source}", author=first.requester_name or "requester",
+            author_kind="requester", channel=first.channel, body=first.body, public=True,
+            created_at=first.created_at))  # fmt: skip
+        conn.execute(t.attachments.update().where(*files).values(ticket_id=target, comment_id=new_id(inserted)))
 
     def log_time(
         self, ref: str | int, person: str, minutes: int, work_type: str, *, actor: str | None = None,

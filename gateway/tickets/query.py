@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
+from gateway.settings.insight import DUE_SOON_MINUTES
 from gateway.tickets import schema as t
 from gateway.tickets.records import DONE_STATUSES, OPEN_STATUSES
 from gateway.tickets.search import matches
@@ -62,7 +63,8 @@ class TicketQuery:
     queue: tuple[str, ...] = ()  # the department's queue
     category: tuple[str, ...] = ()
     due: Due | None = None  # the running clock is due within `due_within`, or already overdue, or either
-    due_within: timedelta = timedelta(hours=4)
+    # Callers with settings pass `settings.dashboard.due_soon`: a dashboard count and the desk list behind it agree.
+    due_within: timedelta = timedelta(minutes=DUE_SOON_MINUTES)
     created_from: datetime | None = None  # inclusive
     created_until: datetime | None = None  # exclusive
     requester: tuple[str, ...] = ()  # an email (any case) or an E.164 phone: a family's requests

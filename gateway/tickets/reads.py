@@ -55,12 +55,13 @@ class TicketReads(StoreBase):
             if row is None:
                 raise UnknownTicket(f"no ticket {ref}")
 
-            def rows(table: sa.Table) -> list[sa.Row[Any]]:
-                return list(conn.execute(sa.select(table).where(table.c.ticket_id == tid).order_by(table.c.id)))
+            def rows(table: sa.Table, *order: sa.ColumnElement[Any]) -> list[sa.Row[Any]]:
+                return list(conn.execute(sa.select(table).where(table.c.ticket_id == tid).order_by(*order, table.c.id)))
 
             return TicketDetails(
                 ticket=to_ticket(row),
-                comments=[to_comment(r) for r in rows(t.comments)],
+                # By when each was written: a merged ticket's messages join at the times the family sent them.
+                comments=[to_comment(r) for r in rows(t.comments, t.comments.c.created_at)],
                 attachments=[to_attachment(r) for r in rows(t.attachments)],
                 history=[to_status_change(r) for r in rows(t.status_history)],
                 time_entries=[to_time_entry(r) for r in rows(t.time_entries)],

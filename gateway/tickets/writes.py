@@ -161,6 +161,25 @@ class TicketWrites(StoreBase):
             when = next_due(row.status, row.first_response_at, dues["first_response_due"], dues["resolution_due"])
             conn.execute(t.tickets.update().where(c.id == tid).values({column: due, "next_due": when}))
 
+    def restart_resolution(self, ref: str | int, due: datetime, actor: str) -> bool:
+        """A reopened ticket's resolution clock runs again, due at `due`: on the ticket and in the audit log
+        (`sla_clock_restarted`), in one transaction. False, and nothing written, when it is already due then (a
+        retried event)."""
+        c = t.tickets.c
+        with self._write() as conn:
+            tid = self._require(conn, ref)
+            row = conn.execute(
+                sa.select(c.status, c.first_response_at, c.first_response_due, c.resolution_due).where(c.id == tid)
+            ).one()
+            if row.resolution_due == due:
+                return False
+            when = next_due(row.status, row.first_response_at, row.first_response_due, due)
+            conn.execute(t.tickets.update().where(c.id == tid).values(resolution_due=due, next_due=when))
+            was = row.resolution_due.isoformat() if row.resolution_due else None
+            self._audit(conn, actor, "sla_clock_restarted", tid, {"clock": "resolution", "was_due": was,
+                                                                  "due": due.isoformat()})  # fmt: skip
+            return True
+
     def link_child(self, parent_ref: str | int, child_ref: str | int) -> None:
         with self._write() as conn:
             parent = self._require(conn, parent_ref)

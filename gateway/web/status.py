@@ -6,7 +6,6 @@ The link is the secret, so the page names no email or phone, is never indexed, a
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -24,14 +23,12 @@ from gateway.store.redis_conn import text
 from gateway.web.i18n import Words, choose, from_accept_language
 from gateway.web.render import message_page, page
 from gateway.web.status_links import link_base, public_base, read_token, short_reference
+from gateway.web.status_story import joined, story
 from gateway.web.survey import survey_view
 from workers.backends import looks_up_status
 
 log = logging.getLogger("intake.web.status")
 
-# The timeline also holds internal bookkeeping; only these events are meant for the requester.
-PUBLIC_EVENTS = frozenset({"received", "ticket_created", "comment_added", "reply", "status_changed", "answer"})
-MAX_ENTRIES = 200
 WAIT_STEP_S = 0.05  # how often the page looks for the worker's fresh status while it waits
 
 
@@ -57,19 +54,11 @@ async def load(client: aioredis.Redis, request_id: str) -> Snapshot:
         return Snapshot()
     async with client.pipeline(transaction=False) as pipe:
         pipe.hgetall(keys.conversation(conv_id))
-        # The newest entries, should a long conversation ever grow past what a phone screen can hold.
-        pipe.lrange(keys.timeline(conv_id), -MAX_ENTRIES, -1)
         pipe.hgetall(keys.survey(conv_id))
-        conv_raw, raw, survey_raw = await pipe.execute()
+        conv_raw, survey_raw = await pipe.execute()
     conv = {text(k): text(v) for k, v in conv_raw.items()}
-    entries = []
-    for item in raw:
-        try:
-            entry = json.loads(item)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and entry.get("event") in PUBLIC_EVENTS:
-            entries.append(entry)
+    # A request merged at the desk, or one another was merged into, tells the story of both.
+    entries = await story(client, await joined(client, conv_id, conv))
     return Snapshot(
         recorded=True,
         status=conv.get("status") or "received",
@@ -137,6 +126,8 @@ def describe(entry: dict[str, Any], words: Words) -> dict[str, str]:
     elif event == "answer":  # staff answered in the ticket system, quoted as they wrote it
         item["text"] = words.ev_answer
         item["comment"] = str(entry.get("comment") or "")
+    elif event == "merged":  # the desk joined two of the family's requests about one problem
+        item["text"] = words.fmt("ev_merged", ticket=entry.get("ticket", ""), into=entry.get("into", ""))
     else:
         item["text"] = getattr(words, f"ev_{event}")
     return item

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +91,17 @@ def start_process(config: Path, log: Path, *args: str) -> subprocess.Popen[bytes
             [sys.executable, "-m", "gateway.cli", "--config", str(config), *args],
             stdout=out, stderr=out, env=env, cwd=REPO, start_new_session=True,
         )  # fmt: skip
+
+
+def tickets_by_conversation(settings: Settings) -> Counter[str]:
+    """The built-in store's tickets per conversation; none before the worker has created the store."""
+    path = settings.path_in_data("tickets.sqlite3")
+    if not path.exists():
+        return Counter()
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return Counter(row[0] for row in db.execute("SELECT conversation FROM tickets"))
+    except sqlite3.OperationalError:  # the store is still being created
+        return Counter()
+    finally:
+        db.close()

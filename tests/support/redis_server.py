@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -19,11 +20,18 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, directory: Path, port: int | None = None, extra_args: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        port: int | None = None,
+        extra_args: Sequence[str] = (),
+        client_kwargs: dict[str, Any] | None = None,
+    ) -> None:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.extra_args = tuple(extra_args)  # more redis-server options, e.g. ("--enable-protected-configs", "yes")
+        self.client_kwargs = client_kwargs or {}  # what the test's own clients need: a password, TLS files
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -31,7 +39,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=5)
+        return redis.Redis(port=self.port, socket_timeout=5, **self.client_kwargs)
 
     def start(self) -> None:
         binary = shutil.which("redis-server")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import redis
 
+from tests.support.redis_guard import OPEN, Guard
 from tests.support.redis_server import RedisServer, free_port
 
 MASTER_NAME = "intake"
@@ -50,22 +51,23 @@ def replica_online(primary: RedisServer) -> bool:
 
 
 class Sentinel:
-    def __init__(self, directory: Path, monitored_port: int, quorum: int) -> None:
+    def __init__(self, directory: Path, monitored_port: int, quorum: int, guard: Guard = OPEN) -> None:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
+        self.guard = guard
         self.conf = self.dir / "sentinel.conf"
         self.conf.write_text(
             f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\nlogfile {self.dir / 'sentinel.log'}\n"
             f"sentinel monitor {MASTER_NAME} 127.0.0.1 {monitored_port} {quorum}\n"
             f"sentinel down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}\n"
             f"sentinel failover-timeout {MASTER_NAME} {FAILOVER_TIMEOUT_MS}\n"
-            f"sentinel parallel-syncs {MASTER_NAME} 1\n"
+            f"sentinel parallel-syncs {MASTER_NAME} 1\n" + guard.sentinel_lines(self.port, MASTER_NAME)
         )
         self.proc: subprocess.Popen[bytes] | None = None
 
     def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=5, decode_responses=True)
+        return redis.Redis(port=self.port, socket_timeout=5, decode_responses=True, **self.guard.sentinel_kwargs())
 
     def start(self) -> None:
         binary = shutil.which("redis-server")
@@ -83,12 +85,20 @@ class Sentinel:
 class SentinelSet:
     """Primary + replica + `count` sentinels (quorum: a majority). `primary` is whichever server is primary now."""
 
-    def __init__(self, directory: Path, count: int = 1) -> None:
-        self.servers = [RedisServer(directory / "redis-a", extra_args=FAST_SYNC), RedisServer(directory / "redis-b")]
+    def __init__(self, directory: Path, count: int = 1, guard: Guard = OPEN) -> None:
+        """`guard`: what the servers and the sentinels demand of their clients (passwords, TLS); nothing by default."""
+        self.guard = guard
+        self.servers = [
+            RedisServer(directory / name, client_kwargs=guard.server_kwargs()) for name in ("redis-a", "redis-b")
+        ]
+        self.servers[0].extra_args = self._args(self.servers[0])
         primary_port = self.servers[0].port
-        self.servers[1].extra_args = (*FAST_SYNC, *replica_of(primary_port))
+        self.servers[1].extra_args = self._args(self.servers[1], *replica_of(primary_port))
         quorum = count // 2 + 1
-        self.sentinels = [Sentinel(directory / f"sentinel-{i}", primary_port, quorum) for i in range(count)]
+        self.sentinels = [Sentinel(directory / f"sentinel-{i}", primary_port, quorum, guard) for i in range(count)]
+
+    def _args(self, server: RedisServer, *more: str) -> tuple[str, ...]:
+        return (*FAST_SYNC, *more, *self.guard.server_args(server.port))
 
     @property
     def addresses(self) -> list[str]:
@@ -129,7 +139,7 @@ class SentinelSet:
 
     def rejoin(self, old: RedisServer) -> None:
         """The old primary's host comes back, as the new primary's replica, and catches up."""
-        old.extra_args = (*FAST_SYNC, *replica_of(self.primary_port()))
+        old.extra_args = self._args(old, *replica_of(self.primary_port()))
         old.start()
         until(self.replica_in_sync, "the old primary replicates the new one")
 

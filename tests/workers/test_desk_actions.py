@@ -8,22 +8,27 @@ import json
 import textwrap
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from gateway import keys
+from gateway.ids import fingerprint, new_id
 from gateway.incidents.match import build_criteria
 from gateway.incidents.store import Incident, IncidentStore
-from gateway.models import Reply, StatusEvent, TicketStatus, utcnow
+from gateway.models import Commitment, InboundMessage, Reply, StatusEvent, TicketStatus, utcnow
+from gateway.routing.router import Router
+from gateway.routing.sla import sweep_breaches
 from gateway.settings import Settings
+from gateway.store.commit import Committer
 from gateway.store.queues import EVENTS_QUEUE, REPLIES_QUEUE, publish_status_events
-from gateway.store.redis_conn import text
+from gateway.store.redis_conn import async_client, text
 from gateway.tickets import MergeRefused, NewTicket, TicketStore, UnknownTicket
 from tests.conftest import Gateway, form, start_gateway
 from tests.support.gateway import intake, settings_from, write_config
 from tests.support.redis_server import RedisServer
+from tests.support.staff import add_staff, session_headers
 from workers.desk_actions import DeskService, UnknownIncident
 
 RULES = """
@@ -33,6 +38,7 @@ calendars:
 sla_policies:
   standard:
     calendar: always
+    low: {first_response: 16h, resolution: 80h}
     normal: {first_response: 8h, resolution: 40h}
     urgent: {first_response: 1h, resolution: 8h}
 defaults:
@@ -61,6 +67,33 @@ class Desk:
         assert resp.status == 202
         self.work()
         return str((await resp.json())["request_id"])
+
+    async def arrived(self, hours_ago: int) -> tuple[str, datetime]:
+        """A text that arrived `hours_ago` hours ago (delivered late, say), made into a ticket: its conversation and
+        when it arrived (when its clocks started)."""
+        at = utcnow() - timedelta(hours=hours_ago)
+        old = InboundMessage(id=new_id(), channel="sms", account="+15550001111", sender="+15557654321",
+                             text="The bus did not come.", received_at=at)  # fmt: skip
+        route = Router(self.settings).route(old)
+        fp = fingerprint("sms", "a", old.id, b"")
+        client = async_client(self.settings)
+        await Committer(client, self.settings).commit([Commitment(message=old, fingerprint=fp, conversation=old.id,
+                                                                  route=route)])  # fmt: skip
+        await client.aclose()
+        self.work()
+        return old.id, at
+
+    async def sweep(self, at: datetime | None = None) -> None:
+        """The breach sweep every web process runs, now (or as it would run `at`: time passing without a wait)."""
+        client = async_client(self.settings)
+        await sweep_breaches(client, at or utcnow())
+        await client.aclose()
+
+    def hash(self, key: str) -> dict[str, int]:
+        return {text(k): int(v) for k, v in self.redis.client().hgetall(key).items()}
+
+    def clocks(self) -> dict[str, float]:
+        return {text(m): s for m, s in self.redis.client().zrange(keys.SLA_DUE, 0, -1, withscores=True)}
 
     def work(self) -> None:
         result = intake(self.config, "worker", "--burst")
@@ -314,3 +347,53 @@ async def test_a_higher_priority_at_the_desk_moves_the_response_clocks_earlier_p
     desk.service.reply(1, "A substitute driver comes tomorrow.", "ben")
     desk.work()  # the answer stops the (renamed) first-response clock
     assert [text(m).split("|")[0] for m in desk.redis.client().zrange(keys.SLA_DUE, 0, -1)] == ["resolution"]
+
+
+async def test_a_clock_that_ran_out_given_a_target_still_ahead_runs_again_and_its_breach_is_withdrawn(
+    desk: Desk,
+) -> None:
+    conv, arrival = await desk.arrived(hours_ago=10)  # normal: the first response was due 8 h after, 2 h ago
+    await desk.sweep()
+    assert desk.hash(keys.SLA_BREACHES) == {"general|normal|first_response": 1}
+    desk.service.update_fields(1, "ana", priority="low")  # 16 h: due in 6 h
+    ticket = desk.store.get(1)
+    assert ticket.first_response_due == desk.store.get(1).next_due
+    assert ticket.first_response_due is not None and ticket.first_response_due > utcnow()
+    assert desk.clocks() == {  # the ticket and Redis agree: the clock runs again, renamed
+        f"first_response|general|low|{conv}": ticket.first_response_due.timestamp(),
+        f"resolution|general|low|{conv}": ticket.resolution_due.timestamp(),  # type: ignore[union-attr]
+    }
+    assert desk.hash(keys.SLA_WITHDRAWN) == {"general|normal|first_response": 1}
+    await desk.sweep()
+    assert desk.hash(keys.SLA_BREACHES) == {"general|normal|first_response": 1}  # counts only ever rise
+    [withdrawn, update] = desk.store.audit_log(ref=1)
+    assert (update.action, withdrawn.actor, withdrawn.action) == ("update", "ana", "sla_breach_withdrawn")
+    assert withdrawn.details == {"clock": "first_response", "counted": "general|normal|first_response",
+                                 "was_due": (arrival + timedelta(hours=8)).isoformat(),
+                                 "due": ticket.first_response_due.isoformat()}  # fmt: skip
+    add_staff(desk.settings, "boss", "supervisor", name="Supervisor")
+    gw = desk.gateway
+    page = await (await gw.http.get(gw.base + "/dashboard", headers=await session_headers(gw.settings, "boss"))).text()
+    assert "No clock has run out." in page
+    metrics = await (await gw.http.get(gw.base + "/metrics")).text()
+    labels = '{kind="first_response",priority="normal",queue="general"} 1.0'
+    assert f"intake_sla_breaches_total{labels}" in metrics and f"intake_sla_breaches_withdrawn_total{labels}" in metrics
+
+
+async def test_a_breach_still_past_under_the_new_target_stands_where_it_was_counted(desk: Desk) -> None:
+    _, arrival = await desk.arrived(hours_ago=10)  # normal: first response 2 h late; resolution due in 30 h
+    await desk.sweep()
+    desk.service.update_fields(1, "ana", priority="urgent")  # 1 h and 8 h: both past now
+    ticket = desk.store.get(1)
+    assert (ticket.first_response_due, ticket.resolution_due) == (arrival + timedelta(hours=1),
+                                                                  arrival + timedelta(hours=8))  # fmt: skip
+    assert desk.hash(keys.SLA_WITHDRAWN) == {}
+    await desk.sweep()  # the running resolution clock, moved into the past, is a breach of its own
+    assert desk.hash(keys.SLA_BREACHES) == {"general|normal|first_response": 1, "general|urgent|resolution": 1}
+    assert desk.clocks() == {}
+    desk.service.update_fields(1, "ana", priority="low")  # both ahead again: each withdrawn where it was counted
+    assert desk.hash(keys.SLA_WITHDRAWN) == {"general|normal|first_response": 1, "general|urgent|resolution": 1}
+    assert sorted(m.split("|")[0] for m in desk.clocks()) == ["first_response", "resolution"]
+    desk.service.set_status(1, TicketStatus.RESOLVED, "ana")
+    desk.work()
+    assert desk.clocks() == {} and desk.redis.client().hlen(keys.SLA_BREACHED) == 0

@@ -4,6 +4,7 @@ sender's conversation), real rq workers (`intake worker --burst`), real Redis an
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -11,7 +12,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from gateway import keys
+from gateway.store.redis_conn import async_client
 from gateway.tickets import TicketStore
+from gateway.web.desk.conversation import entries
+from gateway.web.desk.threading import read_threading
 from gateway.web.status_links import public_base, status_url
 from tests.channels.twilio_support import (
     ACCOUNT_SID,
@@ -39,11 +43,17 @@ def standin(tmp_path: Path) -> Iterator[TwilioStandIn]:
     api.stop()
 
 
-async def _status_page(gw: SmsGateway, request_id: str) -> str:
+async def _status_page(gw: SmsGateway, request_id: str, lang: str = "") -> str:
     link = status_url(public_base(gw.settings), gw.settings.signing_key(), request_id)
-    async with gw.http.get(gw.base + urlsplit(link).path) as page:
+    async with gw.http.get(gw.base + urlsplit(link).path, params={"lang": lang} if lang else None) as page:
         assert page.status == 200
         return await page.text()
+
+
+def _timeline(page: str) -> list[tuple[str, str]]:
+    """The status page's timeline as the family reads it: (event, its words), in the order shown."""
+    found = re.findall(r'<li data-event="([a-z_]+)">(.*?)</li>', page, re.S)
+    return [(event, " ".join(re.sub(r"<time[^>]*>.*?</time>|<[^>]+>", " ", body).split())) for event, body in found]
 
 
 async def test_after_a_merge_the_familys_next_text_in_the_merged_thread_is_a_comment_on_the_ticket_it_joined(
@@ -91,5 +101,69 @@ async def test_after_a_merge_the_familys_next_text_in_the_merged_thread_is_a_com
             forget_conversations(r, [a.conversation])
             assert r.get(keys.ticket("builtin", "2")) == b.conversation.encode()
             assert r.smembers(keys.ticket_merged("builtin", "2")) == set()
+    finally:
+        store.close()
+
+
+async def test_either_merged_requests_status_page_tells_the_whole_joined_story_in_time_order(
+    tmp_path: Path, redis_server: RedisServer, standin: TwilioStandIn
+) -> None:
+    config = twilio_config(tmp_path, redis_server, standin)
+    settings = settings_from(config)
+    store = TicketStore.from_settings(settings)
+    desk = DeskService(store, settings, redis_server.client())
+    try:
+        async with sms_gateway(config) as gw:
+            await text_in(gw, "My son's Chromebook screen is cracked", To=MAIN)
+            work(config)
+            desk.reply(1, "Please bring it to the library.", "maria")
+            desk.note(1, "Warranty ends in May.", "maria")  # for staff only: on no page a family sees
+            work(config)
+            await text_in(gw, "La pantalla del Chromebook de mi hijo está rota", To=SPANISH)  # another thread
+            work(config)
+            a, b = store.get(1), store.get(2)
+            desk.merge(a.id, b.id, "maria")
+            desk.set_status(b.id, "in_progress", "maria", comment="Bring it on Monday.")
+            work(config)
+            await text_in(gw, "It is still cracked.", To=MAIN)  # A's thread: now a comment on #2
+            work(config)
+            story = [
+                ("received", "We received your request."),  # A's first text
+                ("ticket_created", "Your request became ticket #1."),
+                ("answer", "The help desk answered: Please bring it to the library."),
+                ("received", "We received your request."),  # B's
+                ("ticket_created", "Your request became ticket #2."),
+                ("merged", "Your request #1 was joined with request #2, about the same problem."),
+                ("status_changed", "Status changed to: Being worked on. Bring it on Monday."),  # recorded on both: once
+                ("received", "We received your request."),  # A's thread again
+                ("comment_added", "You added more information to your request."),
+            ]
+            for conv in (a.conversation, b.conversation):
+                page = await _status_page(gw, conv, lang="en")
+                assert _timeline(page) == story, conv
+                assert "Warranty" not in page and "#2" in page
+
+            # The desk's ticket page of the one that stayed: the merged request's messages among its own, and why
+            # each of the family's texts is there, from both threads.
+            conversation = [(e.kind, e.body) for e in entries(store.details(b.id))]
+            assert conversation == [
+                ("message", "My son's Chromebook screen is cracked"),
+                ("reply", "Please bring it to the library."),
+                ("note", "Warranty ends in May."),
+                ("message", "La pantalla del Chromebook de mi hijo está rota"),
+                ("reply", "Bring it on Monday."),
+                ("status", "Bring it on Monday."),  # a status change's comment: a public reply, and on the change
+                ("message", "It is still cracked."),
+            ]
+            client = async_client(settings)
+            try:
+                threading = await read_threading(client, b.conversation, b.id)
+            finally:
+                await client.aclose()
+            assert [(m.channel, m.evidence) for m in threading.messages] == [
+                ("sms", "new"),
+                ("sms", "new"),
+                ("sms", "sender_continuity"),
+            ]
     finally:
         store.close()

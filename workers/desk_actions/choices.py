@@ -2,7 +2,8 @@
 
 There is no list of departments of its own: a queue exists because a rule routes to it, a calendar gives it hours,
 the form offers it as a category (a request with no rule goes to its category's queue), a directory group works it,
-or tickets are in it already. A name outside all of these is a typo, refused with the names that would do.
+the configuration gives it a name (`desk.departments`), or tickets are in it already. A name outside all of these is
+a typo, refused with the names that would do.
 """
 
 from __future__ import annotations
@@ -36,8 +37,11 @@ def desk_choices(settings: Settings, rules: RuleSet, queues_in_use: Iterable[str
     actions = [r.actions for r in rules.rules]
     worked = [q for qs in settings.signin.ldap.departments.values() for q in qs]
     departments = [d for cal in rules.calendars.values() for d in cal.departments]
+    named = list(settings.desk.departments)
     return Choices(
-        queues=_names([DEFAULT_QUEUE, *form, *worked, *departments, *(a.queue for a in actions), *queues_in_use]),
+        queues=_names(
+            [DEFAULT_QUEUE, *form, *worked, *departments, *named, *(a.queue for a in actions), *queues_in_use]
+        ),
         categories=_names([*form, *(a.category for a in actions), *categories_in_use]),
         priorities=tuple(p.value for p in Priority),
         work_types=tuple(settings.desk.work_types),

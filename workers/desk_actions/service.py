@@ -147,7 +147,7 @@ class DeskService:
         before = self.store.get(ref)
         self.store.update_fields(ref, actor, **given)
         after = self.store.get(ref)
-        clocks.move_clocks(self.r, self.store, self.rules(), before, after)
+        clocks.move_clocks(self.r, self.store, self.rules(), before, after, actor)
         return self.store.get(ref)
 
     @_announced
@@ -160,7 +160,8 @@ class DeskService:
 
     @_announced
     def link_incident(self, ref: str | int, incident_id: str | None, actor: str) -> None:
-        """Link the ticket to an incident (one that exists), or (None) unlink it; the family gets its updates."""
+        """Link the ticket to an incident (one that exists), or (None) unlink it; the family gets its updates, and
+        is told once, after the link is committed, that their request is part of it (incidents.py)."""
         incident = None
         if incident_id is not None:
             incident_id = incident_id.strip().lstrip("#")
@@ -171,7 +172,9 @@ class DeskService:
         ticket = self.store.get(ref)
         self.store.link_incident(ref, incident_id, actor)
         # The family joins the incident's updates (or leaves them), as a request the rules link does.
-        incidents.relink(self.r, BuiltinBackend(self.store), ticket, incident)
+        told = incidents.relink(self.r, BuiltinBackend(self.store), ticket, incident)
+        if told is not None and incident is not None:
+            incidents.tell_linked(self.r, self.settings, ticket.conversation, incident.id, told)
 
     @_announced
     def log_time(self, ref: str | int, person: str, minutes: int, work_type: str, actor: str,

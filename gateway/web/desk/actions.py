@@ -22,6 +22,7 @@ from gateway.tickets import Refusal, Ticket, UnknownTicket
 from gateway.web.desk.access import workable
 from gateway.web.desk.filters import DESK
 from gateway.web.desk.present import label
+from gateway.web.names import department_name
 from gateway.web.staff import STAFF, current_user, flash, read_form, requires, words
 from workers.desk_actions import DeskService
 
@@ -153,6 +154,8 @@ async def act(request: web.Request) -> web.StreamResponse:
         kind, key, values = "error", "err_rules", {}
     if key == "done_status":
         values["status"] = label(words(request), "status", str(values["status"]))
+    if key == "done_moved":
+        values["queue"] = department_name(settings, str(values["queue"]), words(request).lang)
     target = str(values.pop("to", "")) or f"{DESK}/tickets/{values.get('into', ticket.id)}"
     await flash(request, key, kind, **values)
     return web.Response(status=303, headers={"Location": target, "Cache-Control": "no-store"})

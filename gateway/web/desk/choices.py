@@ -33,7 +33,8 @@ def choices(store: TicketStore, settings: Settings, user: StaffUser, channels: t
     users = store.users.all(include_disabled=False)
     form = settings.channels.webform
     open_queues = {str(k[0]) for k in store.counts(("queue",), TicketQuery(status=("open",)))}
-    known = {DEFAULT_QUEUE, *open_queues, *(d for u in users for d in u.departments), *(c.id for c in form.categories)}
+    known = {DEFAULT_QUEUE, *open_queues, *(d for u in users for d in u.departments), *(c.id for c in form.categories),
+             *settings.desk.departments}  # fmt: skip
     if user.sees_every_department:
         departments = tuple(sorted(open_queues | {d for u in users for d in u.departments}))
         people = users

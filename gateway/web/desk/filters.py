@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import cast
 from urllib.parse import urlencode
 
@@ -59,8 +60,11 @@ def _one(raw: str | None) -> tuple[str, ...]:
     return (value,) if value else ()
 
 
-def read_view(params: Mapping[str, str], user: StaffUser, family: Ticket | None = None) -> DeskView:
-    """The list the address asks for, as `user` may see it (an agent: their departments only)."""
+def read_view(
+    params: Mapping[str, str], user: StaffUser, due_within: timedelta, family: Ticket | None = None
+) -> DeskView:
+    """The list the address asks for, as `user` may see it (an agent: their departments only). `due_within` is
+    "due soon" (`dashboard.due_soon_minutes`): the dashboard's counts link here and must find the same tickets."""
     form = {k: (params.get(k) or "").strip()[:MAX_TEXT] for k in FIELDS}
     status = form["status"] if form["status"] in STATUSES else DEFAULTS["status"]
     sort = cast(Sort, form["sort"] if form["sort"] in SORTS else DEFAULTS["sort"])
@@ -71,7 +75,7 @@ def read_view(params: Mapping[str, str], user: StaffUser, family: Ticket | None 
         status=() if status == "any" else (status,),
         priority=tuple(p for p in _one(form["priority"]) if p in PRIORITIES),
         channel=_one(form["channel"]), school=_one(form["school"]), language=_one(form["language"]),
-        due=next((d for d in DUES if d == form["due"]), None), text=form["q"],
+        due=next((d for d in DUES if d == form["due"]), None), due_within=due_within, text=form["q"],
         incident_id=form["incident"] or None,
     )  # fmt: skip
     query = _assignee(query, form["assignee"], user)

@@ -39,7 +39,7 @@ async def view_for(request: web.Request) -> DeskView | web.Response:
     family = await _family(request)
     if isinstance(family, web.Response):
         return family
-    return read_view(request.query, current_user(request), family)
+    return read_view(request.query, current_user(request), request.app[K.SETTINGS].dashboard.due_soon, family)
 
 
 def read_list(

@@ -66,7 +66,7 @@ async def ticket_page(request: web.Request) -> web.StreamResponse:
         return refusal
     others = [f for f in family.items if f.id != ticket.id][:FAMILY_SHOWN]
     family = replace(family, items=others, total=max(0, family.total - 1))
-    threading = await read_threading(request.app[K.REDIS], ticket.conversation)
+    threading = await read_threading(request.app[K.REDIS], ticket.conversation, ticket.id)
     return await render(request, "desk/ticket.html", {
         "ticket": ticket, "details": details, "entries": entries(details), "family": family,
         "threading": threading, "options": options, "now": datetime.now(UTC), "label": label, "size": size,

@@ -88,6 +88,15 @@ DESK_EN: dict[str, str] = {
     "channel_meta": "Meta (Messenger, Instagram, WhatsApp)",
     "channel_x": "X",
     "channel_desk": "Desk",
+    # A family's language by its code (the languages the web form and the detector know; another shows its code).
+    "language_en": "English",
+    "language_es": "Spanish",
+    "language_vi": "Vietnamese",
+    "language_zh": "Chinese",
+    "language_fr": "French",
+    "language_ar": "Arabic",
+    "language_so": "Somali",
+    "language_ht": "Haitian Creole",
     # The ticket
     "ticket_title": "Request #{id}",
     "back_to_list": "Back to the desk",

@@ -38,7 +38,7 @@ def _minutes(value: float | None) -> str:
 
 def render_sections(app: web.Application, snap: Snapshot, lang: str) -> dict[str, str]:
     settings = app[K.SETTINGS]
-    t = StaffWords(lang, settings.zone)
+    t = StaffWords(lang, settings)
     module = (
         app[K.TEMPLATES]
         .get_template("dashboard_sections.html")
@@ -73,7 +73,7 @@ def _event(frame: Frame, sections: dict[str, str], t: StaffWords) -> bytes:
 @requires(*SUPERVISORS)
 async def dashboard_events(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
-    t = StaffWords(language(request), request.app[K.SETTINGS].zone)
+    t = StaffWords(language(request), request.app[K.SETTINGS])
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     )

@@ -27,7 +27,7 @@ HEADERS = {
 
 
 def words(request: web.Request) -> StaffWords:
-    return StaffWords(language(request), request.app[K.SETTINGS].zone)
+    return StaffWords(language(request), request.app[K.SETTINGS])
 
 
 def staff_page(request: web.Request, template: str, page: str, context: dict[str, Any]) -> web.Response:

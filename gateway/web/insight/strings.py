@@ -10,8 +10,9 @@ Placeholders use str.format names; a translation keeps them.
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
+from gateway.settings import Settings
+from gateway.web.names import value_name
 from gateway.web.staff.strings import STAFF_STRINGS as VALUE_WORDS
 
 EN: dict[str, str] = {
@@ -175,11 +176,13 @@ STAFF_STRINGS: dict[str, dict[str, str]] = {"en": EN}
 
 
 class StaffWords:
-    """The strings of one staff page language (`t.key`, `t.fmt("key", ...)`), and times in the district's zone."""
+    """The strings of one staff page language (`t.key`, `t.fmt("key", ...)`), values named as the configuration
+    names them (departments, schools), and times in the district's zone."""
 
-    def __init__(self, lang: str, zone: ZoneInfo) -> None:
+    def __init__(self, lang: str, settings: Settings) -> None:
         self.lang = lang if lang in STAFF_STRINGS else "en"
-        self.zone = zone
+        self.zone = settings.zone
+        self._settings = settings
         self._strings = STAFF_STRINGS[self.lang]
         self._values = VALUE_WORDS.get(lang, VALUE_WORDS["en"])
 
@@ -197,6 +200,13 @@ class StaffWords:
         word is kept for it (a channel added later still reads sensibly)."""
         key = f"{kind}_{value}"
         return self._values.get(key) or VALUE_WORDS["en"].get(key) or value
+
+    def name_of(self, kind: str, value: str) -> str:
+        """A department, school or language as staff read it ("Human Resources", "Vietnamese"), not its id; a
+        channel, priority or status in the staff pages' words; anything else as it is."""
+        if kind in ("channel", "priority", "status"):
+            return self.label(kind, value)
+        return value_name(self._settings, {**VALUE_WORDS["en"], **self._values}, kind, value, self.lang)
 
     def fmt(self, key: str, **values: object) -> str:
         return self.get(key).format(**values)

@@ -4,7 +4,8 @@ signed-in person, flash messages and the CSRF token; times in the district's zon
 A page of the desk or the dashboard is a template that `{% extends "staff/base.html" %}` and fills `title` and
 `main`, rendered with `await render(request, "desk/list.html", {...})`. In a template: `t.key` and
 `t.fmt("key", n=1)` for words (gateway/web/staff/strings.py), `value|localtime`, `value|localdate` and
-`value|isotime` for times, `csrf` for a form's hidden field, `user` for who is signed in.
+`value|isotime` for times, `csrf` for a form's hidden field, `user` for who is signed in, `name_of("department",
+queue)` (also "school", "language") for a value kept as an id, as staff read it (gateway/web/names.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from aiohttp import web
 from gateway.accounts.roles import StaffUser
 from gateway.server import appkeys as K
 from gateway.web.i18n import Words, from_accept_language
+from gateway.web.names import namer
 from gateway.web.staff.assets import HTMX, STAFF_CSS
 from gateway.web.staff.context import HOME_PATH, SESSION, SESSION_VALUE, SIGNOUT_PATH
 from gateway.web.staff.services import STAFF
@@ -138,11 +140,12 @@ def page(
     t = words(request)
     session = request.get(SESSION)
     user = session.user if session else None
+    name_of = namer(request.app[K.SETTINGS], {**STAFF_STRINGS["en"], **STAFF_STRINGS[t.lang]}, t.lang)
     html = request.app[K.TEMPLATES].get_template(template).render(
         t=t, lang=t.lang, user=user, csrf=session.csrf if session else "",
         csrf_headers=json.dumps({"X-CSRF-Token": session.csrf}) if session else "",
         nav=nav_for(user, request.path), flashes=flashes or [], css_href=STAFF_CSS.href, htmx_href=HTMX.href,
-        htmx_config=HTMX_CONFIG, home_path=HOME_PATH, signout_path=SIGNOUT_PATH, **context,
+        htmx_config=HTMX_CONFIG, home_path=HOME_PATH, signout_path=SIGNOUT_PATH, name_of=name_of, **context,
     )  # fmt: skip
     headers = {**HEADERS, "Content-Language": t.lang}
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8", headers=headers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,20 @@ def test_csv_streams_every_ticket_the_filters_find_and_bad_values_are_named(conf
     assert intake(config, "tickets", "list", "--status", "lost").returncode == 2
     dated = json.loads(intake(config, "tickets", "list", "--json", "--created-from", "2000-01-01").stdout)
     assert dated["total"] == 120
+
+
+def test_due_soon_is_the_dashboards_window_unless_the_command_names_its_own(tmp_path: Path) -> None:
+    store = TicketStore.open(sqlite_url(tmp_path / "data" / "tickets.sqlite3"))
+    now = datetime.now(UTC)
+    for n, hours in ((1, 1), (2, 2), (3, 5)):
+        store.create_ticket(ticket(n, first_response_due=now + timedelta(hours=hours)), idempotency_key=f"k{n}")
+    store.close()
+    config = write_config(tmp_path, "redis://127.0.0.1:1/0", dashboard={"due_soon_minutes": 90})
+
+    def due_soon(*within: str) -> list[int]:
+        out = intake(config, "tickets", "list", "--json", "--due", "soon", "--sort", "oldest", *within)
+        assert out.returncode == 0, out.stderr
+        return [t["id"] for t in json.loads(out.stdout)["tickets"]]
+
+    assert due_soon() == [1]  # what the dashboard counts as due soon with this configuration
+    assert due_soon("--due-within", "180") == [1, 2]

@@ -102,7 +102,7 @@ async def test_a_request_committed_by_one_web_process_shows_on_a_watcher_of_anot
         assert (await a.post_form(form(category="transportation"))).status == 202
         await stream.until(lambda s: number(s.get("incoming", ""), "incoming-today-total") == 1)
         assert "Channel: Web form" in stream.sections["incoming"]
-        assert "Department: transportation" in stream.sections["incoming"]
+        assert "Department: Transportation" in stream.sections["incoming"]
         assert (
             await a.post_form(form(message="A second request from another family.", email="b@example.org"))
         ).status == 202

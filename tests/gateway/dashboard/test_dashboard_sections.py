@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +21,7 @@ from gateway.models import Priority, Reply, TicketStatus
 from gateway.outbox.parked import park
 from gateway.store.redis_conn import sync_client
 from gateway.tickets import NewTicket, TicketStore
+from gateway.web.insight.strings import StaffWords
 from gateway.web.staff.strings import STAFF_STRINGS
 from tests.channels.twilio_support import twilio_settings
 from tests.conftest import Gateway, form, start_gateway
@@ -38,19 +41,27 @@ class Seeded:
         return await resp.text()
 
 
-@pytest.fixture
-async def seeded(tmp_path: Path, redis_server: RedisServer) -> AsyncIterator[Seeded]:
+@asynccontextmanager
+async def seeding(tmp_path: Path, redis_server: RedisServer, **overrides: Any) -> AsyncIterator[Seeded]:
     config = write_config(
         tmp_path, redis_server.url, timezone="America/Chicago",
         backends={"builtin": {"path": str(tmp_path / "tickets.sqlite3")}},
-        channels={"twilio": twilio_settings()},
+        channels={"twilio": twilio_settings()}, **overrides,
     )  # fmt: skip
     settings = settings_from(config)
     add_staff(settings, "boss", "supervisor", name="Supervisor")
     server, http = await start_gateway(settings)
-    yield Seeded(Gateway(server, http, settings))
-    await http.close()
-    await server.close()
+    try:
+        yield Seeded(Gateway(server, http, settings))
+    finally:
+        await http.close()
+        await server.close()
+
+
+@pytest.fixture
+async def seeded(tmp_path: Path, redis_server: RedisServer) -> AsyncIterator[Seeded]:
+    async with seeding(tmp_path, redis_server) as seeded:
+        yield seeded
 
 
 def tickets(gw: Gateway, dues: list[tuple[str, timedelta]], priority: str = Priority.NORMAL) -> None:
@@ -113,13 +124,29 @@ async def test_the_sla_clocks_say_how_many_run_and_link_to_the_desk_list_of_thos
     assert "1–7 of 7 requests" in desk
 
 
+async def test_a_due_soon_window_of_its_own_is_the_same_on_the_dashboard_and_on_the_desk_list_behind_it(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    async with seeding(tmp_path, redis_server, dashboard={"due_soon_minutes": 90}) as seeded:
+        tickets(seeded.gw, TWELVE)  # within 90 minutes: the three transportation clocks due in an hour, not IT's in 2
+        page = await seeded.page()
+        assert "A response clock due within 90 minutes." in page
+        assert (number(page, "due-soon-total"), number(page, "overdue-total")) == (3, 3)
+        link = re.search(r'<a id="clocks-link" href="([^"]+)">([^<]+)</a>', page)
+        assert link is not None and link.group(2) == "All 6 due soon or overdue, at the desk"
+        behind = await seeded.page(link.group(1).replace("&amp;", "&"))
+        assert "1–6 of 6 requests" in behind
+        assert behind.count('class="badge badge-due-soon"') == 3
+        assert "1–3 of 3 requests" in await seeded.page("/desk?due=soon")
+
+
 async def test_the_due_soon_and_overdue_totals_count_by_department(seeded: Seeded) -> None:
     tickets(seeded.gw, TWELVE)
     page = await seeded.page()
     assert number(page, "open-total") == 12
     assert number(page, "due-soon-total") == 4
     assert number(page, "overdue-total") == 3
-    transportation = re.search(r'<th scope="row">transportation</th>((?:<td[^>]*>\d+</td>){4})', page)
+    transportation = re.search(r'<th scope="row">Transportation</th>((?:<td[^>]*>\d+</td>){4})', page)
     assert transportation is not None
     assert re.findall(r">(\d+)<", transportation.group(1)) == ["5", "5", "3", "2"]
 
@@ -193,7 +220,7 @@ async def test_channels_priorities_and_statuses_are_shown_in_the_staff_pages_wor
     assert "Channel: Text message" in page  # incoming, and the channel's health
     assert ">Channel: sms<" not in page
     assert "Channel: Text message</th>" in row(page, "health-channel-sms")
-    clock = re.search(r'<a href="/desk/tickets/1">#1</a></th><td>transportation</td><td>([^<]+)</td>', page)
+    clock = re.search(r'<a href="/desk/tickets/1">#1</a></th><td>Transportation</td><td>([^<]+)</td>', page)
     assert clock is not None and clock.group(1) == "High"
     assert "Status: In progress" in page
 
@@ -203,3 +230,33 @@ def test_every_channel_priority_and_status_has_a_word_in_every_staff_language() 
               *(f"status_{s.value}" for s in TicketStatus)]  # fmt: skip
     for lang, words in STAFF_STRINGS.items():
         assert [v for v in values if v not in words] == [], lang
+
+
+async def test_departments_are_shown_by_their_configured_names_and_languages_by_name(seeded: Seeded) -> None:
+    gw = seeded.gw
+    tickets(gw, [("hr", -timedelta(minutes=5)), ("it", timedelta(hours=1)), ("lunch-office", timedelta(hours=1))])
+    r = sync_client(gw.settings)
+    r.hset(keys.SLA_BREACHES, mapping={"hr|normal|first_response": 1})
+    r.hincrby(keys.incoming_day(datetime.now(UTC).astimezone(gw.settings.zone).date().isoformat()), "sms|hr", 1)
+    r.close()
+    page = await seeded.page()
+    # Incoming, open tickets, the clocks and the breaches: "Human Resources" and "IT" (config/gateway.yaml's
+    # desk.departments), never the queue ids; a queue the configuration does not name keeps its id.
+    assert "Department: Human Resources</th>" in page
+    assert re.search(r'<th scope="row">Human Resources</th><td class="num">1</td>', page)
+    assert re.search(r'<th scope="row">IT</th><td class="num">1</td>', page)
+    assert re.search(r'<th scope="row">lunch-office</th><td class="num">1</td>', page)
+    assert '<a href="/desk/tickets/1">#1</a></th><td>Human Resources</td>' in page
+    assert re.search(r'<th scope="row">Human Resources</th><td>First response</td><td class="num" '
+                     r'id="breaches-hr-first_response">1</td>', page)  # fmt: skip
+    assert not re.search(r">(hr|it)<", page)
+
+
+def test_a_language_is_named_in_the_staff_words_then_by_the_form_then_by_its_code(tmp_path: Path) -> None:
+    hmong = {"webform": {"languages": {"hmn": "Hmoob"}}}  # one the staff words have no name for
+    settings = settings_from(write_config(tmp_path, "redis://127.0.0.1:1/0", channels=hmong))
+    t = StaffWords("en", settings)
+    named = [t.name_of("language", code) for code in ("vi", "zh-Hans", "es", "hmn", "xx")]
+    assert named == ["Vietnamese", "Chinese", "Spanish", "Hmoob", "xx"]
+    assert [t.name_of("school", "lhs"), t.name_of("department", "hr"), t.name_of("channel", "sms")] == [
+        "Lincoln High School", "Human Resources", "Text message"]  # fmt: skip

@@ -12,7 +12,7 @@ from gateway.outbox.templating import TEMPLATE_DIR, render_reply, reply_env
 
 EVENTS = [
     "received", "status_changed", "resolved", "status_report", "after_hours", "opted_out", "help", "incident_update",
-    "csat",
+    "incident_linked", "csat",
 ]  # fmt: skip
 LANGUAGES = ["en", "es", "vi", "zh"]
 STATUSES = ["new", "open", "in_progress", "waiting", "resolved", "closed"]

@@ -15,7 +15,7 @@ import pytest
 from gateway import keys
 from gateway.settings import Settings
 from tests.conftest import Gateway, form, start_gateway
-from tests.support.gateway import settings_from, start_worker, write_config
+from tests.support.gateway import settings_from, start_worker, tickets_by_conversation, write_config
 from tests.support.sentinel import MASTER_NAME, SentinelSet, until
 
 POSTERS = 2
@@ -39,20 +39,6 @@ def spool_rows(settings: Settings) -> int:
     db = sqlite3.connect(path)
     try:
         return int(db.execute("SELECT count(*) FROM spool").fetchone()[0])
-    finally:
-        db.close()
-
-
-def tickets_by_conversation(settings: Settings) -> Counter[str]:
-    """The built-in store's tickets per conversation; none before the worker has created the store."""
-    path = settings.path_in_data("tickets.sqlite3")
-    if not path.exists():
-        return Counter()
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return Counter(row[0] for row in db.execute("SELECT conversation FROM tickets"))
-    except sqlite3.OperationalError:  # the store is still being created
-        return Counter()
     finally:
         db.close()
 

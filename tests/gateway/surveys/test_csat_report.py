@@ -77,5 +77,9 @@ async def test_the_dashboard_shows_response_rate_and_satisfaction_by_dimension_a
     assert '<td class="num" id="surveys-total">2</td><td class="num" id="answered-total">1</td>' in page
     assert '<td class="num" id="satisfied-total">0.0%</td>' in page  # a 3 is not satisfied
     assert 'id="vs-goal-total">-94.0</td>' in page
-    assert 'Language: es</th><td class="num">1</td><td class="num">0</td>' in page
+    # Said as staff read them: a language's name, the department's and the school's names from the configuration.
+    assert 'Language: Spanish</th><td class="num">1</td><td class="num">0</td>' in page
+    assert 'Department: Transportation</th><td class="num">2</td>' in page
+    assert 'School: Lincoln High School</th><td class="num">2</td>' in page
+    assert "Language: es<" not in page and "Department: transportation<" not in page
     assert "Satisfied families per day, against the goal of 94.0%" in page

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateway.tickets import MergeRefused, NewComment, TicketQuery, TicketStore
+from gateway.tickets import MergeRefused, NewAttachment, NewComment, TicketQuery, TicketStore
 
 
 def test_a_public_reply_is_the_first_response_and_a_note_is_not(store: TicketStore, make: Callable[..., int]) -> None:
@@ -58,13 +58,25 @@ def test_priority_category_and_department_can_change_and_nothing_else(
 
 
 def test_merging_moves_the_conversation_and_closes_the_duplicate(store: TicketStore, make: Callable[..., int]) -> None:
-    keep, dup = make(), make(requester_email="ANA.PEREZ@example.org")
+    photo = NewAttachment("bus-stop.jpg", "image/jpeg", 2048, "ab" * 32, "blobs/ab")
+    keep = make(body="Bus 12 never came.")
+    dup = make(requester_email="ANA.PEREZ@example.org", body="No bus again today.", channel="email",
+               attachments=(photo,))  # fmt: skip
+    store.add_comment(keep, NewComment(body="Still waiting.", author="Ana"), idempotency_key="c0")
     store.add_comment(dup, NewComment(body="Same bus, again", author="Ana"), idempotency_key="c1")
     store.log_time(dup, "maria", 10, "break_fix")
     store.merge(dup, keep, "maria")
     merged, kept = store.details(dup), store.details(keep)
     assert (merged.ticket.status, merged.ticket.merged_into, merged.ticket.next_due) == ("closed", keep, None)
-    assert [c.body for c in kept.comments] == ["Same bus, again"] and merged.comments == []
+    # The duplicate's first message joins the kept ticket as the family's, at the time they sent it, with its file.
+    assert [(c.body, c.author_kind, c.channel) for c in kept.comments] == [
+        ("No bus again today.", "requester", "email"),
+        ("Still waiting.", "requester", None),
+        ("Same bus, again", "requester", None),
+    ]
+    assert kept.comments[0].created_at == merged.ticket.created_at and merged.comments == []
+    assert [(f.filename, f.comment_id) for f in kept.attachments] == [("bus-stop.jpg", kept.comments[0].id)]
+    assert merged.attachments == []
     assert [e.minutes for e in kept.time_entries] == [10]
     assert merged.history[-1].comment == f"merged into #{keep}"
     assert [e.action for e in store.audit_log(actor="maria")][:2] == ["merged_from", "merge"]

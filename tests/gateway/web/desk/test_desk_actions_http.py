@@ -90,7 +90,7 @@ async def test_an_agent_sends_a_ticket_to_another_department_and_returns_to_the_
     resp = await abby.post(f"{desk.base}/desk/tickets/{tid}/fields", data=form, allow_redirects=False)
     assert (resp.status, resp.headers["Location"]) == (303, "/desk")
     page = await abby.get(desk.base + "/desk")
-    assert f"Request #{tid} was sent to the transportation department." in await page.text()
+    assert f"Request #{tid} was sent to the Transportation department." in await page.text()
     moved = store.get(tid)
     assert (moved.queue, moved.priority) == ("transportation", "high")
     [entry] = store.audit_log(ref=tid)

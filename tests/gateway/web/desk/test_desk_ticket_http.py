@@ -14,7 +14,7 @@ from gateway.web.staff.strings import STAFF_STRINGS
 from tests.gateway.web.desk.conftest import make_ticket
 from tests.gateway.web.staff.conftest import StaffGateway
 from tests.support.gateway import REPO
-from tests.support.staff import sign_in
+from tests.support.staff import form_token, sign_in
 
 PHOTO = b"\x89PNG\r\n\x1a\n" + b"a cracked screen" * 30
 
@@ -56,6 +56,33 @@ async def test_the_ticket_shows_its_whole_story_its_files_rules_clocks_and_the_f
     assert (await abby.get(f"{desk.base}/staff/attachments/{key}")).status == 200
 
 
+async def test_the_ticket_a_request_was_merged_into_shows_the_merged_requests_messages_in_time_order(
+    desk: StaffGateway, store: TicketStore
+) -> None:
+    key = open_blobs(desk.settings).put(PHOTO, "cable.png").storage_key
+    assert key is not None
+    photo = NewAttachment("cable.png", "image/png", len(PHOTO), key, storage_key=key)
+    merged = make_ticket(store, body="The charger cable is frayed.", channel="email", attachments=(photo,))
+    store.add_comment(merged, NewComment("It sparked this morning.", "Lan Nguyen", channel="email"))
+    kept = make_ticket(store)
+    store.add_comment(kept, NewComment("Any news?", "Lan Nguyen", channel="sms"))
+    abby = desk.browser()
+    assert (await sign_in(abby, desk.base, "abby")).status == 303
+    token = form_token(await (await abby.get(f"{desk.base}/desk/tickets/{merged}")).text())
+    done = await abby.post(f"{desk.base}/desk/tickets/{merged}/merge", data={"into": str(kept), "csrf": token},
+                           allow_redirects=False)  # fmt: skip
+    assert done.status == 303
+    html = await (await abby.get(f"{desk.base}/desk/tickets/{kept}")).text()
+    story = html[html.index('id="conversation"') : html.index('id="reply-title"')]
+    said = ("The charger cable is frayed.", "It sparked this morning.", "does not charge since Monday", "Any news?")
+    order = [story.index(s) for s in said]
+    assert order == sorted(order)
+    frayed = story[order[0] : order[1]]  # the merged request's photo stays with the message it came with
+    assert f'href="/staff/attachments/{key}?name=cable.png"' in frayed
+    assert story.count("via Email") == 2 and story.count("via Text message") == 2
+    assert (await abby.get(f"{desk.base}/staff/attachments/{key}")).status == 200
+
+
 async def test_a_ticket_whose_clock_is_met_is_not_overdue(desk: StaffGateway, store: TicketStore) -> None:
     tid = make_ticket(store, first_response_due=datetime.now(UTC) + timedelta(hours=2))
     store.reply(tid, "On it.", "abby")
@@ -74,3 +101,23 @@ def test_every_word_a_desk_template_names_is_in_english() -> None:
         used |= set(re.findall(r't\.fmt\("([a-z_]+)"[,)]', source))
     assert len(used) > 50, "too few words found: the test would prove little"
     assert sorted(used - set(STAFF_STRINGS["en"])) == []
+
+
+async def test_the_department_school_and_language_are_said_by_name_on_the_list_and_the_ticket(
+    desk: StaffGateway, store: TicketStore
+) -> None:
+    tid = make_ticket(store)  # to IT, from Lincoln High School, in Vietnamese (vi)
+    ana = desk.browser()
+    assert (await sign_in(ana, desk.base, "ana")).status == 303
+    listed = await (await ana.get(f"{desk.base}/desk")).text()
+    row = listed[listed.index(f'<tr data-ticket="{tid}">') :]
+    row = row[: row.index("</tr>")]
+    for label, name in (("Department", "IT"), ("School", "Lincoln High School"), ("Language", "Vietnamese")):
+        assert f'<td data-label="{label}">{name}</td>' in row
+    assert '<option value="it">IT</option>' in listed  # the department filter
+    html = await (await ana.get(f"{desk.base}/desk/tickets/{tid}")).text()
+    assert '<span id="ticket-queue">Department: IT</span>' in html
+    assert "<dd>Vietnamese</dd>" in html and "<dd>Lincoln High School</dd>" in html
+    # Where the request may be sent: Human Resources too, a department no ticket and no account is in yet.
+    assert '<option value="transportation">Transportation</option>' in html
+    assert '<option value="hr">Human Resources</option>' in html
