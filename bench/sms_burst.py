@@ -7,7 +7,12 @@ the official client, as in production). The burst is sent as fast as `--concurre
 each text a distinct MessageSid from a distinct parent; then the workers start and the clock runs until
 every text is a ticket. One JSON line on stdout; progress on stderr.
 
+The workers' CPU (user + system, read from /proc when the last ticket is made) divided by the tickets is the
+run's `worker_cpu_ms_per_ticket`: on a shared 2-core machine it moves far less than the seconds do.
+`--profile DIR` records each worker with py-spy (raw collapsed stacks, DIR/w<count>-worker<n>.txt).
+
     .venv/bin/python bench/sms_burst.py --texts 10000 --workers 1 4
+    .venv/bin/python bench/sms_burst.py --texts 3000 --workers 4 --profile /tmp/burst-profile [--profile-idle]
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +36,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import REPO, BenchError, child_env, free_port, running, say, ticket_count
+from bench.harness import REPO, BenchError, child_env, free_port, py_spy_record, running, say, stop, ticket_count
+from bench.harness_cpu import CLK_TCK, proc_ticks
 from bench.harness_redis import deliver_queue, redis_server
 from bench.intake_throughput import wait_healthy
 from bench.throughput_modes import TwilioSmsMode, gateway_config
@@ -69,7 +78,35 @@ async def burst(port: int, mode: TwilioSmsMode, texts: int, concurrency: int, ru
             "statuses": {str(k): v for k, v in sorted(statuses.items())}, "connection_errors": errors}  # fmt: skip
 
 
-def one_run(workdir: Path, texts: int, workers: int, concurrency: int, timeout_s: float) -> dict[str, Any]:
+def redis_calls(client: Any) -> Counter[str]:
+    """Commands Redis has run so far, by name (INFO commandstats)."""
+    return Counter({name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in client.info("commandstats").items()})
+
+
+def profile_workers(
+    stack: ExitStack, procs: list[subprocess.Popen[bytes]], out: Path, workers: int, idle: bool
+) -> None:
+    """py-spy on every worker (non-blocking: the workers are not paused to be sampled), stopped with SIGINT at the
+    end of the run (it writes its file then). `idle`: the waits too (Redis's answers, fsyncs), where a worker's
+    wall-clock time goes rather than its CPU."""
+    out.mkdir(parents=True, exist_ok=True)
+    for n, proc in enumerate(procs):
+        flags = ["--nonblocking", *(["--idle"] if idle else [])]
+        cmd = py_spy_record(proc.pid, out / f"w{workers}-worker{n}.txt", 100, *flags)
+        with (out / "py-spy.log").open("ab") as log:
+            spy = subprocess.Popen(cmd, stdout=log, stderr=log)
+        stack.callback(stop, spy, signal.SIGINT, 60)
+
+
+def one_run(
+    workdir: Path,
+    texts: int,
+    workers: int,
+    concurrency: int,
+    timeout_s: float,
+    profile: Path | None = None,
+    profile_idle: bool = False,
+) -> dict[str, Any]:
     mode = TwilioSmsMode()
     workdir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
@@ -89,9 +126,15 @@ def one_run(workdir: Path, texts: int, workers: int, concurrency: int, timeout_s
         result = asyncio.run(burst(port, mode, texts, concurrency, f"w{workers}"))
         committed = int(client.llen(DELIVER_QUEUE))
         say(f"absorbed in {result['absorb_s']}s: {result['statuses']}, {committed} committed")
+        calls_before = redis_calls(client)
+        load_before = os.getloadavg()[0]
         started = time.perf_counter()
-        for n in range(workers):
+        procs = [
             stack.enter_context(running([*cmd, "worker"], workdir / f"worker{n}.log", env=child_env({})))
+            for n in range(workers)
+        ]
+        if profile is not None:
+            profile_workers(stack, procs, profile, workers, profile_idle)
         db = workdir / "data" / "tickets.sqlite3"
         made = 0
         while time.perf_counter() - started < timeout_s:
@@ -100,9 +143,15 @@ def one_run(workdir: Path, texts: int, workers: int, concurrency: int, timeout_s
                 break
             time.sleep(0.25)
         seconds = time.perf_counter() - started
-        say(f"{made} tickets after {seconds:.1f}s with {workers} worker(s)")
+        cpu_s = sum(proc_ticks(p.pid) or 0 for p in procs) / CLK_TCK
+        say(f"{made} tickets after {seconds:.1f}s with {workers} worker(s), {cpu_s:.1f}s of their CPU")
+        calls = redis_calls(client) - calls_before
+        per_ticket = {name: round(n / max(made, 1), 2) for name, n in calls.most_common(12)}
         return {**result, "workers": workers, "committed": committed, "tickets": made,
                 "until_all_tickets_s": round(seconds, 1), "acks_sent": len(api.messages),
+                "worker_cpu_s": round(cpu_s, 1), "worker_cpu_ms_per_ticket": round(1000 * cpu_s / max(made, 1), 2),
+                "redis_calls_per_ticket": round(calls.total() / max(made, 1), 1), "redis_top_per_ticket": per_ticket,
+                "load_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)], "profiled": profile is not None,
                 "no_loss": committed == texts == made,
                 "no_5xx": not any(int(k) >= 500 for k in result["statuses"])}  # fmt: skip
 
@@ -113,12 +162,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, nargs="+", default=[1, 4], help="worker counts to measure (default 1 4)")
     p.add_argument("--concurrency", type=int, default=64, help="connections sending at once (default 64)")
     p.add_argument("--timeout", type=float, default=1800.0, help="longest wait for the tickets, seconds")
+    p.add_argument("--profile", type=Path, default=None, help="py-spy every worker into this folder (raw stacks)")
+    p.add_argument("--profile-idle", action="store_true", help="py-spy --idle: where the wall-clock time goes")
     args = p.parse_args(argv)
     runs = []
     try:
         with tempfile.TemporaryDirectory(prefix="sms-burst-") as tmp:
             for w in args.workers:
-                runs.append(one_run(Path(tmp) / f"w{w}", args.texts, w, args.concurrency, args.timeout))
+                runs.append(
+                    one_run(
+                        Path(tmp) / f"w{w}",
+                        args.texts,
+                        w,
+                        args.concurrency,
+                        args.timeout,
+                        args.profile,
+                        args.profile_idle,
+                    )
+                )
     except BenchError as exc:
         say(f"error: {exc}")
         return 2

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
+from datetime import date
 from typing import Any, cast
 
 import redis
@@ -19,6 +21,8 @@ from rq.job import Job
 
 from channels.base import Channel, Handled
 from gateway import keys
+from gateway.calendars.closures import closures_from
+from gateway.dashboard.changes import announce_in
 from gateway.intake.languages import detect_in_worker
 from gateway.models import Commitment, ReplyEvent, TicketStatus, utcnow
 from gateway.routing.model import RuleSet
@@ -32,7 +36,7 @@ from workers.circuit import held
 from workers.incident_link import acknowledgement
 from workers.locks import conversation_lock
 from workers.replies import queue_replies
-from workers.routing_stage import plan_ticket, remember_routed, reply_context, start_clocks
+from workers.routing_stage import plan_ticket, remember_routed, reply_context, routed_into, start_clocks
 
 log = logging.getLogger("intake.jobs")
 
@@ -91,42 +95,68 @@ def deliver(payload: dict[str, Any]) -> dict[str, Any] | Any:
     return outcome
 
 
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What a delivery reads under its conversation's lock, in one round trip: the request's record (a retry finds
+    its ticket there), the conversation's ticket, and today's closures (its due times and its acknowledgement)."""
+
+    request: dict[str, str]
+    conversation_ticket: str | None
+    closed: set[date]
+
+
+def _read_known(r: redis.Redis, c: Commitment) -> Known:
+    with r.pipeline(transaction=False) as pipe:
+        pipe.hgetall(keys.request(c.message.id))
+        pipe.hget(keys.conversation(c.conversation), "ticket_ref")
+        pipe.hgetall(keys.CALENDAR_CLOSURES)
+        request, existing, closed = pipe.execute()
+    return Known(
+        request={text(k): text(v) for k, v in request.items()},
+        conversation_ticket=None if existing is None else text(existing),
+        closed=set(closures_from(closed)),
+    )
+
+
 def _deliver(
     r: redis.Redis, c: Commitment, channel: Channel | None, rules: RuleSet, backend: TicketBackend
 ) -> dict[str, Any] | Any:
-    conv_key = keys.conversation(c.conversation)
     with conversation_lock(r, c.conversation):
-        done, made = r.hmget(keys.request(c.message.id), ["ticket_ref", "created"])
-        existing = r.hget(conv_key, "ticket_ref")
+        known = _read_known(r, c)
+        done, made = known.request.get("ticket_ref"), known.request.get("created")
+        existing = known.conversation_ticket
         created = done is None and existing is None
         if done is not None:
             # A retry of a job whose ticket write is recorded: finish what came after it, write nothing again.
-            ref, created = text(done), made is not None
-            c = plan_ticket(r, c, rules) if created else c
+            ref, created = done, made is not None
+            c = plan_ticket(r, c, rules, known.request, known.closed) if created else c
         elif existing is not None:
-            ref = text(existing)
+            ref = existing
             backend.add_comment(ref, c, idempotency_key=c.message.id)
             with r.pipeline() as pipe:
                 _timeline(pipe, c.conversation, {"event": "comment_added", "request_id": c.message.id})
                 pipe.hset(keys.request(c.message.id), "ticket_ref", ref)
+                announce_in(pipe, "tickets")
                 pipe.execute()
             log.info("comment added", extra={"request_id": c.message.id, "backend": backend.name, "ticket": ref})
         elif c.conversation != c.message.id and _first_still_pending(r, c.conversation):
             # Held jobs come back in any order: a follow-up waits for the request that opens its ticket.
             return held(float(context.settings().backends.outages.hold_initial_s))
         else:
-            ref, c = _create(r, c, rules, backend)
+            ref, c = _create(r, c, rules, backend, known)
     if not created:
         if channel is not None:
             channel.after_ticket(c, ref, context.services())
         return {"ticket": ref, "created": False}
-    return _acknowledge(r, c, channel, rules, ref)
+    return _acknowledge(r, c, channel, rules, ref, known.closed)
 
 
-def _create(r: redis.Redis, c: Commitment, rules: RuleSet, backend: TicketBackend) -> tuple[str, Commitment]:
+def _create(
+    r: redis.Redis, c: Commitment, rules: RuleSet, backend: TicketBackend, known: Known
+) -> tuple[str, Commitment]:
     """The ticket, recorded on the conversation and the request; returns its ref and the planned commitment."""
     routed = c
-    c = plan_ticket(r, c, rules)
+    c = plan_ticket(r, c, rules, known.request, known.closed)
     ref = backend.create_ticket(c, idempotency_key=c.message.id)
     with r.pipeline() as pipe:
         pipe.hset(keys.conversation(c.conversation),
@@ -140,13 +170,16 @@ def _create(r: redis.Redis, c: Commitment, rules: RuleSet, backend: TicketBacken
         pipe.hset(keys.request(c.message.id), mapping={"ticket_ref": ref, "created": "1"})
         _timeline(pipe, c.conversation, {"event": "ticket_created", "ticket": ref, "rules": list(c.route.rule_ids)})
         start_clocks(pipe, c)
+        routed_into(pipe, routed, context.settings().routing.replay_keep)  # same transaction: one round trip
+        announce_in(pipe, "tickets")
         pipe.execute()
-    remember_routed(r, routed, context.settings().routing.replay_keep)
     log.info("ticket created", extra={"request_id": c.message.id, "backend": backend.name, "ticket": ref})
     return ref, c
 
 
-def _acknowledge(r: redis.Redis, c: Commitment, channel: Channel | None, rules: RuleSet, ref: str) -> dict[str, Any]:
+def _acknowledge(
+    r: redis.Redis, c: Commitment, channel: Channel | None, rules: RuleSet, ref: str, closed: set[date]
+) -> dict[str, Any]:
     if channel is not None:
         channel.after_ticket(c, ref, context.services())
     ack = acknowledgement(c, ref)  # a request that belongs to an open incident is linked and told its status
@@ -161,7 +194,7 @@ def _acknowledge(r: redis.Redis, c: Commitment, channel: Channel | None, rules: 
         queue_replies(c.conversation, ack.event, ack.key, {**ack.context, "evidence": c.evidence})
     else:
         event = cast(ReplyEvent, c.route.auto_reply_template)
-        extra = {"request_id": c.message.id, "evidence": c.evidence, **reply_context(c, rules, utcnow(), r)}
+        extra = {"request_id": c.message.id, "evidence": c.evidence, **reply_context(c, rules, utcnow(), r, closed)}
         queue_replies(c.conversation, event, ack.key, extra)
     return {"ticket": ref, "created": True}
 

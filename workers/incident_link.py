@@ -16,7 +16,7 @@ from typing import Any
 from gateway import keys
 from gateway.incidents.match import Matcher
 from gateway.incidents.store import Incident, IncidentStore
-from gateway.incidents.surge import SurgeDetector
+from gateway.incidents.surge import STATES_TO_CHECK, SurgeDetector
 from gateway.models import Commitment, ReplyEvent, utcnow
 from workers import context
 from workers.backends.base import TicketBackend
@@ -55,12 +55,16 @@ def _named_by_route(store: IncidentStore, c: Commitment) -> Incident | None:
     return inc
 
 
-def find_incident(store: IncidentStore, c: Commitment, timeout_s: float) -> tuple[Incident, str] | None:
-    """The incident a new request belongs to, and the evidence: `rule` (its route named it) or `match`."""
+def find_incident(
+    store: IncidentStore, c: Commitment, timeout_s: float, open_now: list[Incident] | None = None
+) -> tuple[Incident, str] | None:
+    """The incident a new request belongs to, and the evidence: `rule` (its route named it) or `match`.
+
+    `open_now`: the open incidents, when the caller has just read them."""
     named = _named_by_route(store, c)
     if named is not None:
         return named, "rule"
-    for inc in store.in_state("open"):
+    for inc in store.in_state("open") if open_now is None else open_now:
         if inc.links and Matcher(inc.criteria, timeout_s).matches(c.message):
             return inc, "match"
     return None
@@ -104,11 +108,12 @@ def acknowledgement(c: Commitment, ref: str) -> Acknowledgement:
     settings = context.settings()
     store = IncidentStore(context.connection())
     timeout_s = settings.incidents.match_timeout_ms / 1000
-    found = find_incident(store, c, timeout_s)
+    known = store.in_states(STATES_TO_CHECK)  # read once for the match and the surge detector both
+    found = find_incident(store, c, timeout_s, known["open"])
     if found is None:
         flags = c.message.flags
         if not (flags.auto_reply or flags.bounce or flags.spam):
-            SurgeDetector(store.r, settings, store).observe(c.message, c.conversation, utcnow)
+            SurgeDetector(store.r, settings, store).observe(c.message, c.conversation, utcnow, known)
         return Acknowledgement("received", f"received-{c.message.id}", {"request_id": c.message.id})
     inc, why = found
     extra = link_conversation(store, context.backend(c.route.backend), inc, c.conversation, ref, c.message.id, why)

@@ -21,12 +21,10 @@ from workers.desk_actions import telling
 def deliver(payload: dict[str, Any]) -> dict[str, Any] | Any:
     """A committed request: its ticket or comment, then its acknowledgement (workers/deliver.py).
 
-    While its ticket system is out of order it returns rq's Retry: held for later, no try spent.
+    While its ticket system is out of order it returns rq's Retry: held for later, no try spent. The dashboard is
+    told in the transaction that records the ticket or the comment.
     """
-    outcome = delivering.deliver(payload)
-    if isinstance(outcome, dict) and outcome.get("ticket"):
-        announce(context.connection(), "tickets")
-    return outcome
+    return delivering.deliver(payload)
 
 
 def send_reply(payload: dict[str, Any]) -> str:

@@ -74,12 +74,17 @@ def _at(value: str) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def plan_ticket(r: redis.Redis, c: Commitment, rules: RuleSet) -> Commitment:
-    """The commitment with its assignee and due times filled in; the same answer on every retry."""
+def plan_ticket(
+    r: redis.Redis, c: Commitment, rules: RuleSet, saved: dict[str, str] | None = None, closed: set[date] | None = None
+) -> Commitment:
+    """The commitment with its assignee and due times filled in; the same answer on every retry.
+
+    `saved` (the request's record) and `closed` (today's closures) when the caller has read them already."""
     route = c.route
-    saved = {text(k): text(v) for k, v in r.hgetall(keys.request(c.message.id)).items()}
+    if saved is None:
+        saved = {text(k): text(v) for k, v in r.hgetall(keys.request(c.message.id)).items()}
     if "routed_at" not in saved:
-        closed = set(closures(r))
+        closed = set(closures(r)) if closed is None else closed
         due = due_times(rules, route.sla_policy, route.priority, route.queue, c.message.received_at, closed)
         group = rules.groups.get(route.assignee_group or "")
         assignee = pick_assignee(r, group) if group else None
@@ -160,8 +165,12 @@ def restart_clock(pipe: redis.client.Pipeline, conversation: str, reopened: Reop
     pipe.hset(keys.conversation(conversation), mapping={k: v for k, v in reopened.fields.items()})
 
 
-def reply_context(c: Commitment, rules: RuleSet, zone_now: datetime, r: redis.Redis) -> dict[str, str]:
-    """What the acknowledgement says about time: when we will respond, and when the office next opens."""
+def reply_context(
+    c: Commitment, rules: RuleSet, zone_now: datetime, r: redis.Redis, closed: set[date] | None = None
+) -> dict[str, str]:
+    """What the acknowledgement says about time: when we will respond, and when the office next opens.
+
+    `closed`: today's closures, when the caller has read them already."""
     route, language = c.route, c.message.requester.locale or c.message.language
     policy = rules.sla_policies.get(route.sla_policy or "")
     calendar = rules.calendars.get(policy.calendar) if policy else next(iter(rules.calendars.values()), None)
@@ -169,7 +178,7 @@ def reply_context(c: Commitment, rules: RuleSet, zone_now: datetime, r: redis.Re
     if route.first_response_due is not None:
         out["first_response_due"] = when(route.first_response_due, rules.zone, language, zone_now)
     if calendar is not None:
-        opens = calendar.next_open(zone_now, route.queue, set(closures(r)))
+        opens = calendar.next_open(zone_now, route.queue, set(closures(r)) if closed is None else closed)
         if opens is not None and opens > zone_now:
             out["next_open"] = when(opens, calendar.zone, language, zone_now)
     return out
@@ -177,12 +186,16 @@ def reply_context(c: Commitment, rules: RuleSet, zone_now: datetime, r: redis.Re
 
 def remember_routed(r: redis.Redis, c: Commitment, keep: int) -> None:
     """Keep the newest `keep` routed requests (as committed) for `intake rules test --replay`."""
-    if keep <= 0:
-        return
     with r.pipeline() as pipe:
+        routed_into(pipe, c, keep)
+        pipe.execute()
+
+
+def routed_into(pipe: redis.client.Pipeline, c: Commitment, keep: int) -> None:
+    """remember_routed's writes, queued on the caller's pipeline (its transaction)."""
+    if keep > 0:
         pipe.lpush(keys.ROUTED_RECENT, c.model_dump_json())
         pipe.ltrim(keys.ROUTED_RECENT, 0, keep - 1)
-        pipe.execute()
 
 
 def route_summary(route: Route) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from types import FrameType
 from typing import Any
 
@@ -26,6 +26,8 @@ from rq.registry import DeferredJobRegistry, FailedJobRegistry, ScheduledJobRegi
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.scripts import release_lock
 from rq.serializers import JSONSerializer
+from rq.utils import now
+from rq.worker import WorkerStatus
 
 from gateway.settings import Settings
 from gateway.store.redis_conn import text
@@ -41,7 +43,10 @@ log = logging.getLogger("intake.worker")
 HEARTBEAT_EVERY_S = 5.0
 
 SCHEDULER_CHECK_S = 1.0
+SUSPENSION_CHECK_S = 1.0
+IDLE_AFTER_S = 0.5
 DEQUEUE_WAIT_S = 1
+SCAN_PAGE = 1000
 
 
 def queue_names(settings: Settings) -> list[str]:
@@ -94,6 +99,17 @@ def _held(connection: redis.Redis, q: Queue) -> set[str]:
     return held
 
 
+def _pages(keys: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    page: list[Any] = []
+    for key in keys:
+        page.append(key)
+        if len(page) == size:
+            yield page
+            page = []
+    if page:
+        yield page
+
+
 def requeue_orphans(connection: redis.Redis, qs: list[Queue]) -> int:
     """A worker SIGKILLed between taking a job off its queue (rq's BLPOP) and entering it in the started
     registry leaves the job in no list and no registry, its status still `queued`: nothing would ever run it
@@ -102,13 +118,16 @@ def requeue_orphans(connection: redis.Redis, qs: list[Queue]) -> int:
     registering is not taken for lost (and the jobs are idempotent if one ever were)."""
     by_name = {q.name: q for q in qs}
     queued: list[tuple[str, str]] = []
-    for key in connection.scan_iter(match="rq:job:*", count=1000):
-        job_id = text(key).removeprefix("rq:job:")
-        if ":" in job_id:
-            continue  # not a job's own hash
-        status, origin = (text(v or "") for v in connection.hmget(key, ["status", "origin"]))
-        if status == JobStatus.QUEUED.value and origin in by_name:
-            queued.append((job_id, origin))
+    for page in _pages(connection.scan_iter(match="rq:job:*", count=SCAN_PAGE), SCAN_PAGE):
+        job_ids = [job_id for key in page if ":" not in (job_id := text(key).removeprefix("rq:job:"))]
+        # One round trip per page, not per job: a worker starting behind a burst reads 10,000 jobs.
+        with connection.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hmget(f"rq:job:{job_id}", ["status", "origin"])
+            fields = pipe.execute()
+        for job_id, (status, origin) in zip(job_ids, fields, strict=True):
+            if text(status or "") == JobStatus.QUEUED.value and text(origin or "") in by_name:
+                queued.append((job_id, text(origin)))
     held = {name: _held(connection, q) for name, q in by_name.items() if any(o == name for _, o in queued)}
     found = 0
     for job_id, origin in queued:
@@ -160,17 +179,46 @@ class GatewayWorker(SimpleWorker):
     beaten_at: float | None = None
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
-        """rq beats before and after every dequeue, three writes each time, so at `appendfsync always` six fsynced
-        round trips of every job went to telling Redis the worker was alive. The worker's key lives worker_ttl + 60 s
-        (480 by default): from the dequeue loop, one beat every HEARTBEAT_EVERY_S is as good as one per job. Beats
-        with a timeout of their own or inside rq's pipelines (a job's start and end) are all still sent."""
-        if timeout is None and pipeline is None:
-            # rq's dequeue loop beats before every wait (DEQUEUE_WAIT_S): an idle worker's one regular step.
-            self.restart_dead_scheduler()
+        """rq beats before and after every dequeue, three writes each time, and once more inside every suspension
+        check, so at `appendfsync always` nine fsynced writes of every job went to telling Redis the worker was
+        alive. The worker's key lives worker_ttl + 60 s (480 by default): from the dequeue loop and the suspension
+        check, one beat every HEARTBEAT_EVERY_S is as good as one per job. Beats with a timeout of their own (a
+        job's start) and those in rq's job pipelines are all still sent."""
+        if timeout is None and (pipeline is None or self.checking_suspension):
+            if pipeline is None:
+                # rq's dequeue loop beats before every wait (DEQUEUE_WAIT_S): an idle worker's one regular step.
+                self.restart_dead_scheduler()
+                self.write_idle_if_due()
             if self.beaten_at is not None and time.monotonic() - self.beaten_at < HEARTBEAT_EVERY_S:
                 return
             self.beaten_at = time.monotonic()
         super().heartbeat(timeout, pipeline)
+
+    idle_since: float | None = None
+
+    def set_state(self, state: str, pipeline: Pipeline | None = None) -> None:
+        """rq writes `idle` after every job and again before the next dequeue, each a round trip of its own, and
+        `busy` with the next job's start. Nothing in the gateway reads the state (`rq info` shows it): `idle` is
+        written once the worker has waited IDLE_AFTER_S for a job, not between two jobs of a queue that is not
+        empty. Any other state, and any state written in a pipeline, goes at once."""
+        if pipeline is None and state == WorkerStatus.IDLE:
+            if self.idle_since is None and self.get_state() != WorkerStatus.IDLE:
+                self.idle_since = time.monotonic()
+            return
+        self.idle_since = None
+        super().set_state(state, pipeline)
+
+    def write_idle_if_due(self) -> None:
+        if self.idle_since is not None and time.monotonic() - self.idle_since >= IDLE_AFTER_S:
+            self.idle_since = None
+            super().set_state(WorkerStatus.IDLE)
+
+    def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
+        """rq stamps a finished job's `last_heartbeat` with a write of its own, for the success or failure callback
+        that follows (the gateway has none). The stamp now goes with the job's record, which rq's success and
+        failure pipelines write right after: one round trip less per job, the same fields in Redis."""
+        job.ended_at = now()
+        job.last_heartbeat = job.ended_at
 
     @property
     def dequeue_timeout(self) -> int:
@@ -190,10 +238,22 @@ class GatewayWorker(SimpleWorker):
         if self.told_to_stop:
             raise StopRequested()
 
+    checking_suspension = False
+    suspension_checked: float | None = None
+
     def check_for_suspension(self, burst: bool) -> None:
+        """rq asks Redis before every job whether `rq suspend` was run (the gateway never runs it), in a pipeline
+        that also beats: asked at most once every SUSPENSION_CHECK_S, and the beat left to HEARTBEAT_EVERY_S."""
         self.stop_if_told()
         self.restart_dead_scheduler()
-        super().check_for_suspension(burst)
+        if self.suspension_checked is not None and time.monotonic() - self.suspension_checked < SUSPENSION_CHECK_S:
+            return
+        self.suspension_checked = time.monotonic()
+        self.checking_suspension = True
+        try:
+            super().check_for_suspension(burst)
+        finally:
+            self.checking_suspension = False
 
     _scheduler_checked = 0.0
     in_burst = False

@@ -41,6 +41,11 @@ def closures(r: redis.Redis) -> dict[date, str]:
     return _parse(r.hgetall(keys.CALENDAR_CLOSURES))
 
 
+def closures_from(raw: Mapping[Any, Any]) -> dict[date, str]:
+    """The closures in the hash at keys.CALENDAR_CLOSURES, read by the caller (in a pipeline with other reads)."""
+    return _parse(raw)
+
+
 async def closures_async(r: aioredis.Redis) -> dict[date, str]:
     """Every declared closure, by date (for the web and mail processes' refresh task)."""
     return _parse(await r.hgetall(keys.CALENDAR_CLOSURES))

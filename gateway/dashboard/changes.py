@@ -29,6 +29,12 @@ def announce(client: redis.Redis, topic: Topic) -> None:
         log.warning("dashboard notice not sent", extra={"topic": topic, "error": type(exc).__name__})
 
 
+def announce_in(pipe: redis.client.Pipeline, topic: Topic) -> None:
+    """announce, queued in the transaction that makes the change (no round trip of its own; if the transaction
+    fails, so does the change it tells of)."""
+    pipe.publish(keys.DASH_CHANGES, topic)
+
+
 async def announce_async(client: aioredis.Redis, topic: Topic) -> None:
     try:
         await client.publish(keys.DASH_CHANGES, topic)

@@ -104,6 +104,15 @@ class Update:
     children: int
 
 
+def _incident(raw: dict[Any, Any], count: int) -> Incident | None:
+    if not raw:
+        return None
+    data: dict[str, Any] = {text(k): text(v) for k, v in raw.items()}
+    data["criteria"] = MatchCriteria.model_validate_json(data["criteria"])
+    data["children"] = int(count)
+    return Incident.model_validate(data)
+
+
 class IncidentStore:
     def __init__(self, client: redis.Redis) -> None:
         self.r = client
@@ -130,24 +139,35 @@ class IncidentStore:
             pipe.execute()
 
     def get(self, incident_id: str) -> Incident | None:
+        return self._many([incident_id])[0]
+
+    def _many(self, ids: list[str]) -> list[Incident | None]:
+        """The incidents with these ids (None for one that is gone), read in one round trip."""
+        if not ids:
+            return []
         with self.r.pipeline() as pipe:
-            pipe.hgetall(keys.incident(incident_id))
-            pipe.scard(keys.incident_child_set(incident_id))  # linked now: one unlinked at the desk is not
-            raw, count = pipe.execute()
-        if not raw:
-            return None
-        data: dict[str, Any] = {text(k): text(v) for k, v in raw.items()}
-        data["criteria"] = MatchCriteria.model_validate_json(data["criteria"])
-        data["children"] = int(count)
-        return Incident.model_validate(data)
+            for incident_id in ids:
+                pipe.hgetall(keys.incident(incident_id))
+                pipe.scard(keys.incident_child_set(incident_id))  # linked now: one unlinked at the desk is not
+            replies = pipe.execute()
+        return [_incident(raw, count) for raw, count in zip(replies[::2], replies[1::2], strict=True)]
 
     def all(self) -> list[Incident]:
         ids = [text(i) for i in self.r.zrange(keys.INCIDENTS, 0, -1)]
-        return [inc for inc in (self.get(i) for i in ids) if inc is not None]
+        return [inc for inc in self._many(ids) if inc is not None]
 
     def in_state(self, state: State) -> list[Incident]:
-        ids = sorted((text(i) for i in self.r.smembers(STATE_SETS[state])), key=int)
-        return [inc for inc in (self.get(i) for i in ids) if inc is not None]
+        return self.in_states((state,))[state]
+
+    def in_states(self, states: tuple[State, ...]) -> dict[State, list[Incident]]:
+        """The incidents in each of these states (open, proposed), oldest first: two round trips for them all."""
+        with self.r.pipeline(transaction=False) as pipe:
+            for state in states:
+                pipe.smembers(STATE_SETS[state])
+            members = pipe.execute()
+        ids = {state: sorted((text(i) for i in found), key=int) for state, found in zip(states, members, strict=True)}
+        read = iter(self._many([i for state in states for i in ids[state]]))
+        return {state: [inc for inc in (next(read) for _ in ids[state]) if inc is not None] for state in states}
 
     def by_ticket(self, backend: str, ref: str) -> str | None:
         found = self.r.get(keys.incident_by_ticket(backend, ref))

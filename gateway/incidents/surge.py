@@ -74,9 +74,17 @@ class SurgeDetector:
         self.timeout_s = settings.incidents.match_timeout_ms / 1000
         self.backend = settings.backends.default
 
-    def observe(self, m: InboundMessage, conversation: str, now: Callable[[], datetime]) -> Incident | None:
-        """Count a new request; return the proposal it completes, if it completes one."""
-        covering = self._covering(m)
+    def observe(
+        self,
+        m: InboundMessage,
+        conversation: str,
+        now: Callable[[], datetime],
+        known: dict[State, list[Incident]] | None = None,
+    ) -> Incident | None:
+        """Count a new request; return the proposal it completes, if it completes one.
+
+        `known`: the open and proposed incidents, when the caller has just read them (IncidentStore.in_states)."""
+        covering = self._covering(m, self.store.in_states(STATES_TO_CHECK) if known is None else known)
         if covering is not None:
             if covering.state == "proposed":
                 self.store.add_candidates(covering.id, [conversation])  # confirmed later, told then
@@ -126,10 +134,10 @@ class SurgeDetector:
         log.warning("surge: incident proposed", extra={"incident": proposal.id, "requests": len(members)})
         return proposal
 
-    def _covering(self, m: InboundMessage) -> Incident | None:
+    def _covering(self, m: InboundMessage, known: dict[State, list[Incident]]) -> Incident | None:
         """An open or proposed incident that already takes this request: a second proposal would only be noise."""
         for state in STATES_TO_CHECK:
-            for inc in self.store.in_state(state):
+            for inc in known.get(state, []):
                 if state == "open" and not inc.links:
                     continue  # resolved: the same words again are a new problem
                 if Matcher(inc.criteria, self.timeout_s).matches(m):

