@@ -276,6 +276,7 @@ def profiling(plan: Plan, pid: int) -> Iterator[None]:
         yield
         return
     flags = ["--nonblocking", *(["--gil"] if plan.profile_gil else []), *(["--idle"] if plan.profile_idle else [])]
+    flags += ["--subprocesses"] if plan.profile_parsers else []
     cmd = py_spy_record(pid, path, plan.profile_rate, *flags)
     with on_cpus(plan.layout.other_cpus), (plan.work / "py-spy.log").open("ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=log)
@@ -323,6 +324,7 @@ class Plan:
     profile_rate: int
     profile_gil: bool
     profile_idle: bool
+    profile_parsers: bool
     user: str = IMAP_USER  # the gateway's mailbox on the bench's Dovecot
     code: Path = REPO  # the code `intake mail` runs: this tree, or a --baseline worktree
 
@@ -520,7 +522,7 @@ def bench(args: argparse.Namespace, layout: Layout, work: Path, git: str) -> dic
         f"in {corpus.generate_s:.2f} s: {corpus.mix}")  # fmt: skip
     plan = Plan(args.messages, args.warmup, args.fetch_batch, layout, work, args.log_level, args.timeout,
                 args.profile.resolve() if args.profile else None, args.profile_rate, args.profile_gil,
-                args.profile_idle)  # fmt: skip
+                args.profile_idle, args.profile_parsers)  # fmt: skip
     with ExitStack() as stack, on_cpus(layout.other_cpus):
         # On TCP, as this bench has always measured it; it runs on the other cpus with this process (on_cpus).
         client, redis_info = stack.enter_context(redis_server(work / "redis", "tcp", None))
@@ -649,6 +651,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--profile-rate", type=int, default=250, help="py-spy samples per second (default 250)")
     p.add_argument("--profile-gil", action="store_true", help="py-spy --gil: only samples holding the GIL")
     p.add_argument("--profile-idle", action="store_true", help="py-spy --idle: waits too (epoll, fsync)")
+    p.add_argument(
+        "--profile-parsers", action="store_true", help="py-spy --subprocesses: the parsing processes too, by pid"
+    )
     p.add_argument("--check", action="store_true", help="exit 1 when the targets are not met")
     p.add_argument(
         "--baseline",
