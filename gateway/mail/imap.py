@@ -58,10 +58,18 @@ class ImapSession:
         self.server = server
         self.client: aioimaplib.IMAP4 | None = None
         self._lost = asyncio.Event()
+        self._turn = asyncio.Lock()
 
     async def _call(self, what: str, aw: Awaitable[T], limit_s: float | None = None) -> T:
         """Every command races a timeout and the connection: aioimaplib leaves a command waiting
-        forever when the server goes away mid-command (and passes no timeout to MOVE, COPY, STORE)."""
+        forever when the server goes away mid-command (and passes no timeout to MOVE, COPY, STORE).
+
+        One command at a time, in the order asked: the poller fetches the next batch while it moves the one
+        before, and a command given up on (timed out, cancelled) never shares the connection with another."""
+        async with self._turn:
+            return await self._one(what, aw, limit_s)
+
+    async def _one(self, what: str, aw: Awaitable[T], limit_s: float | None) -> T:
         task = asyncio.ensure_future(aw)
         lost = asyncio.ensure_future(self._lost.wait())
         try:

@@ -88,12 +88,14 @@ class MailParsers:
         share = -(-len(uids) // self.workers)
         runs = [uids[i : i + share] for i in range(0, len(uids), share)]
         loop = asyncio.get_running_loop()
-        futures = [self._pool.submit(_decide, [raws[u] for u in run], mailbox) for run in runs]
+        pool = self._pool
+        futures = [pool.submit(_decide, [raws[u] for u in run], mailbox) for run in runs]
         try:
             answers = await asyncio.gather(*(asyncio.wrap_future(f, loop=loop) for f in futures))
         except BrokenProcessPool as exc:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = self._new_pool()
+            if self._pool is pool:  # the first of the runs in flight to hear it replaces the pool, once
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()
             raise ParserCrashed("a mail parsing process died") from exc
         finally:
             for f in futures:
