@@ -34,7 +34,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -74,7 +74,9 @@ from bench.harness_cpu import (
     core_steal,
     core_ticks,
     cpu_snapshot,
+    group_times,
     on_cpus,
+    per_s,
     pinned,
     process_usage,
     unpinned,
@@ -141,16 +143,21 @@ class CpuWatch:
 
     procs: dict[str, int]
     groups: dict[str, int]
+    split: int = 0  # a process group whose leader and other processes are told apart, user and system time
     started: float = 0.0
     before: CpuSnapshot | None = None
+    split_before: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     def start(self) -> None:
+        self.split_before = group_times(self.split) if self.split else {}
         self.before, self.started = cpu_snapshot(self.procs, self.groups), time.monotonic()
 
     def stop(self, layout: Layout) -> dict[str, float]:
         after, seconds = cpu_snapshot(self.procs, self.groups), time.monotonic() - self.started
         before = self.before or after
         out = process_usage(before, after, seconds)
+        if self.split:
+            out.update(split_usage(self.split, self.split_before, group_times(self.split), seconds))
         if layout.measured_cpu is not None:
             core = layout.measured_cpu
             busy = core_busy(before, after, core, seconds)
@@ -159,6 +166,20 @@ class CpuWatch:
             out["measured_core_other"] = round(max(0.0, busy - out.get("gateway_cpu", out.get("bench_cpu", 0.0))), 3)
             out["measured_core_steal"] = core_steal(before, after, core, seconds)
         return out
+
+
+def split_usage(
+    leader: int, before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]], seconds: float
+) -> dict[str, float]:
+    """The gateway's CPU told apart: `intake mail` itself (the poller) and its other processes (the parsing
+    processes), each in user and system time. A parsing process started meanwhile counts from zero."""
+    ticks = {"poller_user": 0, "poller_sys": 0, "parsers_user": 0, "parsers_sys": 0}
+    for pid, (user, system) in after.items():
+        user0, system0 = before.get(pid, (0, 0))
+        who = "poller" if pid == leader else "parsers"
+        ticks[f"{who}_user"] += user - user0
+        ticks[f"{who}_sys"] += system - system0
+    return {f"{name}_cpu": per_s(t, seconds) for name, t in ticks.items()}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -430,7 +451,9 @@ def measure(
     )
     target_len, target_moved = base_len + plan.messages, base_processed + base_quarantined + plan.messages
     # The gateway's process group: `intake mail` and the processes that parse its mail.
-    watch = CpuWatch({"redis": redis_pid}, {"gateway": proc.pid, "dovecot": dovecot.proc.pid if dovecot.proc else -1})
+    watch = CpuWatch(
+        {"redis": redis_pid}, {"gateway": proc.pid, "dovecot": dovecot.proc.pid if dovecot.proc else -1}, proc.pid
+    )
     counts.imap.select(STAGING)
     finished = False
     with profiling(plan, proc.pid):
@@ -593,6 +616,10 @@ def bench(args: argparse.Namespace, layout: Layout, work: Path, git: str) -> dic
             args.messages / ceiling_median(lambda r: r.imap_s + r.compat32_parse_s), 1
         ),
         "gateway_cpu_us_per_msg": round(gateway_cpu * gw.elapsed_s / args.messages * 1e6, 1) if gateway_cpu else None,
+        "gateway_cpu_split_us_per_msg": {
+            name: round(gw.cpu.get(f"{name}_cpu", 0.0) * gw.elapsed_s / args.messages * 1e6, 1)
+            for name in ("poller_user", "poller_sys", "parsers_user", "parsers_sys")
+        },
         "ceiling_cpu_us_per_msg": round(ceiling_cpu_s / args.messages * 1e6, 1),
         # CPU per message is steadier than rates on a VM whose speed drifts: compare these across changes.
         "cpu_ratio": round(ceiling_cpu_s / args.messages * 1e6 / (gateway_cpu * gw.elapsed_s / args.messages * 1e6), 4)

@@ -95,6 +95,17 @@ def group_ticks(pgrp: int) -> int:
     return total
 
 
+def group_times(pgrp: int) -> dict[int, tuple[int, int]]:
+    """pid -> (user ticks, system ticks) of every live process of a process group."""
+    out: dict[int, tuple[int, int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError, IndexError, ValueError):
+            fields = _stat_fields(stat)
+            if int(fields[2]) == pgrp:
+                out[int(stat.parent.name)] = (int(fields[11]), int(fields[12]))
+    return out
+
+
 def core_ticks() -> tuple[dict[int, int], dict[int, int]]:
     """cpu -> busy ticks (everything but idle and iowait), and cpu -> ticks the hypervisor gave another guest."""
     cores: dict[int, int] = {}
