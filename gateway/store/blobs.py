@@ -6,7 +6,7 @@ import hashlib
 import os
 import secrets
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -32,8 +32,6 @@ DEFAULT_MAX_BYTES = 32 * 1024 * 1024  # blobs.max_bytes
 # fsyncs in flight at once with batch_sync: with 8 waiting together a 3 KB file took 0.08-0.10 ms of wall time
 # to sync here (ext4 on a virtual disk), against 0.21-0.48 ms one after another.
 SYNC_THREADS = 8
-# Files handed to a thread together: a task per file cost the parsing process 8% of its CPU in submits.
-SYNC_CHUNK = 8
 
 
 def sniff(data: bytes) -> str:
@@ -107,15 +105,12 @@ class FileBlobStore:
 
     def __init__(self, root: Path, *, batch_sync: bool = False, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         """With `batch_sync`, files are written at once and made durable by `sync()`, which the caller must run
-        before it commits anything that refers to them. The files' fsyncs start while the caller goes on (parsing
-        the next message), SYNC_CHUNK files at a time in threads of this store: the file system joins fsyncs
-        that wait together into one journal commit, and `sync()` only waits for what is left."""
+        before it commits anything that refers to them: their fsyncs are shared out among threads of this store
+        and run at once, and the file system joins fsyncs that wait together into one journal commit."""
         self.root = root
         self.batch_sync = batch_sync
         self.max_bytes = max_bytes
-        self._written: list[Path] = []  # not handed to a thread yet
-        self._unsynced: list[Future[None]] = []
-        self._count = 0
+        self._written: list[Path] = []
         self._dirs: set[Path] = set()
         self._syncer = ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="blob-fsync") if batch_sync else None
 
@@ -144,31 +139,30 @@ class FileBlobStore:
             if self._syncer is not None:
                 self._written.append(path)
                 self._dirs.add(path.parent)
-                if len(self._written) >= SYNC_CHUNK:
-                    self._start_syncs()
             else:
                 _fsync_dir(path.parent)
         return described
-
-    def _start_syncs(self) -> None:
-        if self._syncer is not None and self._written:
-            self._unsynced.append(self._syncer.submit(_fsync_each, self._written))
-            self._count += len(self._written)
-            self._written = []
 
     def sync(self) -> int:
         """Make every file written since the last sync durable, and the directories that name them."""
         if self._syncer is None:
             return 0
-        self._start_syncs()
-        files, self._unsynced = self._unsynced, []
-        count, self._count = self._count, 0
+        files, self._written = self._written, []
         dirs, self._dirs = list(self._dirs), set()
-        _wait_all(files)
-        # The names after the files, shared out among the threads.
-        shares = [dirs[i::SYNC_THREADS] for i in range(min(SYNC_THREADS, len(dirs)))]
-        _wait_all([self._syncer.submit(_fsync_each, share) for share in shares])
-        return count
+        self._fsync_all(files)
+        self._fsync_all(dirs)  # the names after the files
+        return len(files)
+
+    def _fsync_all(self, paths: list[Path]) -> None:
+        """Every path fsynced, shared out among the threads; the first failure raised once all have ended (none is
+        left running into the next batch): nothing that refers to these files may be committed."""
+        if self._syncer is None or not paths:
+            return
+        shares = [paths[i::SYNC_THREADS] for i in range(min(SYNC_THREADS, len(paths)))]
+        running = [self._syncer.submit(_fsync_each, share) for share in shares]
+        wait(running)
+        for done in running:
+            done.result()
 
     def get(self, key: str) -> bytes:
         try:
@@ -269,14 +263,6 @@ class BlobWriter:
             self._file.close()
             self._file = None
         self._tmp.unlink(missing_ok=True)
-
-
-def _wait_all(futures: list[Future[None]]) -> None:
-    """Every one waited for, even after one failed (none is left running into the next batch), then the first
-    failure raised: nothing that refers to these files may be committed."""
-    wait(futures)
-    for done in futures:
-        done.result()
 
 
 def _fsync_each(paths: list[Path]) -> None:
