@@ -31,8 +31,33 @@ from gateway.tasks import being_cancelled, cancel_and_wait, stop_if_cancelled
 
 log = logging.getLogger("intake.mail")
 
-# Runs fetched and not yet moved: one parsing while the one before it is committed and moved.
-RUNS_IN_FLIGHT = 2
+# Runs fetched and not yet moved: one being committed and moved, one parsing, one waiting to be parsed.
+RUNS_IN_FLIGHT = 3
+
+
+class _Room:
+    """What the reader may hold: at most `runs` runs fetched and not yet moved, together at most `limit` bytes
+    (channels.email.max_message_bytes, what one fetch may hold), or a single run of any size when it holds none."""
+
+    def __init__(self, runs: int, limit: int) -> None:
+        self.runs, self.limit = runs, limit
+        self.held_runs = self.held_bytes = 0
+        self._changed = asyncio.Condition()
+
+    async def take(self, size: int) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._fits(size))
+            self.held_runs += 1
+            self.held_bytes += size
+
+    def _fits(self, size: int) -> bool:
+        return not self.held_runs or (self.held_runs < self.runs and self.held_bytes + size <= self.limit)
+
+    async def give(self, size: int) -> None:
+        async with self._changed:
+            self.held_runs -= 1
+            self.held_bytes -= size
+            self._changed.notify_all()
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +67,7 @@ class _Step:
 
     uids: list[int] = field(default_factory=list)
     raws: dict[int, bytes] = field(default_factory=dict)
+    size: int = 0  # the run's RFC822.SIZE
     decided: asyncio.Task[dict[int, MailDecision]] | None = None
     unread: int = 0
     checkpoint: int = 0
@@ -178,11 +204,12 @@ class MailboxPoller:
 
         A reader fetches the next runs and hands them to the parsing processes while this task commits and moves
         the one before them: the fetch, the parse, the commit and the move of one batch were each waited for in
-        turn. At most RUNS_IN_FLIGHT runs are held at once (fetched and not yet moved), so what this process holds
-        stays bounded. A batch is resolved only after every batch before it was submitted for commit, so
-        threading sees them all; the checkpoint moves past a batch only once every message in it was moved."""
+        turn. At most RUNS_IN_FLIGHT runs are held at once (fetched and not yet moved), together no more than one
+        fetch may hold (max_message_bytes), so what this process holds stays bounded as before. A batch is
+        resolved only after every batch before it was submitted for commit, so threading sees them all; the
+        checkpoint moves past a batch only once every message in it was moved."""
         steps: asyncio.Queue[_Step] = asyncio.Queue()
-        room = asyncio.Semaphore(RUNS_IN_FLIGHT)
+        room = _Room(RUNS_IN_FLIGHT, self.conf.max_message_bytes)
         reader = asyncio.create_task(self._read(uids, steps, room), name=f"mail-read:{self.name}")
         handled = 0
         step = _Step()
@@ -193,7 +220,7 @@ class MailboxPoller:
                     raise step.failed
                 if step.decided is not None:
                     handled += await self._finish(step.uids, step.raws, await step.decided)
-                    room.release()
+                    await room.give(step.size)
                 handled += step.unread
                 if step.checkpoint:
                     await self.redis.hset(
@@ -208,7 +235,7 @@ class MailboxPoller:
             left = [s.decided for s in (step, *_drain(steps)) if s.decided is not None]
             await cancel_and_wait(*left)
 
-    async def _read(self, uids: list[int], steps: asyncio.Queue[_Step], room: asyncio.Semaphore) -> None:
+    async def _read(self, uids: list[int], steps: asyncio.Queue[_Step], room: _Room) -> None:
         """Sizes first: a message over max_message_bytes is quarantined unread, the rest are fetched in runs of
         at most max_message_bytes together and sent to be parsed, each run as soon as there is room for it."""
         try:
@@ -229,12 +256,13 @@ class MailboxPoller:
                     runs[-1].append(uid)
                     held += sizes[uid]
                 for run in (r for r in runs if r):
-                    await room.acquire()
+                    size = sum(sizes[uid] for uid in run)
+                    await room.take(size)
                     raws = await self.session.fetch(run)
                     # Parsed in the worker processes, which make the run's files durable before answering: before
                     # anything that refers to them is committed.
                     decided = asyncio.create_task(self.parsers.decide(raws, self.name), name=f"mail-parse:{self.name}")
-                    steps.put_nowait(_Step(uids=run, raws=raws, decided=decided))
+                    steps.put_nowait(_Step(uids=run, raws=raws, size=size, decided=decided))
                 steps.put_nowait(_Step(checkpoint=chunk[-1], last=start + batch >= len(uids)))
         except Exception as exc:
             steps.put_nowait(_Step(failed=exc))
