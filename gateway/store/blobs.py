@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -29,9 +28,6 @@ _MAGIC: list[tuple[bytes, str]] = [
 FORBIDDEN = {"application/x-msdownload", "application/x-executable"}
 INCOMING = ".incoming"  # uploads being received; a name here is never a blob
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024  # blobs.max_bytes
-# fsyncs in flight at once with batch_sync: with 8 waiting together a 3 KB file took 0.08-0.10 ms of wall time
-# to sync here (ext4 on a virtual disk), against 0.21-0.48 ms one after another.
-SYNC_THREADS = 8
 
 
 def sniff(data: bytes) -> str:
@@ -78,6 +74,11 @@ class BlobStore(Protocol):
         """Make durable what `put` left to be synced in a batch; how many files that was."""
         ...
 
+    def unsynced(self) -> list[str]:
+        """What `put` left to be synced in a batch, handed over instead: the caller makes every path durable
+        (`fsync_each`, in any process) before it commits anything that refers to these files."""
+        ...
+
 
 def describe(filename: str, ctype: str, size: int, digest: str, max_bytes: int) -> Attachment:
     """How a file is named on the ticket: kept under its digest, or not kept (a program, or one over the size
@@ -104,15 +105,13 @@ class FileBlobStore:
     """Blobs as files under one directory (data_dir/blobs): the default, for one host."""
 
     def __init__(self, root: Path, *, batch_sync: bool = False, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        """With `batch_sync`, files are written at once and made durable by `sync()`, which the caller must run
-        before it commits anything that refers to them: their fsyncs are shared out among threads of this store
-        and run at once, and the file system joins fsyncs that wait together into one journal commit."""
+        """With `batch_sync`, files are written at once and made durable in a batch, by `sync()` or by whoever
+        `unsynced()` hands them to, which must happen before anything that refers to them is committed."""
         self.root = root
         self.batch_sync = batch_sync
         self.max_bytes = max_bytes
         self._written: list[Path] = []
         self._dirs: set[Path] = set()
-        self._syncer = ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="blob-fsync") if batch_sync else None
 
     def path_for(self, key: str) -> Path:
         return self.root / key[:2] / key
@@ -136,7 +135,7 @@ class FileBlobStore:
             except BaseException:
                 tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
                 raise
-            if self._syncer is not None:
+            if self.batch_sync:
                 self._written.append(path)
                 self._dirs.add(path.parent)
             else:
@@ -145,24 +144,16 @@ class FileBlobStore:
 
     def sync(self) -> int:
         """Make every file written since the last sync durable, and the directories that name them."""
-        if self._syncer is None:
-            return 0
-        files, self._written = self._written, []
-        dirs, self._dirs = list(self._dirs), set()
-        self._fsync_all(files)
-        self._fsync_all(dirs)  # the names after the files
-        return len(files)
+        count = len(self._written)
+        fsync_each(self.unsynced())
+        return count
 
-    def _fsync_all(self, paths: list[Path]) -> None:
-        """Every path fsynced, shared out among the threads; the first failure raised once all have ended (none is
-        left running into the next batch): nothing that refers to these files may be committed."""
-        if self._syncer is None or not paths:
-            return
-        shares = [paths[i::SYNC_THREADS] for i in range(min(SYNC_THREADS, len(paths)))]
-        running = [self._syncer.submit(_fsync_each, share) for share in shares]
-        wait(running)
-        for done in running:
-            done.result()
+    def unsynced(self) -> list[str]:
+        """The files written since the last sync or hand-over, and the directories that name them (their renames
+        are all done: the order of their fsyncs does not matter), no longer this store's to sync."""
+        paths = [str(p) for p in (*self._written, *self._dirs)]
+        self._written, self._dirs = [], set()
+        return paths
 
     def get(self, key: str) -> bytes:
         try:
@@ -265,12 +256,13 @@ class BlobWriter:
         self._tmp.unlink(missing_ok=True)
 
 
-def _fsync_each(paths: list[Path]) -> None:
+def fsync_each(paths: Sequence[str | Path]) -> None:
+    """Make each file or directory durable, one after another. Any process may: fsync acts on the file itself."""
     for path in paths:
         _fsync_path(path)
 
 
-def _fsync_path(path: Path) -> None:
+def _fsync_path(path: str | Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
