@@ -47,7 +47,7 @@ from aioimaplib import aioimaplib
 # The repository: bench.* and tests.support (the same Dovecot and configuration the tests use).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.baseline_tree import baseline_tree
+from bench.baseline_tree import baseline_tree, known_to
 from bench.harness import (
     DEFAULT_CONFIG,
     REPO,
@@ -75,8 +75,8 @@ from bench.harness_cpu import (
     core_ticks,
     cpu_snapshot,
     group_times,
+    leader_and_others,
     on_cpus,
-    per_s,
     pinned,
     process_usage,
     unpinned,
@@ -157,7 +157,9 @@ class CpuWatch:
         before = self.before or after
         out = process_usage(before, after, seconds)
         if self.split:
-            out.update(split_usage(self.split, self.split_before, group_times(self.split), seconds))
+            split = leader_and_others(self.split, self.split_before, group_times(self.split), seconds)
+            names = {"leader": "poller", "others": "parsers"}
+            out.update({f"{names[who]}_{kind}_cpu": v for (who, kind), v in split.items()})
         if layout.measured_cpu is not None:
             core = layout.measured_cpu
             busy = core_busy(before, after, core, seconds)
@@ -166,20 +168,6 @@ class CpuWatch:
             out["measured_core_other"] = round(max(0.0, busy - out.get("gateway_cpu", out.get("bench_cpu", 0.0))), 3)
             out["measured_core_steal"] = core_steal(before, after, core, seconds)
         return out
-
-
-def split_usage(
-    leader: int, before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]], seconds: float
-) -> dict[str, float]:
-    """The gateway's CPU told apart: `intake mail` itself (the poller) and its other processes (the parsing
-    processes), each in user and system time. A parsing process started meanwhile counts from zero."""
-    ticks = {"poller_user": 0, "poller_sys": 0, "parsers_user": 0, "parsers_sys": 0}
-    for pid, (user, system) in after.items():
-        user0, system0 = before.get(pid, (0, 0))
-        who = "poller" if pid == leader else "parsers"
-        ticks[f"{who}_user"] += user - user0
-        ticks[f"{who}_sys"] += system - system0
-    return {f"{name}_cpu": per_s(t, seconds) for name, t in ticks.items()}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -369,19 +357,6 @@ def gateway_config(plan: Plan, dovecot: Dovecot, redis_url: str) -> Path:
         written = yaml.safe_load(path.read_text())
         path.write_text(yaml.safe_dump(known_to(written, old), allow_unicode=True))
     return path
-
-
-def known_to(conf: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
-    """`conf` without the sections, and the keys of sections, that an older shipped config does not have."""
-    kept: dict[str, Any] = {}
-    for key, value in conf.items():
-        if key not in old:
-            continue
-        if isinstance(value, dict) and isinstance(old[key], dict) and key != "channels":
-            kept[key] = {k: v for k, v in value.items() if k in old[key]}
-        else:
-            kept[key] = value
-    return kept
 
 
 @dataclass

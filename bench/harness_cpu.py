@@ -151,3 +151,17 @@ def core_busy(a: CpuSnapshot, b: CpuSnapshot, cpu: int, seconds: float) -> float
 
 def core_steal(a: CpuSnapshot, b: CpuSnapshot, cpu: int, seconds: float) -> float:
     return per_s(b.steal.get(cpu, 0) - a.steal.get(cpu, 0), seconds)
+
+
+def leader_and_others(
+    leader: int, before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]], seconds: float
+) -> dict[tuple[str, str], float]:
+    """A process group's CPU told apart (`group_times` before and after): ("leader" or "others", "user" or "sys")
+    -> CPU seconds per second. A process started meanwhile counts from zero."""
+    ticks = {(who, kind): 0 for who in ("leader", "others") for kind in ("user", "sys")}
+    for pid, (user, system) in after.items():
+        user0, system0 = before.get(pid, (0, 0))
+        who = "leader" if pid == leader else "others"
+        ticks[(who, "user")] += user - user0
+        ticks[(who, "sys")] += system - system0
+    return {key: per_s(t, seconds) for key, t in ticks.items()}
