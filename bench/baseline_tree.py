@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from bench.harness import REPO, BenchError
 
@@ -34,3 +35,16 @@ def baseline_tree(ref: str) -> Iterator[tuple[Path, str]]:
         subprocess.run(["git", "worktree", "remove", "--force", str(tree)], capture_output=True, cwd=REPO)
         subprocess.run(["git", "worktree", "prune"], capture_output=True, cwd=REPO)
         shutil.rmtree(parent, ignore_errors=True)
+
+
+def known_to(conf: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """`conf` without the sections, and the keys of sections, that an older shipped config does not have."""
+    kept: dict[str, Any] = {}
+    for key, value in conf.items():
+        if key not in old:
+            continue
+        if isinstance(value, dict) and isinstance(old[key], dict) and key != "channels":
+            kept[key] = {k: v for k, v in value.items() if k in old[key]}
+        else:
+            kept[key] = value
+    return kept

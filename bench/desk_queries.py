@@ -1,13 +1,14 @@
 """The desk's and the dashboard's reads at a million tickets, and what 200 live dashboard watchers cost intake.
 
-1. load: `--tickets` (1,000,000) tickets, each with `--comments` comments, into the built-in store (SQLite under
-   the work directory, made by the store itself, so its migrations, indexes and search triggers are the real ones),
-   spread over two years, a twentieth of them still open with a running clock. With `--workdir` the store is kept
-   and reused by the next run.
-2. queries: `--queries` rounds of the desk's open-ticket lists (by department, by assignee, all; sorted by priority
-   and due time, a page of 50 with its total), a search for a specific word (a page with its total), and the
-   dashboard's whole read (gateway/dashboard/snapshot.py: the incoming counts, the open/unassigned/due counts, the
-   clocks due soonest, the breaches, incidents, the last week's response times, health). p50 and p99 in ms.
+1. load: `--tickets` (1,000,000) tickets with comments, status history, time entries and files into the built-in
+   store (desk_load.py: made and migrated by the store itself, so its indexes and search are the real ones),
+   spread over two years, a twentieth of them still open with a running clock. SQLite under the work directory,
+   or PostgreSQL with `--database-url`. With `--workdir` (or the same database) the store is kept and reused.
+2. queries (desk_reads.py): the desk's pages' own reads, through their own code: the list with each filter and
+   sort it offers and its total, deep pages, the filtered search, the ticket page, and the dashboard's whole read,
+   `--queries` rounds of every case, interleaved; p50, p99 and max ms per case, the worst p99 per kind, the cases
+   over the target (200 ms), and the load average before and after. Then the CSV export's first batch and its
+   per-batch cost (1,000 tickets a batch). `--only REGEX` measures only the cases it matches.
 3. watchers: the web process (`intake serve`, on this store and its own redis-server) takes signed-in web forms
    from `--concurrency` clients for `--seconds`, first with no dashboard watcher, then with `--watchers` of them
    connected over server-sent events, alternating `--rounds` times. Reported: committed requests a second, the web
@@ -24,13 +25,12 @@ import contextlib
 import json
 import os
 import random
+import re
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.desk_load import load
 from bench.harness import (
     DEFAULT_CONFIG,
     BenchError,
@@ -55,117 +56,52 @@ from bench.harness import (
 from bench.harness_cpu import proc_ticks
 from bench.harness_redis import redis_server
 
-QUEUES = ("it", "transportation", "hr", "communications", "general", "facilities")
-CHANNELS = ("sms", "email", "webform", "slack", "voice")
-SCHOOLS = tuple(f"s{i:02d}" for i in range(12))
-LANGUAGES = ("en", "es", "vi", "zh")
-PRIORITIES = ("low", "normal", "normal", "normal", "high", "urgent")
-PEOPLE = tuple(f"tech{i:02d}" for i in range(40))
-WORDS = (
-    "bus", "late", "chromebook", "screen", "broken", "password", "wifi", "lincoln", "stop", "driver", "printer",
-    "badge", "payroll", "benefits", "newsletter", "grades", "portal", "login", "cracked", "charger", "route",
-    "morning", "afternoon", "teacher", "classroom", "projector", "email", "account", "locked", "form",
-)  # fmt: skip
 TOKEN = "bench-form-token-51c2"  # noqa: S105 (the bench's own gateway)
 OPERATOR = "bench-operator-token-9a0e"
-TIME = "%Y-%m-%dT%H:%M:%S.%f+00:00"
+TARGET_MS = 200
 
 
-def _text(rng: random.Random, n: int) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(n))
-
-
-def load(path: Path, tickets: int, comments: int, seed: int = 7) -> float:
-    """Fill the store (made and migrated by TicketStore.open) with raw inserts, 20,000 tickets a transaction."""
-    from gateway.tickets import TicketStore
-    from gateway.tickets.engine import sqlite_url
-
-    TicketStore.open(sqlite_url(path)).close()
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("PRAGMA synchronous=OFF")  # loading only: the measured store runs with FULL
-    have = db.execute("SELECT count(*) FROM tickets").fetchone()[0]
-    if have >= tickets:
-        db.close()
-        return 0.0
-    rng = random.Random(seed + have)
-    now = datetime.now(UTC)
-    start = time.monotonic()
-    n = have
-    while n < tickets:
-        rows, notes = [], []
-        for i in range(n + 1, min(tickets, n + 20_000) + 1):
-            created = now - timedelta(seconds=int((tickets - i) * (730 * 86400 / tickets)) + rng.randrange(60))
-            open_ = rng.random() < 0.05 or i > tickets - 2000
-            first_at = None if open_ and rng.random() < 0.6 else created + timedelta(minutes=rng.randrange(5, 600))
-            resolved = None if open_ else (first_at or created) + timedelta(minutes=rng.randrange(10, 5000))
-            due = created + timedelta(hours=rng.choice((1, 4, 8, 16, 40))) if open_ else None
-            priority = rng.choice(PRIORITIES)
-            rows.append((
-                f"bench-{i}", f"conv-{i}", "open" if open_ else "resolved", _text(rng, 5), _text(rng, 30),
-                rng.choice(CHANNELS), rng.choice(("devices", "buses", "payroll", None)), rng.choice(QUEUES), priority,
-                {"urgent": 0, "high": 1, "normal": 2, "low": 3}[priority], rng.choice(SCHOOLS), rng.choice(LANGUAGES),
-                f"Family {i}", f"family{i}@example.org", None if rng.random() < 0.3 else rng.choice(PEOPLE),
-                created.strftime(TIME), created.strftime(TIME), due.strftime(TIME) if due else None,
-                due.strftime(TIME) if due else None, first_at.strftime(TIME) if first_at else None,
-                resolved.strftime(TIME) if resolved else None,
-            ))  # fmt: skip
-            for _ in range(comments):
-                notes.append((i, "Staff", _text(rng, 20), created.strftime(TIME), "staff"))
-        db.execute("BEGIN")
-        db.executemany(
-            "INSERT INTO tickets (idempotency_key, conversation, status, subject, body, channel, category, queue, "
-            "priority, priority_rank, school, language, requester_name, requester_email, assignee, created_at, "
-            "updated_at, first_response_due, next_due, first_response_at, resolved_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        db.executemany(
-            "INSERT INTO comments (ticket_id, author, body, created_at, author_kind) VALUES (?, ?, ?, ?, ?)", notes
-        )
-        db.execute("COMMIT")
-        n += len(rows)
-        say(f"loaded {n:,} tickets")
-    db.execute("ANALYZE")
-    db.close()
-    return time.monotonic() - start
-
-
-def _percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {"p50_ms": round(statistics.median(ordered), 2), "p99_ms": round(ordered[int(0.99 * (len(ordered) - 1))], 2)}
-
-
-def queries(path: Path, settings: Any, rounds: int) -> dict[str, dict[str, float]]:
+def queries(url: str, settings: Any, rounds: int, only: str | None, export_batches: int) -> dict[str, Any]:
     import redis
 
-    from gateway.dashboard.snapshot import PARTS, Snapshot, Sources, read_parts
+    from bench.desk_reads import add_people, cases, export_costs, percentiles
+    from gateway.dashboard.snapshot import Sources
     from gateway.routing.router import load_ruleset
-    from gateway.tickets import TicketQuery, TicketStore
-    from gateway.tickets.engine import sqlite_url
+    from gateway.tickets import TicketStore
 
-    store = TicketStore.open(sqlite_url(path))
+    store = TicketStore.open(url)
+    add_people(store)
     client = redis.Redis.from_url(settings.redis.url)
-    sources = Sources(settings, store, client, load_ruleset(settings), ("sms", "webform"), ())
+    sources = Sources(settings, store, client, load_ruleset(settings), ("sms", "email", "webform"), ())
     rng = random.Random(11)
-    lists = [
-        lambda: store.page(TicketQuery(status=("open",), queue=(rng.choice(QUEUES),)), sort="priority"),
-        lambda: store.page(TicketQuery(status=("open",), assignee=(rng.choice(PEOPLE),)), sort="priority"),
-        lambda: store.page(TicketQuery(status=("open",)), sort="priority", page=rng.randint(1, 20)),
-        lambda: store.page(TicketQuery(status=("open",), due="soon_or_overdue", queue=(rng.choice(QUEUES),))),
-    ]
-    out: dict[str, list[float]] = {"list": [], "search": [], "dashboard": []}
-    for i in range(rounds):
-        for name, work in (
-            ("list", lists[i % len(lists)]),
-            ("search", lambda: store.search(f"{rng.choice(WORDS)} family{rng.randrange(1, 1_000_000)}")),
-            ("dashboard", lambda: read_parts(sources, Snapshot(datetime.now(UTC)), set(PARTS), datetime.now(UTC))),
-        ):
+    chosen = [c for c in cases(store, settings, sources, store.count(), rng) if not only or re.search(only, c.name)]
+    for case in chosen:  # once each, unmeasured: the first dashboard read works out every ticket's minutes
+        case.run()
+    load_before = os.getloadavg()
+    samples: dict[str, list[float]] = {c.name: [] for c in chosen}
+    for r in range(rounds):  # interleaved, so the machine's load falls on every case alike
+        for case in chosen:
             t0 = time.perf_counter()
-            work()
-            out[name].append((time.perf_counter() - t0) * 1000)
+            case.run()
+            samples[case.name].append((time.perf_counter() - t0) * 1000)
+        if r % 10 == 9:
+            say(f"round {r + 1} of {rounds}")
+    load_after = os.getloadavg()
+    measured = {name: percentiles(v) for name, v in samples.items()}
+    worst: dict[str, dict[str, Any]] = {}
+    for case in chosen:
+        p99 = measured[case.name]["p99_ms"]
+        if case.kind not in worst or p99 > worst[case.kind]["p99_ms"]:
+            worst[case.kind] = {"case": case.name, "p99_ms": p99}
+    exports = export_costs(store, settings, export_batches) if export_batches and not only else None
     store.close()
     client.close()
-    return {k: _percentiles(v) for k, v in out.items()}
+    return {
+        "cases": measured, "worst_p99_by_kind": worst,
+        "over_target": sorted(n for n, m in measured.items() if m["p99_ms"] > TARGET_MS),
+        "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in load_after],
+        "export": exports,
+    }  # fmt: skip
 
 
 async def _watch(
@@ -262,7 +198,7 @@ async def supervisor_session(config: Path, base: str) -> str:
     return f"{name}={value}"
 
 
-def watchers_bench(work: Path, store: Path, args: argparse.Namespace) -> dict[str, Any]:
+def watchers_bench(work: Path, url: str, args: argparse.Namespace) -> dict[str, Any]:
     with redis_server(work / "redis-w", "unix", None) as (_client, info):
         port = free_port()
         conf = yaml.safe_load(DEFAULT_CONFIG.read_text())
@@ -272,7 +208,7 @@ def watchers_bench(work: Path, store: Path, args: argparse.Namespace) -> dict[st
         conf["server"].update({"port": port, "operator_token": OPERATOR})
         conf["channels"]["webform"]["sources"]["demo"] = {"token": TOKEN}
         conf["rate_limits"] = {"form_per_client": "off", "hook_per_client": "off", "per_address": "off"}
-        conf["backends"]["builtin"]["path"] = str(store)
+        conf["backends"]["builtin"]["database_url"] = url
         conf["logging"]["level"] = "WARNING"
         config = work / "gateway-watchers.yaml"
         config.write_text(yaml.safe_dump(conf))
@@ -305,8 +241,12 @@ def watchers_bench(work: Path, store: Path, args: argparse.Namespace) -> dict[st
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tickets", type=int, default=1_000_000)
-    p.add_argument("--comments", type=int, default=1, help="comments per ticket")
-    p.add_argument("--queries", type=int, default=300, help="rounds of each query")
+    p.add_argument("--comments", type=int, default=1, help="comments per ticket, on average")
+    p.add_argument("--queries", type=int, default=100, help="rounds of every case")
+    p.add_argument("--only", metavar="REGEX", help="measure only the cases whose name this matches")
+    p.add_argument("--export-batches", type=int, default=20, help="batches of the CSV export timed (0: none)")
+    p.add_argument("--database-url", help="PostgreSQL (postgresql://...) instead of SQLite under the work directory")
+    p.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL server (Debian's) for the store")
     p.add_argument("--watchers", type=int, default=200)
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--seconds", type=float, default=20)
@@ -320,10 +260,20 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(watch_only(args.watch, args.cookie, args.watchers, args.seconds))
         return 0
     git = git_head()
-    with workdir(args.workdir, "desk-queries-") as work:
-        store = work / "tickets.sqlite3"
-        loaded_s = load(store, args.tickets, args.comments)
+    with workdir(args.workdir, "desk-queries-") as work, contextlib.ExitStack() as stack:
         from gateway.settings import load_settings
+        from gateway.tickets.engine import sqlite_url
+
+        url = args.database_url or sqlite_url(work / "tickets.sqlite3")
+        if args.postgres and not args.database_url:
+            from tests.support.postgres import PostgresServer
+
+            server = PostgresServer(durable=True)
+            server.start()
+            stack.callback(server.stop)
+            url = server.create_database("desk")
+        say(f"load average before loading: {os.getloadavg()}")
+        loaded_s = load(url, args.tickets, args.comments, say)
 
         with redis_server(work / "redis-q", "unix", None) as (_, info):
             conf = yaml.safe_load(DEFAULT_CONFIG.read_text())
@@ -331,11 +281,11 @@ def main(argv: list[str] | None = None) -> int:
             (work / "gateway-q.yaml").write_text(yaml.safe_dump(conf))
             settings = load_settings(work / "gateway-q.yaml", env={})
             say("measuring the desk's and the dashboard's queries")
-            measured = queries(store, settings, args.queries)
-        watchers = None if args.skip_watchers else watchers_bench(work, store, args)
-    out = {"bench": "desk_queries", "tickets": args.tickets, "comments_per_ticket": args.comments,
-           "load_s": round(loaded_s, 1), "queries": measured, "target_p99_ms": 200, "sse": watchers,
-           **provenance(git)}  # fmt: skip
+            measured = queries(url, settings, args.queries, args.only, args.export_batches)
+        watchers = None if args.skip_watchers else watchers_bench(work, url, args)
+    out = {"bench": "desk_queries", "engine": url.split(":", 1)[0].split("+")[0], "tickets": args.tickets,
+           "comments_per_ticket": args.comments, "load_s": round(loaded_s, 1), "rounds": args.queries,
+           "queries": measured, "target_p99_ms": TARGET_MS, "sse": watchers, **provenance(git)}  # fmt: skip
     print_json(out, sys.stdout)
     return 0
 

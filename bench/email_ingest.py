@@ -34,7 +34,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -47,7 +47,7 @@ from aioimaplib import aioimaplib
 # The repository: bench.* and tests.support (the same Dovecot and configuration the tests use).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.baseline_tree import baseline_tree
+from bench.baseline_tree import baseline_tree, known_to
 from bench.harness import (
     DEFAULT_CONFIG,
     REPO,
@@ -74,6 +74,8 @@ from bench.harness_cpu import (
     core_steal,
     core_ticks,
     cpu_snapshot,
+    group_times,
+    leader_and_others,
     on_cpus,
     pinned,
     process_usage,
@@ -141,16 +143,23 @@ class CpuWatch:
 
     procs: dict[str, int]
     groups: dict[str, int]
+    split: int = 0  # a process group whose leader and other processes are told apart, user and system time
     started: float = 0.0
     before: CpuSnapshot | None = None
+    split_before: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     def start(self) -> None:
+        self.split_before = group_times(self.split) if self.split else {}
         self.before, self.started = cpu_snapshot(self.procs, self.groups), time.monotonic()
 
     def stop(self, layout: Layout) -> dict[str, float]:
         after, seconds = cpu_snapshot(self.procs, self.groups), time.monotonic() - self.started
         before = self.before or after
         out = process_usage(before, after, seconds)
+        if self.split:
+            split = leader_and_others(self.split, self.split_before, group_times(self.split), seconds)
+            names = {"leader": "poller", "others": "parsers"}
+            out.update({f"{names[who]}_{kind}_cpu": v for (who, kind), v in split.items()})
         if layout.measured_cpu is not None:
             core = layout.measured_cpu
             busy = core_busy(before, after, core, seconds)
@@ -276,6 +285,7 @@ def profiling(plan: Plan, pid: int) -> Iterator[None]:
         yield
         return
     flags = ["--nonblocking", *(["--gil"] if plan.profile_gil else []), *(["--idle"] if plan.profile_idle else [])]
+    flags += ["--subprocesses"] if plan.profile_parsers else []
     cmd = py_spy_record(pid, path, plan.profile_rate, *flags)
     with on_cpus(plan.layout.other_cpus), (plan.work / "py-spy.log").open("ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=log)
@@ -323,6 +333,7 @@ class Plan:
     profile_rate: int
     profile_gil: bool
     profile_idle: bool
+    profile_parsers: bool
     user: str = IMAP_USER  # the gateway's mailbox on the bench's Dovecot
     code: Path = REPO  # the code `intake mail` runs: this tree, or a --baseline worktree
 
@@ -346,19 +357,6 @@ def gateway_config(plan: Plan, dovecot: Dovecot, redis_url: str) -> Path:
         written = yaml.safe_load(path.read_text())
         path.write_text(yaml.safe_dump(known_to(written, old), allow_unicode=True))
     return path
-
-
-def known_to(conf: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
-    """`conf` without the sections, and the keys of sections, that an older shipped config does not have."""
-    kept: dict[str, Any] = {}
-    for key, value in conf.items():
-        if key not in old:
-            continue
-        if isinstance(value, dict) and isinstance(old[key], dict) and key != "channels":
-            kept[key] = {k: v for k, v in value.items() if k in old[key]}
-        else:
-            kept[key] = value
-    return kept
 
 
 @dataclass
@@ -428,7 +426,9 @@ def measure(
     )
     target_len, target_moved = base_len + plan.messages, base_processed + base_quarantined + plan.messages
     # The gateway's process group: `intake mail` and the processes that parse its mail.
-    watch = CpuWatch({"redis": redis_pid}, {"gateway": proc.pid, "dovecot": dovecot.proc.pid if dovecot.proc else -1})
+    watch = CpuWatch(
+        {"redis": redis_pid}, {"gateway": proc.pid, "dovecot": dovecot.proc.pid if dovecot.proc else -1}, proc.pid
+    )
     counts.imap.select(STAGING)
     finished = False
     with profiling(plan, proc.pid):
@@ -520,7 +520,7 @@ def bench(args: argparse.Namespace, layout: Layout, work: Path, git: str) -> dic
         f"in {corpus.generate_s:.2f} s: {corpus.mix}")  # fmt: skip
     plan = Plan(args.messages, args.warmup, args.fetch_batch, layout, work, args.log_level, args.timeout,
                 args.profile.resolve() if args.profile else None, args.profile_rate, args.profile_gil,
-                args.profile_idle)  # fmt: skip
+                args.profile_idle, args.profile_parsers)  # fmt: skip
     with ExitStack() as stack, on_cpus(layout.other_cpus):
         # On TCP, as this bench has always measured it; it runs on the other cpus with this process (on_cpus).
         client, redis_info = stack.enter_context(redis_server(work / "redis", "tcp", None))
@@ -591,6 +591,10 @@ def bench(args: argparse.Namespace, layout: Layout, work: Path, git: str) -> dic
             args.messages / ceiling_median(lambda r: r.imap_s + r.compat32_parse_s), 1
         ),
         "gateway_cpu_us_per_msg": round(gateway_cpu * gw.elapsed_s / args.messages * 1e6, 1) if gateway_cpu else None,
+        "gateway_cpu_split_us_per_msg": {
+            name: round(gw.cpu.get(f"{name}_cpu", 0.0) * gw.elapsed_s / args.messages * 1e6, 1)
+            for name in ("poller_user", "poller_sys", "parsers_user", "parsers_sys")
+        },
         "ceiling_cpu_us_per_msg": round(ceiling_cpu_s / args.messages * 1e6, 1),
         # CPU per message is steadier than rates on a VM whose speed drifts: compare these across changes.
         "cpu_ratio": round(ceiling_cpu_s / args.messages * 1e6 / (gateway_cpu * gw.elapsed_s / args.messages * 1e6), 4)
@@ -649,6 +653,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--profile-rate", type=int, default=250, help="py-spy samples per second (default 250)")
     p.add_argument("--profile-gil", action="store_true", help="py-spy --gil: only samples holding the GIL")
     p.add_argument("--profile-idle", action="store_true", help="py-spy --idle: waits too (epoll, fsync)")
+    p.add_argument(
+        "--profile-parsers", action="store_true", help="py-spy --subprocesses: the parsing processes too, by pid"
+    )
     p.add_argument("--check", action="store_true", help="exit 1 when the targets are not met")
     p.add_argument(
         "--baseline",

@@ -95,6 +95,17 @@ def group_ticks(pgrp: int) -> int:
     return total
 
 
+def group_times(pgrp: int) -> dict[int, tuple[int, int]]:
+    """pid -> (user ticks, system ticks) of every live process of a process group."""
+    out: dict[int, tuple[int, int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError, IndexError, ValueError):
+            fields = _stat_fields(stat)
+            if int(fields[2]) == pgrp:
+                out[int(stat.parent.name)] = (int(fields[11]), int(fields[12]))
+    return out
+
+
 def core_ticks() -> tuple[dict[int, int], dict[int, int]]:
     """cpu -> busy ticks (everything but idle and iowait), and cpu -> ticks the hypervisor gave another guest."""
     cores: dict[int, int] = {}
@@ -140,3 +151,17 @@ def core_busy(a: CpuSnapshot, b: CpuSnapshot, cpu: int, seconds: float) -> float
 
 def core_steal(a: CpuSnapshot, b: CpuSnapshot, cpu: int, seconds: float) -> float:
     return per_s(b.steal.get(cpu, 0) - a.steal.get(cpu, 0), seconds)
+
+
+def leader_and_others(
+    leader: int, before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]], seconds: float
+) -> dict[tuple[str, str], float]:
+    """A process group's CPU told apart (`group_times` before and after): ("leader" or "others", "user" or "sys")
+    -> CPU seconds per second. A process started meanwhile counts from zero."""
+    ticks = {(who, kind): 0 for who in ("leader", "others") for kind in ("user", "sys")}
+    for pid, (user, system) in after.items():
+        user0, system0 = before.get(pid, (0, 0))
+        who = "leader" if pid == leader else "others"
+        ticks[(who, "user")] += user - user0
+        ticks[(who, "sys")] += system - system0
+    return {key: per_s(t, seconds) for key, t in ticks.items()}

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import random
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
@@ -29,6 +30,56 @@ from gateway.settings import EmailSettings, Mailbox
 from gateway.tasks import being_cancelled, cancel_and_wait, stop_if_cancelled
 
 log = logging.getLogger("intake.mail")
+
+# Runs fetched and not yet moved: one being committed and moved, one parsing, one waiting to be parsed.
+RUNS_IN_FLIGHT = 3
+
+
+class _Room:
+    """What the reader may hold: at most `runs` runs fetched and not yet moved, together at most `limit` bytes
+    (channels.email.max_message_bytes, what one fetch may hold), or a single run of any size when it holds none."""
+
+    def __init__(self, runs: int, limit: int) -> None:
+        self.runs, self.limit = runs, limit
+        self.held_runs = self.held_bytes = 0
+        self._changed = asyncio.Condition()
+
+    async def take(self, size: int) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._fits(size))
+            self.held_runs += 1
+            self.held_bytes += size
+
+    def _fits(self, size: int) -> bool:
+        return not self.held_runs or (self.held_runs < self.runs and self.held_bytes + size <= self.limit)
+
+    async def give(self, size: int) -> None:
+        async with self._changed:
+            self.held_runs -= 1
+            self.held_bytes -= size
+            self._changed.notify_all()
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """What the reader hands on, in the mailbox's order: a run to finish, a count of messages it quarantined
+    unread, the end of a batch (its checkpoint), or the error that stopped it."""
+
+    uids: list[int] = field(default_factory=list)
+    raws: dict[int, bytes] = field(default_factory=dict)
+    size: int = 0  # the run's RFC822.SIZE
+    decided: asyncio.Task[dict[int, MailDecision]] | None = None
+    unread: int = 0
+    checkpoint: int = 0
+    last: bool = False
+    failed: Exception | None = None
+
+
+def _drain(steps: asyncio.Queue[_Step]) -> list[_Step]:
+    out = []
+    while not steps.empty():
+        out.append(steps.get_nowait())
+    return out
 
 
 class MailboxPoller:
@@ -140,42 +191,83 @@ class MailboxPoller:
             if ckpt:
                 log.warning("UIDVALIDITY changed: rescanning", extra={"mailbox": self.name})
             last = 0
-        handled = 0
         uids = await self.session.uids_after(last)
-        for start in range(0, len(uids), self.conf.fetch_batch):
-            chunk = uids[start : start + self.conf.fetch_batch]
-            handled += await self._batch(chunk)
-            await self.redis.hset(
-                keys.mail_checkpoint(self.name), mapping={"uidvalidity": selected.uidvalidity, "last_uid": chunk[-1]}
-            )
+        handled = await self._handle(uids, selected.uidvalidity) if uids else 0
         now = utcnow().isoformat()
         await self.redis.hset(keys.mail_health(self.name), "checked_at", now)
         if handled:
             await self.redis.hset(keys.mail_health(self.name), "last_message_at", now)
         return handled
 
-    async def _batch(self, uids: list[int]) -> int:
+    async def _handle(self, uids: list[int], uidvalidity: int) -> int:
+        """Every message of `uids`, in batches of fetch_batch, each committed and then moved in the mailbox's order.
+
+        A reader fetches the next runs and hands them to the parsing processes while this task commits and moves
+        the one before them: the fetch, the parse, the commit and the move of one batch were each waited for in
+        turn. At most RUNS_IN_FLIGHT runs are held at once (fetched and not yet moved), together no more than one
+        fetch may hold (max_message_bytes), so what this process holds stays bounded as before. A batch is
+        resolved only after every batch before it was submitted for commit, so threading sees them all; the
+        checkpoint moves past a batch only once every message in it was moved."""
+        steps: asyncio.Queue[_Step] = asyncio.Queue()
+        room = _Room(RUNS_IN_FLIGHT, self.conf.max_message_bytes)
+        reader = asyncio.create_task(self._read(uids, steps, room), name=f"mail-read:{self.name}")
+        handled = 0
+        step = _Step()
+        try:
+            while True:
+                step = await steps.get()
+                if step.failed is not None:
+                    raise step.failed
+                if step.decided is not None:
+                    handled += await self._finish(step.uids, step.raws, await step.decided)
+                    await room.give(step.size)
+                handled += step.unread
+                if step.checkpoint:
+                    await self.redis.hset(
+                        keys.mail_checkpoint(self.name),
+                        mapping={"uidvalidity": uidvalidity, "last_uid": step.checkpoint},
+                    )
+                if step.last:
+                    return handled
+        finally:
+            await cancel_and_wait(reader)
+            # Runs read ahead and never finished: their parsing is stopped, their mail stays in the inbox.
+            left = [s.decided for s in (step, *_drain(steps)) if s.decided is not None]
+            await cancel_and_wait(*left)
+
+    async def _read(self, uids: list[int], steps: asyncio.Queue[_Step], room: _Room) -> None:
         """Sizes first: a message over max_message_bytes is quarantined unread, the rest are fetched in runs of
-        at most max_message_bytes together, so that what this process holds stays bounded whatever arrives."""
-        sizes = await self.session.sizes(uids)
-        limit = self.conf.max_message_bytes
-        oversized = {uid: size for uid, size in sizes.items() if size > limit}
-        handled = await self._quarantine_unread(oversized)
-        run: list[int] = []
-        held = 0
-        for uid in sorted(u for u in sizes if u not in oversized):
-            if run and held + sizes[uid] > limit:
-                handled += await self._fetched(run)
-                run, held = [], 0
-            run.append(uid)
-            held += sizes[uid]
-        if run:
-            handled += await self._fetched(run)
-        return handled
+        at most max_message_bytes together and sent to be parsed, each run as soon as there is room for it."""
+        try:
+            batch = self.conf.fetch_batch
+            for start in range(0, len(uids), batch):
+                chunk = uids[start : start + batch]
+                sizes = await self.session.sizes(chunk)
+                limit = self.conf.max_message_bytes
+                oversized = {uid: size for uid, size in sizes.items() if size > limit}
+                if oversized:
+                    steps.put_nowait(_Step(unread=await self._quarantine_unread(oversized)))
+                runs: list[list[int]] = [[]]
+                held = 0
+                for uid in sorted(u for u in sizes if u not in oversized):
+                    if runs[-1] and held + sizes[uid] > limit:
+                        runs.append([])
+                        held = 0
+                    runs[-1].append(uid)
+                    held += sizes[uid]
+                for run in (r for r in runs if r):
+                    size = sum(sizes[uid] for uid in run)
+                    await room.take(size)
+                    raws = await self.session.fetch(run)
+                    # Parsed in the worker processes, which make the run's files durable before answering: before
+                    # anything that refers to them is committed.
+                    decided = asyncio.create_task(self.parsers.decide(raws, self.name), name=f"mail-parse:{self.name}")
+                    steps.put_nowait(_Step(uids=run, raws=raws, size=size, decided=decided))
+                steps.put_nowait(_Step(checkpoint=chunk[-1], last=start + batch >= len(uids)))
+        except Exception as exc:
+            steps.put_nowait(_Step(failed=exc))
 
     async def _quarantine_unread(self, oversized: dict[int, int]) -> int:
-        if not oversized:
-            return 0
         await self.session.move(sorted(oversized), self.box.quarantine_folder)
         limit = self.conf.max_message_bytes
         for uid, size in sorted(oversized.items()):
@@ -184,11 +276,7 @@ class MailboxPoller:
             await self._quarantine_note(uid, MailDecision("quarantine", reason=reason))
         return len(oversized)
 
-    async def _fetched(self, uids: list[int]) -> int:
-        raws = await self.session.fetch(uids)
-        # Parsed in the worker processes, which make the batch's files durable before answering: before
-        # anything that refers to them is committed.
-        decisions = await self.parsers.decide(raws, self.name)
+    async def _finish(self, uids: list[int], raws: dict[int, bytes], decisions: dict[int, MailDecision]) -> int:
         await self._help_desk_mail(decisions)
         # In the mailbox's order, so that a follow-up fetched with the message it answers joins it.
         arrivals = [

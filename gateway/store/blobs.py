@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -74,6 +74,11 @@ class BlobStore(Protocol):
         """Make durable what `put` left to be synced in a batch; how many files that was."""
         ...
 
+    def unsynced(self) -> list[str]:
+        """What `put` left to be synced in a batch, handed over instead: the caller makes every path durable
+        (`fsync_each`, in any process) before it commits anything that refers to these files."""
+        ...
+
 
 def describe(filename: str, ctype: str, size: int, digest: str, max_bytes: int) -> Attachment:
     """How a file is named on the ticket: kept under its digest, or not kept (a program, or one over the size
@@ -100,12 +105,13 @@ class FileBlobStore:
     """Blobs as files under one directory (data_dir/blobs): the default, for one host."""
 
     def __init__(self, root: Path, *, batch_sync: bool = False, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        """With `batch_sync`, files are written at once but made durable together by `sync()`, which the
-        caller must run before it commits anything that refers to them (one pass of fsyncs per batch)."""
+        """With `batch_sync`, files are written at once and made durable in a batch, by `sync()` or by whoever
+        `unsynced()` hands them to, which must happen before anything that refers to them is committed."""
         self.root = root
         self.batch_sync = batch_sync
         self.max_bytes = max_bytes
-        self._unsynced: list[Path] = []
+        self._written: list[Path] = []
+        self._dirs: set[Path] = set()
 
     def path_for(self, key: str) -> Path:
         return self.root / key[:2] / key
@@ -130,23 +136,24 @@ class FileBlobStore:
                 tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
                 raise
             if self.batch_sync:
-                self._unsynced.append(path)
+                self._written.append(path)
+                self._dirs.add(path.parent)
             else:
                 _fsync_dir(path.parent)
         return described
 
     def sync(self) -> int:
         """Make every file written since the last sync durable, and the directories that name them."""
-        paths, self._unsynced = self._unsynced, []
-        for path in paths:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        for directory in {p.parent for p in paths}:
-            _fsync_dir(directory)
-        return len(paths)
+        count = len(self._written)
+        fsync_each(self.unsynced())
+        return count
+
+    def unsynced(self) -> list[str]:
+        """The files written since the last sync or hand-over, and the directories that name them (their renames
+        are all done: the order of their fsyncs does not matter), no longer this store's to sync."""
+        paths = [str(p) for p in (*self._written, *self._dirs)]
+        self._written, self._dirs = [], set()
+        return paths
 
     def get(self, key: str) -> bytes:
         try:
@@ -249,10 +256,20 @@ class BlobWriter:
         self._tmp.unlink(missing_ok=True)
 
 
-def _fsync_dir(directory: Path) -> None:
-    """A rename is durable only once the directory holding the new name is synced."""
-    fd = os.open(directory, os.O_RDONLY)
+def fsync_each(paths: Sequence[str | Path]) -> None:
+    """Make each file or directory durable, one after another. Any process may: fsync acts on the file itself."""
+    for path in paths:
+        _fsync_path(path)
+
+
+def _fsync_path(path: str | Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """A rename is durable only once the directory holding the new name is synced."""
+    _fsync_path(directory)

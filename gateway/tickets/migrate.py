@@ -23,7 +23,7 @@ log = logging.getLogger("intake.tickets")
 
 LOCATION = str(Path(__file__).with_name("migrations"))
 # The newest revision in migrations/versions/ (a test checks that it is): update it with every new revision.
-HEAD = "r0005"
+HEAD = "r0006"
 # pg_advisory_xact_lock's key: any constant the gateway's database uses for nothing else.
 LOCK_KEY = 0x1A7A4E
 

@@ -7,7 +7,7 @@ sees a row or a SQL type. Statuses and priorities are the gateway's own (`gatewa
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, tzinfo
 from typing import Any, Generic, Literal, TypeVar
 
@@ -35,6 +35,12 @@ def jsonable(value: Any, zone: tzinfo | None = None) -> Any:
     if isinstance(value, list | tuple):
         return [jsonable(v, zone) for v in value]
     return value
+
+
+def _fields(record: Any) -> dict[str, Any]:
+    """A flat record's fields by name, the values themselves: `dataclasses.asdict` deep-copies every one (each time
+    on a ticket), three quarters of the CSV export's time (bench/desk_queries.py)."""
+    return {f.name: getattr(record, f.name) for f in fields(record)}
 
 
 @dataclass(frozen=True)
@@ -121,7 +127,7 @@ class Ticket:
     incident_id: str | None
 
     def as_dict(self, zone: tzinfo | None = None) -> dict[str, Any]:
-        return dict(jsonable(asdict(self), zone))
+        return dict(jsonable(_fields(self), zone))
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 The migrations in `migrations/versions/` make the database look like this; a test checks that a database
 upgraded from the first release and a new one both match it exactly. Search lives beside these tables and is
 not described here: SQLite's FTS5 tables `tickets_fts` and `comments_fts` (kept by triggers) and PostgreSQL's
-generated `search_vector` columns (see search.py).
+generated `search_vector` columns (see search.py); nor are the indexes on expressions (the desk's orders, the
+family's `lower(requester_email)`: revisions r0002, r0004 and r0006), which SQLite's reflection cannot read.
 
 Times: PostgreSQL keeps `timestamp with time zone`; SQLite keeps fixed-width ISO 8601 text in UTC
 (`2027-02-01T14:00:00.000000+00:00`), so text order is time order and indexes on times work.
@@ -110,14 +111,15 @@ tickets = sa.Table(
     sa.Index("ix_tickets_assignee_status_id", "assignee", "status", "id"),
     sa.Index("ix_tickets_next_due", "next_due"),
     sa.Index("ix_tickets_created_at", "created_at"),
-    sa.Index("ix_tickets_channel", "channel", "school", "language", "status"),
-    sa.Index("ix_tickets_school", "school", "language", "channel", "status"),
-    sa.Index("ix_tickets_language", "language", "school", "channel", "status"),
-    sa.Index("ix_tickets_requester_email", "requester_email"),
+    sa.Index("ix_tickets_channel", "channel", "school", "language", "status", "queue"),
+    sa.Index("ix_tickets_school", "school", "language", "channel", "status", "queue"),
+    sa.Index("ix_tickets_language", "language", "school", "channel", "status", "queue"),
     sa.Index("ix_tickets_requester_phone", "requester_phone"),
     sa.Index("ix_tickets_parent_id", "parent_id"),
     sa.Index("ix_tickets_merged_into", "merged_into"),
     sa.Index("ix_tickets_incident_id", "incident_id"),
+    # Revision r0006.
+    sa.Index("ix_tickets_updated_at", "updated_at", "id"),
     sqlite_autoincrement=True,
 )
 

@@ -45,9 +45,10 @@ def mailbox_conf(dovecot: Dovecot, smtp: SmtpSink | None, /, **extra: Any) -> di
 def mail_config(
     tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot, smtp: SmtpSink | None, **email: Any
 ) -> Path:
-    """`box={...}` overrides mailbox keys, `identity={...}` adds a directory; anything else is channels.email."""
+    """`box={...}` overrides mailbox keys, `identity={...}` adds a directory, `redis={...}` sets Redis keys; anything
+    else is channels.email."""
     box_extra = email.pop("box", {})
-    top = {"identity": email.pop("identity")} if "identity" in email else {}
+    top = {key: email.pop(key) for key in ("identity", "redis") if key in email}
     conf = {"mailboxes": {"help": mailbox_conf(dovecot, smtp, **box_extra)}, "border_host": BORDER,
             "poll_interval_s": 0.5, **email}  # fmt: skip
     server = {"operator_token": OPERATOR_TOKEN}  # operator_views reads /readyz's detail

@@ -7,14 +7,15 @@ import asyncio
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, tzinfo
-from typing import Any
 
 from aiohttp import web
 
+from gateway.accounts.roles import StaffUser
 from gateway.server import appkeys as K
+from gateway.settings import Settings
 from gateway.tickets import Page, Ticket, TicketStore, UnknownTicket
 from gateway.tickets.reads import CSV_FIELDS
-from gateway.web.desk.choices import choices
+from gateway.web.desk.choices import Choices, choices
 from gateway.web.desk.filters import DESK, PER_PAGE, PRIORITIES, STATUSES, DeskView, read_view
 from gateway.web.desk.present import due_state, label
 from gateway.web.staff import STAFF, audit, current_user, message, render, requires, words
@@ -41,6 +42,18 @@ async def view_for(request: web.Request) -> DeskView | web.Response:
     return read_view(request.query, current_user(request), request.app[K.SETTINGS].dashboard.due_soon, family)
 
 
+def read_list(
+    store: TicketStore, view: DeskView, settings: Settings, user: StaffUser, channels: tuple[str, ...], lang: str
+) -> tuple[Page[Ticket], Choices]:
+    """Everything the list page reads from the store (blocking: on a worker thread; bench/desk_reads.py times it)."""
+    found: Page[Ticket] = Page([], 0, 1, view.per_page)
+    if not view.nothing:
+        found = store.page(view.query, sort=view.sort, page=view.page, per_page=view.per_page)
+        if found.page > found.pages:  # past the end (the list shrank): its last page
+            found = store.page(view.query, sort=view.sort, page=found.pages, per_page=view.per_page)
+    return found, choices(store, settings, user, channels, lang)
+
+
 @requires("agent")
 async def desk_list(request: web.Request) -> web.StreamResponse:
     view = await view_for(request)
@@ -50,16 +63,9 @@ async def desk_list(request: web.Request) -> web.StreamResponse:
     settings = request.app[K.SETTINGS]
     channels = tuple(request.app[K.CHANNELS].keys())
     t = words(request)
-
-    def read(store: TicketStore) -> tuple[Page[Ticket], Any]:
-        found: Page[Ticket] = Page([], 0, 1, view.per_page)
-        if not view.nothing:
-            found = store.page(view.query, sort=view.sort, page=view.page, per_page=view.per_page)
-            if found.page > found.pages:  # past the end (the list shrank): its last page
-                found = store.page(view.query, sort=view.sort, page=found.pages, per_page=view.per_page)
-        return found, choices(store, settings, user, channels, t.lang)
-
-    found, options = await request.app[STAFF].run(read)
+    found, options = await request.app[STAFF].run(
+        lambda store: read_list(store, view, settings, user, channels, t.lang)
+    )
     first = (found.page - 1) * found.per_page + 1
     now = datetime.now(UTC)
     return await render(request, "desk/list.html", {
@@ -70,7 +76,8 @@ async def desk_list(request: web.Request) -> web.StreamResponse:
     })  # fmt: skip
 
 
-def _chunks(store: TicketStore, view: DeskView, zone: tzinfo) -> Iterator[str]:
+def export_chunks(store: TicketStore, view: DeskView, zone: tzinfo) -> Iterator[str]:
+    """The export's CSV text, a header and then a chunk per batch of tickets (blocking: one worker thread)."""
     if view.nothing:
         return iter([",".join(CSV_FIELDS) + "\r\n"])
     return store.export_csv(view.query, sort=view.sort, zone=zone)
@@ -94,7 +101,7 @@ async def desk_export(request: web.Request) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
     # One thread for the whole export: the database cursor it reads from belongs to the thread that opened it.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="desk-export") as one:
-        chunks = await loop.run_in_executor(one, lambda: iter(_chunks(staff.store(), view, zone)))
+        chunks = await loop.run_in_executor(one, lambda: iter(export_chunks(staff.store(), view, zone)))
         while (chunk := await loop.run_in_executor(one, next, chunks, None)) is not None:
             await response.write(chunk.encode("utf-8"))
     await response.write_eof()

@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from gateway.accounts.roles import StaffUser
 from gateway.models import Priority, TicketStatus
 from gateway.server import appkeys as K
+from gateway.settings import Settings
 from gateway.tickets import Page, Ticket, TicketDetails, TicketQuery, TicketStore, UnknownTicket
 from gateway.web.desk.access import not_found, refused
 from gateway.web.desk.choices import Choices, choices
@@ -32,25 +34,30 @@ def family_query(ticket: Ticket, departments: tuple[str, ...] | None) -> TicketQ
     return TicketQuery(requester=contacts, queue=departments or ())
 
 
+def read_ticket(
+    store: TicketStore, ref: str, settings: Settings, user: StaffUser, channels: tuple[str, ...], lang: str
+) -> tuple[TicketDetails, Page[Ticket], Choices]:
+    """Everything the ticket page reads from the store (blocking: on a worker thread; bench/desk_reads.py times
+    it): the ticket with its conversation, files, history and time, the family's other requests, the choices."""
+    details = store.details(ref)
+    family: Page[Ticket] = Page([], 0, 1, FAMILY_SHOWN)
+    query = family_query(details.ticket, None if user.sees_every_department else tuple(user.departments))
+    if query is not None and user.works(details.ticket.queue):
+        family = store.page(query, sort="newest", per_page=FAMILY_SHOWN + 1)
+    return details, family, choices(store, settings, user, channels, lang)
+
+
 @requires("agent")
 async def ticket_page(request: web.Request) -> web.StreamResponse:
     user = current_user(request)
     settings = request.app[K.SETTINGS]
     channels = tuple(request.app[K.CHANNELS].keys())
     t = words(request)
-    departments = None if user.sees_every_department else tuple(user.departments)
     ref = request.match_info["ref"]
-
-    def read(store: TicketStore) -> tuple[TicketDetails, Page[Ticket], Choices]:
-        details = store.details(ref)
-        family: Page[Ticket] = Page([], 0, 1, FAMILY_SHOWN)
-        query = family_query(details.ticket, departments)
-        if query is not None and user.works(details.ticket.queue):
-            family = store.page(query, sort="newest", per_page=FAMILY_SHOWN + 1)
-        return details, family, choices(store, settings, user, channels, t.lang)
-
     try:
-        details, family, options = await request.app[STAFF].run(read)
+        details, family, options = await request.app[STAFF].run(
+            lambda store: read_ticket(store, ref, settings, user, channels, t.lang)
+        )
     except (UnknownTicket, ValueError):
         return not_found(request)
     ticket = details.ticket

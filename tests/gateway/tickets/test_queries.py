@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from gateway.tickets import TicketQuery, TicketStore, schema
+from gateway.tickets import NewComment, TicketQuery, TicketStore, schema
 from gateway.tickets.engine import sqlite_url
 from gateway.tickets.migrations.versions import r0004_open_assignee_queue as r0004
 from tests.gateway.tickets.conftest import ticket
@@ -158,4 +158,84 @@ def test_the_dashboards_unassigned_count_reads_only_its_own_index(tmp_path: Path
         plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}"))
     assert "ix_tickets_open_assignee_queue" in plan, plan
     assert store.counts(("queue",), query) == {("it",): 3}
+    store.close()
+
+
+def _plans(store: TicketStore, work: Callable[[], object]) -> list[str]:
+    """SQLite's plan for each filtered SELECT on tickets that `work` ran, as the store ran it (with its values)."""
+    ran: list[tuple[str, object]] = []
+
+    def record(conn: object, cursor: object, statement: str, parameters: object, *_: object) -> None:
+        if statement.startswith("SELECT") and "FROM tickets" in statement and "WHERE" in statement:
+            ran.append((statement, parameters))
+
+    sa.event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        work()
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", record)
+    with store.engine.connect() as conn:
+        return [" | ".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {s}", p)) for s, p in ran]
+
+
+@pytest.mark.parametrize(("sort", "index"), [("priority", "ix_tickets_priority"), ("updated", "ix_tickets_updated_at")])
+def test_a_list_of_nearly_every_ticket_reads_its_page_off_the_sorts_own_index(
+    tmp_path: Path, sort: str, index: str
+) -> None:
+    # At a million tickets a list of the done ones (or of any status) sorted all 950,000 it found to show 50 of them:
+    # seconds. SQLite keeps no statistics, so it took the status index; the store now says when the sort's own
+    # index reads fewer rows, and SQLite reads the page off it.
+    store = TicketStore.open(sqlite_url(tmp_path / "tickets.sqlite3"))
+    made = [store.create_ticket(ticket(n, priority=("low", "high", "normal")[n % 3]), f"k{n}") for n in range(30)]
+    for tid in made:
+        store.set_status(tid, "resolved", None, "maria")
+    query = TicketQuery(status=("done",))
+    pages: list[object] = []
+    plans = _plans(store, lambda: pages.append(store.page(query, sort=sort, page=2, per_page=3)))  # type: ignore[arg-type]
+    assert index in plans[-1] and "TEMP B-TREE" not in plans[-1], plans
+    every = store.page(query, sort=sort, per_page=30).items  # type: ignore[arg-type]
+    assert [t.id for t in pages[0].items] == [t.id for t in every[3:6]]  # type: ignore[attr-defined]
+    store.close()
+
+
+def test_a_familys_requests_are_found_by_their_address_not_by_reading_their_department(tmp_path: Path) -> None:
+    # The ticket page lists the family's other requests within the agent's departments. SQLite read the whole
+    # department (400,000 rows at a million tickets), or every ticket: the address was compared in lower case,
+    # which the plain index on it could not serve.
+    store = TicketStore.open(sqlite_url(tmp_path / "tickets.sqlite3"))
+    for n in range(6):
+        store.create_ticket(ticket(n, requester_email=f"family{n % 3}@example.org", requester_phone=None), f"k{n}")
+    for contacts in (("Family1@Example.org", "+15550100009"), ("Family1@Example.org",)):  # a family without a phone
+        query = TicketQuery(requester=contacts, queue=("transportation",))
+        found: list[object] = []
+        plans = _plans(store, lambda q=query, f=found: f.append(store.page(q, sort="newest")))  # type: ignore[misc]
+        assert all("ix_tickets_requester_email_lower" in p and "ix_tickets_queue" not in p for p in plans), plans
+        assert [t.id for t in found[0].items] == [5, 2]  # type: ignore[attr-defined]
+    store.close()
+
+
+def test_a_familys_requests_are_found_whatever_the_case_of_their_address(
+    store: TicketStore, make: Callable[..., int]
+) -> None:
+    mine = [make(requester_email="Ana.Perez@Example.org"), make(requester_email="ana.perez@example.org")]
+    make(requester_email="someone@example.org", requester_phone="+15550100002")
+    by_phone = make(requester_email=None, requester_phone="+15550100001")
+    found = store.page(TicketQuery(requester=("ANA.PEREZ@example.org", "+15550100001"), queue=("transportation",)))
+    assert sorted(t.id for t in found.items) == sorted([*mine, by_phone]) and found.total == 3
+
+
+def test_a_search_within_a_departments_open_tickets_reads_them_once_not_once_per_match(tmp_path: Path) -> None:
+    # At a million tickets an agent's search for a word in 9% of them took 768 ms: SQLite looked every matching id up
+    # in each open status's range of the department. As two lists, it reads the department's open tickets once.
+    store = TicketStore.open(sqlite_url(tmp_path / "tickets.sqlite3"))
+    for n in range(4):
+        store.create_ticket(ticket(n, queue="it", body=f"The projector in room {n} is broken."), f"k{n}")
+    store.add_comment(2, NewComment(body="The projector works again", author="ana"), "c1")
+    store.set_status(1, "resolved", None, "maria")
+    query = TicketQuery(status=("open",), queue=("it",), text="projector")
+    found: list[object] = []
+    plans = _plans(store, lambda: found.append(store.page(query)))
+    assert plans and all("AND id=?" not in p for p in plans), plans  # no seek per matching id
+    assert sorted(t.id for t in found[0].items) == [2, 3, 4]  # type: ignore[attr-defined]
+    assert store.page(TicketQuery(text="projector")).total == 4  # alone: every ticket it finds, in any status
     store.close()
