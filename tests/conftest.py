@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from gateway import signatures
+from gateway.logs import JsonFormatter
 from gateway.routing.router import Router
 from gateway.server.app import RUNTIME, create_app
 from gateway.settings import Settings
@@ -27,6 +29,22 @@ pytest_plugins = [
     "tests.redmine_fixtures",
     "tests.rt_fixtures",
 ]
+
+
+@pytest.fixture
+def captured() -> Iterator[io.StringIO]:
+    """Everything this process logs, at DEBUG, through the JSON formatter production uses (the privacy tests read
+    it for values a family would not want logged)."""
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield buffer
+    root.removeHandler(handler)
+    root.setLevel(old_level)
 
 
 @pytest.fixture

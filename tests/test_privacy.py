@@ -6,16 +6,14 @@ import hashlib
 import hmac
 import io
 import json
-import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gateway import signatures
-from gateway.logs import JsonFormatter, mask
+from gateway.logs import mask
 from tests.conftest import Gateway, form, start_gateway
 from tests.redmine_fixtures import Staff
 from tests.support.dovecot import Dovecot
@@ -32,21 +30,6 @@ PHONE = "+15558675309"
 BODY = "My son Mateo has asthma and his inhaler is in locker 4471"
 COMMENT = "Nurse Alvarez will call about the inhaler"
 WRONG_TOKEN = "guessed-token-8a8a8a"
-
-
-@pytest.fixture
-def captured() -> Iterator[io.StringIO]:
-    """Everything the in-process web app logs, through the same JSON formatter production uses."""
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    yield buffer
-    root.removeHandler(handler)
-    root.setLevel(old_level)
 
 
 async def test_a_full_run_logs_none_of_the_personal_values_or_secrets(

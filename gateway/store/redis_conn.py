@@ -64,32 +64,22 @@ def _tls(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _credentials(username: str, password: str) -> dict[str, Any]:
-    return {k: v for k, v in (("username", username), ("password", password)) if v}
+def _connection(settings: Settings, username: str, password: str) -> dict[str, Any]:
+    t = settings.redis.socket_timeout_s
+    credentials = {k: v for k, v in (("username", username), ("password", password)) if v}
+    return {"socket_timeout": t, "socket_connect_timeout": t, **credentials, **_tls(settings)}
 
 
 def server_kwargs(settings: Settings) -> dict[str, Any]:
     """What a connection to a Redis server (the primary the sentinels name, or `redis.url`'s) is opened with."""
     r = settings.redis
-    t = r.socket_timeout_s
-    return {
-        "socket_timeout": t,
-        "socket_connect_timeout": t,
-        **_credentials(r.username, r.password.get_secret_value()),
-        **_tls(settings),
-    }
+    return _connection(settings, r.username, r.password.get_secret_value())
 
 
 def sentinel_kwargs(settings: Settings) -> dict[str, Any]:
     """What a connection to a sentinel is opened with: its own password (its `requirepass`), the same TLS."""
     r = settings.redis
-    t = r.socket_timeout_s
-    return {
-        "socket_timeout": t,
-        "socket_connect_timeout": t,
-        **_credentials(r.sentinel_username, r.sentinel_password.get_secret_value()),
-        **_tls(settings),
-    }
+    return _connection(settings, r.sentinel_username, r.sentinel_password.get_secret_value())
 
 
 def sentinel_addresses(settings: Settings) -> list[tuple[str, int]]:

@@ -158,9 +158,7 @@ class TicketWrites(StoreBase):
         c = t.tickets.c
         with self._write() as conn:
             tid = self._require(conn, ref)
-            row = conn.execute(
-                sa.select(c.status, c.first_response_at, c.first_response_due, c.resolution_due).where(c.id == tid)
-            ).one()
+            row = _clocks(conn, tid)
             dues = {"first_response_due": row.first_response_due, "resolution_due": row.resolution_due, column: due}
             when = next_due(row.status, row.first_response_at, dues["first_response_due"], dues["resolution_due"])
             conn.execute(t.tickets.update().where(c.id == tid).values({column: due, "next_due": when}))
@@ -172,9 +170,7 @@ class TicketWrites(StoreBase):
         c = t.tickets.c
         with self._write() as conn:
             tid = self._require(conn, ref)
-            row = conn.execute(
-                sa.select(c.status, c.first_response_at, c.first_response_due, c.resolution_due).where(c.id == tid)
-            ).one()
+            row = _clocks(conn, tid)
             if row.resolution_due == due:
                 return False
             when = next_due(row.status, row.first_response_at, row.first_response_due, due)
@@ -266,3 +262,11 @@ class TicketWrites(StoreBase):
         )
         self._audit(conn, "intake", "forget", None, {"tickets": len(ids)})
         return Removed(len(ids), tuple(sorted(keys - still)))
+
+
+def _clocks(conn: sa.Connection, tid: int) -> sa.Row[Any, Any, Any, Any]:
+    """What a due time is decided from: the ticket's status, its first response, and both due times."""
+    c = t.tickets.c
+    return conn.execute(
+        sa.select(c.status, c.first_response_at, c.first_response_due, c.resolution_due).where(c.id == tid)
+    ).one()

@@ -7,16 +7,12 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import aiohttp
-import pytest
 
 from gateway import keys
-from gateway.logs import JsonFormatter
 from gateway.store.redis_conn import sync_client
 from tests.conftest import form
 from tests.gateway.web.staff.conftest import StaffGateway
@@ -45,21 +41,6 @@ MARKERS = (
     "Okonkwo", NOTE, "Philippa", STATUS_COMMENT, "Thistlewood", TIME_NOTE, "Vantongeren", "Kestrelwick", CLI_REPLY,
     "Ravensholt", CLI_NOTE, "Bartholomew", CLI_COMMENT, "Wilhelmina", CLI_TIME, "Fairweather",
 )  # fmt: skip
-
-
-@pytest.fixture
-def captured() -> Iterator[io.StringIO]:
-    """Everything the in-process web app logs, at DEBUG, through the JSON formatter production uses."""
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    yield buffer
-    root.removeHandler(handler)
-    root.setLevel(old_level)
 
 
 class Run:
