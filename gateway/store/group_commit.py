@@ -85,6 +85,10 @@ class GroupCommitter:
         # The spool is touched from one thread only, so its writes are serialized.
         self._spool_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
         self._redis_down_until = 0.0
+        # Held while a batch is checked against Redis and spooled, and while drained rows are committed and
+        # removed: a retry is then found in one place or the other, never checked in Redis before its row commits
+        # and looked for in the spool after the row is gone (it would be spooled again under a new request id).
+        self._spool_turn = asyncio.Lock()
         self.waiting = 0  # messages handed over and not answered yet
         self.metrics.spool_depth.set(spool.depth)
         # Told (on the event loop, and it must return at once) after a batch committed something new: the live
@@ -199,6 +203,10 @@ class GroupCommitter:
         return await self._spool([Submission(w.commitment, w.threaded_only) for w in batch])
 
     async def _spool(self, batch: Sequence[Submission]) -> list[CommitResult]:
+        async with self._spool_turn:
+            return await self._spool_now(batch)
+
+    async def _spool_now(self, batch: Sequence[Submission]) -> list[CommitResult]:
         known: dict[str, str] = {}
         if self.redis_up:
             # Behind spooled messages while Redis answers: a provider's retry of a message Redis already holds
@@ -277,17 +285,22 @@ class GroupCommitter:
             entries.append(self.uncommitted.add(c, facts) if facts is not None else None)
             batch.append(c)
 
-        try:
-            await self.resolver.resolve_each([s.commitment.message for _, s in rows], place)
-            results = await self.committer.commit(batch) if batch else []
-        except BaseException:
+        async with self._spool_turn:
+            try:
+                await self.resolver.resolve_each([s.commitment.message for _, s in rows], place)
+                results = await self.committer.commit(batch) if batch else []
+            except BaseException:
+                kept = [e for e in entries if e is not None]
+                self.uncommitted.answered(kept, [False] * len(kept))
+                raise
+            # Redis took the writes: from now on a message is checked there (a retry of a row about to be removed
+            # is found by its id), and one arriving after the spool empties is committed, not spooled.
+            self._redis_down_until = 0.0
+            self.metrics.redis_up.set(1)
             kept = [e for e in entries if e is not None]
-            self.uncommitted.answered(kept, [False] * len(kept))
-            raise
-        kept = [e for e in entries if e is not None]
-        written = [not r.duplicate for e, r in zip(entries, results, strict=True) if e is not None]
-        self.uncommitted.answered(kept, written)
-        await self._in_spool_thread(self.spool.remove, [seq for seq, _ in rows])
+            written = [not r.duplicate for e, r in zip(entries, results, strict=True) if e is not None]
+            self.uncommitted.answered(kept, written)
+            await self._in_spool_thread(self.spool.remove, [seq for seq, _ in rows])
 
     def close(self) -> None:
         # Never block the event loop here: a spool write in progress still completes (the

@@ -170,3 +170,44 @@ async def test_commit_round_trips_in_flight_are_bounded_by_the_setting(
         admin.close()
         await http.close()
         await server.close()
+
+
+async def test_retries_arriving_while_the_spool_drains_are_answered_with_their_first_request_id(
+    gateway: Gateway, redis_server: RedisServer
+) -> None:
+    """Providers retry while the spool drains: each retry is the request it was first answered as, whether its
+    row is still spooled, being committed, or already in Redis, and nothing is spooled twice."""
+    redis_server.stop(kill=True)
+    first = await asyncio.gather(*(gateway.post_form(form(message=f"queued {i}"), key=f"q-{i}") for i in range(40)))
+    ids = {f"q-{i}": (await r.json())["request_id"] for i, r in enumerate(first)}
+    redis_server.start()
+    rounds = 0
+    while spool_rows(gateway.settings) or rounds < 3:
+        rounds += 0 if spool_rows(gateway.settings) else 1
+        for key, request_id in ids.items():
+            again = await gateway.post_form(form(message=f"queued {key[2:]}"), key=key)
+            assert again.status == 202
+            assert (await again.json())["request_id"] == request_id, f"a retry of {key} was given a new id"
+    assert redis_server.client().llen("rq:queue:deliver-builtin") == 40
+
+
+async def test_after_a_redis_restart_a_retry_finds_its_request_though_the_pool_held_dead_connections(
+    gateway: Gateway, redis_server: RedisServer
+) -> None:
+    """A Redis restart leaves every pooled connection dead; the first command on each must not read as an outage
+    (that would spool the retry of a message Redis holds, and answer it with a new request id)."""
+    first = await asyncio.gather(*(gateway.post_form(form(message=f"first {i}"), key=f"k-{i}") for i in range(12)))
+    ids = [(await r.json())["request_id"] for r in first]
+    admin = redis_server.client()
+    try:
+        # Several connections in the gateway's pool (the admin's own is one more).
+        assert int(admin.info("clients")["connected_clients"]) >= 3
+    finally:
+        admin.close()
+    redis_server.stop(kill=True)
+    redis_server.start()
+    for i in range(12):
+        again = await gateway.post_form(form(message=f"first {i}"), key=f"k-{i}")
+        assert again.status == 202
+        assert (await again.json())["request_id"] == ids[i], f"retry {i} was answered as a new request"
+    assert spool_rows(gateway.settings) == 0
