@@ -101,18 +101,25 @@ def tickets_list(ctx: click.Context, /, as_json: bool, as_csv: bool, **f: Any) -
         return
     page = store.page(query, sort=f["sort"], page=f["page"], per_page=f["per_page"])
     if as_json:
+        # A search for words in too many tickets is not counted: "total" and "pages" are null, "more" says if another
+        # page follows (gateway/tickets/reads.py).
+        counted = page.total is not None
         click.echo(json.dumps({"tickets": [t.as_dict(zone) for t in page.items], "total": page.total, "page": page.page,
-                               "per_page": page.per_page, "pages": page.pages}, indent=2))  # fmt: skip
+                               "per_page": page.per_page, "pages": page.pages if counted else None,
+                               "more": page.has_next}, indent=2))  # fmt: skip
         return
-    if not page.total:
+    if page.total == 0:
         click.echo("no tickets")
         return
     for t in page.items:
         click.echo(f"#{t.id:<6} {t.status:<12} {t.priority:<7} {t.channel:<8} {t.queue:<16} {t.subject[:60]}")
     first = (page.page - 1) * page.per_page + 1
     shown = f"{first}-{first + len(page.items) - 1}" if page.items else "none"
-    more = f"; next: --page {page.page + 1}" if page.page < page.pages else ""
-    click.echo(f"page {page.page} of {page.pages}: {shown} of {page.total} ticket(s){more}")
+    more = f"; next: --page {page.page + 1}" if page.has_next else ""
+    if page.total is None:  # too many to count at every page: --csv writes them all
+        click.echo(f"page {page.page}: {shown} of more than {first + len(page.items) - 1} ticket(s){more}")
+    else:
+        click.echo(f"page {page.page} of {page.pages}: {shown} of {page.total} ticket(s){more}")
 
 
 @tickets.command("show")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -25,6 +26,7 @@ from gateway.tickets.base import (
 )
 from gateway.tickets.query import GROUPABLE, MAX_PER_PAGE, Sort, TicketQuery, order_by
 from gateway.tickets.records import AuditEntry, Page, Ticket, TicketDetails
+from gateway.tickets.search import found_in_more_than, matches_each, matches_listed
 
 # The CSV export's columns, in order: everything on the ticket row a report needs.
 CSV_FIELDS = (
@@ -37,9 +39,22 @@ EXPORT_BATCH = 1000
 # How many rows a walk along the sort's index reads for the cost of one row sorted (measured at a million tickets,
 # page 200 of 75,000 tickets of one school: the walk 4-5 times cheaper).
 WALK = 4
+# A search whose words are in more tickets (or comments) than this is not counted at every page on SQLite, when the
+# list's other filters leave more than FEW_TO_CHECK tickets: counting a word in a tenth of a million tickets means
+# gathering all of them (0.5-1 s), where the page alone stops after a few hundred. The page says "more" instead.
+COMMON = 10_000
+FEW_TO_CHECK = 1_000
+# Words in more tickets or comments than this are checked ticket by ticket in the indexes (search.matches_each):
+# their lists would cost more to read than the few hundred tickets a page of them walks.
+LISTED = 150_000
 
 
 class TicketReads(StoreBase):
+    # When a search is counted on SQLite (see COMMON, FEW_TO_CHECK): a store's own, so a test can draw the line low.
+    common_words = COMMON
+    few_to_check = FEW_TO_CHECK
+    listed_words = LISTED
+
     def get(self, ref: str | int) -> Ticket:
         with self._read() as conn:
             row = conn.execute(sa.select(t.tickets).where(t.tickets.c.id == ticket_id(ref))).first()
@@ -74,13 +89,54 @@ class TicketReads(StoreBase):
         query = query or TicketQuery()
         per_page = max(1, min(per_page, MAX_PER_PAGE))
         page = max(1, page)
-        where = query.where(self.dialect, now())
+        at = now()
+        where = query.where(self.dialect, at)
         with self._read() as conn:
+            if (
+                self.dialect == "sqlite"
+                and query.text.strip()
+                and found_in_more_than(conn, query.text, self.common_words)
+            ):
+                return self._common_words(conn, query, at, sort, page, per_page)
             total = int(conn.execute(sa.select(sa.func.count()).select_from(t.tickets).where(*where)).scalar_one())
             first = (page - 1) * per_page
             stmt = sa.select(t.tickets).where(*self._in_order(conn, where, total, first + per_page))
             rows = conn.execute(stmt.order_by(*order_by(sort)).limit(per_page).offset(first))
             return Page([to_ticket(r) for r in rows], total, page, per_page)
+
+    def _common_words(
+        self, conn: sa.Connection, query: TicketQuery, at: datetime, sort: Sort, page: int, per_page: int
+    ) -> Page[Ticket]:
+        """A search for words in too many tickets to gather (SQLite): the list walks its sort's order checking each
+        ticket against the words (search.matches_listed, or for the commonest words matches_each), stops at the page
+        and is not counted (`more` says whether another page follows). When the other filters leave few tickets,
+        SQLite reads those through the filters' indexes, checks each, and the list is counted."""
+        first = (page - 1) * per_page
+        filters = replace(query, text="").where(self.dialect, at)
+        # A family's or an incident's tickets are a handful (where() already lets their own index drive).
+        few = bool(query.requester or query.incident_id) or self._at_most(conn, filters, self.few_to_check)
+        listed = not found_in_more_than(conn, query.text, self.listed_words)
+        check = matches_listed(query.text) if listed else matches_each(query.text)
+        if few:
+            found = int(
+                conn.execute(sa.select(sa.func.count()).select_from(t.tickets).where(*filters, check)).scalar_one()
+            )
+            stmt = sa.select(t.tickets).where(*filters, check).order_by(*order_by(sort)).limit(per_page).offset(first)
+            return Page([to_ticket(r) for r in conn.execute(stmt)], found, page, per_page)
+        walk = [sa.func.likely(w) for w in (*filters, check)]
+        got = list(
+            conn.execute(sa.select(t.tickets).where(*walk).order_by(*order_by(sort)).limit(per_page + 1).offset(first))
+        )
+        more = len(got) > per_page
+        # The last page (nothing after it) tells the total after all; a page past the end, only that it is past it.
+        known = None if more or (not got and page > 1) else first + len(got)
+        return Page([to_ticket(r) for r in got[:per_page]], known, page, per_page, more=more)
+
+    @staticmethod
+    def _at_most(conn: sa.Connection, where: list[Any], many: int) -> bool:
+        """Whether the conditions find at most `many` tickets (stops counting past it)."""
+        found = sa.select(sa.literal(1)).select_from(t.tickets).where(*where).limit(many + 1).subquery()
+        return int(conn.execute(sa.select(sa.func.count()).select_from(found)).scalar_one()) <= many
 
     def _in_order(self, conn: sa.Connection, where: list[Any], found: int, wanted: int) -> list[Any]:
         """The conditions, told to SQLite as likely when walking the sort's own index reads fewer rows than sorting

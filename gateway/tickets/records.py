@@ -222,11 +222,22 @@ class TicketDetails:
 
 @dataclass(frozen=True)
 class Page(Generic[T]):
+    """One page of a list. `total` is None when the list was not counted (a search for a word in too many tickets to
+    count at every page: reads.py); `more` then says whether a next page holds anything."""
+
     items: list[T]
-    total: int
+    total: int | None
     page: int
     per_page: int
+    more: bool = False
 
     @property
     def pages(self) -> int:
+        """How many pages in all; for a list not counted, the pages known so far (this one, and the next if any)."""
+        if self.total is None:
+            return self.page + 1 if self.more else self.page
         return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages

@@ -65,7 +65,7 @@ async def ticket_page(request: web.Request) -> web.StreamResponse:
     if refusal is not None:
         return refusal
     others = [f for f in family.items if f.id != ticket.id][:FAMILY_SHOWN]
-    family = replace(family, items=others, total=max(0, family.total - 1))
+    family = replace(family, items=others, total=max(0, (family.total or 0) - 1))  # a family's list is always counted
     threading = await read_threading(request.app[K.REDIS], ticket.conversation, ticket.id)
     return await render(request, "desk/ticket.html", {
         "ticket": ticket, "details": details, "entries": entries(details), "family": family,

@@ -45,12 +45,20 @@ DESK_EN: dict[str, str] = {
     "list_caption": "Requests, page {page} of {pages}",
     "list_summary": "{first}–{last} of {total} requests",  # noqa: RUF001
     "list_summary_none": "No request matches.",
+    # A search for words in too many requests to count at every page (gateway/tickets/reads.py): it still pages on,
+    # and the export holds every one.
+    "list_summary_uncounted": "{first}–{last} of more than {last} requests. The words are in too many requests to "  # noqa: RUF001
+    "count them all here: add a word or a filter to narrow the search, or download them all.",
+    "list_caption_uncounted": "Requests, page {page} of more",
+    "list_summary_past_end": "This page is past the end of the list.",
     "no_departments": "You have no department yet, so there is nothing to show. Ask an administrator.",
     "paging": "Pages",
     "previous_page": "Previous page",
     "next_page": "Next page",
     "page_of": "Page {page} of {pages}",
+    "page_of_uncounted": "Page {page}; more follow",
     "export_csv": "Download these {total} requests (CSV)",
+    "export_csv_uncounted": "Download all of them (CSV)",
     "col_ticket": "Request",
     "col_subject": "Subject",
     "col_status": "Status",
