@@ -9,6 +9,7 @@ The same passes put parked replies that this worker can send back on the queue (
 
 from __future__ import annotations
 
+import itertools
 import logging
 import socket
 import time
@@ -36,7 +37,7 @@ from workers.backends import BACKENDS
 from workers.backends.errors import BackendError, BackendRefused
 from workers.locks import pid_alive
 from workers.parked import release_parked
-from workers.queues import EVENTS_QUEUE, REPLIES_QUEUE, GatewayJob, deliver_queue_name
+from workers.queues import EVENTS_QUEUE, REPLIES_QUEUE, GatewayJob, deliver_queue_name, spare_tries_when_abandoned
 from workers.retention import sweep_if_due
 
 log = logging.getLogger("intake.worker")
@@ -83,7 +84,7 @@ def reap_dead_local_workers(connection: redis.Redis, qs: list[Queue]) -> int:
                 connection.zadd(registry.key, {f"{job_id}:{execution_id}": 0})
                 reaped += 1
         if reaped:
-            registry.cleanup()
+            registry.cleanup(exception_handlers=[spare_tries_when_abandoned])
     reaped += requeue_orphans(connection, qs)
     if reaped:
         log.warning("recovered jobs from killed workers", extra={"count": reaped})
@@ -99,13 +100,8 @@ def _held(connection: redis.Redis, q: Queue) -> set[str]:
 
 
 def _pages(keys: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    page: list[Any] = []
-    for key in keys:
-        page.append(key)
-        if len(page) == size:
-            yield page
-            page = []
-    if page:
+    rest = iter(keys)
+    while page := list(itertools.islice(rest, size)):
         yield page
 
 
@@ -353,6 +349,7 @@ def run_worker(connection: redis.Redis, settings: Settings, burst: bool = False)
     # Made first: rq sets the socket timeout its waits need on the pool's settings, which reach only the
     # connections made after it (one made by the reaping below would time out every wait).
     worker = GatewayWorker(qs, connection=connection, serializer=JSONSerializer, job_class=GatewayJob)
+    worker.push_exc_handler(spare_tries_when_abandoned)  # type: ignore[no-untyped-call]  # rq's cleanup's too
     reap_dead_local_workers(connection, qs)
     free_dead_local_schedulers_locks(connection, [q.name for q in qs])
     try:

@@ -210,6 +210,10 @@ def sentinel_list(v: object) -> object:
 
 class JobSettings(Strict):
     retry_intervals: list[int] = Field(default_factory=lambda: [10, 60, 300, 900])
+    # A job whose worker was killed under it (a deploy, an out-of-memory kill, a lost host) did not fail: it runs
+    # again this many times without spending its tries. Past that (a job that kills every worker that takes it),
+    # each loss spends a try like any failure, and the job ends in the dead letters.
+    abandonments: int = Field(10, ge=0)
     timeout_s: int = Field(120, gt=0)
     # A dead-lettered job holds the request it was carrying (contact details included): kept this long for
     # `intake replay`, then rq forgets it.

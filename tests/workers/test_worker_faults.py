@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from rq import Queue
+from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
@@ -128,3 +129,59 @@ async def test_running_a_delivered_job_again_does_not_make_a_second_ticket(
     q.enqueue_job(job)  # as if a retry ran a job whose first run had in fact succeeded
     assert intake(config_path, "worker", "--burst").returncode == 0
     assert TicketStore.from_settings(gateway.settings).count() == 1
+
+
+def kill_under_the_job(config: Path, log: Path, deliver: Queue) -> str:
+    """Start a worker, wait until it holds the (blocked) job, and SIGKILL it there. Returns the job's id."""
+    started = StartedJobRegistry(queue=deliver)
+    before = set(started.get_job_and_execution_ids(cleanup=False))  # the last killed worker's entry, if any
+    worker = start_worker(config, log)
+    deadline = time.monotonic() + 60
+    # Held: in the started registry and marked started (a worker killed between the two leaves a job that never
+    # ran, which the next one puts back without counting a loss: workers/runner.py).
+    while not (held := set(started.get_job_and_execution_ids(cleanup=False)) - before) or any(
+        deliver.connection.hget(f"rq:job:{job_id}", "status") != b"started" for job_id, _ in held
+    ):
+        assert time.monotonic() < deadline, "the worker never picked the job up"
+        time.sleep(0.05)
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait(30)
+    return held.pop()[0]
+
+
+async def test_a_worker_killed_under_a_job_spends_none_of_its_tries_until_the_job_has_killed_too_many(
+    tmp_path: Path, redis_server: RedisServer, gateway: Gateway
+) -> None:
+    """A deploy or a kill is no failure of the job: it keeps its tries (the tests' two) through `jobs.abandonments`
+    (here 3) losses. A job that goes on taking its workers down then spends them, and is dead-lettered."""
+    config = write_config(
+        tmp_path, redis_server.url, jobs={"retry_intervals": [0, 0], "abandonments": 3},
+        backends={"builtin": {"busy_timeout_ms": 60000}},
+    )  # fmt: skip
+    tickets = settings_from(config).path_in_data("tickets.sqlite3")
+    assert (await gateway.post_form(form(), key="killed-under")).status == 202
+    deliver = deliver_queue(redis_server)
+    blocker = lock_tickets(tickets)
+    try:
+        seen = []  # (tries left, losses counted) as each kill found the job; a loss counts when the next worker starts
+        for _ in range(6):
+            job_id = kill_under_the_job(config, tmp_path / "worker.log", deliver)
+            job = Job.fetch(job_id, connection=deliver.connection, serializer=JSONSerializer)
+            seen.append((job.retries_left, job.meta.get("abandoned", 0)))
+        # Three losses cost nothing; the fourth and fifth spend the two tries.
+        assert seen == [(2, 0), (2, 1), (2, 2), (2, 3), (1, 4), (0, 5)]
+        failed = FailedJobRegistry(queue=deliver)
+        reaper = start_worker(config, tmp_path / "worker.log")  # finds the sixth loss at its start: no try is left
+        try:
+            deadline = time.monotonic() + 60
+            while not failed.get_job_ids() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            os.killpg(reaper.pid, signal.SIGKILL)
+            reaper.wait(30)
+        assert failed.get_job_ids() == [job_id]
+        assert Job.fetch(job_id, connection=deliver.connection, serializer=JSONSerializer).meta["abandoned"] == 6
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert TicketStore.open(sqlite_url(tickets)).count() == 0
