@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 
+from gateway.tickets.search import WORDS_IN, words_in
+
 # Set on the engine that writes: its transactions take SQLite's write lock at BEGIN.
 WRITE_OPTION = "intake_write"
 
@@ -66,6 +68,8 @@ def _sqlite_pragmas(engine: Engine, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+        # A search for very common words reads each ticket it walks past with this (search.matches_each).
+        dbapi_connection.create_function(WORDS_IN, -1, words_in, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:

@@ -8,6 +8,7 @@ in one of its comments (a follow-up, a staff reply, a note).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -91,16 +92,46 @@ def matches_listed(text: str) -> sa.TextClause:
     ).bindparams(fts_list_t=fts, fts_list_c=fts)
 
 
+# The SQLite function matches_each calls (registered on every connection: gateway/tickets/engine.py).
+WORDS_IN = "intake_words_in"
+
+
 def matches_each(text: str) -> sa.TextClause:
-    """SQLite: the same condition again, each ticket walked past asked about in both indexes (a seek for its id:
-    70-220 us at a million tickets, more the more segments an index has). For a word so common that its lists
-    cost more to read than the few hundred tickets a page needs to walk."""
-    fts = fts5_query(parse(text))
+    """SQLite: the same condition again, each ticket walked past read by `words_in` in Python, with its comments.
+    For words so common (a fifth of the tickets or more) that their lists cost more to read than the few hundred
+    tickets a page walks. Not asked of FTS5 one ticket at a time: a seek costs 70-220 us at a million tickets, and
+    a prefix (`ka*`) or a phrase is worked out whole for each seek (a prefix in most tickets: 7 s a page)."""
     return sa.text(
-        "(EXISTS (SELECT 1 FROM tickets_fts WHERE tickets_fts MATCH :fts_each_t AND tickets_fts.rowid = tickets.id)"
-        " OR EXISTS (SELECT 1 FROM comments AS c JOIN comments_fts ON comments_fts.rowid = c.id"
-        " WHERE c.ticket_id = tickets.id AND comments_fts MATCH :fts_each_c))"
-    ).bindparams(fts_each_t=fts, fts_each_c=fts)
+        "(intake_words_in(:words_each, tickets.subject, tickets.body) OR EXISTS (SELECT 1 FROM comments AS c"
+        " WHERE c.ticket_id = tickets.id AND intake_words_in(:words_each, c.body, NULL)))"
+    ).bindparams(words_each=text)
+
+
+@functools.lru_cache(maxsize=64)
+def _terms(text: str) -> tuple[Term, ...]:
+    return tuple(parse(text))
+
+
+def words_in(text: str, *columns: str | None) -> int:
+    """1 when every term of what a person typed is in the columns, as FTS5 with this store's tokenizer decides:
+    words folded (case, accents) and split at anything not a letter or digit, each word in any column, a phrase's
+    words in a row within one column, `word*` any word it begins; else 0."""
+    terms = _terms(text)
+    if not terms:
+        return 0
+    cols = [_WORD.findall(fold(c)) for c in columns if c]
+    for term in terms:
+        first = term.words[0]
+        if term.prefix:
+            found = any(w.startswith(first) for ws in cols for w in ws)
+        elif len(term.words) == 1:
+            found = any(first in ws for ws in cols)
+        else:
+            n = len(term.words)
+            found = any(tuple(ws[i : i + n]) == term.words for ws in cols for i, w in enumerate(ws) if w == first)
+        if not found:
+            return 0
+    return 1
 
 
 def found_in_more_than(conn: sa.Connection, text: str, many: int) -> bool:

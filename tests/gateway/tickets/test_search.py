@@ -159,3 +159,23 @@ def test_a_common_word_among_few_filtered_requests_is_counted(store: TicketStore
     # A family's requests are always few: counted, whatever the word.
     family = store.search("bus", TicketQuery(requester=("ana.perez@example.org",)), per_page=100)
     assert family.total == len(busy["about"]) and {t.id for t in family.items} == set(busy["about"])
+
+
+QUERIES = ["lincoln", "BUS morning", "bus library", "caido", "autobus CAÍDO", "buyt khong", "không", "router blinking",
+           "chofer", "router library", '"did not come"', '"not did"', "autob*", "ana.perez@example.org", "perez",
+           "wi-fi", '"route 4"', "4", "xe*", "zzz", "7:10", "internet libr*", '"la ruta"']  # fmt: skip
+
+
+def test_each_way_of_checking_a_common_word_finds_what_the_index_finds(
+    store: TicketStore, corpus: dict[str, int]
+) -> None:
+    """The lists of a common word (looked up in the words' lists, or each ticket read in Python) find exactly the
+    tickets the gathered search finds, accents, phrases, prefixes and punctuation included."""
+    gathered = {q: found(store, q) for q in QUERIES}
+    assert sum(map(len, gathered.values())) > 10  # the queries find something to compare
+    store.common_words, store.few_to_check = 0, 0  # every search walks
+    for listed in (1_000_000, 0):  # the words' lists; then each ticket read by words_in
+        store.listed_words = listed
+        for q in QUERIES:
+            walked = store.search(q, TicketQuery(), per_page=100)
+            assert {t.id for t in walked.items} == gathered[q], (q, listed)
