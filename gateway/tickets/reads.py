@@ -26,7 +26,7 @@ from gateway.tickets.base import (
 )
 from gateway.tickets.query import GROUPABLE, MAX_PER_PAGE, Sort, TicketQuery, order_by
 from gateway.tickets.records import AuditEntry, Page, Ticket, TicketDetails
-from gateway.tickets.search import found_in_more_than, matches_each, matches_listed
+from gateway.tickets.search import found_in, matches_each, matches_listed
 
 # The CSV export's columns, in order: everything on the ticket row a report needs.
 CSV_FIELDS = (
@@ -92,12 +92,10 @@ class TicketReads(StoreBase):
         at = now()
         where = query.where(self.dialect, at)
         with self._read() as conn:
-            if (
-                self.dialect == "sqlite"
-                and query.text.strip()
-                and found_in_more_than(conn, query.text, self.common_words)
-            ):
-                return self._common_words(conn, query, at, sort, page, per_page)
+            # How common the words are, on SQLite (PostgreSQL gathers and counts every search).
+            words = found_in(conn, query.text, self.listed_words) if self.dialect == "sqlite" and query.text else 0
+            if words > self.common_words:
+                return self._common_words(conn, query, at, sort, page, per_page, listed=words <= self.listed_words)
             total = int(conn.execute(sa.select(sa.func.count()).select_from(t.tickets).where(*where)).scalar_one())
             first = (page - 1) * per_page
             stmt = sa.select(t.tickets).where(*self._in_order(conn, where, total, first + per_page))
@@ -105,7 +103,15 @@ class TicketReads(StoreBase):
             return Page([to_ticket(r) for r in rows], total, page, per_page)
 
     def _common_words(
-        self, conn: sa.Connection, query: TicketQuery, at: datetime, sort: Sort, page: int, per_page: int
+        self,
+        conn: sa.Connection,
+        query: TicketQuery,
+        at: datetime,
+        sort: Sort,
+        page: int,
+        per_page: int,
+        *,
+        listed: bool,
     ) -> Page[Ticket]:
         """A search for words in too many tickets to gather (SQLite): the list walks its sort's order checking each
         ticket against the words (search.matches_listed, or for the commonest words matches_each), stops at the page
@@ -115,7 +121,6 @@ class TicketReads(StoreBase):
         filters = replace(query, text="").where(self.dialect, at)
         # A family's or an incident's tickets are a handful (where() already lets their own index drive).
         few = bool(query.requester or query.incident_id) or self._at_most(conn, filters, self.few_to_check)
-        listed = not found_in_more_than(conn, query.text, self.listed_words)
         check = matches_listed(query.text) if listed else matches_each(query.text)
         if few:
             found = int(
