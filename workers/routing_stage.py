@@ -134,6 +134,15 @@ def stop_clocks(r: redis.Redis, conversation: str, resolved: bool) -> None:
         r.hincrby(keys.assign_open(conv["assign_group"]), conv["assignee"], -1)
 
 
+def count_reopened(r: redis.Redis, pipe: redis.client.Pipeline, conversation: str) -> None:
+    """A reopened ticket is its assignee's open ticket again, for the fewest_open balancer: counted back once (the
+    flag a resolution took is set again with the count, in the caller's transaction with the decision)."""
+    group, assignee, counted = r.hmget(keys.conversation(conversation), ["assign_group", "assignee", "assignee_open"])
+    if group and assignee and counted is None:
+        pipe.hset(keys.conversation(conversation), "assignee_open", "1")
+        pipe.hincrby(keys.assign_open(text(group)), text(assignee), 1)
+
+
 @dataclass(frozen=True)
 class Reopened:
     """A reopened ticket's resolution clock: when it is due now, and what its conversation keeps for later moves."""

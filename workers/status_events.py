@@ -21,7 +21,7 @@ from workers.incident_jobs import update_from_parent_event
 from workers.locks import conversation_lock
 from workers.queues import EVENTS_QUEUE, enqueue_once
 from workers.replies import queue_replies
-from workers.routing_stage import Reopened, plan_reopened, restart_clock, stop_clocks
+from workers.routing_stage import Reopened, count_reopened, plan_reopened, restart_clock, stop_clocks
 from workers.surveys import schedule_survey
 
 log = logging.getLogger("intake.jobs")
@@ -99,7 +99,8 @@ def _record(r: redis.Redis, conv_id: str, ev: StatusEvent, eid: str) -> str:
         return "resolved" if closing else "status_changed"  # recorded by a release that told every event
     was = text(r.hget(keys.conversation(conv_id), "status") or "")
     changed = was != ev.status.value
-    reopened = _reopened(r, conv_id, ev) if changed and not closing and was in DONE else None
+    back = changed and not closing and was in DONE and _own(r, conv_id, ev)  # reopened
+    reopened = _reopened(r, conv_id, ev) if back else None
     told = "resolved" if closing else "status_changed"
     kind = told if changed else ("answer" if ev.public_comment else NOTHING)
     entry: dict[str, Any] = {"at": utcnow().isoformat(), "event": "status_changed" if changed else "answer",
@@ -113,6 +114,8 @@ def _record(r: redis.Redis, conv_id: str, ev: StatusEvent, eid: str) -> str:
             pipe.rpush(keys.timeline(conv_id), json.dumps(entry))
         if reopened is not None:
             restart_clock(pipe, conv_id, reopened)  # with the decision: a redelivered event never restarts it again
+        if back:
+            count_reopened(r, pipe, conv_id)
         pipe.hset(keys.status_events(conv_id), eid, kind)
         pipe.execute()
     if changed and ev.status is not TicketStatus.NEW:
@@ -123,11 +126,15 @@ def _record(r: redis.Redis, conv_id: str, ev: StatusEvent, eid: str) -> str:
     return kind
 
 
+def _own(r: redis.Redis, conv_id: str, ev: StatusEvent) -> bool:
+    """Whether the event's ticket is the conversation's own, not one merged into it (which follows its status)."""
+    return text(r.get(keys.ticket(ev.backend, ev.ticket_ref)) or "") == conv_id
+
+
 def _reopened(r: redis.Redis, conv_id: str, ev: StatusEvent) -> Reopened | None:
-    """A resolved or closed ticket opened again: its resolution clock, due from the reopening. A built-in ticket
-    gets the new due time (and its audit entry) here, before the decision is recorded, so a retry finishes it."""
-    if text(r.get(keys.ticket(ev.backend, ev.ticket_ref)) or "") != conv_id:
-        return None  # a ticket merged into this one follows its status; its own clocks stopped for good
+    """A resolved or closed ticket opened again (the conversation's own, not one merged into it, whose clocks
+    stopped for good): its resolution clock, due from the reopening. A built-in ticket gets the new due time (and
+    its audit entry) here, before the decision is recorded, so a retry finishes it."""
     conv = {text(k): text(v) for k, v in r.hgetall(keys.conversation(conv_id)).items()}
     if not conv.get("queue") or not conv.get("priority"):
         return None  # a conversation from before clocks existed

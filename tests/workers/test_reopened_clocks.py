@@ -167,3 +167,27 @@ async def test_a_ticket_reopened_in_its_ticket_system_runs_its_resolution_clock_
     await client.aclose()
     sync_changes(settings, redis_server, ("closed", utcnow()))
     assert clocks(redis_server) == {} and redis_server.client().hlen(keys.SLA_BREACHED) == 0
+
+
+async def test_a_reopened_ticket_counts_again_among_its_assignees_open_tickets_once(desk: Desk) -> None:
+    """The fewest_open balancer counts a person's open tickets: a resolution takes the ticket off, a reopening puts
+    it back (once, however often the event comes), a second resolution takes it off again."""
+    await desk.request("My laptop will not start.")
+    r = desk.redis.client()
+
+    def anas() -> bytes | None:
+        return r.hget(keys.assign_open("techs"), "ana")
+
+    assert desk.store.get(1).assignee == "ana" and anas() == b"1"
+    desk.service.set_status(1, TicketStatus.RESOLVED, "ana")
+    desk.work()
+    assert anas() == b"0"
+    desk.service.set_status(1, TicketStatus.OPEN, "ben")
+    desk.work()
+    assert anas() == b"1"
+    desk.service.set_status(1, TicketStatus.IN_PROGRESS, "ana")  # open to in progress is no reopening
+    desk.work()
+    assert anas() == b"1"
+    desk.service.set_status(1, TicketStatus.CLOSED, "ana")
+    desk.work()
+    assert anas() == b"0"
