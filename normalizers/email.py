@@ -126,12 +126,14 @@ def parse_email(raw: bytes) -> ParsedEmail:
     message_id = next(iter(message_ids(headers.first("message-id"))), None)
     rendered = render(parts.body)
     text = new_content(rendered.new) or rendered.full
-    report_type = msg.get_param("report-type")
+    content_type = msg.get_content_type()
+    # Read only where it means something (a bounce): reading a parameter parses the whole Content-Type header again.
+    report_type = msg.get_param("report-type") if content_type == "multipart/report" else None
     auto = detect(
         headers,
         subject=subject,
         from_addr=from_addr,
-        content_type=msg.get_content_type(),
+        content_type=content_type,
         report_type=report_type if isinstance(report_type, str) else None,
         message_id=message_id,
         delivery_status=parts.delivery_status,
