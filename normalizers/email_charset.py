@@ -148,12 +148,13 @@ def raw_header_text(value: str, hint: str | None = None) -> tuple[str, str | Non
     return value, None
 
 
+_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=_-]")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]*)\?([bBqQ])\?([^?]*?)\?=")
 
 
 def _word_bytes(encoding: str, payload: str) -> bytes | None:
     if encoding in "bB":
-        cleaned = re.sub(r"[^A-Za-z0-9+/=_-]", "", payload).rstrip("=")
+        cleaned = _NOT_BASE64.sub("", payload).rstrip("=")
         cleaned = cleaned.replace("-", "+").replace("_", "/")  # some encoders use the URL-safe alphabet
         if len(cleaned) % 4 == 1:
             cleaned = cleaned[:-1]  # a stray final character carries no whole byte
@@ -176,6 +177,8 @@ def decode_words(value: str, hint: str | None = None) -> tuple[str, list[str]]:
     text, note = raw_header_text(value, hint)
     if note:
         notes.append(note)
+    if "=?" not in text:
+        return text, notes  # no encoded word (most headers): nothing more to do
     out: list[str] = []
     pending: bytearray = bytearray()
     pending_charset: str | None = None

@@ -58,7 +58,8 @@ class Headers:
         values = []
         for raw in self.raw.get(name, ()):
             text, notes = decode_words(raw, self.hint)
-            self.notes.extend(f"{name}: {n}" for n in notes)
+            if notes:
+                self.notes.extend(f"{name}: {n}" for n in notes)
             values.append(_SPACES.sub(" ", text).strip())
         return values
 

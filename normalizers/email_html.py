@@ -184,9 +184,12 @@ def _link_target(href: str | None) -> str | None:
     return None  # cid:, javascript:, anchors and relative links tell a reader nothing
 
 
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
 def _tidy(lines: list[str]) -> str:
     text = "\n".join(line.rstrip() for line in lines)
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
+    return _BLANK_LINES.sub("\n\n", text).strip()
 
 
 def html_to_text(html: str) -> HtmlText:

@@ -114,10 +114,15 @@ def _filename(part: Message, hint: str | None) -> str | None:
     return decode_words(str(value), hint)[0].strip() or None
 
 
+# Compiled once: the stdlib parser compiles a pattern for every multipart boundary it meets, which churns re's cache.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
+_SPACES = re.compile(r"\s+")
+
+
 def safe_filename(name: str | None, ctype: str, index: int) -> str:
     """A file name that is safe to show and store: no path, no control characters, a sane length."""
     name = unicodedata.normalize("NFC", name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    name = re.sub(r"\s+", " ", re.sub(r"[\x00-\x1f\x7f]", "", name)).strip().strip(".")
+    name = _SPACES.sub(" ", _CONTROLS.sub("", name)).strip().strip(".")
     if len(name) > 150:
         stem, dot, ext = name.rpartition(".")
         name = f"{stem[:140]}.{ext[:9]}" if dot and len(ext) <= 9 else name[:150]
