@@ -213,16 +213,24 @@ class MailboxPoller:
         reader = asyncio.create_task(self._read(uids, steps, room), name=f"mail-read:{self.name}")
         handled = 0
         step = _Step()
+        moving: asyncio.Task[None] | None = None  # the run before's move, while this run commits
         try:
             while True:
                 step = await steps.get()
                 if step.failed is not None:
                     raise step.failed
                 if step.decided is not None:
-                    handled += await self._finish(step.uids, step.raws, await step.decided)
-                    await room.give(step.size)
+                    decisions = await step.decided
+                    await self._commit(step.raws, decisions)
+                    if moving is not None:
+                        await moving  # moves stay in the mailbox's order, one at a time
+                    moving = asyncio.create_task(self._move(decisions, room, step.size), name=f"mail-move:{self.name}")
+                    handled += len(decisions)
                 handled += step.unread
                 if step.checkpoint:
+                    if moving is not None:
+                        await moving  # the checkpoint passes only what has been moved
+                        moving = None
                     await self.redis.hset(
                         keys.mail_checkpoint(self.name),
                         mapping={"uidvalidity": uidvalidity, "last_uid": step.checkpoint},
@@ -230,7 +238,7 @@ class MailboxPoller:
                 if step.last:
                     return handled
         finally:
-            await cancel_and_wait(reader)
+            await cancel_and_wait(reader, *([moving] if moving is not None else []))
             # Runs read ahead and never finished: their parsing is stopped, their mail stays in the inbox.
             left = [s.decided for s in (step, *_drain(steps)) if s.decided is not None]
             await cancel_and_wait(*left)
@@ -276,7 +284,10 @@ class MailboxPoller:
             await self._quarantine_note(uid, MailDecision("quarantine", reason=reason))
         return len(oversized)
 
-    async def _finish(self, uids: list[int], raws: dict[int, bytes], decisions: dict[int, MailDecision]) -> int:
+    async def _commit(self, raws: dict[int, bytes], decisions: dict[int, MailDecision]) -> None:
+        """Commit a run's requests and note the rest. Its move follows in a task of its own, so that the next run's
+        commit (Redis) and this run's move (IMAP) each wait on their own server at the same time: one after another
+        they were most of a run's time while the parsing process waited for work."""
         await self._help_desk_mail(decisions)
         # In the mailbox's order, so that a follow-up fetched with the message it answers joins it.
         arrivals = [
@@ -287,13 +298,17 @@ class MailboxPoller:
         await self.pipeline.accept_all(arrivals, scope="email")
         for uid in decisions:
             await self._note(decisions[uid])
+
+    async def _move(self, decisions: dict[int, MailDecision], room: _Room, size: int) -> None:
+        """Move a committed run out of the inbox (the unparseable to quarantine, with their notes), then make room
+        for the reader."""
         quarantined = [uid for uid, d in decisions.items() if d.kind == "quarantine"]
         done = [uid for uid in decisions if uid not in quarantined]
         await self.session.move(done, self.box.processed_folder)
         await self.session.move(quarantined, self.box.quarantine_folder)
         for uid in quarantined:
             await self._quarantine_note(uid, decisions[uid])
-        return len(decisions)
+        await room.give(size)
 
     async def _help_desk_mail(self, decisions: dict[int, MailDecision]) -> None:
         """A help desk's mail is never a request: its answers on a relay address are queued as status events
