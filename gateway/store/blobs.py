@@ -133,7 +133,7 @@ class FileBlobStore:
         key = described.sha256
         folder = os.path.join(self._root, key[:2])
         path = os.path.join(folder, key)
-        if os.path.exists(path):
+        if _holds(path, len(data)):
             return described
         if folder not in self._made:
             os.makedirs(folder, exist_ok=True)
@@ -303,3 +303,12 @@ def _fsync_dir(directory: Path) -> None:
 def _unlink(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
+
+
+def _holds(path: str, size: int) -> bool:
+    """Whether the blob is already kept whole. A file of another size is what a power cut left of a write renamed
+    before its batch's fsync (its request was never committed, so the mail is fetched again): it is written again."""
+    try:
+        return os.stat(path).st_size == size
+    except FileNotFoundError:
+        return False
