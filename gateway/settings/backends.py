@@ -11,6 +11,10 @@ from gateway.settings.plugins import WithPluginSections
 class BuiltinBackendSettings(Strict):
     path: str = ""  # empty: <data_dir>/tickets.sqlite3
     busy_timeout_ms: int = Field(5000, ge=0)
+    # SQLite: a search whose words are in more tickets than this is listed without a total (the page says "more
+    # than", its last page the total, the CSV holds every one), since counting them costs every page 0.5-1 s at a
+    # million tickets. Raise it for exact totals on a small store; 0 never counts a search of many tickets.
+    search_counted_up_to: int = Field(10_000, ge=0)
     # Empty: SQLite at `path`. postgresql://user:password@host:5432/db (DATABASE_URL) puts the store there.
     database_url: SecretStr = SecretStr("")
 

@@ -50,7 +50,8 @@ LISTED = 150_000
 
 
 class TicketReads(StoreBase):
-    # When a search is counted on SQLite (see COMMON, FEW_TO_CHECK): a store's own, so a test can draw the line low.
+    # When a search is counted on SQLite (see COMMON, FEW_TO_CHECK): a store's own; backends.builtin.
+    # search_counted_up_to sets common_words, and a test can draw the lines low.
     common_words = COMMON
     few_to_check = FEW_TO_CHECK
     listed_words = LISTED

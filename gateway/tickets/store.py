@@ -44,7 +44,11 @@ class TicketStore(DeskActions, TicketReads, TicketStats):
 
     @classmethod
     def from_settings(cls, settings: Settings, *, upgrade: bool = True) -> TicketStore:
-        return cls.open(store_url(settings), busy_timeout_ms=settings.backends.builtin.busy_timeout_ms, upgrade=upgrade)
+        conf = settings.backends.builtin
+        store = cls.open(store_url(settings), busy_timeout_ms=conf.busy_timeout_ms, upgrade=upgrade)
+        store.common_words = conf.search_counted_up_to
+        store.few_to_check = min(store.few_to_check, conf.search_counted_up_to)  # a line below it holds for both
+        return store
 
     def revision(self) -> str | None:
         """The schema revision the database is at (None: an empty database)."""

@@ -85,3 +85,33 @@ def test_due_soon_is_the_dashboards_window_unless_the_command_names_its_own(tmp_
 
     assert due_soon() == [1]  # what the dashboard counts as due soon with this configuration
     assert due_soon("--due-within", "180") == [1, 2]
+
+
+def test_a_search_in_more_tickets_than_the_line_is_paged_without_a_total_and_the_last_page_tells_it(
+    tmp_path: Path,
+) -> None:
+    """backends.builtin.search_counted_up_to draws the line a million tickets need at 10,000; drawn at 5 here, a
+    search in 59 tickets says "more than" until its last page, which gives the total, and the CSV holds every one."""
+    store = TicketStore.open(sqlite_url(tmp_path / "data" / "tickets.sqlite3"))
+    for n in range(1, 60):
+        store.create_ticket(ticket(n, body=f"The bus did not come (day {n})"), idempotency_key=f"k{n}")
+    store.create_ticket(ticket(60, subject="Printer", body="The printer is jammed again"), idempotency_key="k60")
+    store.close()
+    config = write_config(tmp_path, "redis://127.0.0.1:1/0", backends={"builtin": {"search_counted_up_to": 5}})
+    first = intake(config, "tickets", "list", "--search", "bus", "--per-page", "25")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[-1] == "page 1: 1-25 of more than 25 ticket(s); next: --page 2"
+    listed = json.loads(intake(config, "tickets", "list", "--json", "--search", "bus", "--per-page", "25").stdout)
+    assert (listed["total"], listed["pages"], listed["more"], len(listed["tickets"])) == (None, None, True, 25)
+    last = intake(config, "tickets", "list", "--search", "bus", "--per-page", "25", "--page", "3").stdout.splitlines()
+    assert last[-1] == "page 3 of 3: 51-59 of 59 ticket(s)"
+    rows = list(csv.DictReader(io.StringIO(intake(config, "tickets", "list", "--csv", "--search", "bus").stdout)))
+    assert len(rows) == 59
+    # A rare word is still counted exactly, and the shipped line counts this whole search.
+    assert intake(config, "tickets", "list", "--search", "printer").stdout.splitlines()[-1] == (
+        "page 1 of 1: 1-1 of 1 ticket(s)"
+    )
+    shipped = write_config(tmp_path, "redis://127.0.0.1:1/0")
+    assert intake(shipped, "tickets", "list", "--search", "bus", "--per-page", "25").stdout.splitlines()[-1] == (
+        "page 1 of 3: 1-25 of 59 ticket(s); next: --page 2"
+    )
