@@ -44,7 +44,7 @@ def known_to(conf: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
         if key not in old:
             continue
         if isinstance(value, dict) and isinstance(old[key], dict) and key != "channels":
-            kept[key] = {k: v for k, v in value.items() if k in old[key]}
+            kept[key] = known_to(value, old[key])  # at every depth: backends.builtin gained keys too
         else:
             kept[key] = value
     return kept
