@@ -56,7 +56,11 @@ def capped(text: str, limit: int) -> str:
     return text[:limit] + TRUNCATED.format(more=len(text) - limit)
 
 
-TRUNCATED = "\n\n[... message truncated: {more:,} more characters not shown; the original message is kept whole]"
+TRUNCATED = (
+    "\n\n[... message truncated: {more:,} more characters not shown; the original message is attached whole as "
+    "original-message.eml]"
+)
+ORIGINAL_FILENAME = "original-message.eml"  # the message as it came, on a ticket that cannot show all of it
 
 
 def plus_address(address: str, token: str) -> str:
@@ -65,7 +69,8 @@ def plus_address(address: str, token: str) -> str:
 
 
 class EmailIntake:
-    """Turns one raw message into a decision. Stores files (and the raw message, for audit) in the blob store."""
+    """Turns one raw message into a decision. Stores its files in the blob store, and the message itself, as a file
+    on its ticket, when the ticket cannot show all of it (`_original`)."""
 
     def __init__(self, conf: EmailSettings, blobs: BlobStore, key: bytes, default_language: str = "en") -> None:
         """`key` is the service's secret key (Settings.signing_key): our Message-IDs carry a mark made with it."""
@@ -107,7 +112,11 @@ class EmailIntake:
         automatic = parsed.auto.auto_submitted or parsed.auto.auto_reply or parsed.auto.bulk
         automatic = automatic or parsed.auto.null_return_path
         unverified = bool(self.conf.border_host) and parsed.dmarc_failed(self.conf.border_host)
-        raw_ref = self.blobs.put(raw, "message.eml").storage_key
+        text = capped(parsed.text, self.conf.max_text_chars)
+        full_text = capped(parsed.full_text, self.conf.max_text_chars)
+        files = self._files(parsed)
+        cut = text is not parsed.text or full_text is not parsed.full_text
+        original = self._original(parsed, raw, cut)
         return InboundMessage(
             id=new_id(),
             channel="email",
@@ -117,13 +126,13 @@ class EmailIntake:
             sender=parsed.from_addr,
             requester=Requester(display_name=parsed.from_name, email=parsed.from_addr, locale=language),
             subject=parsed.subject,
-            text=capped(parsed.text, self.conf.max_text_chars),
-            full_text=capped(parsed.full_text, self.conf.max_text_chars),
+            text=text,
+            full_text=full_text,
             # The mailbox's language until the text's is found: by the pipeline when a rule routes on it,
             # else by the worker after the commit, as for every channel (gateway/intake/languages.py).
             language=language,
             language_source="channel",
-            attachments=self._files(parsed),
+            attachments=(*files, original) if original else files,
             thread_hints=ThreadHints(
                 in_reply_to=parsed.in_reply_to,
                 references=parsed.references,
@@ -132,8 +141,19 @@ class EmailIntake:
                 copied=() if automatic else self._copied(parsed),
             ),
             flags=Flags(auto_reply=automatic, unverified_sender=unverified),
-            raw_ref=raw_ref,
+            raw_ref=original.storage_key if original else None,
         )
+
+    def _original(self, parsed: ParsedEmail, raw: bytes, cut: bool) -> Attachment | None:
+        """The message as it came, a file on its ticket, when the ticket cannot show all of it: its text was cut,
+        a part could not be read, or a charset was guessed. Staff open it there, every ticket backend gets it as
+        a file, and a records request forgets it with the ticket. Any other message is whole on its ticket, and
+        its original stays in the mailbox's processed folder, under the district's own mail retention: a copy of
+        every message here, which no ticket named, could be neither read nor forgotten, and cost each message a
+        file of its own."""
+        if not (cut or parsed.defects or parsed.charset_fallbacks):
+            return None
+        return self.blobs.put(raw, ORIGINAL_FILENAME)
 
     def _copied(self, parsed: ParsedEmail) -> tuple[str, ...]:
         """The people besides the sender and us that a mail names in To and Cc, who may answer on its thread.

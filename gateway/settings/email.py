@@ -50,7 +50,8 @@ class EmailSettings(Strict):
     fetch_batch: int = Field(100, ge=1, le=1000)
     # A message larger than this (its RFC822.SIZE) is moved to quarantine without being downloaded.
     max_message_bytes: int = Field(25 * 1024 * 1024, gt=0)
-    # A message's text past this many characters is cut, with a marker saying so (the raw message is kept whole).
+    # A message's text past this many characters is cut, with a marker saying so (the message as it came is
+    # attached to its ticket).
     max_text_chars: int = Field(100_000, ge=1000)
     # Processes that parse mail beside `intake mail`'s event loop; 0: one per usable core.
     parse_workers: int = Field(0, ge=0, le=64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from gateway import keys
@@ -393,15 +394,36 @@ async def test_automatic_replies_per_address_are_capped_per_day(
     assert len(smtp_sink.messages) == 2
 
 
-async def test_the_raw_message_is_kept_for_audit_and_replay(
+async def test_a_message_its_ticket_cannot_show_whole_carries_its_original_and_a_records_request_forgets_it(
     tmp_path: Path, redis_server: RedisServer, dovecot: Dovecot, smtp_sink: SmtpSink
 ) -> None:
     config = mail_config(tmp_path, redis_server, dovecot, smtp_sink)
-    raw = mail(body="Keep me exactly as I came.\n")
-    dovecot.deliver(IMAP_USER, raw)
+    plain = mail(body="Keep me exactly as I came.\n")
+    # No charset declared, Latin-1 bytes: the text is a guess (windows-1252), so staff may need the original.
+    guessed = (
+        b"From: Luis Ortega <luis@example.org>\r\nTo: help@district.example.org\r\nSubject: Autob\xfas\r\n"
+        b"Message-ID: <guess-1@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n\r\nEl autob\xfas de la ruta 7 no lleg\xf3 hoy.\r\n"
+    )
+    dovecot.deliver_many(IMAP_USER, [plain, guessed])
     async with running_poller(config) as p:
-        await p.pass_once()
+        assert await p.pass_once() == 2
         settings = p.settings
-    # IMAP carries lines as CRLF; compare the message line by line.
-    blobs = [f.read_bytes().replace(b"\r\n", b"\n") for f in settings.path_in_data("blobs").rglob("*") if f.is_file()]
-    assert any(raw in b for b in blobs)
+    work(config)
+    blobs = settings.path_in_data("blobs")
+    # Both originals stay in the mailbox's processed folder; the gateway keeps a copy of the guessed one only.
+    assert dovecot.message_count(IMAP_USER, "Processed") == 2
+    [kept_file] = [f for f in blobs.rglob("*") if f.is_file()]
+    store = tickets(config)
+    by_sender = {t.requester_email: t for t in store.store.export()}
+    assert store.details(str(by_sender["ana.perez@example.org"].id)).attachments == []
+    [original] = store.details(str(by_sender["luis@example.org"].id)).attachments
+    assert original.filename == "original-message.eml" and original.kept
+    assert original.storage_key == kept_file.name
+    assert kept_file.read_bytes().replace(b"\r\n", b"\n") == guessed.replace(b"\r\n", b"\n")
+
+    out = intake(config, "purge", "--requester", "luis@example.org", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["blobs"] == 1
+    assert not kept_file.exists()
+    assert [t.requester_email for t in store.store.export()] == ["ana.perez@example.org"]

@@ -12,10 +12,12 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from gateway import keys
+from gateway.store.blob_stores import open_blobs
 from tests.channels.email.test_email_channel import tickets, work
 from tests.channels.email_support import mail, mail_config, running_poller
 from tests.mail_fixtures import IMAP_USER
 from tests.support.dovecot import Dovecot
+from tests.support.gateway import settings_from
 from tests.support.redis_server import RedisServer
 from tests.support.smtp_sink import SmtpSink
 
@@ -95,6 +97,13 @@ async def test_fetches_stay_within_the_size_limit_and_a_long_text_is_capped_with
     [capped] = [store.get(str(n)) for n in range(1, 5) if store.get(str(n)).requester_email == "luis@example.org"]
     assert capped.body.startswith("Paragraph. Paragraph.")
     cut = re.fullmatch(r"(?s)(.{1000})\n\n\[\.\.\. message truncated: ([\d,]+) more characters not shown; "
-                       r"the original message is kept whole\]", capped.body)  # fmt: skip
+                       r"the original message is attached whole as original-message\.eml\]", capped.body)  # fmt: skip
     assert cut is not None, capped.body[-200:]
     assert int(cut.group(2).replace(",", "")) > 30_000
+    # The marker's promise: the whole message is on the ticket, a file staff open there.
+    [original] = [a for a in store.details(capped.id).attachments if a.filename == "original-message.eml"]
+    assert original.kept and original.storage_key is not None
+    kept = open_blobs(settings_from(config)).get(original.storage_key).replace(b"\r\n", b"\n")
+    assert kept.count(b"Paragraph.") == 3000 and b"Everything that happened" in kept
+    others = [store.details(str(n)) for n in range(1, 5) if str(n) != str(capped.id)]
+    assert all(a.filename != "original-message.eml" for d in others for a in d.attachments)  # shown whole: no copy
