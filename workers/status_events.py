@@ -133,8 +133,9 @@ def _own(r: redis.Redis, conv_id: str, ev: StatusEvent) -> bool:
 
 def _reopened(r: redis.Redis, conv_id: str, ev: StatusEvent) -> Reopened | None:
     """A resolved or closed ticket opened again (the conversation's own, not one merged into it, whose clocks
-    stopped for good): its resolution clock, due from the reopening. A built-in ticket gets the new due time (and
-    its audit entry) here, before the decision is recorded, so a retry finishes it."""
+    stopped for good): its resolution clock, due from the reopening. The ticket gets the new due time here (a
+    built-in one with its audit entry, another system's in its own due field), before the decision is recorded, so
+    a retry finishes it."""
     conv = {text(k): text(v) for k, v in r.hgetall(keys.conversation(conv_id)).items()}
     if not conv.get("queue") or not conv.get("priority"):
         return None  # a conversation from before clocks existed
@@ -147,4 +148,6 @@ def _reopened(r: redis.Redis, conv_id: str, ev: StatusEvent) -> Reopened | None:
     plan = plan_reopened(conv, context.rules().current(), queue, priority, at, set(closures(r)))
     if plan is not None and store is not None:
         store.restart_resolution(ev.ticket_ref, plan.due, ev.actor)
+    elif plan is not None:
+        backend.set_due(ev.ticket_ref, "resolution", plan.due)  # its own due field (RT's Due), where it has one
     return plan

@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import signal
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,42 @@ async def test_a_staff_answer_in_rt_reaches_the_family_by_text_in_spanish_and_in
     assert [e for e in again if e.ticket_ref == ticket] == []  # nothing new: nothing told twice
     work(config)
     assert len([t for t in texts(standin) if t["To"] == phone]) == len(sent)
+
+
+async def test_a_ticket_reopened_in_rt_gets_its_restarted_resolution_clock_in_rts_due_field(
+    tmp_path: Path, redis_server: RedisServer, standin: TwilioStandIn, rt_server: RequestTracker
+) -> None:
+    config = rt_config(tmp_path, redis_server, rt_server, standin)
+    settings = settings_from(config)
+    backend = RtBackend.from_settings(settings)
+    _, checkpoint = backend.poll_changes("")
+    async with sms_gateway(config) as gw:
+        await text_in(gw, "El autobús 12 no pasó hoy", To=SPANISH, From=new_phone())
+    work(config)
+    [rid] = request_ids(redis_server)
+    ticket = ticket_ref(redis_server, rid)
+    r = redis_server.client()
+    # Staff once moved the due date by hand; the reopening's clock replaces it (and out of business hours the first
+    # clock and the reopened one can fall due at the same time).
+    rt_server.request("PUT", f"ticket/{ticket}", {"Due": "2030-01-01 00:00:00"}, token=rt_server.staff_token)
+    assert rt_server.request("GET", f"ticket/{ticket}")["Due"] == "2030-01-01T00:00:00Z"
+
+    rt_server.set_status(ticket, "resolved")
+    _, checkpoint = poll_and_publish(settings, backend, checkpoint)
+    work(config)
+    assert r.zcard(keys.SLA_DUE) == 0  # resolved: every clock stopped
+    rt_server.set_status(ticket, "open")  # the family wrote back, or staff were wrong
+    events, checkpoint = poll_and_publish(settings, backend, checkpoint)
+    assert [e.status for e in events if e.ticket_ref == ticket] == [TicketStatus.OPEN]
+    work(config)
+    [(member, due)] = r.zrange(keys.SLA_DUE, 0, -1, withscores=True)
+    assert member.decode().startswith("resolution|")
+    # RT shows staff the clock the gateway runs again, from the reopening, in its own Due field.
+    assert (
+        rt_server.request("GET", f"ticket/{ticket}")["Due"] == f"{datetime.fromtimestamp(due, UTC):%Y-%m-%dT%H:%M:%SZ}"
+    )
+    again, _ = poll_and_publish(settings, backend, checkpoint)
+    assert [e for e in again if e.ticket_ref == ticket] == []  # our own change of Due is no news to the family
 
 
 async def test_staff_resolving_in_rt_shows_on_the_status_page_and_the_form_files_are_on_the_ticket(
@@ -271,8 +308,6 @@ def test_incidents_statuses_and_due_dates_use_rts_own_fields(
     assert rt_server.request("GET", f"ticket/{parent}")["Status"] == "stalled"
     updates = [m for m in rt_server.messages(parent) if mark(key) in m[1]]
     assert [(kind, text) for kind, _, text in updates] == [("Correspond", "Technicians are on site.")]
-
-    from datetime import UTC, datetime
 
     backend.set_due(child, "resolution", datetime(2027, 1, 12, 15, 30, tzinfo=UTC))
     assert rt_server.request("GET", f"ticket/{child}")["Due"] == "2027-01-12T15:30:00Z"
