@@ -50,6 +50,7 @@ def serve(ctx: click.Context) -> None:
 @click.pass_context
 def worker(ctx: click.Context, burst: bool) -> None:
     """Run an rq worker on the gateway's queues (deliver, events, replies)."""
+    from gateway.server.eventloop import settle_heap
     from gateway.store.redis_conn import sync_client
     from workers import context
     from workers.runner import WorkerQuit, run_worker
@@ -57,6 +58,7 @@ def worker(ctx: click.Context, burst: bool) -> None:
     s = started(ctx)
     setup_logging(s.logging.level)
     context.configure(s)
+    settle_heap()  # as the web process does: a job's short-lived objects are collected without walking the start's
     try:
         run_worker(sync_client(s), s, burst=burst)
     except WorkerQuit:

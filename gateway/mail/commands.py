@@ -16,6 +16,7 @@ from gateway.mail.answers import HelpDeskMail
 from gateway.mail.parsing import MailParsers
 from gateway.mail.poller import MailboxPoller, threaded_only_reason
 from gateway.routing.router import refresh_forever
+from gateway.server.eventloop import settle_heap
 from gateway.settings import Settings
 from gateway.store.redis_conn import sync_client
 from gateway.tasks import cancel_and_wait, until_stopped_or_dead
@@ -56,6 +57,7 @@ async def run_mail(settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await parsers.start()
+    settle_heap()  # as the web process does: later full collections never walk the start's objects again
     running = [asyncio.create_task(p.run_forever(), name=f"mail:{p.name}") for p in pollers]
     log.info("polling mailboxes", extra={"count": len(pollers)})
     try:

@@ -23,6 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from channels.email.intake import EmailIntake, MailDecision
 from gateway.errors import IntakeError
+from gateway.server.eventloop import settle_heap
 from gateway.settings import Settings
 from gateway.store.blob_stores import open_blobs
 from gateway.store.blobs import fsync_each
@@ -42,6 +43,7 @@ def _start(settings: Settings, parent: int) -> None:
     threading.Thread(target=_exit_with, args=(parent,), name="parent-watch", daemon=True).start()
     blobs = open_blobs(settings, batch_sync=True)  # the configured store: files, or the shared PostgreSQL
     _intake = EmailIntake(settings.channels.email, blobs, settings.signing_key(), settings.default_language)
+    settle_heap()  # a message makes thousands of short-lived objects: collections stay off the start's objects
 
 
 def _exit_with(parent: int) -> None:
