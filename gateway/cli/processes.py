@@ -71,13 +71,16 @@ def worker(ctx: click.Context, burst: bool) -> None:
 def mail(ctx: click.Context) -> None:
     """Run the IMAP poller for the configured mailboxes (one poller per mailbox across instances)."""
     from gateway.mail.commands import run_mail
+    from gateway.server.eventloop import new_event_loop
 
     s = started(ctx)
     setup_logging(s.logging.level)
     if not s.channels.email.enabled:
         click.echo("no mailboxes are configured (channels.email.mailboxes): nothing to poll", err=True)
         ctx.exit(1)
-    ctx.exit(asyncio.run(run_mail(s)))
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:  # uvloop, as the web process: transports in C
+        code = runner.run(run_mail(s))
+    ctx.exit(code)
 
 
 @click.command()
