@@ -114,3 +114,26 @@ async def test_an_idle_that_goes_silent_without_closing_is_noticed_and_the_polle
         assert ticket_count(config) == 2
     finally:
         proxy.stop()
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+async def test_the_mail_process_reads_a_mailbox_over_tls_and_starttls_on_its_own_event_loop(
+    tmp_path: Path, redis_server: RedisServer, processes: list[subprocess.Popen[bytes]], security: str
+) -> None:
+    """`intake mail` runs on uvloop: the TLS handshake, and STARTTLS's upgrade of a live connection
+    (loop.start_tls), happen there, not on the test's loop."""
+    server = Dovecot(tls=True)
+    try:
+        server.add_user(IMAP_USER, IMAP_PASSWORD)
+        server.start()
+        port = server.imaps_port if security == "tls" else server.port
+        imap = {"security": security, "port": port, "host": "localhost", "ca_file": str(server.cert),
+                "user": IMAP_USER, "password": IMAP_PASSWORD}  # fmt: skip
+        config = mail_config(tmp_path, redis_server, server, None, box={"imap": imap}, poll_interval_s=0.3)
+        server.deliver(IMAP_USER, mail())
+        processes.append(start_process(config, tmp_path / "mail.log", "mail"))
+        await eventually(lambda: count(server, "Processed") == 1, f"the mail read over {security}")
+        assert processes[0].poll() is None
+        assert ticket_count(config) == 1
+    finally:
+        server.close()
