@@ -115,7 +115,7 @@ class EmailIntake:
         text = capped(parsed.text, self.conf.max_text_chars)
         full_text = capped(parsed.full_text, self.conf.max_text_chars)
         files = self._files(parsed)
-        cut = text is not parsed.text or full_text is not parsed.full_text
+        cut = max(len(parsed.text), len(parsed.full_text)) > self.conf.max_text_chars
         original = self._original(parsed, raw, cut)
         return InboundMessage(
             id=new_id(),
