@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest system bench clean test-loaded
+.PHONY: run test lint typecheck pytest system bench clean test-loaded compile
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv --clear $(VENV)
@@ -41,7 +41,13 @@ system:
 			redmine redmine-sqlite ruby-webrick >/dev/null; \
 	fi
 
-run: $(STAMP)
+# The project's own modules byte-compiled ahead: every process (and the tests start hundreds) then loads them
+# instead of compiling them, about 0.35 s a start, where PYTHONDONTWRITEBYTECODE keeps Python from writing what it
+# compiled (this machine sets it). Only what changed is compiled again; a stale file is never used.
+compile: $(STAMP)
+	@$(BIN)/python -m compileall -q gateway workers channels normalizers
+
+run: $(STAMP) compile
 	$(BIN)/intake up
 
 lint: $(STAMP)
@@ -51,21 +57,22 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) system
+pytest: $(STAMP) system compile
 	$(BIN)/pytest -n 2 --durations=25
 
 test: lint typecheck pytest
 
-bench: $(STAMP) system
+bench: $(STAMP) system compile
 	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
 	$(BIN)/python bench/intake_throughput.py
 
 # The suite on a busy machine (issue 13): the same tests while stress-ng keeps both cores at 100%. Tests wait on
 # outcomes with generous deadlines, so they pass here too, only slower.
-test-loaded: $(STAMP) system
+test-loaded: $(STAMP) system compile
 	@command -v stress-ng >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stress-ng >/dev/null)
 	stress-ng --cpu 2 --quiet & load=$$!; \
 	$(BIN)/pytest -n 2 --durations=25; status=$$?; kill $$load; wait $$load 2>/dev/null; exit $$status
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .ruff_cache .pytest_cache
+	find gateway workers channels normalizers -name __pycache__ -prune -exec rm -rf {} +
