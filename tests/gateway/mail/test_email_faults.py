@@ -8,7 +8,7 @@ import contextlib
 import mailbox
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -175,23 +175,30 @@ async def test_without_move_the_poller_copies_flags_and_expunges_only_its_own_ui
         server.close()
 
 
-@pytest.mark.parametrize("security", ["tls", "starttls"])
-async def test_tls_and_starttls_connections_verify_the_server(
-    tmp_path: Path, redis_server: RedisServer, security: str
-) -> None:
+@contextlib.contextmanager
+def tls_mailbox(security: str) -> Iterator[tuple[Dovecot, dict[str, object]]]:
+    """A Dovecot speaking TLS (a certificate made for it), and a mailbox's `imap` settings that reach it by `security`
+    ("tls" on its IMAPS port, "starttls" on the plain one) and verify it."""
     server = Dovecot(tls=True)
     try:
         server.add_user(IMAP_USER, IMAP_PASSWORD)
         server.start()
         port = server.imaps_port if security == "tls" else server.port
-        imap = {"security": security, "port": port, "host": "localhost", "ca_file": str(server.cert),
-                "user": IMAP_USER, "password": IMAP_PASSWORD}  # fmt: skip
+        yield server, {"security": security, "port": port, "host": "localhost", "ca_file": str(server.cert),
+                       "user": IMAP_USER, "password": IMAP_PASSWORD}  # fmt: skip
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+async def test_tls_and_starttls_connections_verify_the_server(
+    tmp_path: Path, redis_server: RedisServer, security: str
+) -> None:
+    with tls_mailbox(security) as (server, imap):
         config = mail_config(tmp_path, redis_server, server, None, box={"imap": imap})
         server.deliver(IMAP_USER, mail())
         async with running_poller(config) as p:
             assert await p.pass_once() == 1
-    finally:
-        server.close()
 
 
 async def test_a_wrong_password_is_counted_and_the_mailbox_turns_unhealthy(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.channels.email_support import mail, mail_config, running_poller
-from tests.gateway.mail.test_email_faults import count, polling, ticket_count
+from tests.gateway.mail.test_email_faults import count, polling, ticket_count, tls_mailbox
 from tests.mail_fixtures import IMAP_PASSWORD, IMAP_USER
 from tests.support.dovecot import Dovecot
 from tests.support.gateway import start_process
@@ -122,18 +122,10 @@ async def test_the_mail_process_reads_a_mailbox_over_tls_and_starttls_on_its_own
 ) -> None:
     """`intake mail` runs on uvloop: the TLS handshake, and STARTTLS's upgrade of a live connection
     (loop.start_tls), happen there, not on the test's loop."""
-    server = Dovecot(tls=True)
-    try:
-        server.add_user(IMAP_USER, IMAP_PASSWORD)
-        server.start()
-        port = server.imaps_port if security == "tls" else server.port
-        imap = {"security": security, "port": port, "host": "localhost", "ca_file": str(server.cert),
-                "user": IMAP_USER, "password": IMAP_PASSWORD}  # fmt: skip
+    with tls_mailbox(security) as (server, imap):
         config = mail_config(tmp_path, redis_server, server, None, box={"imap": imap}, poll_interval_s=0.3)
         server.deliver(IMAP_USER, mail())
         processes.append(start_process(config, tmp_path / "mail.log", "mail"))
         await eventually(lambda: count(server, "Processed") == 1, f"the mail read over {security}")
         assert processes[0].poll() is None
         assert ticket_count(config) == 1
-    finally:
-        server.close()

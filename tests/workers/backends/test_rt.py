@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import signal
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import pytest
 
 from gateway import keys
 from gateway.models import Commitment, InboundMessage, Requester, Route, TicketStatus
+from gateway.settings import Settings
 from gateway.web.status_links import make_token
 from tests.channels.twilio_support import (
     SPANISH,
@@ -91,9 +93,21 @@ async def test_a_follow_up_text_becomes_one_correspondence_on_the_same_ticket(
     assert len(rt_server.messages(ticket["id"])) == len(messages)
 
 
-async def test_a_staff_answer_in_rt_reaches_the_family_by_text_in_spanish_and_internal_notes_never_do(
+@dataclass(frozen=True)
+class Texted:
+    """A family's text made into an RT ticket, with what the tests read RT's changes with."""
+
+    config: Path
+    settings: Settings
+    backend: RtBackend
+    checkpoint: str  # RT's changes before the text are not news
+    phone: str
+    ticket: str
+
+
+async def texted_into_rt(
     tmp_path: Path, redis_server: RedisServer, standin: TwilioStandIn, rt_server: RequestTracker
-) -> None:
+) -> Texted:
     config = rt_config(tmp_path, redis_server, rt_server, standin)
     settings = settings_from(config)
     backend = RtBackend.from_settings(settings)
@@ -103,59 +117,58 @@ async def test_a_staff_answer_in_rt_reaches_the_family_by_text_in_spanish_and_in
         await text_in(gw, "El autobús 12 no pasó hoy", To=SPANISH, From=phone)
     work(config)
     [rid] = request_ids(redis_server)
-    ticket = ticket_ref(redis_server, rid)
+    return Texted(config, settings, backend, checkpoint, phone, ticket_ref(redis_server, rid))
 
-    rt_server.note(ticket, "Internal: the driver called in sick")
-    rt_server.answer(ticket, "Mañana pasará a las 7:30.")
-    events, checkpoint = poll_and_publish(settings, backend, checkpoint)
-    mine = [e for e in events if e.ticket_ref == ticket]
+
+async def test_a_staff_answer_in_rt_reaches_the_family_by_text_in_spanish_and_internal_notes_never_do(
+    tmp_path: Path, redis_server: RedisServer, standin: TwilioStandIn, rt_server: RequestTracker
+) -> None:
+    t = await texted_into_rt(tmp_path, redis_server, standin, rt_server)
+
+    rt_server.note(t.ticket, "Internal: the driver called in sick")
+    rt_server.answer(t.ticket, "Mañana pasará a las 7:30.")
+    events, checkpoint = poll_and_publish(t.settings, t.backend, t.checkpoint)
+    mine = [e for e in events if e.ticket_ref == t.ticket]
     # RT opens the ticket as staff answer it: one message with the answer and the new status.
     assert [(e.status, e.public_comment) for e in mine] == [(TicketStatus.OPEN, "Mañana pasará a las 7:30.")]
-    work(config)
-    sent = [t["Body"] for t in texts(standin) if t["To"] == phone]
-    assert sent[-1] == f"Solicitud #{ticket}: abierta. Mañana pasará a las 7:30."
+    work(t.config)
+    sent = [m["Body"] for m in texts(standin) if m["To"] == t.phone]
+    assert sent[-1] == f"Solicitud #{t.ticket}: abierta. Mañana pasará a las 7:30."
     assert not any("sick" in body for body in sent)
 
-    again, _ = poll_and_publish(settings, backend, checkpoint)
-    assert [e for e in again if e.ticket_ref == ticket] == []  # nothing new: nothing told twice
-    work(config)
-    assert len([t for t in texts(standin) if t["To"] == phone]) == len(sent)
+    again, _ = poll_and_publish(t.settings, t.backend, checkpoint)
+    assert [e for e in again if e.ticket_ref == t.ticket] == []  # nothing new: nothing told twice
+    work(t.config)
+    assert len([m for m in texts(standin) if m["To"] == t.phone]) == len(sent)
 
 
 async def test_a_ticket_reopened_in_rt_gets_its_restarted_resolution_clock_in_rts_due_field(
     tmp_path: Path, redis_server: RedisServer, standin: TwilioStandIn, rt_server: RequestTracker
 ) -> None:
-    config = rt_config(tmp_path, redis_server, rt_server, standin)
-    settings = settings_from(config)
-    backend = RtBackend.from_settings(settings)
-    _, checkpoint = backend.poll_changes("")
-    async with sms_gateway(config) as gw:
-        await text_in(gw, "El autobús 12 no pasó hoy", To=SPANISH, From=new_phone())
-    work(config)
-    [rid] = request_ids(redis_server)
-    ticket = ticket_ref(redis_server, rid)
+    t = await texted_into_rt(tmp_path, redis_server, standin, rt_server)
     r = redis_server.client()
     # Staff once moved the due date by hand; the reopening's clock replaces it (and out of business hours the first
     # clock and the reopened one can fall due at the same time).
-    rt_server.request("PUT", f"ticket/{ticket}", {"Due": "2030-01-01 00:00:00"}, token=rt_server.staff_token)
-    assert rt_server.request("GET", f"ticket/{ticket}")["Due"] == "2030-01-01T00:00:00Z"
+    rt_server.request("PUT", f"ticket/{t.ticket}", {"Due": "2030-01-01 00:00:00"}, token=rt_server.staff_token)
+    assert rt_server.request("GET", f"ticket/{t.ticket}")["Due"] == "2030-01-01T00:00:00Z"
 
-    rt_server.set_status(ticket, "resolved")
-    _, checkpoint = poll_and_publish(settings, backend, checkpoint)
-    work(config)
+    rt_server.set_status(t.ticket, "resolved")
+    _, checkpoint = poll_and_publish(t.settings, t.backend, t.checkpoint)
+    work(t.config)
     assert r.zcard(keys.SLA_DUE) == 0  # resolved: every clock stopped
-    rt_server.set_status(ticket, "open")  # the family wrote back, or staff were wrong
-    events, checkpoint = poll_and_publish(settings, backend, checkpoint)
-    assert [e.status for e in events if e.ticket_ref == ticket] == [TicketStatus.OPEN]
-    work(config)
+    rt_server.set_status(t.ticket, "open")  # the family wrote back, or staff were wrong
+    events, checkpoint = poll_and_publish(t.settings, t.backend, checkpoint)
+    assert [e.status for e in events if e.ticket_ref == t.ticket] == [TicketStatus.OPEN]
+    work(t.config)
     [(member, due)] = r.zrange(keys.SLA_DUE, 0, -1, withscores=True)
     assert member.decode().startswith("resolution|")
     # RT shows staff the clock the gateway runs again, from the reopening, in its own Due field.
     assert (
-        rt_server.request("GET", f"ticket/{ticket}")["Due"] == f"{datetime.fromtimestamp(due, UTC):%Y-%m-%dT%H:%M:%SZ}"
+        rt_server.request("GET", f"ticket/{t.ticket}")["Due"]
+        == f"{datetime.fromtimestamp(due, UTC):%Y-%m-%dT%H:%M:%SZ}"
     )
-    again, _ = poll_and_publish(settings, backend, checkpoint)
-    assert [e for e in again if e.ticket_ref == ticket] == []  # our own change of Due is no news to the family
+    again, _ = poll_and_publish(t.settings, t.backend, checkpoint)
+    assert [e for e in again if e.ticket_ref == t.ticket] == []  # our own change of Due is no news to the family
 
 
 async def test_staff_resolving_in_rt_shows_on_the_status_page_and_the_form_files_are_on_the_ticket(
