@@ -12,7 +12,7 @@ run's `worker_cpu_ms_per_ticket`: on a shared 2-core machine it moves far less t
 `--profile DIR` records each worker with py-spy (raw collapsed stacks, DIR/w<count>-worker<n>.txt).
 
     .venv/bin/python bench/sms_burst.py --texts 10000 --workers 1 4
-    .venv/bin/python bench/sms_burst.py --texts 3000 --workers 4 --profile /tmp/burst-profile [--profile-idle]
+    .venv/bin/python bench/sms_burst.py --texts 3000 --workers 4 --profile /tmp/burst-profile [--profile-idle | --profile-gil]
 """
 
 from __future__ import annotations
@@ -84,14 +84,15 @@ def redis_calls(client: Any) -> Counter[str]:
 
 
 def profile_workers(
-    stack: ExitStack, procs: list[subprocess.Popen[bytes]], out: Path, workers: int, idle: bool
+    stack: ExitStack, procs: list[subprocess.Popen[bytes]], out: Path, workers: int, idle: bool, gil: bool = False
 ) -> None:
     """py-spy on every worker (non-blocking: the workers are not paused to be sampled), stopped with SIGINT at the
     end of the run (it writes its file then). `idle`: the waits too (Redis's answers, fsyncs), where a worker's
-    wall-clock time goes rather than its CPU."""
+    wall-clock time goes rather than its CPU. `gil`: only the samples where a worker holds its interpreter lock, close
+    to where its CPU goes."""
     out.mkdir(parents=True, exist_ok=True)
     for n, proc in enumerate(procs):
-        flags = ["--nonblocking", *(["--idle"] if idle else [])]
+        flags = ["--nonblocking", *(["--idle"] if idle else []), *(["--gil"] if gil else [])]
         cmd = py_spy_record(proc.pid, out / f"w{workers}-worker{n}.txt", 100, *flags)
         with (out / "py-spy.log").open("ab") as log:
             spy = subprocess.Popen(cmd, stdout=log, stderr=log)
@@ -106,6 +107,7 @@ def one_run(
     timeout_s: float,
     profile: Path | None = None,
     profile_idle: bool = False,
+    profile_gil: bool = False,
 ) -> dict[str, Any]:
     mode = TwilioSmsMode()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -134,7 +136,7 @@ def one_run(
             for n in range(workers)
         ]
         if profile is not None:
-            profile_workers(stack, procs, profile, workers, profile_idle)
+            profile_workers(stack, procs, profile, workers, profile_idle, profile_gil)
         db = workdir / "data" / "tickets.sqlite3"
         made = 0
         while time.perf_counter() - started < timeout_s:
@@ -164,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=1800.0, help="longest wait for the tickets, seconds")
     p.add_argument("--profile", type=Path, default=None, help="py-spy every worker into this folder (raw stacks)")
     p.add_argument("--profile-idle", action="store_true", help="py-spy --idle: where the wall-clock time goes")
+    p.add_argument("--profile-gil", action="store_true", help="py-spy --gil: where the CPU goes")
     args = p.parse_args(argv)
     runs = []
     try:
@@ -178,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                         args.timeout,
                         args.profile,
                         args.profile_idle,
+                        args.profile_gil,
                     )
                 )
     except BenchError as exc:

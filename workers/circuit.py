@@ -18,9 +18,10 @@ import logging
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import redis
 from rq import Retry
@@ -35,6 +36,7 @@ log = logging.getLogger("intake.backends")
 KINDS = {BackendRateLimited: "rate_limited", BackendAuthFailed: "auth_failed"}
 # A held job may be held this many times: effectively forever (an hour at a 5 s hold is 720).
 HOLDS_MAX = 10**9
+UNREAD = object()
 
 
 @dataclass(frozen=True)
@@ -85,21 +87,28 @@ class Circuit:
         self.key = keys.backend_circuit(backend)
         self.probe_key = keys.backend_probe(backend)
         self.probe_lease_s = max(1, probe_lease_s)
+        self.closed_already = False  # by close_in, in the pipeline that recorded the system's answer
 
     def state(self) -> CircuitState:
         return state_from(self.backend, self.r.hgetall(self.key))
 
-    def admit(self) -> Admission:
-        """Go (closed), go as the probe (open and due), or wait this long (open, or another job is probing)."""
-        raw = self.r.hget(self.key, "until")
+    def admit(self, until: object = UNREAD) -> Admission:
+        """Go (closed), go as the probe (open and due), or wait this long (open, or another job is probing).
+
+        `until`: the circuit's `until` field when the caller has just read it with its own reads (`until_in`)."""
+        raw = self.r.hget(self.key, "until") if until is UNREAD else until
         if raw is None:
             return Admission(None)
-        left = float(text(raw)) - time.time()
+        left = float(text(cast(bytes | str, raw))) - time.time()
         if left > 0:
             return Admission(left)
         if self.r.set(self.probe_key, "1", nx=True, ex=self.probe_lease_s):
             return Admission(None, probe=True)
         return Admission(float(self.conf.hold_initial_s))  # another job is asking right now
+
+    def until_in(self, pipe: redis.client.Pipeline) -> None:
+        """Read what `admit` needs in the caller's pipeline."""
+        pipe.hget(self.key, "until")
 
     def release_probe(self) -> None:
         """The probe made no call after all: let the next job probe."""
@@ -107,7 +116,18 @@ class Circuit:
 
     def succeeded(self) -> None:
         """The system answered (a 2xx, or a 4xx that proves it is up): close the circuit if it was open."""
-        if self.r.delete(self.key, self.probe_key):
+        if not self.closed_already:
+            self._closed(self.r.delete(self.key, self.probe_key))
+
+    def close_in(self, pipe: redis.client.Pipeline) -> Callable[[Any], None]:
+        """`succeeded` as the last command of the caller's pipeline (the one that records the system's answer): a
+        round trip less for every request. The caller passes the pipeline's last answer to what this returns."""
+        pipe.delete(self.key, self.probe_key)
+        self.closed_already = True
+        return self._closed
+
+    def _closed(self, deleted: Any) -> None:
+        if deleted:
             log.warning("ticket system back: held requests go through", extra={"backend": self.backend})
 
     def failed(self, exc: BackendError) -> float:

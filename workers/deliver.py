@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
@@ -32,9 +33,9 @@ from workers import context
 from workers.backends.base import TicketBackend
 from workers.backends.errors import BackendAuthFailed, BackendRateLimited, BackendRefused, BackendUnavailable
 from workers.backends.pacing import PacingTimeout
-from workers.circuit import held
+from workers.circuit import Circuit, held
 from workers.incident_link import acknowledgement
-from workers.locks import conversation_lock
+from workers.locks import Held, locked_reads
 from workers.replies import queue_replies
 from workers.routing_stage import plan_ticket, remember_routed, reply_context, routed_into, start_clocks
 
@@ -65,16 +66,22 @@ def deliver(payload: dict[str, Any]) -> dict[str, Any] | Any:
     rules = context.rules().current()
     if c.route.drop:
         return _drop(r, c)
-    # A follow-up goes where its conversation's ticket is, whatever today's rules would pick.
-    target = text(r.hget(keys.conversation(c.conversation), "backend") or "") or c.route.backend
-    circuit = context.circuit(target)
-    admission = circuit.admit()
+    # A follow-up goes where its conversation's ticket is, whatever today's rules would pick. The circuit of the
+    # backend the rules picked is read with it (one round trip): that is nearly always the one.
+    routed = context.circuit(c.route.backend)
+    with r.pipeline(transaction=False) as pipe:
+        pipe.hget(keys.conversation(c.conversation), "backend")
+        routed.until_in(pipe)
+        conversation_backend, until = pipe.execute()
+    target = text(conversation_backend or "") or c.route.backend
+    circuit = routed if target == c.route.backend else context.circuit(target)
+    admission = circuit.admit(until) if circuit is routed else circuit.admit()
     if admission.hold_s is not None:
         log.info("request held: its ticket system is out of order",
                  extra={"request_id": c.message.id, "backend": target, "hold_s": round(admission.hold_s)})  # fmt: skip
         return held(admission.hold_s)
     try:
-        outcome = _deliver(r, c, channel, rules, context.backend(target))
+        outcome = _deliver(r, c, channel, rules, context.backend(target), circuit)
     except BackendRefused:
         circuit.succeeded()  # the system answered: it is up, it just will not take this request
         raise
@@ -97,20 +104,26 @@ def deliver(payload: dict[str, Any]) -> dict[str, Any] | Any:
 
 @dataclass(frozen=True, slots=True)
 class Known:
-    """What a delivery reads under its conversation's lock, in one round trip: the request's record (a retry finds
-    its ticket there), the conversation's ticket, and today's closures (its due times and its acknowledgement)."""
+    """What a delivery reads under its conversation's lock, in the round trip that takes the lock (locked_reads):
+    the request's record (a retry finds its ticket there), the conversation's ticket, and today's closures (its
+    due times and its acknowledgement)."""
 
     request: dict[str, str]
     conversation_ticket: str | None
     closed: set[date]
 
 
-def _read_known(r: redis.Redis, c: Commitment) -> Known:
-    with r.pipeline(transaction=False) as pipe:
+def _reads(c: Commitment) -> Callable[[redis.client.Pipeline], None]:
+    def reads(pipe: redis.client.Pipeline) -> None:
         pipe.hgetall(keys.request(c.message.id))
         pipe.hget(keys.conversation(c.conversation), "ticket_ref")
         pipe.hgetall(keys.CALENDAR_CLOSURES)
-        request, existing, closed = pipe.execute()
+
+    return reads
+
+
+def _known(answers: list[Any]) -> Known:
+    request, existing, closed = answers
     return Known(
         request={text(k): text(v) for k, v in request.items()},
         conversation_ticket=None if existing is None else text(existing),
@@ -119,10 +132,10 @@ def _read_known(r: redis.Redis, c: Commitment) -> Known:
 
 
 def _deliver(
-    r: redis.Redis, c: Commitment, channel: Channel | None, rules: RuleSet, backend: TicketBackend
+    r: redis.Redis, c: Commitment, channel: Channel | None, rules: RuleSet, backend: TicketBackend, circuit: Circuit
 ) -> dict[str, Any] | Any:
-    with conversation_lock(r, c.conversation):
-        known = _read_known(r, c)
+    with locked_reads(r, c.conversation, _reads(c)) as lock:
+        known = _known(lock.answers)
         done, made = known.request.get("ticket_ref"), known.request.get("created")
         existing = known.conversation_ticket
         created = done is None and existing is None
@@ -136,14 +149,17 @@ def _deliver(
             with r.pipeline() as pipe:
                 _timeline(pipe, c.conversation, {"event": "comment_added", "request_id": c.message.id})
                 pipe.hset(keys.request(c.message.id), "ticket_ref", ref)
+                # The conversation's priority is its latest request's (an SMS reply's quiet hours read it).
+                pipe.hset(keys.conversation(c.conversation), "priority", c.route.priority.value)
                 announce_in(pipe, "tickets")
-                pipe.execute()
+                closed = circuit.close_in(pipe)
+                closed(lock.release_with(pipe)[-1])
             log.info("comment added", extra={"request_id": c.message.id, "backend": backend.name, "ticket": ref})
         elif c.conversation != c.message.id and _first_still_pending(r, c.conversation):
             # Held jobs come back in any order: a follow-up waits for the request that opens its ticket.
             return held(float(context.settings().backends.outages.hold_initial_s))
         else:
-            ref, c = _create(r, c, rules, backend, known)
+            ref, c = _create(r, c, rules, backend, known, circuit, lock)
     if not created:
         if channel is not None:
             channel.after_ticket(c, ref, context.services())
@@ -152,9 +168,10 @@ def _deliver(
 
 
 def _create(
-    r: redis.Redis, c: Commitment, rules: RuleSet, backend: TicketBackend, known: Known
+    r: redis.Redis, c: Commitment, rules: RuleSet, backend: TicketBackend, known: Known, circuit: Circuit, lock: Held
 ) -> tuple[str, Commitment]:
-    """The ticket, recorded on the conversation and the request; returns its ref and the planned commitment."""
+    """The ticket, recorded on the conversation and the request (the conversation's lock let go with the record);
+    returns its ref and the planned commitment."""
     routed = c
     c = plan_ticket(r, c, rules, known.request, known.closed)
     ref = backend.create_ticket(c, idempotency_key=c.message.id)
@@ -172,7 +189,8 @@ def _create(
         start_clocks(pipe, c)
         routed_into(pipe, routed, context.settings().routing.replay_keep)  # same transaction: one round trip
         announce_in(pipe, "tickets")
-        pipe.execute()
+        closed = circuit.close_in(pipe)
+        closed(lock.release_with(pipe)[-1])
     log.info("ticket created", extra={"request_id": c.message.id, "backend": backend.name, "ticket": ref})
     return ref, c
 

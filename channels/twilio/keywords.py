@@ -12,7 +12,6 @@ from typing import Any
 
 from channels.base import WorkerServices
 from channels.social.keywords import queue_status_answer
-from gateway import keys
 from gateway.models import Commitment, Flags, Reply
 from gateway.outbox.consent import ConsentState, record_consent
 from gateway.store.queues import FETCH_MEDIA_FUNC, REPLIES_QUEUE, SEND_REPLY_FUNC, enqueue_once
@@ -55,8 +54,8 @@ def _queue(svc: WorkerServices, reply: Reply, key: str) -> None:
 
 
 def after_ticket(c: Commitment, ref: str, svc: WorkerServices) -> None:
-    """After the ticket (or its comment) exists: remember the priority for quiet hours, fetch media in a job."""
-    svc.redis.hset(keys.conversation(c.conversation), "priority", c.route.priority.value)
+    """After the ticket (or its comment) exists: fetch media in a job. (Delivery records the conversation's priority,
+    which quiet hours read, with the ticket or the comment.)"""
     if not any(a.source_url for a in c.message.attachments):
         return
     payload = {"commitment": c.model_dump(mode="json"), "ticket": ref}
