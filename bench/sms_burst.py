@@ -12,7 +12,8 @@ run's `worker_cpu_ms_per_ticket`: on a shared 2-core machine it moves far less t
 `--profile DIR` records each worker with py-spy (raw collapsed stacks, DIR/w<count>-worker<n>.txt).
 
     .venv/bin/python bench/sms_burst.py --texts 10000 --workers 1 4
-    .venv/bin/python bench/sms_burst.py --texts 3000 --workers 4 --profile /tmp/burst-profile [--profile-idle | --profile-gil]
+    .venv/bin/python bench/sms_burst.py --texts 3000 --workers 4 --profile /tmp/burst-profile [--profile-idle]
+    .venv/bin/python bench/sms_burst.py --texts 10000 --workers 4 --profile /tmp/burst-cpu --profile-gil
 """
 
 from __future__ import annotations

@@ -9,25 +9,31 @@ the same host that finds the holder's process gone takes the lock over at once, 
 `locked_reads` takes the lock and reads what the caller needs under it in one round trip: the SET that
 takes the lock goes first in the pipeline, so a read after it that Redis answers is a read under the
 lock (a caller that does not get the lock throws its reads away and waits). The holder may let the lock
-go in its last write's pipeline (`Held.release_with`).
+go in its last write's pipeline (`Held.release_with`). rq's scheduler locks, held by a killed worker's
+scheduler, are freed the same way (`free_dead_local_schedulers_locks`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import redis
 from redis.client import Pipeline
 from redis.exceptions import LockError
+from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
+from rq.scripts import release_lock
 
 from gateway import keys
 from gateway.store.redis_conn import text
+
+log = logging.getLogger("intake.worker")
 
 CONVERSATION_LOCK_S = 60
 WAIT_S = 30.0
@@ -107,3 +113,23 @@ def locked_reads(
     finally:
         if not held.released:  # the lease ran out under a slow call: whoever holds it now keeps it
             r.eval(_DELETE_IF, 1, key, token)
+
+
+def _dead_here(connection: redis.Redis, scheduler_name: str) -> bool:
+    hostname, pid = (
+        text(v or "") for v in connection.hmget(SCHEDULER_KEY_TEMPLATE % scheduler_name, ["hostname", "pid"])
+    )
+    return hostname == socket.gethostname() and pid.isdigit() and int(pid) > 0 and not pid_alive(int(pid))
+
+
+def free_dead_local_schedulers_locks(connection: redis.Redis, queue_names: Iterable[str]) -> int:
+    """rq's scheduler lock on a queue lives 61 s past its holder's last renewal: a scheduler killed with its worker
+    (SIGKILL, the OOM killer) holds every retry up that long. A holder on this host whose process is gone is
+    provably dead, as in reap_dead_local_workers: its locks are released at once (only while it still holds them)."""
+    lock_keys = [RQScheduler.get_locking_key(name) for name in queue_names]
+    holders = {key: text(h) for key, h in zip(lock_keys, connection.mget(lock_keys), strict=True) if h is not None}
+    dead = {h for h in set(holders.values()) if _dead_here(connection, h)}  # one holder for every queue, as a rule
+    freed = sum(release_lock(connection, key, holder) for key, holder in holders.items() if holder in dead)
+    if freed:
+        log.warning("released the scheduler locks of a killed worker", extra={"count": freed})
+    return freed

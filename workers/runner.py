@@ -24,8 +24,6 @@ from rq.exceptions import NoSuchJobError, StopRequested
 from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.registry import DeferredJobRegistry, FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
-from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
-from rq.scripts import release_lock
 from rq.serializers import JSONSerializer
 from rq.utils import now
 from rq.worker import WorkerStatus
@@ -35,7 +33,7 @@ from gateway.store.redis_conn import text
 from workers import context
 from workers.backends import BACKENDS
 from workers.backends.errors import BackendError, BackendRefused
-from workers.locks import pid_alive
+from workers.locks import free_dead_local_schedulers_locks, pid_alive
 from workers.parked import release_parked
 from workers.queues import EVENTS_QUEUE, REPLIES_QUEUE, GatewayJob, deliver_queue_name, spare_tries_when_abandoned
 from workers.retention import sweep_if_due
@@ -47,8 +45,7 @@ SUSPENSION_CHECK_S = 1.0
 IDLE_AFTER_S = 0.5
 DEQUEUE_WAIT_S = 1
 SCAN_PAGE = 1000
-# rq runs its maintenance as soon as the worker starts, right after run_worker's own reaping: the second look at
-# every job (a page of HMGETs per thousand; a worker starting behind a 10,000-text burst read 20,000 jobs) is skipped.
+# rq's first maintenance pass comes right after run_worker's reaping: its second look at every job is skipped.
 REAPED_RECENTLY_S = 5.0
 
 
@@ -293,7 +290,6 @@ class GatewayWorker(SimpleWorker):
     def run_maintenance_tasks(self) -> None:
         if self.reaped_at is None or time.monotonic() - self.reaped_at > REAPED_RECENTLY_S:
             reap_dead_local_workers(self.connection, self.queues)
-        self.reaped_at = None
         self.stop_if_told()
         forgotten = sweep_if_due(self.connection, context.settings())
         if forgotten is not None and forgotten.conversations:
@@ -329,26 +325,6 @@ class WorkerQuit(RuntimeError):
     above all a Redis connection lost in the middle of a job (a failover). rq then logs and returns as if all were
     well; the process exits non-zero instead, so that its supervisor (systemd's Restart=on-failure) starts a new one,
     which finds the new primary and recovers the interrupted job (reap_dead_local_workers)."""
-
-
-def _dead_here(connection: redis.Redis, scheduler_name: str) -> bool:
-    hostname, pid = (
-        text(v or "") for v in connection.hmget(SCHEDULER_KEY_TEMPLATE % scheduler_name, ["hostname", "pid"])
-    )
-    return hostname == socket.gethostname() and pid.isdigit() and int(pid) > 0 and not pid_alive(int(pid))
-
-
-def free_dead_local_schedulers_locks(connection: redis.Redis, queue_names: Iterable[str]) -> int:
-    """rq's scheduler lock on a queue lives 61 s past its holder's last renewal: a scheduler killed with its worker
-    (SIGKILL, the OOM killer) holds every retry up that long. A holder on this host whose process is gone is
-    provably dead, as in reap_dead_local_workers: its locks are released at once (only while it still holds them)."""
-    lock_keys = [RQScheduler.get_locking_key(name) for name in queue_names]
-    holders = {key: text(h) for key, h in zip(lock_keys, connection.mget(lock_keys), strict=True) if h is not None}
-    dead = {h for h in set(holders.values()) if _dead_here(connection, h)}  # one holder for every queue, as a rule
-    freed = sum(release_lock(connection, key, holder) for key, holder in holders.items() if holder in dead)
-    if freed:
-        log.warning("released the scheduler locks of a killed worker", extra={"count": freed})
-    return freed
 
 
 def run_worker(connection: redis.Redis, settings: Settings, burst: bool = False) -> bool:
