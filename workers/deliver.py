@@ -149,8 +149,6 @@ def _deliver(
             with r.pipeline() as pipe:
                 _timeline(pipe, c.conversation, {"event": "comment_added", "request_id": c.message.id})
                 pipe.hset(keys.request(c.message.id), "ticket_ref", ref)
-                # The conversation's priority is its latest request's (an SMS reply's quiet hours read it).
-                pipe.hset(keys.conversation(c.conversation), "priority", c.route.priority.value)
                 announce_in(pipe, "tickets")
                 closed = circuit.close_in(pipe)
                 closed(lock.release_with(pipe)[-1])

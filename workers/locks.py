@@ -97,7 +97,9 @@ def locked_reads(
         with r.pipeline(transaction=False) as pipe:
             pipe.set(key, token, nx=True, px=CONVERSATION_LOCK_S * 1000)
             reads(pipe)
-            taken, *answers = pipe.execute()
+            taken, *answers = pipe.execute(raise_on_error=False)
+        if isinstance(taken, Exception):
+            raise taken
         if taken:
             break
         holder = r.get(key)
@@ -109,6 +111,10 @@ def locked_reads(
         time.sleep(RETRY_EVERY_S)
     held = Held(key, token, answers)
     try:
+        # A read that failed (the lock is taken all the same): raised here, where the lock is let go.
+        failed = next((a for a in answers if isinstance(a, Exception)), None)
+        if failed is not None:
+            raise failed
         yield held
     finally:
         if not held.released:  # the lease ran out under a slow call: whoever holds it now keeps it

@@ -54,8 +54,8 @@ def _queue(svc: WorkerServices, reply: Reply, key: str) -> None:
 
 
 def after_ticket(c: Commitment, ref: str, svc: WorkerServices) -> None:
-    """After the ticket (or its comment) exists: fetch media in a job. (Delivery records the conversation's priority,
-    which quiet hours read, with the ticket or the comment.)"""
+    """After the ticket (or its comment) exists: fetch media in a job. (Quiet hours read the conversation's priority,
+    which the ticket's record sets; the SLA clocks are named by it, so a follow-up does not change it.)"""
     if not any(a.source_url for a in c.message.attachments):
         return
     payload = {"commitment": c.model_dump(mode="json"), "ticket": ref}

@@ -79,3 +79,11 @@ def test_a_holder_whose_lease_ran_out_leaves_the_next_holders_lock_alone(redis_s
         r.set(keys.conversation_lock("c5"), "other-host|1|3333", px=60_000)
         held.release_with(pipe)
     assert r.get(keys.conversation_lock("c5")) == b"other-host|1|3333"
+
+
+def test_a_read_that_fails_under_the_lock_raises_and_lets_the_lock_go(redis_server: RedisServer) -> None:
+    r = redis_server.client()
+    r.set("conv-fields", "a string, not a hash")  # HGET on it answers WRONGTYPE
+    with pytest.raises(redis.ResponseError), locked_reads(r, "c6", _read_x):
+        pass
+    assert r.get(keys.conversation_lock("c6")) is None  # not left for its 60 s lease
