@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 
 from gateway import keys
-from gateway.models import Priority, StatusEvent, TicketStatus, utcnow
+from gateway.ids import fingerprint, new_id
+from gateway.models import Commitment, InboundMessage, Priority, StatusEvent, TicketStatus, utcnow
 from gateway.routing.router import Router
 from gateway.routing.sla import due_times, sweep_breaches
 from gateway.settings import Settings
+from gateway.store.commit import Committer
 from gateway.store.redis_conn import async_client, text
 from tests.conftest import Gateway, form, start_gateway
 from tests.support.gateway import intake, settings_from, write_config
@@ -111,6 +113,33 @@ async def test_a_closure_declared_after_the_reopening_moves_the_clock_from_the_r
     assert due is not None and due - reopening.at > RESOLUTION  # the closed day does not count
     assert desk.store.get(1).resolution_due == due
     assert desk.clocks() == {f"resolution|transportation|normal|{conv}": due.timestamp()}
+
+
+async def test_an_urgent_follow_up_leaves_the_clocks_under_the_tickets_priority_so_the_resolution_stops_them(
+    desk: Desk,
+) -> None:
+    """The clocks are named by the conversation's priority: a follow-up that rewrote it would strand them to breach."""
+    conv = await desk.request("The bus did not come this morning.")
+    before = desk.clocks()
+    assert set(before) == {f"first_response|transportation|normal|{conv}", f"resolution|transportation|normal|{conv}"}
+    later = InboundMessage(id=new_id(), channel="web", account="form", sender="parent@example.org",
+                           text="Still no bus, my child is stranded at the stop.", received_at=utcnow())  # fmt: skip
+    route = Router(desk.settings).route(later)
+    urgent = route.model_copy(update={"priority": Priority.URGENT})
+    client = async_client(desk.settings)
+    fp = fingerprint("web", "f", later.id, b"")
+    await Committer(client, desk.settings).commit([Commitment(message=later, fingerprint=fp, conversation=conv,
+                                                              route=urgent)])  # fmt: skip
+    await client.aclose()
+    desk.work()
+    details = desk.store.details(1)
+    assert [c.body for c in details.comments] == ["Still no bus, my child is stranded at the stop."]
+    assert desk.store.count() == 1  # threaded: a comment on the ticket, not a ticket of its own
+    assert desk.clocks() == before
+    desk.service.set_status(1, TicketStatus.RESOLVED, "ana")
+    desk.work()
+    assert desk.clocks() == {}
+    assert desk.redis.client().hlen(keys.SLA_BREACHED) == 0
 
 
 @pytest.fixture
