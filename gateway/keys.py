@@ -233,6 +233,11 @@ def incident_by_ticket(backend: str, ref: str) -> str:
     return f"{PREFIX}:incident:byticket:{backend}:{ref}"
 
 
+# Hash: every running rq worker's name -> "host|pid", written at its start and taken out when it stops with no job
+# in hand; an entry left behind is a worker that died holding one (workers/recovery/orphans.py).
+WORKERS_RUNNING = f"{PREFIX}:workers:running"
+
+
 def conversation_lock(conv_id: str) -> str:
     """Held while a conversation is written to (the same lock workers.jobs.deliver takes)."""
     return f"{PREFIX}:lock:conv:{conv_id}"

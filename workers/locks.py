@@ -4,7 +4,7 @@ A deliver job holds its conversation's lock across the ticket system's call, so 
 the slowest call (CONVERSATION_LOCK_S). A worker killed inside it would keep every retry of that
 conversation waiting out the lease. The lock's value names its holder (host and pid), so a waiter on
 the same host that finds the holder's process gone takes the lock over at once, as
-`runner.reap_dead_local_workers` does for the job itself.
+`recovery.reaping.reap_dead_local_workers` does for the job itself.
 
 `locked_reads` takes the lock and reads what the caller needs under it in one round trip: the SET that
 takes the lock goes first in the pipeline, so a read after it that Redis answers is a read under the
@@ -20,15 +20,13 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import redis
 from redis.client import Pipeline
 from redis.exceptions import LockError
-from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
-from rq.scripts import release_lock
 
 from gateway import keys
 from gateway.store.redis_conn import text
@@ -119,23 +117,3 @@ def locked_reads(
     finally:
         if not held.released:  # the lease ran out under a slow call: whoever holds it now keeps it
             r.eval(_DELETE_IF, 1, key, token)
-
-
-def _dead_here(connection: redis.Redis, scheduler_name: str) -> bool:
-    hostname, pid = (
-        text(v or "") for v in connection.hmget(SCHEDULER_KEY_TEMPLATE % scheduler_name, ["hostname", "pid"])
-    )
-    return hostname == socket.gethostname() and pid.isdigit() and int(pid) > 0 and not pid_alive(int(pid))
-
-
-def free_dead_local_schedulers_locks(connection: redis.Redis, queue_names: Iterable[str]) -> int:
-    """rq's scheduler lock on a queue lives 61 s past its holder's last renewal: a scheduler killed with its worker
-    (SIGKILL, the OOM killer) holds every retry up that long. A holder on this host whose process is gone is
-    provably dead, as in reap_dead_local_workers: its locks are released at once (only while it still holds them)."""
-    lock_keys = [RQScheduler.get_locking_key(name) for name in queue_names]
-    holders = {key: text(h) for key, h in zip(lock_keys, connection.mget(lock_keys), strict=True) if h is not None}
-    dead = {h for h in set(holders.values()) if _dead_here(connection, h)}  # one holder for every queue, as a rule
-    freed = sum(release_lock(connection, key, holder) for key, holder in holders.items() if holder in dead)
-    if freed:
-        log.warning("released the scheduler locks of a killed worker", extra={"count": freed})
-    return freed

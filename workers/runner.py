@@ -1,41 +1,37 @@
-"""Running rq workers on the gateway's queues, and recovering jobs whose worker was killed.
+"""Running rq workers on the gateway's queues.
 
-rq notices an abandoned job only when its started-registry entry expires, a minute or more after
-the worker vanished. A worker killed on this host is provably dead the moment its pid is gone, so
-at start (and on every maintenance pass) we expire those entries at once and let rq's own cleanup
-retry the job or move it to the failed registry (our dead-letter list). Nothing is lost either way.
-The same passes put parked replies that this worker can send back on the queue (workers/parked.py).
+At start and on every maintenance pass a worker recovers what killed workers left (workers/recovery/), and puts
+parked replies that it can send back on the queue (workers/parked.py).
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
-import socket
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
 import redis
 from redis.client import Pipeline
-from rq import Queue, SimpleWorker, Worker
+from rq import Queue, SimpleWorker
 from rq.exceptions import NoSuchJobError, StopRequested
 from rq.executions import Execution
 from rq.job import Job, JobStatus
-from rq.registry import DeferredJobRegistry, FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 from rq.utils import now
 from rq.worker import WorkerStatus
 
+from gateway import keys
 from gateway.settings import Settings
-from gateway.store.redis_conn import text
 from workers import context
 from workers.backends import BACKENDS
 from workers.backends.errors import BackendError, BackendRefused
-from workers.locks import free_dead_local_schedulers_locks, pid_alive
 from workers.parked import release_parked
 from workers.queues import EVENTS_QUEUE, REPLIES_QUEUE, GatewayJob, deliver_queue_name, spare_tries_when_abandoned
+from workers.recovery.orphans import running_entry
+from workers.recovery.reaping import free_dead_local_schedulers_locks, reap_dead_local_workers
 from workers.retention import sweep_if_due
 
 log = logging.getLogger("intake.worker")
@@ -44,102 +40,25 @@ SCHEDULER_CHECK_S = 1.0
 SUSPENSION_CHECK_S = 1.0
 IDLE_AFTER_S = 0.5
 DEQUEUE_WAIT_S = 1
-SCAN_PAGE = 1000
 # rq's first maintenance pass comes right after run_worker's reaping: its second look at every job is skipped.
 REAPED_RECENTLY_S = 5.0
 
 
-def queue_names(settings: Settings) -> list[str]:
-    return [*(deliver_queue_name(b) for b in BACKENDS), EVENTS_QUEUE, REPLIES_QUEUE]
+def queue_names(settings: Settings, first: Sequence[str] = ()) -> list[str]:
+    """The queues in the order a worker takes them: deliveries, then events, then replies; `first` (queue names)
+    before the rest, for a worker that keeps replies going while deliveries never run out."""
+    names = [*(deliver_queue_name(b) for b in BACKENDS), EVENTS_QUEUE, REPLIES_QUEUE]
+    unknown = [n for n in first if n not in names]
+    if unknown:
+        raise ValueError(f"unknown queue {unknown[0]!r}; expected one of: {', '.join(names)}")
+    return [*dict.fromkeys(first), *(n for n in names if n not in first)]
 
 
-def queues(connection: redis.Redis, settings: Settings) -> list[Queue]:
+def queues(connection: redis.Redis, settings: Settings, first: Sequence[str] = ()) -> list[Queue]:
     return [
-        Queue(n, connection=connection, serializer=JSONSerializer, job_class=GatewayJob) for n in queue_names(settings)
+        Queue(n, connection=connection, serializer=JSONSerializer, job_class=GatewayJob)
+        for n in queue_names(settings, first)
     ]
-
-
-def reap_dead_local_workers(connection: redis.Redis, qs: list[Queue]) -> int:
-    """Expire started-registry entries whose worker, on this host, no longer exists. Returns how many."""
-    host = socket.gethostname()
-    reaped = 0
-    for q in qs:
-        registry = StartedJobRegistry(queue=q)
-        for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False):
-            try:
-                execution = Execution.fetch(execution_id, job_id, connection)
-            except ValueError:
-                # Its record is gone (another worker's cleanup got there first, or it expired): the entry's
-                # own expiry, and rq's cleanup after it, decide about the job. Raising here would stop the worker.
-                continue
-            worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + execution.worker_name, connection)
-            dead = worker is None or (worker.hostname == host and worker.pid is not None and not pid_alive(worker.pid))
-            if dead and _never_started(connection, job_id):
-                # Killed between claiming the job and its work horse starting it: rq's cleanup skips a job
-                # that is not STARTED and drops its entry, which would lose it. It never ran: queue it again.
-                connection.zrem(registry.key, f"{job_id}:{execution_id}")
-                q.enqueue_job(Job.fetch(job_id, connection=connection, serializer=JSONSerializer))
-                reaped += 1
-            elif dead:
-                connection.zadd(registry.key, {f"{job_id}:{execution_id}": 0})
-                reaped += 1
-        if reaped:
-            registry.cleanup(exception_handlers=[spare_tries_when_abandoned])
-    reaped += requeue_orphans(connection, qs)
-    if reaped:
-        log.warning("recovered jobs from killed workers", extra={"count": reaped})
-    return reaped
-
-
-def _held(connection: redis.Redis, q: Queue) -> set[str]:
-    """Every job id the queue or one of its registries holds: a job anywhere here is not lost."""
-    held = {text(j) for j in connection.lrange(q.key, 0, -1)}
-    for registry_class in (StartedJobRegistry, ScheduledJobRegistry, DeferredJobRegistry):
-        held.update(registry_class(queue=q).get_job_ids(cleanup=False))
-    return held
-
-
-def _pages(keys: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    rest = iter(keys)
-    while page := list(itertools.islice(rest, size)):
-        yield page
-
-
-def requeue_orphans(connection: redis.Redis, qs: list[Queue]) -> int:
-    """A worker SIGKILLed between taking a job off its queue (rq's BLPOP) and entering it in the started
-    registry leaves the job in no list and no registry, its status still `queued`: nothing would ever run it
-    (the chaos bench lost one request in a thousand that way). Such a job is put back on its queue. The queue
-    and registries are read after the scan and again for each job found, so that a job a live worker is just
-    registering is not taken for lost (and the jobs are idempotent if one ever were)."""
-    by_name = {q.name: q for q in qs}
-    queued: list[tuple[str, str]] = []
-    for page in _pages(connection.scan_iter(match="rq:job:*", count=SCAN_PAGE), SCAN_PAGE):
-        job_ids = [job_id for key in page if ":" not in (job_id := text(key).removeprefix("rq:job:"))]
-        # One round trip per page, not per job: a worker starting behind a burst reads 10,000 jobs.
-        with connection.pipeline(transaction=False) as pipe:
-            for job_id in job_ids:
-                pipe.hmget(f"rq:job:{job_id}", ["status", "origin"])
-            fields = pipe.execute()
-        for job_id, (status, origin) in zip(job_ids, fields, strict=True):
-            if text(status or "") == JobStatus.QUEUED.value and text(origin or "") in by_name:
-                queued.append((job_id, text(origin)))
-    held = {name: _held(connection, q) for name, q in by_name.items() if any(o == name for _, o in queued)}
-    found = 0
-    for job_id, origin in queued:
-        if job_id in held[origin] or job_id in _held(connection, by_name[origin]):
-            continue
-        if _never_started(connection, job_id):
-            by_name[origin].enqueue_job(Job.fetch(job_id, connection=connection, serializer=JSONSerializer))
-            found += 1
-    return found
-
-
-def _never_started(connection: redis.Redis, job_id: str) -> bool:
-    try:
-        job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
-    except NoSuchJobError:
-        return False
-    return job.get_status(refresh=False) == JobStatus.QUEUED
 
 
 class GatewayWorker(SimpleWorker):
@@ -180,6 +99,9 @@ class GatewayWorker(SimpleWorker):
         check, one beat every HEARTBEAT_EVERY_S is as good as one per job. Beats with a timeout of their own (a
         job's start) and those in rq's job pipelines are all still sent."""
         if timeout is None and (pipeline is None or self.checking_suspension):
+            if pipeline is None and self.taking and self.told_to_stop:
+                # The top of rq's wait for a job, between two waits: nothing in hand, so the deferred stop is raised.
+                self.stop_if_told()
             if pipeline is None:
                 # rq's dequeue loop beats before every wait (DEQUEUE_WAIT_S): an idle worker's one regular step.
                 self.restart_dead_scheduler()
@@ -234,11 +156,47 @@ class GatewayWorker(SimpleWorker):
         Exception (a parked reply that cannot go is logged and left) it would be swallowed and the stop lost,
         with rq's second-signal handler already in place. So the request is also written down here."""
         self.told_to_stop = True
-        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+        try:
+            super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+        except StopRequested:
+            if not self.taking:
+                raise
+            # Waiting for a job (at most DEQUEUE_WAIT_S), or holding one not yet started: raised there, the stop
+            # would leave a job taken off its queue in no list. The job starts and the stop comes after it, or the
+            # wait ends and the stop comes at the next one's top (heartbeat).
 
     def stop_if_told(self) -> None:
+        """Raised only where the worker holds no job it has not started (between jobs, and between waits)."""
         if self.told_to_stop:
+            self.taking = False
             raise StopRequested()
+
+    # From taking a job off a queue until it is entered as started: a worker that stopped then would leave the job
+    # in no list and no registry (workers/recovery/orphans.py). Set for the whole wait: rq's BLPOP may return one.
+    taking = False
+
+    def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None) -> Any:
+        self.taking = True
+        result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        if result is None:
+            self.taking = False
+        return result
+
+    def prepare_execution(self, job: Job) -> Execution:
+        execution = super().prepare_execution(job)
+        self.taking = False  # started: a worker that dies now leaves it in the started registry (reaping.py)
+        return execution
+
+    def register_birth(self) -> None:
+        super().register_birth()  # type: ignore[no-untyped-call]
+        self.connection.hset(keys.WORKERS_RUNNING, self.name, running_entry())
+
+    def register_death(self) -> None:
+        """Out of the record of running workers, unless the worker stops holding a job it had not started (an error
+        in that moment): the entry left has the next worker's maintenance search for the job."""
+        if not self.taking:
+            self.connection.hdel(keys.WORKERS_RUNNING, self.name)
+        super().register_death()  # type: ignore[no-untyped-call]
 
     checking_suspension = False
     suspension_checked: float | None = None
@@ -289,7 +247,7 @@ class GatewayWorker(SimpleWorker):
 
     def run_maintenance_tasks(self) -> None:
         if self.reaped_at is None or time.monotonic() - self.reaped_at > REAPED_RECENTLY_S:
-            reap_dead_local_workers(self.connection, self.queues)
+            reap_dead_local_workers(self.connection, self.queues, self.name)
         self.stop_if_told()
         forgotten = sweep_if_due(self.connection, context.settings())
         if forgotten is not None and forgotten.conversations:
@@ -327,8 +285,8 @@ class WorkerQuit(RuntimeError):
     which finds the new primary and recovers the interrupted job (reap_dead_local_workers)."""
 
 
-def run_worker(connection: redis.Redis, settings: Settings, burst: bool = False) -> bool:
-    qs = queues(connection, settings)
+def run_worker(connection: redis.Redis, settings: Settings, burst: bool = False, first: Sequence[str] = ()) -> bool:
+    qs = queues(connection, settings, first)
     # Made first: rq sets the socket timeout its waits need on the pool's settings, which reach only the
     # connections made after it (one made by the reaping below would time out every wait).
     worker = GatewayWorker(qs, connection=connection, serializer=JSONSerializer, job_class=GatewayJob)

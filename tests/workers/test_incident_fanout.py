@@ -29,7 +29,8 @@ from tests.support.gateway import intake, settings_from, start_worker, write_con
 from tests.support.redis_server import RedisServer
 from workers import context
 from workers.incident_repair import LOST_AFTER_S
-from workers.runner import queues, reap_dead_local_workers
+from workers.recovery.reaping import reap_dead_local_workers
+from workers.runner import queues
 
 PER_CHANNEL = 500
 UPDATE = "The district network is back; thank you for your patience."

@@ -1,22 +1,53 @@
 """A worker SIGKILLed between taking a job off its queue and entering it in rq's started registry: the job is in
-no list and no registry. The next worker to start must find it and run it (the chaos bench lost one that way)."""
+no list and no registry. The next worker to start must find it and run it (the chaos bench lost one that way).
+Finding it reads every job, so it is searched for only when a worker died that way: a worker takes itself out of
+the record of running workers when it stops with nothing in hand, and a SIGTERM waits for a job it has taken to
+start."""
 
 from __future__ import annotations
 
+import os
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+from rq import Queue
+from rq.job import Job
+from rq.serializers import JSONSerializer
+
+from gateway import keys
 from gateway.settings import Settings
 from tests.conftest import Gateway, form
-from tests.support.gateway import intake
+from tests.support.gateway import intake, settings_from, start_worker, write_config
 from tests.support.redis_server import RedisServer
+from tests.support.waiting import eventually
+from workers import context
 from workers.backends.builtin import BuiltinBackend
-from workers.queues import EVENTS_QUEUE
-from workers.runner import SCAN_PAGE, queues, requeue_orphans
+from workers.queues import EVENTS_QUEUE, GatewayJob
+from workers.recovery.orphans import SCAN_PAGE, recover_orphans, requeue_orphans
+from workers.runner import GatewayWorker, queues
+
+
+def running(redis_server: RedisServer) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in redis_server.client().hgetall(keys.WORKERS_RUNNING).items()}
+
+
+def waiting_for_jobs(redis_server: RedisServer, pid: int) -> bool:
+    """In the record of running workers, and waiting for jobs (its signal handlers in place)."""
+    client = redis_server.client()
+    name = next((n for n, v in running(redis_server).items() if v.endswith(f"|{pid}")), None)
+    return name is not None and client.hget(f"rq:worker:{name}", "state") == b"idle"
 
 
 async def test_a_job_taken_off_its_queue_by_a_worker_killed_at_once_is_run_by_the_next_worker(
-    gateway: Gateway, redis_server: RedisServer, config_path: Path
+    gateway: Gateway, redis_server: RedisServer, config_path: Path, tmp_path: Path
 ) -> None:
+    worker = start_worker(config_path, tmp_path / "worker.log")
+    await eventually(lambda: any(v.endswith(f"|{worker.pid}") for v in running(redis_server).values()),
+                     "the worker is in the record of running workers")  # fmt: skip
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait()
     assert (await gateway.post_form(form())).status == 202
     r = redis_server.client()
     # What the killed worker's BLPOP did, the instant before its SIGKILL: the job left the queue, and nothing else.
@@ -25,6 +56,58 @@ async def test_a_job_taken_off_its_queue_by_a_worker_killed_at_once_is_run_by_th
     assert r.hget(b"rq:job:" + taken, "status") == b"queued"
     assert intake(config_path, "worker", "--burst").returncode == 0
     assert BuiltinBackend.from_settings(gateway.settings).count() == 1
+    assert running(redis_server) == {}  # the dead worker is forgotten once searched for, the burst worker stopped
+
+
+async def test_a_worker_stopped_by_sigterm_takes_itself_out_of_the_record_so_nothing_is_searched_for(
+    redis_server: RedisServer, config_path: Path, tmp_path: Path
+) -> None:
+    worker = start_worker(config_path, tmp_path / "worker.log")
+    await eventually(lambda: waiting_for_jobs(redis_server, worker.pid), "the worker waits for jobs")
+    os.killpg(worker.pid, signal.SIGTERM)
+    assert worker.wait() == 0
+    assert running(redis_server) == {}
+    client = redis_server.client()
+    qs = queues(client, Settings())
+    queue = next(q for q in qs if q.name == EVENTS_QUEUE)
+    job = queue.enqueue("os.getpid")
+    client.lrem(queue.key, 1, job.id)  # taken by no worker that died: not searched for, the search not paid
+    assert recover_orphans(client, qs) == 0
+    client.close()
+
+
+@pytest.fixture
+def handlers_kept() -> Iterator[None]:
+    """rq's stop handler swaps the process's SIGTERM and SIGINT handlers; pytest's are put back after."""
+    kept = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for sig, handler in kept.items():
+        signal.signal(sig, handler)
+
+
+class StoppedAsItTakes(GatewayWorker):
+    """A SIGTERM that lands after the worker's BLPOP has taken a job and before rq has entered it as started."""
+
+    def prepare_execution(self, job: Job) -> object:  # type: ignore[override]
+        os.kill(os.getpid(), signal.SIGTERM)
+        return super().prepare_execution(job)
+
+
+@pytest.mark.usefixtures("handlers_kept")
+def test_a_sigterm_between_taking_a_job_and_starting_it_lets_the_job_run_and_then_stops(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    context.configure(settings_from(write_config(tmp_path, redis_server.url)))  # our maintenance pass reads it
+    client = redis_server.client()
+    queue = Queue(EVENTS_QUEUE, connection=client, serializer=JSONSerializer, job_class=GatewayJob)
+    jobs = [queue.enqueue("os.getpid") for _ in range(2)]
+    worker = StoppedAsItTakes([queue], connection=client, serializer=JSONSerializer, job_class=GatewayJob)
+    worker.work(burst=False, logging_level="WARNING")
+    statuses = [Job.fetch(j.id, connection=client, serializer=JSONSerializer).get_status() for j in jobs]
+    assert statuses == ["finished", "queued"]  # the job taken ran; the stop came before the next one
+    assert client.llen(queue.key) == 1
+    assert running(redis_server) == {}  # stopped with nothing in hand
+    client.close()
 
 
 def test_lost_jobs_are_found_on_every_page_of_a_long_backlog(redis_server: RedisServer) -> None:

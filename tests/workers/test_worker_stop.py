@@ -15,7 +15,8 @@ from rq.serializers import JSONSerializer
 from gateway.settings import Settings
 from tests.support.redis_server import RedisServer
 from workers.queues import GatewayJob
-from workers.runner import GatewayWorker, queues, reap_dead_local_workers
+from workers.recovery.reaping import reap_dead_local_workers
+from workers.runner import GatewayWorker, queues
 
 
 @pytest.fixture
