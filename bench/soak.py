@@ -63,6 +63,7 @@ from tests.support.twilio_api import TwilioStandIn
 
 RSS_TARGET_PCT = 10.0
 DELIVER_QUEUE = deliver_queue()
+REPLIES_QUEUE = "rq:queue:replies"
 # A key family still holding more than this share of the messages after the retention sweep grows with traffic.
 UNBOUNDED_SHARE = 0.01
 
@@ -132,6 +133,7 @@ class Sampler:
             "store_bytes": file_size(self.db),
             "store_wal_bytes": file_size(self.db.with_name(self.db.name + "-wal")),
             "backlog": int(self.client.llen(DELIVER_QUEUE)),
+            "replies_backlog": int(self.client.llen(REPLIES_QUEUE)),
             "tickets": ticket_count(self.db),
             "loadavg_1m": float(loadavg().split()[0]),
         }
@@ -305,6 +307,7 @@ def verdicts(samples: list[dict[str, Any]], warmup: int) -> dict[str, Any]:
             "bytes_per_message": round(per_msg),
         },
         "backlog_max": max(s["backlog"] for s in samples),
+        "replies_backlog_max": max(s["replies_backlog"] for s in samples),
     }
 
 
@@ -330,8 +333,9 @@ def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         wait_healthy(port, web, work / "web.log", "gateway")
         procs = {"web": web}
         for n in range(args.workers):
+            first = ["--first", "replies"] if n < args.replies_first else []
             procs[f"worker{n}"] = stack.enter_context(
-                running([*cmd, "worker"], work / f"worker{n}.log", env=child_env({}))
+                running([*cmd, "worker", *first], work / f"worker{n}.log", env=child_env({}))
             )
         pids = {name: proc.pid for name, proc in procs.items()} | {"redis": info.pid}
         db = work / "data" / "tickets.sqlite3"
@@ -390,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--messages", type=int, default=1_000_000, help="messages to send (default 1000000)")
     p.add_argument("--rate", type=float, default=300.0, help="messages a second, steady (default 300: 1M in ~56 min)")
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("--replies-first", type=int, default=0, metavar="N",
+                   help="start N of the workers with `--first replies` (default 0)")  # fmt: skip
     p.add_argument("--sample", type=int, default=0, help="sample every N messages (default: a tenth of --messages)")
     p.add_argument("--warmup", type=int, default=0, help="messages before the RSS baseline (default: one --sample)")
     p.add_argument("--sms-share", type=float, default=0.2, help="share of Twilio texts among the messages (0.2)")
@@ -413,8 +419,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = {"retention.days": args.retention_days, "retention.sweep_interval_s": args.sweep_interval,
                 "redis.dedupe_ttl_days": args.dedupe_ttl_days, "jobs.failure_ttl_days": 30}  # fmt: skip
     head = {"bench": "soak", "git": git, "messages": args.messages, "rate": args.rate, "workers": args.workers,
-            "sms_share": args.sms_share, "sample_every": args.sample, "warmup": args.warmup,
-            "settings": settings, "rss_target_pct": RSS_TARGET_PCT}  # fmt: skip
+            "replies_first": args.replies_first, "sms_share": args.sms_share, "sample_every": args.sample,
+            "warmup": args.warmup, "settings": settings, "rss_target_pct": RSS_TARGET_PCT}  # fmt: skip
     print_json({**head, **out}, sys.stdout)
     return 0 if out["ok"] else 1
 

@@ -47,20 +47,31 @@ def serve(ctx: click.Context) -> None:
 
 @click.command()
 @click.option("--burst", is_flag=True, help="Work until the queues are empty, then exit.")
+@click.option(
+    "--first",
+    multiple=True,
+    metavar="QUEUE",
+    help="Take this queue's jobs before the others' (repeatable): `--first replies` keeps acknowledgements going "
+    "while deliveries never run out.",
+)
 @click.pass_context
-def worker(ctx: click.Context, burst: bool) -> None:
-    """Run an rq worker on the gateway's queues (deliver, events, replies)."""
+def worker(ctx: click.Context, burst: bool, first: tuple[str, ...]) -> None:
+    """Run an rq worker on the gateway's queues (deliveries first, then events, then replies)."""
     from gateway.server.eventloop import settle_heap
     from gateway.store.redis_conn import sync_client
     from workers import context
-    from workers.runner import WorkerQuit, run_worker
+    from workers.runner import WorkerQuit, queue_names, run_worker
 
     s = started(ctx)
+    try:
+        queue_names(s, first)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--first") from None
     setup_logging(s.logging.level)
     context.configure(s)
     settle_heap()  # as the web process does: a job's short-lived objects are collected without walking the start's
     try:
-        run_worker(sync_client(s), s, burst=burst)
+        run_worker(sync_client(s), s, burst=burst, first=first)
     except WorkerQuit:
         log.error("worker stopped: its loop died (exit 1, for the supervisor to start a new one)")
         ctx.exit(1)
