@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,11 +21,14 @@ from tests.conftest import Gateway, form
 from tests.support.gateway import intake, settings_from, start_worker, write_config
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import eventually
+from tests.workers.test_worker_stop import handlers_kept
 from workers import context
 from workers.backends.builtin import BuiltinBackend
 from workers.queues import EVENTS_QUEUE, GatewayJob
 from workers.recovery.orphans import SCAN_PAGE, recover_orphans, requeue_orphans
 from workers.runner import GatewayWorker, queues
+
+__all__ = ["handlers_kept"]  # the fixture shared with test_worker_stop
 
 
 def running(redis_server: RedisServer) -> dict[str, str]:
@@ -74,15 +76,6 @@ async def test_a_worker_stopped_by_sigterm_takes_itself_out_of_the_record_so_not
     client.lrem(queue.key, 1, job.id)  # taken by no worker that died: not searched for, the search not paid
     assert recover_orphans(client, qs) == 0
     client.close()
-
-
-@pytest.fixture
-def handlers_kept() -> Iterator[None]:
-    """rq's stop handler swaps the process's SIGTERM and SIGINT handlers; pytest's are put back after."""
-    kept = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    yield
-    for sig, handler in kept.items():
-        signal.signal(sig, handler)
 
 
 class StoppedAsItTakes(GatewayWorker):
