@@ -29,6 +29,7 @@ from workers.queues import REPLIES_QUEUE, enqueue_once
 log = logging.getLogger("intake.worker")
 
 UNREADABLE = "the entry cannot be read"
+PAGE = 500  # parked entries read at a time
 
 
 def resend_job_id(p: Parked) -> str:
@@ -42,40 +43,70 @@ class Parking:
     released: Counter[str] = field(default_factory=Counter)
     waiting: dict[str, Counter[str]] = field(default_factory=dict)
 
-    def wait(self, channel: str, why: str) -> None:
-        self.waiting.setdefault(channel, Counter())[why] += 1
+    def wait(self, channel: str, why: str, count: int = 1) -> None:
+        self.waiting.setdefault(channel, Counter())[why] += count
 
 
-def why_waiting(p: Parked, name: str, channel: Channel | None, svc: WorkerServices) -> str:
-    """ "" when `channel` can send the reply now."""
-    if channel is None:
-        return f"the {name} channel is not switched on"
-    return channel.held_back(p.reply, svc)
+def not_switched_on(name: str) -> str:
+    return f"the {name} channel is not switched on"
+
+
+@dataclass
+class _Release:
+    """One release pass over the outbound lists."""
+
+    r: redis.Redis
+    svc: WorkerServices
+    dry_run: bool
+    out: Parking = field(default_factory=Parking)
+
+    def channel(self, name: str, channel: Channel) -> None:
+        """Read `name`'s list a page at a time. An entry taken off moves the next page's start back by one;
+        entries parked meanwhile join the list's end."""
+        key = keys.pending_outbound(name)
+        start = 0
+        while page := self.r.lrange(key, start, start + PAGE - 1):
+            start += len(page)
+            for raw in page:
+                start -= self.entry(name, key, raw, channel)
+
+    def entry(self, name: str, key: str, raw: bytes | str, channel: Channel) -> int:
+        """Queue one entry again if `channel` can send it now; the entries taken off the list (0 or 1)."""
+        entry = read_entry(raw)
+        if entry is None:
+            self.out.wait(name, UNREADABLE)
+            return 0
+        why = channel.held_back(entry.reply, self.svc)
+        if why:
+            self.out.wait(name, why)
+            return 0
+        self.out.released[name] += 1
+        if self.dry_run:
+            return 0
+        reply = entry.reply
+        enqueue_once(REPLIES_QUEUE, SEND_REPLY_FUNC, reply.model_dump(mode="json"), resend_job_id(entry),
+                     f"{reply.event} reply ({reply.channel}), parked earlier")  # fmt: skip
+        return int(self.r.lrem(key, 1, text(raw)))  # the entry is JSON: its text is its bytes
 
 
 def release_parked(
     r: redis.Redis, channels: Mapping[str, Channel], svc: WorkerServices, *, dry_run: bool = False
 ) -> Parking:
     """Put back on the replies queue every parked reply these channels can send now (with `dry_run`, only
-    count them). Returns what went back and why the rest wait."""
-    out = Parking()
+    count them). Returns what went back and why the rest wait.
+
+    A channel that is not switched on here can send none of its list, so the list is only counted: every worker
+    passes here every 10 minutes, and a channel left off for a day can hold hundreds of thousands of replies. (An
+    entry there that cannot be read is found by a worker with the channel.) A switched-on channel's list is read
+    a page at a time."""
+    release = _Release(r, svc, dry_run)
+    out = release.out
     for name in parked_channels(r):
-        key = keys.pending_outbound(name)
-        for raw in r.lrange(key, 0, -1):
-            entry = read_entry(raw)
-            if entry is None:
-                out.wait(name, UNREADABLE)
-                continue
-            why = why_waiting(entry, name, channels.get(name), svc)
-            if why:
-                out.wait(name, why)
-                continue
-            if not dry_run:
-                reply = entry.reply
-                enqueue_once(REPLIES_QUEUE, SEND_REPLY_FUNC, reply.model_dump(mode="json"), resend_job_id(entry),
-                             f"{reply.event} reply ({reply.channel}), parked earlier")  # fmt: skip
-                r.lrem(key, 1, text(raw))  # the entry is JSON: its text is its bytes
-            out.released[name] += 1
+        channel = channels.get(name)
+        if channel is not None:
+            release.channel(name, channel)
+        elif waiting := int(r.llen(keys.pending_outbound(name))):
+            out.wait(name, not_switched_on(name), waiting)
     if out.released and not dry_run:
         log.info("parked replies queued again", extra={"count": sum(out.released.values())})
     return out
