@@ -21,7 +21,7 @@ import redis
 
 from channels.base import Channel, WorkerServices
 from gateway import keys
-from gateway.outbox.parked import Parked, parked_channels, read_entry
+from gateway.outbox.parked import Parked, parked_channels, read_entry, walk
 from gateway.store.queues import SEND_REPLY_FUNC
 from gateway.store.redis_conn import text
 from workers.queues import REPLIES_QUEUE, enqueue_once
@@ -29,7 +29,6 @@ from workers.queues import REPLIES_QUEUE, enqueue_once
 log = logging.getLogger("intake.worker")
 
 UNREADABLE = "the entry cannot be read"
-PAGE = 500  # parked entries read at a time
 
 
 def resend_job_id(p: Parked) -> str:
@@ -61,14 +60,8 @@ class _Release:
     out: Parking = field(default_factory=Parking)
 
     def channel(self, name: str, channel: Channel) -> None:
-        """Read `name`'s list a page at a time. An entry taken off moves the next page's start back by one;
-        entries parked meanwhile join the list's end."""
         key = keys.pending_outbound(name)
-        start = 0
-        while page := self.r.lrange(key, start, start + PAGE - 1):
-            start += len(page)
-            for raw in page:
-                start -= self.entry(name, key, raw, channel)
+        walk(self.r, key, lambda raw: self.entry(name, key, raw, channel))
 
     def entry(self, name: str, key: str, raw: bytes | str, channel: Channel) -> int:
         """Queue one entry again if `channel` can send it now; the entries taken off the list (0 or 1)."""
@@ -98,7 +91,7 @@ def release_parked(
     A channel that is not switched on here can send none of its list, so the list is only counted: every worker
     passes here every 10 minutes, and a channel left off for a day can hold hundreds of thousands of replies. (An
     entry there that cannot be read is found by a worker with the channel.) A switched-on channel's list is read
-    a page at a time."""
+    a page at a time (gateway/outbox/parked.py's `walk`)."""
     release = _Release(r, svc, dry_run)
     out = release.out
     for name in parked_channels(r):

@@ -20,6 +20,7 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from gateway import keys
 from gateway.intake.conversations import normalize_address, reply_token_for
 from gateway.models import utcnow
 from gateway.outbox.consent import phone_digest
+from gateway.outbox.parked import walk
 from gateway.routing.sla import breach_field, clock_member
 from gateway.settings import Settings
 from gateway.store.blob_stores import open_blobs
@@ -144,16 +146,23 @@ def forget_conversations(r: redis.Redis, convs: list[str]) -> Forgotten:
 def _drop_pending(r: redis.Redis, gone: Any) -> int:
     """Replies waiting on a channel's outbound list (keys.pending_outbound) that `gone` says to drop."""
     dropped = 0
+
+    def visit(key: str, raw: bytes | str) -> int:
+        nonlocal dropped
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            return 0
+        # An entry is {"key", "reply"} (gateway/outbox/parked.py); one parked by an earlier release is the reply.
+        reply = entry.get("reply", entry) if isinstance(entry, dict) else None
+        if not (isinstance(reply, dict) and gone(reply)):
+            return 0
+        taken = int(r.lrem(key, 1, text(raw)))
+        dropped += taken
+        return taken
+
     for key in r.scan_iter(match=keys.pending_outbound("*"), count=SCAN_COUNT):
-        for raw in r.lrange(key, 0, -1):
-            try:
-                entry = json.loads(raw)
-            except ValueError:
-                continue
-            # An entry is {"key", "reply"} (gateway/outbox/parked.py); one parked by an earlier release is the reply.
-            reply = entry.get("reply", entry) if isinstance(entry, dict) else None
-            if isinstance(reply, dict) and gone(reply):
-                dropped += int(r.lrem(key, 1, text(raw)))
+        walk(r, text(key), partial(visit, text(key)))
     return dropped
 
 
@@ -202,8 +211,9 @@ def sweep(r: redis.Redis, settings: Settings, now: datetime | None = None) -> Fo
     expired = expired_conversations(r, horizon)
     out = forget_conversations(r, expired)
     gone = set(expired)
-    out.keys += _drop_pending(r, lambda reply: reply.get("conversation") in gone)
-    out.keys += _drop_from_surges(r, gone)
+    if gone:  # nothing parked belongs to a conversation still kept: the lists are not read
+        out.keys += _drop_pending(r, lambda reply: reply.get("conversation") in gone)
+        out.keys += _drop_from_surges(r, gone)
 
     def recent(c: dict[str, Any]) -> bool:
         at = str(c.get("message", {}).get("received_at", ""))

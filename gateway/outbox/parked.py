@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -21,6 +22,8 @@ from pydantic import ValidationError
 from gateway import keys
 from gateway.models import Reply
 from gateway.store.redis_conn import text
+
+PAGE = 500  # entries read at a time: a list can hold a day of a busy channel's replies
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,3 +55,14 @@ def parked_channels(r: redis.Redis) -> list[str]:
     """Every channel with replies waiting, this release's channels or not."""
     prefix = keys.pending_outbound("")
     return sorted(text(k)[len(prefix) :] for k in r.scan_iter(match=keys.pending_outbound("*"), count=100))
+
+
+def walk(r: redis.Redis, key: str, visit: Callable[[bytes | str], int]) -> None:
+    """Call `visit` on each entry of the outbound list `key`, a page at a time. `visit` returns how many entries
+    it took off the list (0 or 1), by which the next page's start moves back; entries parked meanwhile join the
+    list's end and are visited too."""
+    start = 0
+    while page := r.lrange(key, start, start + PAGE - 1):
+        start += len(page)
+        for raw in page:
+            start -= visit(raw)

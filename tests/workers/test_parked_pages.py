@@ -7,13 +7,17 @@ off); these tests hold the release to its outcome with the list read a page at a
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+
 from gateway import keys
-from gateway.models import Reply
-from gateway.outbox.parked import park
+from gateway.models import Reply, utcnow
+from gateway.outbox.parked import PAGE, park
 from gateway.settings import Settings
 from tests.support.redis_server import RedisServer
 from workers import context
-from workers.parked import PAGE, UNREADABLE, not_switched_on, release_parked
+from workers.parked import UNREADABLE, not_switched_on, release_parked
+from workers.retention import sweep
 
 REPLIES = "rq:queue:replies"
 
@@ -86,3 +90,35 @@ def test_a_channel_that_is_off_here_is_counted_without_reading_its_list(
     assert lrange_calls(redis_server) == before  # counted with LLEN: not one entry was read
     assert r.llen(keys.pending_outbound("email")) == 3 * PAGE
     assert r.llen(REPLIES) == 0
+
+
+def test_the_sweep_drops_a_forgotten_conversations_parked_replies_across_pages_and_reads_no_list_otherwise(
+    redis_server: RedisServer, settings: Settings
+) -> None:
+    r = redis_server.client()
+    now = utcnow()
+    idle = (now - timedelta(days=settings.retention.days, hours=12)).isoformat()
+    r.hset(keys.conversation("conv-old"), mapping={"last_activity": idle})
+    r.hset(keys.conversation("conv-new"), mapping={"last_activity": now.isoformat()})
+    early = now - timedelta(days=1)  # nothing is idle long enough yet
+    before = lrange_calls(redis_server)
+    sweep(r, settings, now=early)
+    reads_without_parked = lrange_calls(redis_server) - before
+    old_at = {0, PAGE - 1, PAGE, PAGE + 1, 2 * PAGE + 9}
+    kept = []
+    for n in range(2 * PAGE + 10):
+        conv = "conv-old" if n in old_at else "conv-new"
+        park(r, Reply(conversation=conv, channel="email", recipient="family@example.org", event="received",
+                      text=f"#{n}"), f"key-{n}")  # fmt: skip
+        if n not in old_at:
+            kept.append(f"#{n}")
+
+    before = lrange_calls(redis_server)
+    sweep(r, settings, now=early)
+    assert lrange_calls(redis_server) - before == reads_without_parked  # the parked list was not read
+    assert r.llen(keys.pending_outbound("email")) == 2 * PAGE + 10
+
+    sweep(r, settings, now=now)
+    left = [json.loads(raw)["reply"]["text"] for raw in r.lrange(keys.pending_outbound("email"), 0, -1)]
+    assert left == kept
+    assert not r.exists(keys.conversation("conv-old"))
