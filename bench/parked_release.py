@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,8 +26,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import git_head, print_json, workdir
+from bench.harness import BenchError, git_head, print_json, workdir
 from bench.harness_redis import redis_server
+from bench.soak import rss_kb
 from gateway.models import Reply
 from gateway.outbox.parked import park
 from gateway.server.eventloop import settle_heap
@@ -44,9 +46,8 @@ TEXT = (
 ) * 2
 
 
-def rss_kb() -> int:
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
+def own_rss_kb() -> int:
+    return rss_kb(os.getpid())
 
 
 def fill(client: Any, channel: str, count: int) -> None:
@@ -64,27 +65,28 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     with redis_server(work / "redis", "unix", None) as (client, info):
         settings = settings_from(write_config(work, info.url))
         context.configure(settings)
-        assert "email" not in context.channels() and "webform" in context.channels()
+        if "email" in context.channels() or "webform" not in context.channels():
+            raise BenchError("the bench needs email off and the web form on: the shipped config/gateway.yaml changed")
         fill(client, "email", args.parked)
         fill(client, "webform", args.sendable)
         settle_heap()
         gc.collect()
-        out: dict[str, Any] = {"rss_kb_before": rss_kb(), "passes": [], "sweeps": []}
+        out: dict[str, Any] = {"rss_kb_before": own_rss_kb(), "passes": [], "sweeps": []}
         for _ in range(args.passes):
             cpu = time.process_time()
             parking = release_parked(client, context.channels(), context.services())
             out["passes"].append({
                 "cpu_s": round(time.process_time() - cpu, 2),
-                "rss_kb": rss_kb(),
+                "rss_kb": own_rss_kb(),
                 "released": sum(parking.released.values()),
                 "waiting": sum(sum(c.values()) for c in parking.waiting.values()),
             })  # fmt: skip
         for _ in range(args.sweeps):  # the retention sweep, which also walks the lists, with nothing to forget
             cpu = time.process_time()
             forgotten = sweep(client, settings)
-            out["sweeps"].append({"cpu_s": round(time.process_time() - cpu, 2), "rss_kb": rss_kb(),
+            out["sweeps"].append({"cpu_s": round(time.process_time() - cpu, 2), "rss_kb": own_rss_kb(),
                                   "forgotten": forgotten.conversations})  # fmt: skip
-        out["rss_growth_kb"] = rss_kb() - out["rss_kb_before"]
+        out["rss_growth_kb"] = own_rss_kb() - out["rss_kb_before"]
         return out
 
 
@@ -96,8 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sweeps", type=int, default=3, help="retention sweeps after them (default 3)")
     p.add_argument("--workdir", type=Path, default=None, help="keep the run's files here")
     args = p.parse_args(argv)
-    with workdir(args.workdir, "parked-") as work:
-        out = run(args, work)
+    try:
+        with workdir(args.workdir, "parked-") as work:
+            out = run(args, work)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     head = {"bench": "parked_release", "git": git_head(), "parked": args.parked, "sendable": args.sendable}
     print_json({**head, **out}, sys.stdout)
     return 0
